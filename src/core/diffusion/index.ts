@@ -18,3 +18,11 @@ export type {
   SchedulerKind,
   TokenizerLike,
 } from './types.ts';
+export {
+  BOS_TOKEN_ID,
+  ClipTokenizer,
+  EOS_TOKEN_ID,
+  TokenizerFileError,
+  bytesToUnicode,
+  cleanText,
+} from './tokenizer.ts';
