@@ -1,0 +1,89 @@
+/**
+ * The Node flavour of the onnxruntime door (server, CLI, tests, benchmarks): onnxruntime-node with the CPU
+ * execution provider, or CUDA when asked for and present. onnxruntime-node throws (rather than falling back) when
+ * `['cuda', 'cpu']` is requested on a machine without CUDA, so a CUDA request that fails is retried on CPU and
+ * the session says why in `fallbackReason`.
+ */
+import * as ort from 'onnxruntime-node';
+import { readFile } from 'node:fs/promises';
+import {
+  SessionCreateError,
+  messageOf,
+  wrapSession,
+  type Backend,
+  type CreateSessionOptions,
+  type OrtBackend,
+  type OrtSession,
+  type TensorCtor,
+} from './ort.ts';
+
+export * from './ort.ts';
+
+async function load(model: Uint8Array | string): Promise<Uint8Array> {
+  if (typeof model !== 'string') return model;
+  if (/^https?:/.test(model)) {
+    const res = await fetch(model);
+    if (!res.ok) throw new Error(`GET ${model} answered ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  return new Uint8Array(await readFile(model));
+}
+
+async function create(
+  bytes: Uint8Array,
+  providers: string[],
+  opts: CreateSessionOptions,
+): Promise<ort.InferenceSession> {
+  const externalData = opts.externalData
+    ? await Promise.all(
+        opts.externalData.map(async (e) => ({
+          path: e.path,
+          data: typeof e.data === 'string' ? await load(e.data) : e.data,
+        })),
+      )
+    : undefined;
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: providers,
+    graphOptimizationLevel: 'all',
+    ...(externalData ? { externalData } : {}),
+  });
+}
+
+/** Creates a session; `backend: 'cuda'` falls back to CPU with a reason when CUDA is missing. */
+export async function createSession(
+  model: Uint8Array | string,
+  opts: CreateSessionOptions = {},
+): Promise<OrtSession> {
+  const name = opts.name ?? (typeof model === 'string' ? model : 'model');
+  const requested: Backend = opts.backend ?? 'cpu';
+  const bytes = await load(model);
+  let backend: Backend = 'cpu';
+  let fallbackReason = requested === 'cpu' ? '' : `${requested} is not available in Node; using CPU`;
+  let session: ort.InferenceSession | undefined;
+  if (requested === 'cuda') {
+    try {
+      session = await create(bytes, ['cuda', 'cpu'], opts);
+      backend = 'cuda';
+      fallbackReason = '';
+    } catch (e) {
+      fallbackReason = `CUDA execution provider unavailable (${messageOf(e).split('\n')[0]}); running on CPU`;
+    }
+  }
+  if (!session) {
+    try {
+      session = await create(bytes, ['cpu'], opts);
+    } catch (e) {
+      throw new SessionCreateError(name, 'cpu', e);
+    }
+  }
+  return wrapSession(session, ort.Tensor as unknown as TensorCtor, { name, backend, fallbackReason });
+}
+
+export const nodeBackend: OrtBackend = {
+  flavour: 'node',
+  version: ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown',
+  async availableBackends() {
+    return ['cpu'];
+  },
+  createSession,
+};
