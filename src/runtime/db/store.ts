@@ -1,0 +1,529 @@
+/**
+ * The DefectLab store over IndexedDB (idb). Implements `DefectLabStore` (types.ts).
+ *
+ * Schema history (each step is a function in `MIGRATIONS`, run in order inside the upgrade transaction, so a
+ * database at any older version reaches the current one without losing a record):
+ * - v1: datasets, images (index datasetId), masks (index datasetId), runs (index datasetId), settings.
+ *   v1 image records could lack `split` (unsplit) and `label` (unlabelled) and `createdAt`.
+ * - v2: image indexes label, split, sha256, [datasetId+sha256], generator; mask indexes imageId, kind;
+ *   stores heads and features; v1 images get explicit `split: 'train'`, `label: 'unlabeled'`, `createdAt`.
+ *
+ * Every write runs in one readwrite transaction: on any error (QuotaExceededError included) the transaction is
+ * aborted, so a batch lands completely or not at all, and the error comes back named (`StorageQuotaError`).
+ */
+import { openDB, deleteDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
+import type { DatasetRecord, ImageRecord, Label, MaskRecord, RunRecord, Split } from '../../core/dataset.ts';
+import { LABELS, SPLITS } from '../../core/dataset.ts';
+import type {
+  AcceptedSample,
+  AddImagesResult,
+  Counts,
+  DefectLabStore,
+  FeatureKey,
+  HeadRecord,
+  ImageFilter,
+  NewImage,
+  StorageInfo,
+  StoredFeatures,
+} from './types.ts';
+import { RecordNotFoundError, storageError } from './errors.ts';
+
+export const SCHEMA_VERSION = 2;
+export const DEFAULT_DB_NAME = 'defectlab';
+
+type AnyDB = IDBPDatabase<unknown>;
+type UpgradeTx = IDBPTransaction<unknown, string[], 'versionchange'>;
+type WriteTx = IDBPTransaction<unknown, string[], 'readwrite'>;
+
+/** A cached feature vector as stored (one record per backbone + preprocessing + image bytes). */
+interface FeatureRow extends StoredFeatures {
+  key: string;
+  backbone: string;
+  sha256: string;
+  preprocessing: string;
+}
+
+/**
+ * Schema steps: `MIGRATIONS[v - 1]` takes a database from version v - 1 to v. Exported so the migration test
+ * can build a real v1 database with exactly the v1 step.
+ */
+export const MIGRATIONS: ((db: AnyDB, tx: UpgradeTx) => void)[] = [
+  // v0 → v1
+  (db) => {
+    db.createObjectStore('datasets', { keyPath: 'id' });
+    db.createObjectStore('images', { keyPath: 'id' }).createIndex('datasetId', 'datasetId');
+    db.createObjectStore('masks', { keyPath: 'id' }).createIndex('datasetId', 'datasetId');
+    db.createObjectStore('runs', { keyPath: 'id' }).createIndex('datasetId', 'datasetId');
+    db.createObjectStore('settings');
+  },
+  // v1 → v2
+  (db, tx) => {
+    const images = tx.objectStore('images');
+    images.createIndex('label', 'label');
+    images.createIndex('split', 'split');
+    images.createIndex('sha256', 'sha256');
+    images.createIndex('datasetId_sha256', ['datasetId', 'sha256']);
+    images.createIndex('generator', 'provenance.generator');
+    const masks = tx.objectStore('masks');
+    masks.createIndex('imageId', 'imageId');
+    masks.createIndex('kind', 'kind');
+    db.createObjectStore('heads', { keyPath: 'id' }).createIndex('datasetId', 'datasetId');
+    db.createObjectStore('features', { keyPath: 'key' }).createIndex('backbone', 'backbone');
+    // Fill what v1 left implicit, so every index (label, split) sees every image. The cursor walk is chained
+    // off the upgrade transaction, which stays open until it finishes.
+    const now = Date.now();
+    void (async () => {
+      let cursor = await images.openCursor();
+      while (cursor) {
+        const r = cursor.value as Partial<ImageRecord>;
+        if (!r.split || !r.label || !r.createdAt) {
+          await cursor.update({
+            ...r,
+            split: r.split ?? 'train',
+            label: r.label ?? 'unlabeled',
+            createdAt: r.createdAt ?? now,
+          });
+        }
+        cursor = await cursor.continue();
+      }
+    })();
+  },
+];
+
+/** Runs the schema steps from `oldVersion` up to `newVersion` inside an upgrade transaction. */
+export function migrate(db: AnyDB, oldVersion: number, newVersion: number, tx: UpgradeTx): void {
+  for (let v = oldVersion; v < newVersion; v++) MIGRATIONS[v](db, tx);
+}
+
+/**
+ * Opens (creating or upgrading) the store. Pass another name for tests or a second profile.
+ * Another tab holding an older version open is asked to close (`blocking` closes this connection).
+ */
+export async function openStore(name = DEFAULT_DB_NAME): Promise<DefectLabStore> {
+  const db = await openDB(name, SCHEMA_VERSION, {
+    upgrade(database, oldVersion, newVersion, transaction) {
+      migrate(database, oldVersion, newVersion ?? SCHEMA_VERSION, transaction as unknown as UpgradeTx);
+    },
+    blocking() {
+      db.close();
+    },
+  });
+  return new IdbStore(db);
+}
+
+/** Deletes the whole database (tests, "reset everything" in the System panel). */
+export async function deleteStore(name = DEFAULT_DB_NAME): Promise<void> {
+  await deleteDB(name);
+}
+
+function newId(): string {
+  return crypto.randomUUID();
+}
+
+function emptyCounts(): Counts {
+  const byLabel = Object.fromEntries(LABELS.map((l) => [l, 0])) as Record<Label, number>;
+  const bySplit = Object.fromEntries(SPLITS.map((s) => [s, 0])) as Record<Split, number>;
+  const byLabelSplit = {} as Record<`${Label}/${Split}`, number>;
+  for (const l of LABELS) for (const s of SPLITS) byLabelSplit[`${l}/${s}`] = 0;
+  return { total: 0, byLabel, bySplit, byLabelSplit, masks: 0, generated: {} };
+}
+
+function featureKey(k: FeatureKey): string {
+  return `${k.backbone}\u0000${k.preprocessing}\u0000${k.sha256}`;
+}
+
+class IdbStore implements DefectLabStore {
+  constructor(private readonly db: AnyDB) {}
+
+  /**
+   * Runs `body` in one readwrite transaction and waits for the commit. Any throw (a failed put, a quota error,
+   * a missing record) aborts the transaction, so nothing of it is kept. `body` must only await IndexedDB
+   * requests of `tx`, or the transaction auto-commits early.
+   */
+  private async write<T>(stores: string[], what: string, body: (tx: WriteTx) => Promise<T>): Promise<T> {
+    let tx: WriteTx;
+    try {
+      tx = this.db.transaction(stores, 'readwrite') as unknown as WriteTx;
+    } catch (e) {
+      throw storageError(e, what);
+    }
+    // Rejections of `done` are handled below; keep them from surfacing as unhandled.
+    tx.done.catch(() => undefined);
+    try {
+      const result = await body(tx);
+      await tx.done;
+      return result;
+    } catch (e) {
+      try {
+        tx.abort();
+      } catch {
+        // Already aborted by the failed request, or finished.
+      }
+      throw storageError(e, what);
+    }
+  }
+
+  // ---- datasets
+
+  async createDataset(d: Omit<DatasetRecord, 'id' | 'createdAt'>): Promise<DatasetRecord> {
+    const rec: DatasetRecord = { ...d, id: newId(), createdAt: Date.now() };
+    await this.write(['datasets'], `creating dataset "${d.name}"`, async (tx) => {
+      await tx.objectStore('datasets').add(rec);
+    });
+    return rec;
+  }
+
+  async listDatasets(): Promise<DatasetRecord[]> {
+    const all = (await this.db.getAll('datasets')) as DatasetRecord[];
+    return all.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async getDataset(id: string): Promise<DatasetRecord | undefined> {
+    return (await this.db.get('datasets', id)) as DatasetRecord | undefined;
+  }
+
+  async renameDataset(id: string, name: string): Promise<void> {
+    await this.write(['datasets'], `renaming dataset ${id}`, async (tx) => {
+      const store = tx.objectStore('datasets');
+      const rec = (await store.get(id)) as DatasetRecord | undefined;
+      if (!rec) throw new RecordNotFoundError('dataset', id);
+      await store.put({ ...rec, name });
+    });
+  }
+
+  async deleteDataset(id: string): Promise<void> {
+    const stores = ['datasets', 'images', 'masks', 'runs', 'heads'];
+    await this.write(stores, `deleting dataset ${id}`, async (tx) => {
+      await tx.objectStore('datasets').delete(id);
+      for (const s of ['images', 'masks', 'runs', 'heads']) {
+        const index = tx.objectStore(s).index('datasetId');
+        let cursor = await index.openCursor(id);
+        while (cursor) {
+          await cursor.delete();
+          cursor = await cursor.continue();
+        }
+      }
+    });
+  }
+
+  // ---- images
+
+  async addImages(datasetId: string, images: NewImage[]): Promise<AddImagesResult> {
+    const what = `storing ${images.length} image(s) in dataset ${datasetId}`;
+    return this.write(['datasets', 'images', 'masks'], what, async (tx) => {
+      if (!(await tx.objectStore('datasets').get(datasetId)))
+        throw new RecordNotFoundError('dataset', datasetId);
+      const imageStore = tx.objectStore('images');
+      const maskStore = tx.objectStore('masks');
+      const bySha = imageStore.index('datasetId_sha256');
+      const inBatch = new Map<string, ImageRecord>();
+      const result: AddImagesResult = { added: [], duplicates: [] };
+      const now = Date.now();
+      for (const img of images) {
+        const existing =
+          inBatch.get(img.sha256) ?? ((await bySha.get([datasetId, img.sha256])) as ImageRecord | undefined);
+        if (existing) {
+          result.duplicates.push({ name: img.name, existingId: existing.id, existingName: existing.name });
+          continue;
+        }
+        const { mask, ...fields } = img;
+        const rec: ImageRecord = { ...fields, id: newId(), datasetId, createdAt: now };
+        if (mask) {
+          const m: MaskRecord = {
+            id: newId(),
+            datasetId,
+            imageId: rec.id,
+            blob: mask.blob,
+            width: mask.width,
+            height: mask.height,
+            kind: 'label',
+            createdAt: now,
+          };
+          rec.maskId = m.id;
+          await maskStore.add(m);
+        }
+        await imageStore.add(rec);
+        inBatch.set(rec.sha256, rec);
+        result.added.push(rec);
+      }
+      return result;
+    });
+  }
+
+  async getImage(id: string): Promise<ImageRecord | undefined> {
+    return (await this.db.get('images', id)) as ImageRecord | undefined;
+  }
+
+  async listImages(datasetId: string, filter?: ImageFilter): Promise<ImageRecord[]> {
+    const all = (await this.db.getAllFromIndex('images', 'datasetId', datasetId)) as ImageRecord[];
+    const gen = filter?.generator;
+    const out = all.filter(
+      (r) =>
+        (!filter?.label || r.label === filter.label) &&
+        (!filter?.split || r.split === filter.split) &&
+        (gen === undefined || (gen === 'none' ? !r.provenance : r.provenance?.generator === gen)),
+    );
+    // Import order (createdAt, then name) so the grid is stable across reloads.
+    return out.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async countImages(datasetId: string): Promise<Counts> {
+    const c = emptyCounts();
+    const tx = this.db.transaction('images', 'readonly');
+    let cursor = await tx.store.index('datasetId').openCursor(datasetId);
+    while (cursor) {
+      const r = cursor.value as ImageRecord;
+      c.total++;
+      c.byLabel[r.label]++;
+      c.bySplit[r.split]++;
+      c.byLabelSplit[`${r.label}/${r.split}`]++;
+      if (r.maskId) c.masks++;
+      if (r.provenance) c.generated[r.provenance.generator] = (c.generated[r.provenance.generator] ?? 0) + 1;
+      cursor = await cursor.continue();
+    }
+    await tx.done;
+    return c;
+  }
+
+  async updateImages(
+    ids: string[],
+    patch: Partial<Pick<ImageRecord, 'label' | 'split' | 'defectClass'>>,
+  ): Promise<void> {
+    await this.write(['images'], `updating ${ids.length} image(s)`, async (tx) => {
+      const store = tx.objectStore('images');
+      for (const id of ids) {
+        const rec = (await store.get(id)) as ImageRecord | undefined;
+        if (!rec) throw new RecordNotFoundError('image', id);
+        await store.put({ ...rec, ...patch });
+      }
+    });
+  }
+
+  async deleteImages(ids: string[]): Promise<{ images: ImageRecord[]; masks: MaskRecord[] }> {
+    return this.write(['images', 'masks'], `deleting ${ids.length} image(s)`, async (tx) => {
+      const imageStore = tx.objectStore('images');
+      const maskStore = tx.objectStore('masks');
+      const images: ImageRecord[] = [];
+      const masks: MaskRecord[] = [];
+      for (const id of ids) {
+        const rec = (await imageStore.get(id)) as ImageRecord | undefined;
+        if (!rec) continue;
+        images.push(rec);
+        const owned = (await maskStore.index('imageId').getAll(id)) as MaskRecord[];
+        for (const m of owned) {
+          masks.push(m);
+          await maskStore.delete(m.id);
+        }
+        await imageStore.delete(id);
+      }
+      return { images, masks };
+    });
+  }
+
+  async restoreImages(deleted: { images: ImageRecord[]; masks: MaskRecord[] }): Promise<void> {
+    const n = deleted.images.length;
+    await this.write(['images', 'masks'], `restoring ${n} deleted image(s)`, async (tx) => {
+      for (const m of deleted.masks) await tx.objectStore('masks').put(m);
+      for (const r of deleted.images) await tx.objectStore('images').put(r);
+    });
+  }
+
+  // ---- masks
+
+  async putMask(mask: Omit<MaskRecord, 'id' | 'createdAt'> & { id?: string }): Promise<MaskRecord> {
+    const rec: MaskRecord = { ...mask, id: mask.id ?? newId(), createdAt: Date.now() };
+    await this.write(['masks'], `saving mask ${rec.name ?? rec.id}`, async (tx) => {
+      await tx.objectStore('masks').put(rec);
+    });
+    return rec;
+  }
+
+  async getMask(id: string): Promise<MaskRecord | undefined> {
+    return (await this.db.get('masks', id)) as MaskRecord | undefined;
+  }
+
+  async listMasks(datasetId: string, kind?: MaskRecord['kind']): Promise<MaskRecord[]> {
+    const all = (await this.db.getAllFromIndex('masks', 'datasetId', datasetId)) as MaskRecord[];
+    return (kind ? all.filter((m) => m.kind === kind) : all).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async deleteMask(id: string): Promise<void> {
+    await this.write(['masks', 'images'], `deleting mask ${id}`, async (tx) => {
+      const m = (await tx.objectStore('masks').get(id)) as MaskRecord | undefined;
+      if (!m) return;
+      await tx.objectStore('masks').delete(id);
+      // An image must not point at a mask that is gone.
+      if (m.imageId) {
+        const img = (await tx.objectStore('images').get(m.imageId)) as ImageRecord | undefined;
+        if (img?.maskId === id) {
+          const { maskId: _gone, ...rest } = img;
+          await tx.objectStore('images').put(rest);
+        }
+      }
+    });
+  }
+
+  async setImageMask(
+    imageId: string,
+    mask: { blob: Blob; width: number; height: number } | null,
+  ): Promise<void> {
+    await this.write(['images', 'masks'], `setting the mask of image ${imageId}`, async (tx) => {
+      const images = tx.objectStore('images');
+      const masks = tx.objectStore('masks');
+      const img = (await images.get(imageId)) as ImageRecord | undefined;
+      if (!img) throw new RecordNotFoundError('image', imageId);
+      if (img.maskId) await masks.delete(img.maskId);
+      const { maskId: _old, ...rest } = img;
+      const next: ImageRecord = rest;
+      if (mask) {
+        const m: MaskRecord = {
+          id: newId(),
+          datasetId: img.datasetId,
+          imageId,
+          blob: mask.blob,
+          width: mask.width,
+          height: mask.height,
+          kind: 'label',
+          createdAt: Date.now(),
+        };
+        await masks.add(m);
+        next.maskId = m.id;
+      }
+      await images.put(next);
+    });
+  }
+
+  // ---- generated samples
+
+  async acceptSamples(datasetId: string, samples: AcceptedSample[]): Promise<ImageRecord[]> {
+    const news: NewImage[] = samples.map((s) => {
+      const p = s.provenance;
+      return {
+        name: `${p.generator}-${String(p.seed)}-${s.sha256.slice(0, 8)}.png`,
+        blob: s.png,
+        mime: 'image/png',
+        width: s.width,
+        height: s.height,
+        channels: s.channels,
+        sha256: s.sha256,
+        thumbnail: s.thumbnail,
+        label: 'defect',
+        split: s.split ?? 'train',
+        provenance: p,
+        mask: s.mask,
+      };
+    });
+    const r = await this.addImages(datasetId, news);
+    return r.added;
+  }
+
+  // ---- runs and heads
+
+  async putRun(run: RunRecord): Promise<void> {
+    await this.write(['runs'], `saving run ${run.id}`, async (tx) => {
+      await tx.objectStore('runs').put(run);
+    });
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    return (await this.db.get('runs', id)) as RunRecord | undefined;
+  }
+
+  async listRuns(datasetId: string): Promise<RunRecord[]> {
+    const all = (await this.db.getAllFromIndex('runs', 'datasetId', datasetId)) as RunRecord[];
+    return all.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async putHead(head: HeadRecord): Promise<void> {
+    await this.write(['heads'], `saving head ${head.name}`, async (tx) => {
+      await tx.objectStore('heads').put(head);
+    });
+  }
+
+  async getHead(id: string): Promise<HeadRecord | undefined> {
+    return (await this.db.get('heads', id)) as HeadRecord | undefined;
+  }
+
+  async listHeads(datasetId?: string): Promise<HeadRecord[]> {
+    const all = (
+      datasetId === undefined
+        ? await this.db.getAll('heads')
+        : await this.db.getAllFromIndex('heads', 'datasetId', datasetId)
+    ) as HeadRecord[];
+    return all.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async deleteHead(id: string): Promise<void> {
+    await this.write(['heads'], `deleting head ${id}`, async (tx) => {
+      await tx.objectStore('heads').delete(id);
+    });
+  }
+
+  // ---- feature cache
+
+  async getFeatures(key: FeatureKey): Promise<StoredFeatures | undefined> {
+    const row = (await this.db.get('features', featureKey(key))) as FeatureRow | undefined;
+    if (!row) return undefined;
+    return row.spatial ? { pooled: row.pooled, spatial: row.spatial } : { pooled: row.pooled };
+  }
+
+  async putFeatures(key: FeatureKey, f: StoredFeatures): Promise<void> {
+    const row: FeatureRow = { ...key, key: featureKey(key), pooled: f.pooled };
+    if (f.spatial) row.spatial = f.spatial;
+    await this.write(['features'], `caching features of ${key.sha256.slice(0, 12)}`, async (tx) => {
+      await tx.objectStore('features').put(row);
+    });
+  }
+
+  async clearFeatures(backbone?: string): Promise<void> {
+    await this.write(['features'], 'clearing the feature cache', async (tx) => {
+      const store = tx.objectStore('features');
+      if (backbone === undefined) {
+        await store.clear();
+        return;
+      }
+      let cursor = await store.index('backbone').openCursor(backbone);
+      while (cursor) {
+        await cursor.delete();
+        cursor = await cursor.continue();
+      }
+    });
+  }
+
+  // ---- settings
+
+  async getSetting<T>(key: string): Promise<T | undefined> {
+    return (await this.db.get('settings', key)) as T | undefined;
+  }
+
+  async setSetting<T>(key: string, value: T): Promise<void> {
+    await this.write(['settings'], `saving setting ${key}`, async (tx) => {
+      await tx.objectStore('settings').put(value, key);
+    });
+  }
+
+  // ---- storage
+
+  async storageInfo(): Promise<StorageInfo> {
+    const storage = (globalThis as { navigator?: Navigator }).navigator?.storage;
+    if (!storage?.estimate) return { usage: 0, quota: 0, persisted: false };
+    const est = await storage.estimate();
+    const persisted = storage.persisted ? await storage.persisted() : false;
+    return { usage: est.usage ?? 0, quota: est.quota ?? 0, persisted };
+  }
+
+  async requestPersistence(): Promise<boolean> {
+    const storage = (globalThis as { navigator?: Navigator }).navigator?.storage;
+    if (!storage?.persist) return false;
+    try {
+      return await storage.persist();
+    } catch {
+      // Some browsers throw instead of answering false (private mode); not being persisted is the answer.
+      return false;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

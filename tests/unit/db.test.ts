@@ -1,0 +1,454 @@
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDB } from 'idb';
+import { MIGRATIONS, SCHEMA_VERSION, deleteStore, openStore } from '../../src/runtime/db/store.ts';
+import { StorageQuotaError, RecordNotFoundError } from '../../src/runtime/db/errors.ts';
+import type { DefectLabStore, HeadRecord, NewImage } from '../../src/runtime/db/types.ts';
+import type { ImageRecord, RunRecord } from '../../src/core/dataset.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+
+let dbCounter = 0;
+const opened: { store: DefectLabStore; name: string }[] = [];
+
+async function freshStore(): Promise<{ store: DefectLabStore; name: string }> {
+  const name = `db-test-${process.pid}-${dbCounter++}`;
+  const store = await openStore(name);
+  opened.push({ store, name });
+  return { store, name };
+}
+
+afterEach(async () => {
+  for (const { store, name } of opened.splice(0)) {
+    store.close();
+    await deleteStore(name);
+  }
+});
+
+async function newImage(i: number, extra: Partial<NewImage> = {}): Promise<NewImage> {
+  const bytes = new Uint8Array([137, 80, 78, 71, i & 255, (i >> 8) & 255, 7]);
+  return {
+    name: `img-${i}.png`,
+    blob: new Blob([bytes], { type: 'image/png' }),
+    mime: 'image/png',
+    width: 4,
+    height: 3,
+    channels: 1,
+    sha256: await sha256Hex(bytes),
+    thumbnail: new Blob([bytes], { type: 'image/png' }),
+    label: 'normal',
+    split: 'train',
+    ...extra,
+  };
+}
+
+const maskOf = (w = 4, h = 3) => ({ blob: new Blob([new Uint8Array([1, 2])]), width: w, height: h });
+
+async function blobBytes(b: Blob): Promise<number[]> {
+  return Array.from(new Uint8Array(await b.arrayBuffer()));
+}
+
+describe('store: datasets', () => {
+  it('creates, lists, gets, renames and deletes datasets with everything in them', async () => {
+    const { store } = await freshStore();
+    const a = await store.createDataset({ name: 'A', source: 'files' });
+    const b = await store.createDataset({ name: 'B', source: 'sample', description: 'procedural' });
+    expect((await store.listDatasets()).map((d) => d.name)).toEqual(['A', 'B']);
+    expect((await store.getDataset(b.id))?.description).toBe('procedural');
+    await store.renameDataset(a.id, 'A2');
+    expect((await store.getDataset(a.id))?.name).toBe('A2');
+    await expect(store.renameDataset('nope', 'x')).rejects.toThrow(RecordNotFoundError);
+
+    const added = await store.addImages(a.id, [await newImage(1, { mask: maskOf() }), await newImage(2)]);
+    await store.addImages(b.id, [await newImage(3)]);
+    const run: RunRecord = {
+      id: 'r1',
+      datasetId: a.id,
+      kind: 'train',
+      config: {},
+      status: 'done',
+      createdAt: 1,
+    };
+    await store.putRun(run);
+    await store.putHead(head('h1', a.id));
+    await store.putMask({ datasetId: a.id, blob: maskOf().blob, width: 4, height: 3, kind: 'library' });
+
+    await store.deleteDataset(a.id);
+    expect(await store.getDataset(a.id)).toBeUndefined();
+    expect(await store.getImage(added.added[0].id)).toBeUndefined();
+    expect(await store.listImages(a.id)).toEqual([]);
+    expect(await store.listMasks(a.id)).toEqual([]);
+    expect(await store.listRuns(a.id)).toEqual([]);
+    expect(await store.listHeads(a.id)).toEqual([]);
+    // The other dataset is untouched.
+    expect((await store.listImages(b.id)).length).toBe(1);
+  });
+});
+
+function head(id: string, datasetId: string, createdAt = 1): HeadRecord {
+  return {
+    id,
+    datasetId,
+    name: `head ${id}`,
+    kind: 'bce',
+    backbone: 'mobilenetv2',
+    preprocessing: 'stretch-224',
+    threshold: 0.5,
+    thresholdSource: 'val:real',
+    artifacts: { weights: new Float32Array([1, 2, 3]) },
+    metadata: { epochs: 3 },
+    createdAt,
+  };
+}
+
+describe('store: images', () => {
+  it('adds images with masks, keeps bytes, and reports duplicates by sha256 (in the store and in the batch)', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const first = await store.addImages(d.id, [await newImage(1, { mask: maskOf() }), await newImage(2)]);
+    expect(first.added.length).toBe(2);
+    expect(first.duplicates).toEqual([]);
+    const rec = (await store.getImage(first.added[0].id)) as ImageRecord;
+    expect(rec.datasetId).toBe(d.id);
+    expect(await blobBytes(rec.blob)).toEqual([137, 80, 78, 71, 1, 0, 7]);
+    expect(rec.maskId).toBeDefined();
+    const mask = await store.getMask(rec.maskId as string);
+    expect(mask?.imageId).toBe(rec.id);
+    expect(mask?.kind).toBe('label');
+
+    const dupA = await newImage(1, { name: 'copy-of-1.png' });
+    const second = await store.addImages(d.id, [
+      dupA,
+      await newImage(5),
+      await newImage(5, { name: 'again.png' }),
+    ]);
+    expect(second.added.map((r) => r.name)).toEqual(['img-5.png']);
+    expect(second.duplicates).toEqual([
+      { name: 'copy-of-1.png', existingId: first.added[0].id, existingName: 'img-1.png' },
+      { name: 'again.png', existingId: second.added[0].id, existingName: 'img-5.png' },
+    ]);
+    expect((await store.listImages(d.id)).length).toBe(3);
+
+    // The same bytes in another dataset are not a duplicate there.
+    const e = await store.createDataset({ name: 'E', source: 'files' });
+    expect((await store.addImages(e.id, [await newImage(1)])).added.length).toBe(1);
+  });
+
+  it('rejects a batch for a missing dataset without storing anything', async () => {
+    const { store } = await freshStore();
+    await expect(store.addImages('missing', [await newImage(1)])).rejects.toThrow(
+      /no dataset with id "missing"/,
+    );
+  });
+
+  it('lists with label / split / generator filters and counts per label, split, mask and generator', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    await store.addImages(d.id, [
+      await newImage(1),
+      await newImage(2, { split: 'test' }),
+      await newImage(3, { label: 'defect', split: 'test', defectClass: 'scratch', mask: maskOf() }),
+      await newImage(4, { label: 'unlabeled', split: 'val' }),
+    ]);
+    const gen = await store.acceptSamples(d.id, [
+      {
+        png: new Blob([new Uint8Array([9])]),
+        width: 4,
+        height: 3,
+        channels: 3,
+        thumbnail: new Blob([new Uint8Array([9])]),
+        sha256: await sha256Hex(new Uint8Array([9])),
+        mask: maskOf(),
+        provenance: { generator: 'cutpaste', parameters: { scale: 0.1 }, seed: 7, createdAt: 5 },
+      },
+    ]);
+    expect(gen.length).toBe(1);
+    expect(gen[0].provenance?.generator).toBe('cutpaste');
+    expect(gen[0].label).toBe('defect');
+    expect(gen[0].maskId).toBeDefined();
+
+    const names = (f: Parameters<DefectLabStore['listImages']>[1]) =>
+      store.listImages(d.id, f).then((r) => r.map((x) => x.name).sort());
+    expect(await names({ label: 'normal' })).toEqual(['img-1.png', 'img-2.png']);
+    expect(await names({ split: 'test' })).toEqual(['img-2.png', 'img-3.png']);
+    expect(await names({ label: 'defect', split: 'test' })).toEqual(['img-3.png']);
+    expect(await names({ generator: 'cutpaste' })).toEqual([gen[0].name]);
+    expect((await names({ generator: 'none' })).length).toBe(4);
+
+    const c = await store.countImages(d.id);
+    expect(c.total).toBe(5);
+    expect(c.byLabel).toEqual({ normal: 2, defect: 2, unlabeled: 1 });
+    expect(c.bySplit).toEqual({ train: 2, val: 1, test: 2 });
+    expect(c.byLabelSplit['defect/test']).toBe(1);
+    expect(c.byLabelSplit['defect/train']).toBe(1);
+    expect(c.byLabelSplit['normal/val']).toBe(0);
+    expect(c.masks).toBe(2);
+    expect(c.generated).toEqual({ cutpaste: 1 });
+  });
+
+  it('updates label/split/defectClass transactionally (an unknown id changes nothing)', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const { added } = await store.addImages(d.id, [await newImage(1), await newImage(2)]);
+    await store.updateImages([added[0].id], { label: 'defect', split: 'test', defectClass: 'crack' });
+    const r = await store.getImage(added[0].id);
+    expect([r?.label, r?.split, r?.defectClass]).toEqual(['defect', 'test', 'crack']);
+    await expect(store.updateImages([added[1].id, 'ghost'], { split: 'val' })).rejects.toThrow(
+      RecordNotFoundError,
+    );
+    expect((await store.getImage(added[1].id))?.split).toBe('train');
+  });
+
+  it('deletes images with their masks and restores them (undo)', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const { added } = await store.addImages(d.id, [await newImage(1, { mask: maskOf() }), await newImage(2)]);
+    const deleted = await store.deleteImages([added[0].id, 'ghost']);
+    expect(deleted.images.map((i) => i.id)).toEqual([added[0].id]);
+    expect(deleted.masks.length).toBe(1);
+    expect(await store.getImage(added[0].id)).toBeUndefined();
+    expect(await store.listMasks(d.id)).toEqual([]);
+    await store.restoreImages(deleted);
+    const back = await store.getImage(added[0].id);
+    expect(back?.maskId).toBe(deleted.masks[0].id);
+    expect(await blobBytes(back!.blob)).toEqual([137, 80, 78, 71, 1, 0, 7]);
+    expect((await store.listMasks(d.id)).length).toBe(1);
+  });
+});
+
+describe('store: masks', () => {
+  it('puts, gets, lists by kind, deletes masks and sets / clears an image mask', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const { added } = await store.addImages(d.id, [await newImage(1)]);
+    const lib = await store.putMask({
+      datasetId: d.id,
+      blob: maskOf().blob,
+      width: 4,
+      height: 3,
+      kind: 'library',
+      name: 'blob',
+    });
+    const region = await store.putMask({
+      id: 'fixed',
+      datasetId: d.id,
+      blob: maskOf().blob,
+      width: 4,
+      height: 3,
+      kind: 'region',
+    });
+    expect(region.id).toBe('fixed');
+    expect((await store.getMask(lib.id))?.name).toBe('blob');
+    expect((await store.listMasks(d.id, 'library')).map((m) => m.id)).toEqual([lib.id]);
+    expect((await store.listMasks(d.id)).length).toBe(2);
+
+    await store.setImageMask(added[0].id, maskOf());
+    const withMask = await store.getImage(added[0].id);
+    const m1 = withMask?.maskId as string;
+    expect((await store.getMask(m1))?.imageId).toBe(added[0].id);
+    // Replacing drops the old mask record.
+    await store.setImageMask(added[0].id, maskOf());
+    const m2 = (await store.getImage(added[0].id))?.maskId as string;
+    expect(m2).not.toBe(m1);
+    expect(await store.getMask(m1)).toBeUndefined();
+    // Deleting the mask clears the image's pointer.
+    await store.deleteMask(m2);
+    expect((await store.getImage(added[0].id))?.maskId).toBeUndefined();
+    await store.setImageMask(added[0].id, maskOf());
+    await store.setImageMask(added[0].id, null);
+    expect((await store.getImage(added[0].id))?.maskId).toBeUndefined();
+    expect((await store.listMasks(d.id, 'label')).length).toBe(0);
+    await expect(store.setImageMask('ghost', null)).rejects.toThrow(RecordNotFoundError);
+  });
+});
+
+describe('store: runs, heads, features, settings, storage', () => {
+  it('stores runs and heads', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const run: RunRecord = {
+      id: 'r1',
+      datasetId: d.id,
+      kind: 'evaluate',
+      config: { lr: 0.01 },
+      status: 'running',
+      createdAt: 2,
+    };
+    await store.putRun(run);
+    await store.putRun({ ...run, status: 'done', metrics: { AUROC: 0.9 }, finishedAt: 3 });
+    await store.putRun({ ...run, id: 'r0', createdAt: 1 });
+    expect((await store.getRun('r1'))?.metrics).toEqual({ AUROC: 0.9 });
+    expect((await store.listRuns(d.id)).map((r) => r.id)).toEqual(['r0', 'r1']);
+
+    await store.putHead(head('h2', d.id, 2));
+    await store.putHead(head('h1', d.id, 1));
+    await store.putHead(head('hx', 'other', 3));
+    const h = await store.getHead('h1');
+    expect(Array.from((h?.artifacts as { weights: Float32Array }).weights)).toEqual([1, 2, 3]);
+    expect((await store.listHeads(d.id)).map((x) => x.id)).toEqual(['h1', 'h2']);
+    expect((await store.listHeads()).length).toBe(3);
+    await store.deleteHead('h1');
+    expect(await store.getHead('h1')).toBeUndefined();
+  });
+
+  it('caches features per backbone + preprocessing + sha256 and clears per backbone', async () => {
+    const { store } = await freshStore();
+    const k1 = { backbone: 'mnv2', preprocessing: 'p', sha256: 'aa' };
+    const k2 = { backbone: 'resnet', preprocessing: 'p', sha256: 'aa' };
+    await store.putFeatures(k1, { pooled: new Float32Array([1, 2]) });
+    await store.putFeatures(k2, {
+      pooled: new Float32Array([3]),
+      spatial: { data: new Float32Array(8), dims: [2, 2, 2] },
+    });
+    expect(Array.from((await store.getFeatures(k1))!.pooled)).toEqual([1, 2]);
+    expect((await store.getFeatures(k2))?.spatial?.dims).toEqual([2, 2, 2]);
+    expect(await store.getFeatures({ ...k1, preprocessing: 'q' })).toBeUndefined();
+    await store.clearFeatures('mnv2');
+    expect(await store.getFeatures(k1)).toBeUndefined();
+    expect(await store.getFeatures(k2)).toBeDefined();
+    await store.clearFeatures();
+    expect(await store.getFeatures(k2)).toBeUndefined();
+  });
+
+  it('keeps settings and answers storage questions without a StorageManager', async () => {
+    const { store } = await freshStore();
+    expect(await store.getSetting('backend')).toBeUndefined();
+    await store.setSetting('backend', { auto: 'wasm', ms: 12 });
+    expect(await store.getSetting('backend')).toEqual({ auto: 'wasm', ms: 12 });
+    const info = await store.storageInfo();
+    expect(info.usage).toBeGreaterThanOrEqual(0);
+    expect(typeof (await store.requestPersistence())).toBe('boolean');
+  });
+});
+
+describe('store: schema migration', () => {
+  it('upgrades a v1 database written with the v1 schema to the current version without losing a record', async () => {
+    const name = `db-migrate-${process.pid}`;
+    const v1 = await openDB(name, 1, {
+      upgrade(db, _old, _new, tx) {
+        MIGRATIONS[0](db, tx as never);
+      },
+    });
+    expect(Array.from(v1.objectStoreNames).sort()).toEqual([
+      'datasets',
+      'images',
+      'masks',
+      'runs',
+      'settings',
+    ]);
+    await v1.put('datasets', { id: 'd1', name: 'old', source: 'files', createdAt: 1 });
+    // v1 image records: one without split/label/createdAt (allowed in v1), one complete.
+    await v1.put('images', {
+      id: 'i1',
+      datasetId: 'd1',
+      name: 'a.png',
+      blob: new Blob([new Uint8Array([1, 2, 3])]),
+      mime: 'image/png',
+      width: 2,
+      height: 2,
+      channels: 1,
+      sha256: 'aa',
+      thumbnail: new Blob([new Uint8Array([1])]),
+    });
+    await v1.put('images', {
+      id: 'i2',
+      datasetId: 'd1',
+      name: 'b.png',
+      blob: new Blob([new Uint8Array([4])]),
+      mime: 'image/png',
+      width: 2,
+      height: 2,
+      channels: 1,
+      sha256: 'bb',
+      thumbnail: new Blob([new Uint8Array([4])]),
+      label: 'defect',
+      split: 'test',
+      maskId: 'm1',
+      createdAt: 2,
+    });
+    await v1.put('masks', {
+      id: 'm1',
+      datasetId: 'd1',
+      imageId: 'i2',
+      blob: new Blob([new Uint8Array([0, 255])]),
+      width: 2,
+      height: 2,
+      kind: 'label',
+      createdAt: 2,
+    });
+    await v1.put('runs', {
+      id: 'r1',
+      datasetId: 'd1',
+      kind: 'train',
+      config: {},
+      status: 'done',
+      createdAt: 3,
+    });
+    await v1.put('settings', 'wasm', 'backend');
+    v1.close();
+
+    const store = await openStore(name);
+    opened.push({ store, name });
+    expect(SCHEMA_VERSION).toBe(2);
+    expect((await store.listDatasets()).map((d) => d.id)).toEqual(['d1']);
+    const images = await store.listImages('d1');
+    expect(images.map((i) => i.id).sort()).toEqual(['i1', 'i2']);
+    const i1 = images.find((i) => i.id === 'i1')!;
+    expect([i1.label, i1.split, typeof i1.createdAt]).toEqual(['unlabeled', 'train', 'number']);
+    expect(await blobBytes(i1.blob)).toEqual([1, 2, 3]);
+    // New v2 indexes see the migrated records.
+    expect((await store.listImages('d1', { label: 'unlabeled' })).map((i) => i.id)).toEqual(['i1']);
+    expect((await store.countImages('d1')).byLabelSplit['defect/test']).toBe(1);
+    expect((await store.getMask('m1'))?.imageId).toBe('i2');
+    expect((await store.getRun('r1'))?.status).toBe('done');
+    expect(await store.getSetting('backend')).toBe('wasm');
+    // Duplicate detection works on migrated images through the new [datasetId, sha256] index.
+    const dup = await store.addImages('d1', [{ ...(await newImage(1)), sha256: 'bb', name: 'b-again.png' }]);
+    expect(dup.duplicates[0]).toMatchObject({ existingId: 'i2', existingName: 'b.png' });
+    // v2 stores exist and work.
+    await store.putHead(head('h1', 'd1'));
+    expect((await store.listHeads('d1')).length).toBe(1);
+  });
+});
+
+describe('store: quota and transactions', () => {
+  it('a QuotaExceededError mid-batch rolls the whole batch back, names the error and keeps earlier data', async () => {
+    const { store } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const before = await store.addImages(d.id, [await newImage(1, { mask: maskOf() }), await newImage(2)]);
+
+    const proto = IDBObjectStore.prototype;
+    const realAdd = proto.add;
+    let calls = 0;
+    proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
+      // Let the first records of the batch through so there is something to roll back.
+      if (this.name === 'images' && ++calls === 3)
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return realAdd.apply(this, args);
+    };
+    let err: unknown;
+    try {
+      await store.addImages(d.id, [
+        await newImage(10, { mask: maskOf() }),
+        await newImage(11),
+        await newImage(12),
+        await newImage(13),
+      ]);
+    } catch (e) {
+      err = e;
+    } finally {
+      proto.add = realAdd;
+    }
+    expect(err).toBeInstanceOf(StorageQuotaError);
+    expect((err as Error).message).toMatch(
+      /^StorageQuotaError: storage quota exceeded while storing 4 image\(s\)/,
+    );
+    expect((err as Error).message).toMatch(/— fix: free space/);
+
+    const after = await store.listImages(d.id);
+    expect(after.map((i) => i.name).sort()).toEqual(['img-1.png', 'img-2.png']);
+    expect((await store.listMasks(d.id)).length).toBe(1);
+    expect(after.map((i) => i.id).sort()).toEqual(before.added.map((i) => i.id).sort());
+    // The store still works after the failure.
+    expect((await store.addImages(d.id, [await newImage(10)])).added.length).toBe(1);
+  });
+});
