@@ -26,3 +26,12 @@ export {
   bytesToUnicode,
   cleanText,
 } from './tokenizer.ts';
+export {
+  DDIMScheduler,
+  EulerDiscreteScheduler,
+  SchedulerConfigError,
+  SchedulerStateError,
+  createScheduler,
+  schedulerKindOf,
+} from './schedulers.ts';
+export type { Scheduler } from './schedulers.ts';

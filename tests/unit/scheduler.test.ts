@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  DDIMScheduler,
+  EulerDiscreteScheduler,
+  SchedulerConfigError,
+  SchedulerStateError,
+  createScheduler,
+} from '../../src/core/diffusion/schedulers.ts';
+import type { SchedulerConfig } from '../../src/core/diffusion/types.ts';
+import { Rng } from '../../src/core/rng.ts';
+
+// diffusers' EulerDiscrete and DDIM run in torch float32 (../shared, read in place).
+const golden = JSON.parse(
+  readFileSync(new URL('../../../shared/reference/golden/scheduler-golden.json', import.meta.url), 'utf8'),
+) as {
+  config: SchedulerConfig;
+  ddim_config: SchedulerConfig;
+  euler: {
+    num_inference_steps: number;
+    timesteps: number[];
+    sigmas: number[];
+    init_noise_sigma: number;
+    steps: {
+      index: number;
+      timestep: number;
+      sample: number[];
+      model_output: number[];
+      scaled_model_input: number[];
+      prev_sample: number[];
+    }[];
+  }[];
+  ddim: {
+    num_inference_steps: number;
+    eta: number;
+    timesteps: number[];
+    steps: {
+      index: number;
+      timestep: number;
+      sample: number[];
+      model_output: number[];
+      prev_sample: number[];
+    }[];
+  }[];
+  inpaint_strength: {
+    num_inference_steps: number;
+    strength: number;
+    timesteps: number[];
+    original: number[];
+    noise: number[];
+    noisy_at_first_timestep: number[];
+  }[];
+};
+
+/** Tolerance: 1e-5 relative (the golden file's), with a 1e-6 absolute floor for values that are ~0. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  expect(actual.length, `${what} length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const tol = 1e-5 * Math.abs(expected[i]) + 1e-6;
+    if (!(Math.abs(actual[i] - expected[i]) <= tol))
+      throw new Error(`${what}[${i}] = ${actual[i]}, reference ${expected[i]} (tolerance ${tol})`);
+  }
+}
+
+const f32 = (a: number[]) => Float32Array.from(a);
+
+describe('EulerDiscreteScheduler matches diffusers (SDXL config)', () => {
+  for (const c of golden.euler) {
+    it(`${c.num_inference_steps} steps: timesteps, sigmas, init_noise_sigma, scale_model_input, step`, () => {
+      const s = new EulerDiscreteScheduler(golden.config);
+      s.setTimesteps(c.num_inference_steps);
+      expect(s.timesteps).toEqual(c.timesteps);
+      expectClose(s.sigmas, c.sigmas, 'sigmas');
+      expectClose([s.initNoiseSigma], [c.init_noise_sigma], 'initNoiseSigma');
+      for (const st of c.steps) {
+        expect(s.timesteps[st.index]).toBe(st.timestep);
+        const x = f32(st.sample);
+        expectClose(s.scaleModelInput(x, st.timestep), st.scaled_model_input, `scaled[${st.index}]`);
+        expectClose(s.step(f32(st.model_output), st.timestep, x), st.prev_sample, `prev[${st.index}]`);
+      }
+    });
+  }
+
+  it('refuses a timestep outside the schedule and stepping before setTimesteps, by name', () => {
+    const s = new EulerDiscreteScheduler(golden.config);
+    expect(() => s.step(f32([1]), 951, f32([1]))).toThrow(SchedulerStateError);
+    s.setTimesteps(20);
+    expect(() => s.scaleModelInput(f32([1]), 950)).toThrow(/timestep 950 is not in the schedule.* — fix:/);
+  });
+});
+
+describe('DDIMScheduler matches diffusers (SDXL config, eta 0)', () => {
+  for (const c of golden.ddim) {
+    it(`${c.num_inference_steps} steps: timesteps and step`, () => {
+      const s = new DDIMScheduler(golden.ddim_config, c.eta);
+      s.setTimesteps(c.num_inference_steps);
+      expect(s.timesteps).toEqual(c.timesteps);
+      expect(s.initNoiseSigma).toBe(1);
+      for (const st of c.steps) {
+        const x = f32(st.sample);
+        expect(s.scaleModelInput(x, st.timestep)).toBe(x);
+        expectClose(s.step(f32(st.model_output), st.timestep, x), st.prev_sample, `prev[${st.index}]`);
+      }
+    });
+  }
+
+  it('with eta > 0 draws its noise from the seeded Rng (same seed, same step) and needs one', () => {
+    const s = new DDIMScheduler(golden.ddim_config, 1);
+    s.setTimesteps(30);
+    const x = f32([0.1, -0.2, 0.3, 0.4]);
+    const e = f32([0.5, 0.1, -0.3, 0.2]);
+    const a = s.step(e, 958, x, new Rng(3));
+    const b = s.step(e, 958, x, new Rng(3));
+    const c = s.step(e, 958, x, new Rng(4));
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+    expect(() => s.step(e, 958, x)).toThrow(/rng must be a seeded Rng/);
+  });
+});
+
+describe('inpainting strength rule (SDXL inpaint get_timesteps + add_noise at the begin index)', () => {
+  for (const c of golden.inpaint_strength) {
+    it(`${c.num_inference_steps} steps, strength ${c.strength}`, () => {
+      const s = new EulerDiscreteScheduler(golden.config);
+      const ts = s.inpaintTimesteps(c.num_inference_steps, c.strength);
+      expect(ts).toEqual(c.timesteps);
+      expectClose(s.addNoise(f32(c.original), f32(c.noise), ts[0]), c.noisy_at_first_timestep, 'noisy');
+    });
+  }
+
+  it('after the cut, the first step uses the begin index, not a search from the top', () => {
+    const s = new EulerDiscreteScheduler(golden.config);
+    const ts = s.inpaintTimesteps(30, 0.75);
+    const full = new EulerDiscreteScheduler(golden.config);
+    full.setTimesteps(30);
+    const k = full.timesteps.indexOf(ts[0]);
+    const x = f32([1, 2]);
+    const expected = x.map((v) => v / Math.sqrt(full.sigmas[k] ** 2 + 1));
+    expectClose(s.scaleModelInput(x, ts[0]), expected, 'scaled at begin index');
+  });
+
+  it('rejects strengths outside (0, 1] and cuts that leave no step', () => {
+    const s = new EulerDiscreteScheduler(golden.config);
+    expect(() => s.inpaintTimesteps(30, 0)).toThrow(/strength must be in \(0, 1\]/);
+    expect(() => s.inpaintTimesteps(30, 1.2)).toThrow(/strength/);
+    expect(() => s.inpaintTimesteps(3, 0.2)).toThrow(/leaves no step/);
+  });
+});
+
+describe('scheduler construction', () => {
+  it('picks DDIM from _class_name and Euler otherwise; rejects unsupported configs by name', () => {
+    expect(createScheduler({ ...golden.ddim_config, _class_name: 'DDIMScheduler' }).kind).toBe('ddim');
+    expect(createScheduler(golden.config).kind).toBe('euler');
+    expect(() => new EulerDiscreteScheduler({ beta_schedule: 'cubic' as never })).toThrow(
+      SchedulerConfigError,
+    );
+    expect(() => new EulerDiscreteScheduler({ ...golden.config, use_karras_sigmas: true })).toThrow(
+      /use_karras_sigmas/,
+    );
+  });
+
+  it('trailing and linspace spacings give n descending timesteps within the training range', () => {
+    for (const spacing of ['trailing', 'linspace'] as const) {
+      for (const S of [EulerDiscreteScheduler, DDIMScheduler]) {
+        const s = new S({ ...golden.config, timestep_spacing: spacing });
+        s.setTimesteps(7);
+        expect(s.timesteps.length).toBe(7);
+        expect(s.timesteps[0]).toBe(999);
+        for (let i = 1; i < 7; i++) expect(s.timesteps[i]).toBeLessThan(s.timesteps[i - 1]);
+        expect(s.timesteps[6]).toBeGreaterThanOrEqual(0);
+      }
+    }
+  });
+});
