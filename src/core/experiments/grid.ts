@@ -1,0 +1,124 @@
+/** Grid specification → the list of reproducible cell configurations. */
+import { InvalidArgumentError } from '../errors.ts';
+import { hashString } from '../rng.ts';
+import {
+  BASELINE_HEADS,
+  GENERATOR_CHOICES,
+  type CellConfig,
+  type GeneratorChoice,
+  type HeadChoice,
+  type StreamMode,
+  type ThresholdPolicy,
+} from './types.ts';
+
+export interface GridSpec {
+  generators: GeneratorChoice[];
+  /** Numbers of synthetic defects per cell (N_aug). Ignored (0) for generator `none`. */
+  nAug: number[];
+  seeds: number[];
+  heads: HeadChoice[];
+  /** Few-shot settings to cross with: `[false]` zero-shot only, `[false, true]` both. Default `[false]`. */
+  fewShot?: boolean[];
+  stream?: StreamMode;
+  realProbability?: number;
+  epochs?: number;
+  threshold?: ThresholdPolicy;
+  valFraction?: number;
+  inOut?: { in: string; out: string };
+  headOptions?: Partial<Record<HeadChoice, Record<string, unknown>>>;
+  /** Add the k-NN and mean-distance baseline rows (default true: every table carries them). */
+  baselines?: boolean;
+}
+
+export const DEFAULT_THRESHOLD: ThresholdPolicy = { mode: 'val-best-f1' };
+
+/** A stable id of a configuration: readable prefix + hash of the full config, so a changed option is a new cell. */
+export function cellId(c: CellConfig): string {
+  const h = hashString(stableStringify(c)).toString(16).padStart(8, '0');
+  return `${c.generator}|n${c.nAug}|${c.head}|${c.fewShot ? 'few' : 'zero'}|s${c.seed}|${h}`;
+}
+
+/** JSON with sorted keys, so equal configs hash equally whatever their key order. */
+export function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Validates a spec with messages that name the field. */
+export function validateGrid(spec: GridSpec): void {
+  const nonEmpty = (name: string, a: unknown[]) => {
+    if (!Array.isArray(a) || a.length === 0) throw new InvalidArgumentError(name, 'a non-empty list', a);
+  };
+  nonEmpty('generators', spec.generators);
+  nonEmpty('seeds', spec.seeds);
+  nonEmpty('heads', spec.heads);
+  for (const g of spec.generators)
+    if (!GENERATOR_CHOICES.includes(g))
+      throw new InvalidArgumentError('generators[]', GENERATOR_CHOICES.join(' | '), g);
+  for (const n of spec.nAug)
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('nAug[]', 'integers ≥ 0', n);
+  for (const s of spec.seeds)
+    if (!Number.isInteger(s)) throw new InvalidArgumentError('seeds[]', 'integers', s);
+  const p = spec.realProbability ?? 1 / 32;
+  if (!(p >= 0 && p <= 1)) throw new InvalidArgumentError('realProbability', 'in [0, 1]', p);
+  const vf = spec.valFraction ?? 0.2;
+  if (!(vf >= 0 && vf < 1)) throw new InvalidArgumentError('valFraction', 'in [0, 1)', vf);
+  const t = spec.threshold ?? DEFAULT_THRESHOLD;
+  if (t.mode === 'val-fpr' && !(t.maxFpr >= 0 && t.maxFpr <= 1))
+    throw new InvalidArgumentError('threshold.maxFpr', 'in [0, 1]', t.maxFpr);
+}
+
+/**
+ * Expands a spec into cells: generator × N_aug × few-shot × head × seed, plus one baseline cell per baseline
+ * head and seed. Generator `none` has no synthetic defects, so it takes N_aug = 0 once. Duplicates (same id)
+ * are dropped.
+ */
+export function expandGrid(spec: GridSpec, dataset: string, extractor: string): CellConfig[] {
+  validateGrid(spec);
+  const base = {
+    dataset,
+    extractor,
+    stream: spec.stream ?? 'concat',
+    realProbability: spec.realProbability ?? 1 / 32,
+    epochs: spec.epochs,
+    threshold: spec.threshold ?? DEFAULT_THRESHOLD,
+    valFraction: spec.valFraction ?? 0.2,
+    inOut: spec.inOut ?? { in: 'diffusion', out: 'memseg' },
+  };
+  const out: CellConfig[] = [];
+  const seen = new Set<string>();
+  const push = (c: CellConfig) => {
+    const id = cellId(c);
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push(c);
+    }
+  };
+  const trained = spec.heads.filter((h) => !BASELINE_HEADS.includes(h));
+  for (const generator of spec.generators)
+    for (const nAug of generator === 'none' ? [0] : spec.nAug.length ? spec.nAug : [0])
+      for (const fewShot of spec.fewShot ?? [false])
+        for (const head of trained)
+          for (const seed of spec.seeds)
+            push({ ...base, generator, nAug, head, fewShot, seed, headOptions: spec.headOptions?.[head] });
+  const baselines = new Set<HeadChoice>(spec.heads.filter((h) => BASELINE_HEADS.includes(h)));
+  if (spec.baselines !== false) for (const b of BASELINE_HEADS) baselines.add(b);
+  for (const head of baselines)
+    for (const seed of spec.seeds)
+      push({
+        ...base,
+        generator: 'none',
+        nAug: 0,
+        head,
+        fewShot: false,
+        seed,
+        headOptions: spec.headOptions?.[head],
+      });
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * The experiment runner's contracts. The core never imports onnxruntime, tfjs or IndexedDB: the feature
+ * extractor, the head trainers, the generators and the cell store are injected, so the runner is pure and runs
+ * the same in Node (CLI, tests with fakes) and in the experiments worker.
+ */
+import type { RasterImage } from '../image.ts';
+import type { CancelSignal, ProgressFn } from '../progress.ts';
+
+/** Generator axis of the grid. `in-out` mixes the `in` and `out` generators 50/50 (In&Out). */
+export type GeneratorChoice = 'none' | 'memseg' | 'random-walk' | 'diffusion' | 'in-out';
+export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
+  'none',
+  'memseg',
+  'random-walk',
+  'diffusion',
+  'in-out',
+];
+
+/** Head axis: trained heads, plus the two defect-free baselines computed on the same features. */
+export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'knn' | 'mean';
+export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
+
+/** One image of an experiment's data. `load` is lazy so a 1000-image set is not held decoded at once. */
+export interface ExperimentImage {
+  /** Stable id (file name or sha256): the feature-cache key together with the extractor id. */
+  id: string;
+  /** 0 normal, 1 defect. */
+  label: 0 | 1;
+  /** Defect class when known (per-class metrics); normals may say 'normal' or nothing. */
+  defectClass?: string;
+  load(): Promise<RasterImage>;
+  /** Binary ground-truth mask [H, W] for defects, when known. */
+  loadMask?(): Promise<RasterImage | null>;
+}
+
+export interface ExperimentData {
+  /** Dataset name, stored with every cell. */
+  name: string;
+  /** Defect-free training images (the canvases of synthetic defects, the baselines' reference set). */
+  trainNormals: ExperimentImage[];
+  /** Real defects usable for training (few-shot); never evaluated on. */
+  realDefects: ExperimentImage[];
+  /** Optional real validation images (both classes) for threshold choice; otherwise a synthetic split is held out. */
+  validation?: ExperimentImage[];
+  /** Held-out test images (both classes). */
+  test: ExperimentImage[];
+}
+
+/**
+ * Pooled features of a backbone. `id` names backbone + preprocessing so cached features are only reused when
+ * both match. Returns one `[D]` vector per image, in order.
+ */
+export interface FeatureExtractor {
+  readonly id: string;
+  extract(images: RasterImage[], signal?: CancelSignal): Promise<Float32Array[]>;
+}
+
+/** One training or scoring row: pooled features plus, for heads that need pixels (CSE, spatial), the image. */
+export interface HeadSample {
+  id: string;
+  /** Pooled feature vector [D]. */
+  features: Float32Array;
+  /** 0 normal, 1 defect (scoring rows carry their label too, but heads must not read it). */
+  label: 0 | 1;
+  source: 'normal' | 'synthetic' | 'real';
+  load?: () => Promise<RasterImage>;
+}
+
+export interface HeadTrainOptions {
+  seed: number;
+  epochs?: number;
+  signal?: CancelSignal;
+  onProgress?: ProgressFn;
+  /** Head-specific options from the grid spec (learning rate, hidden units, λ, …). */
+  extra?: Record<string, unknown>;
+}
+
+export interface TrainedHead {
+  /** Anomaly scores, one per row, higher = more defective. */
+  score(rows: HeadSample[]): Promise<Float32Array>;
+  dispose?(): void;
+}
+
+export interface HeadTrainer {
+  readonly kind: HeadChoice;
+  /** True when the head needs no defect at all (CSE, baselines): it is trained on the normal rows only. */
+  readonly unsupervised?: boolean;
+  train(rows: HeadSample[], options: HeadTrainOptions): Promise<TrainedHead>;
+}
+
+/** A synthetic-defect generator: same (image, seed) → same output. `mask` is binary 0/255, [H, W]. */
+export type GeneratorFn = (
+  image: RasterImage,
+  seed: number,
+) => Promise<{ image: RasterImage; mask: RasterImage }> | { image: RasterImage; mask: RasterImage };
+
+/** How the threshold of a cell is chosen. Test-set tuning exists only when asked and is labelled so. */
+export type ThresholdPolicy =
+  { mode: 'val-best-f1' } | { mode: 'val-fpr'; maxFpr: number } | { mode: 'test-best-f1' };
+
+/** How the training set is put together. `mixed` is ISP-AD mixed supervision (see `stream.ts`). */
+export type StreamMode = 'concat' | 'mixed';
+
+/** Everything a cell needs to be re-run bit for bit (with the same data, extractor and trainers). */
+export interface CellConfig {
+  dataset: string;
+  extractor: string;
+  generator: GeneratorChoice;
+  /** Number of synthetic defects made from the training normals. */
+  nAug: number;
+  head: HeadChoice;
+  /** Whether the real few-shot defects join the training set. */
+  fewShot: boolean;
+  stream: StreamMode;
+  /** Probability of a real defect per draw in the mixed stream (ISP-AD: 1/32). */
+  realProbability: number;
+  seed: number;
+  epochs?: number;
+  threshold: ThresholdPolicy;
+  /** Fraction of normals (and synthetic defects) held out for validation when no real validation set exists. */
+  valFraction: number;
+  /** Generators mixed by `in-out`: `in` first half, `out` second half. */
+  inOut: { in: string; out: string };
+  headOptions?: Record<string, unknown>;
+}
+
+export interface ClassMetrics {
+  n: number;
+  ap: number;
+  auroc: number;
+  /** Recall of this class's defects at the cell's threshold. */
+  recall: number;
+}
+
+export interface CellMetrics {
+  ap: number;
+  auroc: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  mcc: number;
+  fpr: number;
+  threshold: number;
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+  /** AP on the validation set the threshold came from (NaN without validation defects). */
+  valAp: number;
+  /** Image-level AUPRO is not defined; PRO appears only for heads with heat maps (spatial, CSE) and masks. */
+  auPro?: number;
+}
+
+export interface CellResult {
+  id: string;
+  config: CellConfig;
+  status: 'done' | 'failed';
+  metrics?: CellMetrics;
+  /** Where the threshold came from: 'val:real', 'val:synthetic', 'val:normals@fpr≤0.05', 'test (tuned on test)'. */
+  thresholdSource?: string;
+  perClass?: Record<string, ClassMetrics>;
+  /** Test scores in the order of `data.test` (for curves, histograms, confusion cells). */
+  scores?: number[];
+  warnings: string[];
+  error?: string;
+  ms: number;
+  finishedAt: number;
+}
+
+/** Where finished cells go, so a run interrupted by a reload or Ctrl-C skips them on resume. */
+export interface CellStore {
+  get(id: string): Promise<CellResult | undefined>;
+  put(result: CellResult): Promise<void>;
+  list(): Promise<CellResult[]>;
+}

@@ -1,0 +1,349 @@
+import { describe, expect, it } from 'vitest';
+import {
+  MemoryCellStore,
+  RunRecordCellStore,
+  SYNTHETIC_ONLY_WARNING,
+  aggregate,
+  cellsToCsv,
+  expandGrid,
+  knnScores,
+  meanDistanceScores,
+  meanStd,
+  mixedSupervisionStream,
+  rowsToCsv,
+  runCells,
+  runExperiment,
+  toJson,
+  toMarkdown,
+  type CellResult,
+  type ExperimentData,
+  type ExperimentEnv,
+  type ExperimentImage,
+  type GridSpec,
+  type HeadTrainer,
+} from '../../src/core/experiments/index.ts';
+import { CancelledError } from '../../src/core/errors.ts';
+import { createRaster, type RasterImage } from '../../src/core/image.ts';
+import { Rng } from '../../src/core/rng.ts';
+
+// Fakes. Images are 8×8 gray texture; a "defect" is a bright 3×3 blob. Features: [mean, max, std] of the pixels,
+// so defects are separable by the max feature and a working pipeline must reach a high AP.
+function texture(seed: string, blob: boolean, cls?: string): RasterImage {
+  const rng = new Rng(seed);
+  const img = createRaster(8, 8, 1);
+  for (let i = 0; i < 64; i++) img.data[i] = 100 + rng.normal() * 8;
+  if (blob) {
+    const x = rng.int(0, 6);
+    const y = rng.int(0, 6);
+    const v = cls === 'faint' ? 150 : 230;
+    for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) img.data[(y + dy) * 8 + x + dx] = v;
+  }
+  return img;
+}
+
+function item(id: string, label: 0 | 1, cls?: string): ExperimentImage {
+  return { id, label, defectClass: cls, load: async () => texture(id, label === 1, cls) };
+}
+
+function dataset(): ExperimentData {
+  return {
+    name: 'fake',
+    trainNormals: Array.from({ length: 30 }, (_, i) => item(`n${i}`, 0)),
+    realDefects: Array.from({ length: 4 }, (_, i) => item(`f${i}`, 1, 'strong')),
+    test: [
+      ...Array.from({ length: 20 }, (_, i) => item(`tn${i}`, 0)),
+      ...Array.from({ length: 6 }, (_, i) => item(`ts${i}`, 1, 'strong')),
+      ...Array.from({ length: 6 }, (_, i) => item(`tf${i}`, 1, 'faint')),
+    ],
+  };
+}
+
+function features(img: RasterImage): Float32Array {
+  let s = 0;
+  let mx = 0;
+  for (const v of img.data) {
+    s += v;
+    mx = Math.max(mx, v);
+  }
+  const mean = s / img.data.length;
+  let ss = 0;
+  for (const v of img.data) ss += (v - mean) ** 2;
+  return Float32Array.from([mean, mx, Math.sqrt(ss / img.data.length)]);
+}
+
+function env(counter = { extracted: 0, trained: 0, generated: 0 }): ExperimentEnv {
+  // Supervised fake head: projection on the difference of class means (a linear discriminant).
+  const lda: HeadTrainer = {
+    kind: 'bce',
+    async train(rows, o) {
+      counter.trained++;
+      const d = rows[0].features.length;
+      const mu = [new Float64Array(d), new Float64Array(d)];
+      const n = [0, 0];
+      for (const r of rows) {
+        n[r.label]++;
+        for (let j = 0; j < d; j++) mu[r.label][j] += r.features[j];
+      }
+      const w = Array.from({ length: d }, (_, j) => mu[1][j] / n[1] - mu[0][j] / n[0]);
+      const jitter = new Rng(o.seed).next() * 1e-6; // seed-dependent, to tell seeds apart
+      return {
+        score: async (q) => Float32Array.from(q, (r) => r.features.reduce((a, v, j) => a + v * w[j], jitter)),
+      };
+    },
+  };
+  return {
+    extractor: {
+      id: 'fake-stats',
+      async extract(images) {
+        counter.extracted += images.length;
+        return images.map(features);
+      },
+    },
+    trainers: { bce: lda },
+    generators: {
+      memseg: (image, seed) => {
+        counter.generated++;
+        const out = { ...image, data: new Uint8ClampedArray(image.data) };
+        const mask = createRaster(8, 8, 1);
+        const rng = new Rng(seed);
+        const x = rng.int(0, 6);
+        const y = rng.int(0, 6);
+        for (let dy = 0; dy < 3; dy++)
+          for (let dx = 0; dx < 3; dx++) {
+            out.data[(y + dy) * 8 + x + dx] = 220;
+            mask.data[(y + dy) * 8 + x + dx] = 255;
+          }
+        return { image: out, mask };
+      },
+    },
+  };
+}
+
+const spec: GridSpec = { generators: ['none', 'memseg'], nAug: [10, 20], seeds: [0, 1], heads: ['bce'] };
+
+describe('grid', () => {
+  it('expands generator × N_aug × seeds × head, none once, plus baselines per seed', () => {
+    const cells = expandGrid(spec, 'fake', 'x');
+    // none: 1 × 2 seeds; memseg: 2 N_aug × 2 seeds; baselines k-NN and mean × 2 seeds.
+    expect(cells.length).toBe(2 + 4 + 4);
+    expect(cells.filter((c) => c.head === 'knn').length).toBe(2);
+    expect(new Set(cells.map((c) => JSON.stringify(c))).size).toBe(cells.length);
+  });
+  it('names the bad field', () => {
+    expect(() => expandGrid({ ...spec, generators: ['gan' as never] }, 'f', 'x')).toThrow(/generators/);
+    expect(() => expandGrid({ ...spec, seeds: [] }, 'f', 'x')).toThrow(/seeds.*non-empty/);
+  });
+});
+
+describe('baselines', () => {
+  it('k-NN and mean cosine distances by hand', () => {
+    const normals = [Float32Array.from([1, 0]), Float32Array.from([0, 1])];
+    const q = [Float32Array.from([1, 0]), Float32Array.from([1, 1]), Float32Array.from([-1, 0])];
+    const knn = knnScores(normals, q);
+    expect(knn[0]).toBeCloseTo(0, 6);
+    expect(knn[1]).toBeCloseTo(1 - Math.SQRT1_2, 6);
+    expect(knn[2]).toBeCloseTo(1, 6); // nearest is (0, 1) at 90°
+    const mean = meanDistanceScores(normals, q);
+    // mean normal (0.5, 0.5) points along (1, 1)
+    expect(mean[0]).toBeCloseTo(1 - Math.SQRT1_2, 6);
+    expect(mean[1]).toBeCloseTo(0, 6);
+    expect(mean[2]).toBeCloseTo(1 + Math.SQRT1_2, 6);
+    // k = 2 averages the two nearest: (1 − 1 + 1 − 0)/2 for the first query... (0 + 1)/2
+    expect(knnScores(normals, q, 2)[0]).toBeCloseTo(0.5, 6);
+  });
+});
+
+describe('ISP-AD mixed supervision stream', () => {
+  it('injects real defects with p = 1/32 and keeps normal/synthetic balanced', () => {
+    const draws = mixedSupervisionStream({ normal: 50, synthetic: 40, real: 5 }, 32000, new Rng(3));
+    const real = draws.filter((d) => d.source === 'real').length;
+    // Binomial(32000, 1/32): mean 1000, sd ≈ 31; 5 sd bounds.
+    expect(Math.abs(real - 1000)).toBeLessThan(5 * 31);
+    const nn = draws.filter((d) => d.source === 'normal').length;
+    const ns = draws.filter((d) => d.source === 'synthetic').length;
+    expect(Math.abs(nn - ns)).toBeLessThanOrEqual(1);
+    expect(
+      draws.every((d) => d.index >= 0 && d.index < { normal: 50, synthetic: 40, real: 5 }[d.source]),
+    ).toBe(true);
+  });
+  it('p = 0 never draws a real defect; same seed, same stream', () => {
+    const a = mixedSupervisionStream({ normal: 5, synthetic: 5, real: 5 }, 500, new Rng(1), 0);
+    expect(a.some((d) => d.source === 'real')).toBe(false);
+    const b = mixedSupervisionStream({ normal: 5, synthetic: 5, real: 5 }, 500, new Rng(1), 0);
+    expect(b).toEqual(a);
+  });
+});
+
+describe('table', () => {
+  it('mean ± sample std (n − 1)', () => {
+    expect(meanStd([1, 2, 3])).toEqual({ mean: 2, std: 1, n: 3 });
+    expect(meanStd([5]).std).toBeNaN();
+    expect(meanStd([NaN, 4, 6]).mean).toBe(5);
+  });
+});
+
+describe('runner with fakes', () => {
+  it('runs the grid: memseg cells learn, baselines are rows, none+bce fails with a fix', async () => {
+    const counter = { extracted: 0, trained: 0, generated: 0 };
+    const r = await runExperiment(spec, dataset(), env(counter));
+    expect(r.cells.length).toBe(10);
+    const failed = r.cells.filter((c) => c.status === 'failed');
+    expect(failed.map((c) => c.config.generator)).toEqual(['none', 'none']);
+    expect(failed[0].error).toMatch(/needs defects.*fix/);
+    const memseg = r.table.find((row) => row.generator === 'memseg' && row.nAug === 20);
+    expect(memseg?.stats.ap.n).toBe(2);
+    expect(memseg?.stats.ap.mean).toBeGreaterThan(0.9);
+    expect(memseg?.thresholdSource).toBe('val:synthetic');
+    expect(r.warnings).toContain(SYNTHETIC_ONLY_WARNING);
+    expect(
+      r.table
+        .filter((row) => row.baseline)
+        .map((row) => row.head)
+        .sort(),
+    ).toEqual(['knn', 'mean']);
+    // Per-class metrics for the classes the test images name.
+    expect(Object.keys(memseg?.perClass ?? {})).toEqual(['faint', 'strong']);
+    // Features are cached across cells: each distinct image is extracted once
+    // (30 normals + 32 test + synthetic images of seed 0 and 1, at most 20 each).
+    expect(counter.extracted).toBeLessThanOrEqual(30 + 32 + 40);
+    expect(toMarkdown(r.table)).toMatch(/baseline: k-NN/);
+  });
+
+  it('resumes: done cells are skipped, and a cancelled run continues where it stopped', async () => {
+    const store = new MemoryCellStore();
+    const counter = { extracted: 0, trained: 0, generated: 0 };
+    const ctl = new AbortController();
+    let seen = 0;
+    await expect(
+      runExperiment(spec, dataset(), env(counter), {
+        store,
+        signal: ctl.signal,
+        onCell: () => {
+          if (++seen === 4) ctl.abort();
+        },
+      }),
+    ).rejects.toThrow(CancelledError);
+    expect((await store.list()).length).toBe(4);
+    const c2 = { extracted: 0, trained: 0, generated: 0 };
+    const r = await runExperiment(spec, dataset(), env(c2), { store });
+    expect(r.resumed).toBe(2); // the 4 stored cells include 2 failed none+bce cells, which are retried
+    expect(r.cells.length).toBe(10);
+    const c3 = { extracted: 0, trained: 0, generated: 0 };
+    const again = await runExperiment(spec, dataset(), env(c3), { store });
+    expect(again.resumed).toBe(8);
+    expect(c3.trained).toBe(0);
+  });
+
+  it('a cell re-runs from its exported config with identical results', async () => {
+    const r = await runExperiment(
+      { ...spec, generators: ['memseg'], nAug: [10], seeds: [4] },
+      dataset(),
+      env(),
+    );
+    const exported = JSON.parse(toJson(r.cells)) as { cells: CellResult[] };
+    const cell = exported.cells.find((c) => c.config.head === 'bce') as CellResult;
+    const again = await runCells([cell.config], dataset(), env());
+    expect(again.cells[0].id).toBe(cell.id);
+    expect(again.cells[0].metrics).toEqual(r.cells.find((c) => c.id === cell.id)?.metrics);
+  });
+
+  it('labels thresholds: real validation, FPR target, and test tuning only when asked', async () => {
+    const d = dataset();
+    d.validation = [
+      item('vn0', 0),
+      item('vn1', 0),
+      item('vn2', 0),
+      item('vd0', 1, 'strong'),
+      item('vd1', 1, 'faint'),
+    ];
+    const real = await runExperiment({ ...spec, generators: ['memseg'], nAug: [10], seeds: [0] }, d, env());
+    const bce = real.cells.find((c) => c.config.head === 'bce');
+    expect(bce?.thresholdSource).toBe('val:real');
+    expect(bce?.warnings).not.toContain(SYNTHETIC_ONLY_WARNING);
+    const tuned = await runExperiment(
+      { ...spec, generators: ['memseg'], nAug: [10], seeds: [0], threshold: { mode: 'test-best-f1' } },
+      dataset(),
+      env(),
+    );
+    expect(tuned.cells.every((c) => c.thresholdSource === 'test (tuned on test)')).toBe(true);
+    const fprRun = await runExperiment(
+      {
+        ...spec,
+        generators: ['memseg'],
+        nAug: [10],
+        seeds: [0],
+        threshold: { mode: 'val-fpr', maxFpr: 0.1 },
+      },
+      dataset(),
+      env(),
+    );
+    expect(fprRun.cells[0].thresholdSource).toBe('val:normals@fpr≤0.1');
+    // Baselines have no validation defect: they fall back to an FPR target on validation normals.
+    expect(real.cells.find((c) => c.config.head === 'knn')?.thresholdSource).toBe('val:real');
+    const base = await runExperiment(
+      { ...spec, generators: ['memseg'], nAug: [10], seeds: [0] },
+      dataset(),
+      env(),
+    );
+    expect(base.cells.find((c) => c.config.head === 'knn')?.thresholdSource).toMatch(
+      /^val:(synthetic|normals)/,
+    );
+  });
+
+  it('mixed stream and few-shot cells run; CSV/JSON exports parse', async () => {
+    const r = await runExperiment(
+      {
+        ...spec,
+        generators: ['memseg'],
+        nAug: [10],
+        seeds: [0, 1],
+        fewShot: [true],
+        stream: 'mixed',
+        realProbability: 0.25,
+      },
+      dataset(),
+      env(),
+    );
+    expect(r.cells.filter((c) => c.status === 'done').length).toBe(6);
+    const rows = aggregate(r.cells);
+    const csv = rowsToCsv(rows).trim().split('\n');
+    expect(csv.length).toBe(rows.length + 1);
+    expect(csv[0]).toMatch(/^setting,generator,n_aug,head,few_shot,seeds,threshold_source,ap_mean,ap_std/);
+    expect(cellsToCsv(r.cells).trim().split('\n').length).toBe(7);
+    const json = JSON.parse(toJson(r.cells)) as { table: unknown[]; cells: unknown[] };
+    expect(json.cells.length).toBe(6);
+  });
+
+  it('stores cells as RunRecords in the app store', async () => {
+    const runs = new Map<
+      string,
+      { id: string; kind: string; result?: unknown; config: Record<string, unknown> }
+    >();
+    const fakeStore = {
+      async putRun(r: { id: string; kind: string; result?: unknown; config: Record<string, unknown> }) {
+        runs.set(r.id, structuredClone(r));
+      },
+      async getRun(id: string) {
+        return runs.get(id);
+      },
+      async listRuns() {
+        return [...runs.values()];
+      },
+    };
+    const store = new RunRecordCellStore(fakeStore, 'ds1', 'exp1');
+    await runExperiment({ ...spec, generators: ['memseg'], nAug: [10], seeds: [0] }, dataset(), env(), {
+      store,
+    });
+    expect((await store.list()).length).toBe(3);
+    expect([...runs.keys()].every((k) => k.startsWith('exp1/'))).toBe(true);
+    const c = { extracted: 0, trained: 0, generated: 0 };
+    const r = await runExperiment(
+      { ...spec, generators: ['memseg'], nAug: [10], seeds: [0] },
+      dataset(),
+      env(c),
+      { store },
+    );
+    expect(r.resumed).toBe(3);
+    expect(c.trained).toBe(0);
+  });
+});
