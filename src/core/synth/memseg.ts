@@ -1,0 +1,309 @@
+/**
+ * MemSeg / DRAEM defect (Yang et al. 2023, Zavrtanik et al. 2021): a Perlin-noise region filled with a blend of
+ * the image and a foreign "source" — a texture, or the image itself scrambled ("structure" anomaly).
+ *
+ *   mask   = rotate(perlin(2^kx, 2^ky), angle) > threshold  ∩ foreground ∩ region,  k ∈ perlin_scale, retried
+ *            until non-empty (at most max_attempts, then MaskUnsatisfiableError);
+ *   source = texture (probability p_texture: a user/dataset image or a procedural texture), otherwise the image
+ *            after n_ops random structure ops, cut into a grid × grid board of shuffled tiles;
+ *   out    = mask ? factor·source + (1 − factor)·image : image,  factor ~ U(blend_factor).
+ *
+ * Pixels outside the mask are copied bit for bit; alpha is kept. Only masked pixels of the source are read,
+ * and look-up-table ops are never applied to the whole image (see `AugmentPipeline`).
+ */
+import { InvalidArgumentError } from '../errors.ts';
+import { resizeBilinear, toChannels, type RasterImage } from '../image.ts';
+import { Rng } from '../rng.ts';
+import {
+  MaskUnsatisfiableError,
+  allowedArea,
+  colorBuffer,
+  drawIn,
+  maskImage,
+  type DefectResult,
+  type Seed,
+} from './common.ts';
+import { AugmentPipeline, STRUCTURE_OPS, type StructureOp } from './ops.ts';
+import { checkImage, checkSeed, resolveOptions, type OptionSpec, type Range } from './options.ts';
+import { perlinGradients, rotatedPerlinMask } from './perlin.ts';
+import { TEXTURE_KINDS, proceduralTexture, type TextureKind } from './textures.ts';
+
+export interface MemSegOptions {
+  /** Exponents k of the Perlin lattice size 2^k per axis, integers in [lo, hi] (DRAEM: randint(0, 6)). */
+  perlin_scale: Range;
+  /** Rotation of the noise in degrees. */
+  rotation_range: Range;
+  /** Noise threshold: mask = noise > threshold (noise ∈ [−1, 1]). */
+  threshold: number;
+  /** Probability of a texture source instead of a structure source. */
+  p_texture: number;
+  /** factor in out = factor·source + (1 − factor)·image. */
+  blend_factor: Range;
+  /** Texture images (user-chosen or other dataset images); empty = procedural textures. */
+  textures: RasterImage[];
+  /** Procedural texture kinds to draw from when `textures` is empty. */
+  texture_kinds: TextureKind[];
+  /** Structure operations to draw `n_ops` distinct ones from. */
+  structure_ops: StructureOp[];
+  n_ops: number;
+  /** The structure source is cut into grid × grid tiles that are shuffled. */
+  grid: number;
+  /** Foreground = gray > threshold (≤ when inverted); null = whole image. */
+  foreground_threshold: number | null;
+  foreground_invert: boolean;
+  /** Where the defect may go (non-zero = allowed), same size as the image; null = anywhere. */
+  region_mask: RasterImage | null;
+  max_attempts: number;
+}
+
+export const MEMSEG_SCHEMA: readonly OptionSpec[] = [
+  {
+    key: 'perlin_scale',
+    kind: 'range',
+    min: 0,
+    max: 8,
+    integer: true,
+    default: [0, 5],
+    label: 'Perlin scale exponent',
+    help: 'lattice size 2^k per axis, k drawn from these integers (small k → large blobs)',
+  },
+  {
+    key: 'rotation_range',
+    kind: 'range',
+    min: -180,
+    max: 180,
+    default: [-90, 90],
+    label: 'Rotation (°)',
+    help: 'rotation of the noise pattern',
+  },
+  {
+    key: 'threshold',
+    kind: 'number',
+    min: -1,
+    max: 1,
+    default: 0.5,
+    label: 'Noise threshold',
+    help: 'higher → smaller defects',
+  },
+  {
+    key: 'p_texture',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    default: 0.5,
+    label: 'Texture probability',
+    help: 'chance of a texture source instead of the scrambled image',
+  },
+  {
+    key: 'blend_factor',
+    kind: 'range',
+    min: 0,
+    max: 1,
+    default: [0.15, 1],
+    label: 'Blend factor',
+    help: 'weight of the source inside the mask',
+  },
+  {
+    key: 'textures',
+    kind: 'images',
+    default: [],
+    label: 'Texture images',
+    help: 'images to use as texture sources; none → procedural textures',
+  },
+  {
+    key: 'texture_kinds',
+    kind: 'enumList',
+    choices: TEXTURE_KINDS,
+    default: TEXTURE_KINDS,
+    label: 'Procedural textures',
+    help: 'kinds used when no texture image is given',
+  },
+  {
+    key: 'structure_ops',
+    kind: 'enumList',
+    choices: STRUCTURE_OPS,
+    default: STRUCTURE_OPS,
+    label: 'Structure operations',
+    help: 'augmentations the structure source draws from',
+  },
+  {
+    key: 'n_ops',
+    kind: 'number',
+    min: 1,
+    max: STRUCTURE_OPS.length,
+    integer: true,
+    default: 3,
+    label: 'Operations per sample',
+    help: 'distinct structure operations applied',
+  },
+  {
+    key: 'grid',
+    kind: 'number',
+    min: 1,
+    max: 64,
+    integer: true,
+    default: 8,
+    label: 'Shuffle grid',
+    help: 'the structure source is cut into grid × grid shuffled tiles',
+  },
+  {
+    key: 'foreground_threshold',
+    kind: 'number',
+    min: 0,
+    max: 255,
+    nullable: true,
+    default: null,
+    label: 'Foreground threshold',
+    help: 'defects only where gray > threshold (null: everywhere)',
+  },
+  {
+    key: 'foreground_invert',
+    kind: 'boolean',
+    default: false,
+    label: 'Invert foreground',
+    help: 'foreground is gray ≤ threshold (dark objects on a bright background)',
+  },
+  {
+    key: 'region_mask',
+    kind: 'mask',
+    default: null,
+    label: 'Region mask',
+    help: 'painted region the defect must stay inside',
+  },
+  {
+    key: 'max_attempts',
+    kind: 'number',
+    min: 1,
+    max: 1000,
+    integer: true,
+    default: 50,
+    label: 'Max attempts',
+    help: 'mask draws before giving up with MaskUnsatisfiableError',
+  },
+];
+
+/**
+ * A MemSeg defect.
+ * @param image RasterImage [H, W, C], C ∈ {1, 3, 4}
+ * @returns image [H, W, C] (alpha kept), mask [H, W, 1] of 0/255, params
+ * @throws MaskUnsatisfiableError when no non-empty mask is found; InvalidArgumentError for bad options.
+ */
+export function memsegDefect(
+  image: RasterImage,
+  options: Partial<MemSegOptions> | Record<string, unknown> = {},
+  seed: Seed = 0,
+): DefectResult {
+  checkImage('image', image);
+  const o = resolveOptions<MemSegOptions>(MEMSEG_SCHEMA, options as Record<string, unknown>, image);
+  const rng = new Rng(checkSeed(seed));
+  const { width: W, height: H, channels: C } = image;
+  const n = W * H;
+
+  const { allowed, count: allowedCount } = allowedArea(
+    image,
+    o.region_mask,
+    o.foreground_threshold,
+    o.foreground_invert,
+  );
+  if (allowedCount === 0) throw new MaskUnsatisfiableError('memseg', 0, 0, n);
+
+  const bits = new Uint8Array(n);
+  let pixels = 0;
+  let attempts = 0;
+  let scaleX = 1;
+  let scaleY = 1;
+  let angle = 0;
+  while (pixels === 0) {
+    if (attempts === o.max_attempts) throw new MaskUnsatisfiableError('memseg', attempts, allowedCount, n);
+    attempts++;
+    scaleX = Math.min(W, 2 ** rng.int(o.perlin_scale[0], o.perlin_scale[1] + 1));
+    scaleY = Math.min(H, 2 ** rng.int(o.perlin_scale[0], o.perlin_scale[1] + 1));
+    const g = perlinGradients(scaleX, scaleY, rng);
+    angle = drawIn(rng, o.rotation_range);
+    pixels = rotatedPerlinMask(bits, W, H, scaleX, scaleY, g, angle, o.threshold, allowed);
+  }
+
+  const useTexture = rng.next() < o.p_texture;
+  const factor = drawIn(rng, o.blend_factor);
+  const params: Record<string, unknown> = {
+    generator: 'memseg',
+    attempts,
+    perlin_scale: [scaleX, scaleY],
+    angle,
+    threshold: o.threshold,
+    blend_factor: factor,
+    source: useTexture ? 'texture' : 'structure',
+    mask_pixels: pixels,
+  };
+
+  const out = new Uint8ClampedArray(image.data);
+  const src = image.data;
+  const cc = C === 1 ? 1 : 3;
+  const keep = 1 - factor;
+
+  if (useTexture) {
+    let tex: RasterImage;
+    if (o.textures.length > 0) {
+      const k = rng.int(0, o.textures.length);
+      tex = toChannels(o.textures[k], cc === 1 ? 1 : 3);
+      if (tex.width !== W || tex.height !== H) tex = resizeBilinear(tex, W, H);
+      params.texture = { image_index: k };
+    } else {
+      const kind = rng.choice(o.texture_kinds);
+      tex = proceduralTexture(kind, W, H, cc, rng.fork('texture'));
+      params.texture = { kind };
+    }
+    const t = tex.data;
+    for (let p = 0; p < n; p++) {
+      if (bits[p] === 0) continue;
+      const i = p * C;
+      const j = p * cc;
+      for (let c = 0; c < cc; c++) out[i + c] = factor * t[j + c] + keep * src[i + c];
+    }
+  } else {
+    const choices = o.structure_ops.filter((op) => cc === 3 || op !== 'hue_saturation');
+    if (choices.length === 0)
+      throw new InvalidArgumentError(
+        'structure_ops',
+        'a list with an op other than hue_saturation for gray images',
+        o.structure_ops,
+      );
+    const ops = rng.sampleIndices(choices.length, o.n_ops).map((i) => choices[i]);
+    const pipe = new AugmentPipeline(colorBuffer(image));
+    params.ops = ops.map((op) => pipe.apply(op, rng));
+    const grid = o.grid;
+    const tw = Math.floor(W / grid);
+    const th = Math.floor(H / grid);
+    const shuffle = tw > 0 && th > 0 && grid > 1;
+    const perm = shuffle ? rng.shuffle(Array.from({ length: grid * grid }, (_, i) => i)) : [0];
+    params.grid = shuffle ? grid : 1;
+    params.tile_permutation = perm;
+    const gw = shuffle ? grid * tw : 0;
+    const gh = shuffle ? grid * th : 0;
+    const lut = pipe.lut;
+    const buf = pipe.buf.data;
+    for (let y = 0; y < H; y++) {
+      const ty = shuffle && y < gh ? Math.floor(y / th) : -1;
+      for (let x = 0; x < W; x++) {
+        const p = y * W + x;
+        if (bits[p] === 0) continue;
+        let sx = x;
+        let sy = y;
+        if (ty >= 0 && x < gw) {
+          const tx = Math.floor(x / tw);
+          const s = perm[ty * grid + tx];
+          sx = (s % grid) * tw + (x - tx * tw);
+          sy = Math.floor(s / grid) * th + (y - ty * th);
+        }
+        const j = (sy * W + sx) * cc;
+        const i = p * C;
+        for (let c = 0; c < cc; c++) {
+          const v = lut === null ? buf[j + c] : lut[c * 256 + buf[j + c]];
+          out[i + c] = factor * v + keep * src[i + c];
+        }
+      }
+    }
+  }
+
+  return { image: { width: W, height: H, channels: C, data: out }, mask: maskImage(bits, W, H), params };
+}
