@@ -203,13 +203,12 @@ export class GraphBuilder {
   /** Adds a weight/constant and returns its name. */
   init(name: string, data: InitData, dims: readonly number[], type?: DType): string {
     this.claim(name);
-    this.initializers.push(initializer(name, data, dims, type));
-    return name;
+    return this.addInit(name, data, dims, type);
   }
 
   /** Shorthand for an int64 constant (shapes, axes). */
   ints(name: string, values: readonly number[]): string {
-    return this.init(
+    return this.addInit(
       this.fresh(name),
       BigInt64Array.from(values, (v) => BigInt(v)),
       [values.length],
@@ -218,7 +217,7 @@ export class GraphBuilder {
 
   /** Shorthand for a float32 scalar constant. */
   scalar(name: string, value: number): string {
-    return this.init(this.fresh(name), Float32Array.of(value), []);
+    return this.addInit(this.fresh(name), Float32Array.of(value), []);
   }
 
   /**
@@ -270,6 +269,11 @@ export class GraphBuilder {
 
   toModel(opts: ModelOptions = {}): Uint8Array {
     return model(this.toGraph(), opts);
+  }
+
+  private addInit(name: string, data: InitData, dims: readonly number[], type?: DType): string {
+    this.initializers.push(initializer(name, data, dims, type));
+    return name;
   }
 
   private claim(name: string): void {
