@@ -1,0 +1,351 @@
+/**
+ * Frozen backbones for features: load an ONNX image classifier, rewrite its graph so it also outputs a pooled
+ * feature vector and one spatial feature map, and extract both for RasterImages in batches.
+ *
+ * The graph rewrite (onnx-proto, at load time, nothing stored) finds the last global pooling:
+ * - `GlobalAveragePool` (float models): pooled = its output `[B, C, 1, 1]`, spatial = its input `[B, C, h, w]`;
+ * - `QLinearGlobalAveragePool` (int8 models such as MobileNetV2-12-int8): both are dequantized with their own
+ *   scale/zero-point (`DequantizeLinear(464_quantized, 464_scale, 464_zero_point)` is the same values as the
+ *   README's `472_quantized` reshape), reusing an existing DequantizeLinear of the input when there is one;
+ * - no global pool but a `Flatten` (ResNet exports with a 7×7 `AveragePool`): pooled = the Flatten output,
+ *   spatial = the input of the pooling node before it.
+ * The original outputs stay first and unchanged, so the classifier's logits are still there (tests compare them
+ * to the unrewritten model).
+ *
+ * Runtime access goes through the ORT door (`OrtBackend` from `ort-node.ts` / `ort-web.ts`); this module imports
+ * only its types, so it runs in Node, a worker or the page.
+ */
+import onnxProto from 'onnx-proto';
+import { DefectLabError, InvalidArgumentError } from '../core/errors.ts';
+import type { RasterImage } from '../core/image.ts';
+import {
+  type PreprocessOptions,
+  imagenetPreprocess,
+  preprocessBatch,
+  preprocessingId,
+} from '../core/preprocess.ts';
+import { type CancelSignal, type ProgressFn, throwIfCancelled } from '../core/progress.ts';
+import { type SessionLike, float32, toFloat32 } from '../core/tensor.ts';
+import { sha256Hex } from '../core/hash.ts';
+import type { DefectLabStore, StoredFeatures } from './db/types.ts';
+import type { FeatureMap } from './heads/spatial.ts';
+import type { Backend, OrtBackend } from './ort.ts';
+
+const { onnx } = onnxProto;
+type ModelProtoT = InstanceType<typeof onnx.ModelProto>;
+type NodeProtoT = onnxProto.onnx.INodeProto;
+type ValueInfoT = onnxProto.onnx.IValueInfoProto;
+
+/** A model file that cannot be turned into a feature extractor. */
+export class BackboneGraphError extends DefectLabError {
+  constructor(name: string, problem: string) {
+    super(
+      'BackboneGraphError',
+      `${name}: ${problem}`,
+      'pick an ONNX image classifier with a global average pool before its classifier (MobileNet, ResNet, EfficientNet exports)',
+    );
+  }
+}
+
+/** What the rewrite found and added. */
+export interface FeatureGraphInfo {
+  inputName: string;
+  /** Input shape as declared (symbolic dims as strings). */
+  inputShape: (number | string)[];
+  /** The model's own outputs (logits), unchanged. */
+  originalOutputs: string[];
+  /** Output holding pooled features, `[B, C]` or `[B, C, 1, 1]`. */
+  pooledOutput: string;
+  /** Output holding the spatial map `[B, C, h, w]`. */
+  spatialOutput: string;
+  /** 'int8' when the pooled features come from a quantized pooling node. */
+  quantized: boolean;
+}
+
+const FEATURE_SUFFIX = '__defectlab';
+
+function shapeOf(vi: ValueInfoT): (number | string)[] {
+  const dims = vi.type?.tensorType?.shape?.dim ?? [];
+  return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : -1));
+}
+
+function floatOutput(name: string) {
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } });
+}
+
+/**
+ * Adds the pooled and spatial feature outputs to an ONNX classifier. Returns the new model bytes and what was
+ * found. Pure (bytes in, bytes out), so it runs in Node and in the browser.
+ */
+export function rewriteForFeatures(
+  bytes: Uint8Array,
+  name = 'model',
+): { bytes: Uint8Array; info: FeatureGraphInfo } {
+  let model: ModelProtoT;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new BackboneGraphError(name, `is not an ONNX model (${(e as Error).message})`);
+  }
+  const g = model.graph;
+  if (!g || !g.node?.length) throw new BackboneGraphError(name, 'has an empty graph');
+  const nodes = g.node;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inputs = (g.input ?? []).filter((i) => !inits.has(i.name));
+  const preferred = ['pixel_values', 'data', 'input', 'images', 'x'];
+  const input = preferred.map((p) => inputs.find((i) => i.name === p)).find(Boolean) ?? inputs[0];
+  if (!input?.name) throw new BackboneGraphError(name, 'has no image input');
+  const consumers = (t: string) => nodes.filter((n) => n.input?.includes(t));
+  const producer = (t: string) => nodes.find((n) => n.output?.includes(t));
+  const added: NodeProtoT[] = [];
+  const dequant = (x: string, scale: string, zp: string): string => {
+    const existing = consumers(x).find((n) => n.opType === 'DequantizeLinear');
+    if (existing?.output?.[0]) return existing.output[0];
+    const out = `${x}${FEATURE_SUFFIX}_float`;
+    added.push(
+      onnx.NodeProto.create({
+        opType: 'DequantizeLinear',
+        input: [x, scale, zp],
+        output: [out],
+        name: `${out}_node`,
+      }),
+    );
+    return out;
+  };
+
+  let pooled: string;
+  let spatial: string;
+  let quantized = false;
+  const lastIndex = (pred: (n: NodeProtoT) => boolean) => {
+    for (let i = nodes.length - 1; i >= 0; i--) if (pred(nodes[i])) return i;
+    return -1;
+  };
+  const gi = lastIndex((n) => n.opType === 'GlobalAveragePool' || n.opType === 'QLinearGlobalAveragePool');
+  if (gi >= 0) {
+    const gap = nodes[gi];
+    const [x, xScale, xZp, yScale, yZp] = gap.input ?? [];
+    if (gap.opType === 'QLinearGlobalAveragePool') {
+      quantized = true;
+      spatial = dequant(x, xScale, xZp);
+      pooled = dequant(gap.output![0], yScale, yZp);
+    } else {
+      spatial = x;
+      pooled = gap.output![0];
+    }
+  } else {
+    const fi = lastIndex((n) => n.opType === 'Flatten');
+    if (fi < 0) throw new BackboneGraphError(name, 'has neither a GlobalAveragePool nor a Flatten node');
+    const flat = nodes[fi];
+    pooled = flat.output![0];
+    const pool = producer(flat.input![0]);
+    if (!pool || !['AveragePool', 'ReduceMean', 'MaxPool', 'GlobalMaxPool'].includes(pool.opType ?? ''))
+      throw new BackboneGraphError(name, `the Flatten node ${flat.name} is not fed by a pooling node`);
+    spatial = pool.input![0];
+  }
+  g.node = [...nodes, ...added];
+  const originalOutputs = (g.output ?? []).map((o) => o.name!);
+  const existing = new Set(originalOutputs);
+  for (const t of [pooled, spatial]) if (!existing.has(t)) g.output!.push(floatOutput(t));
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    info: {
+      inputName: input.name,
+      inputShape: shapeOf(input),
+      originalOutputs,
+      pooledOutput: pooled,
+      spatialOutput: spatial,
+      quantized,
+    },
+  };
+}
+
+/** One backbone of `models/manifests/backbones.json`. */
+export interface BackboneManifestEntry {
+  id: string;
+  name: string;
+  /** Where the ONNX file comes from: a local path (Node, dev server `/models/…`), a hub URL, or the user's pick. */
+  source: { kind: 'local' | 'url' | 'user'; path?: string; url?: string };
+  /** Known input names to try (`pixel_values` for Hugging Face exports, `data` for the ONNX zoo, `input`). */
+  inputNames?: string[];
+  /** Input resolution and normalization the backbone was trained with. */
+  preprocess: PreprocessOptions;
+  /** Pooled feature size and spatial map size at the manifest's resolution. */
+  featureDim?: number;
+  spatial?: [number, number, number];
+  license?: string;
+  sha256?: string;
+  sizeBytes?: number;
+  notes?: string;
+}
+
+export interface ExtractOptions {
+  batchSize?: number;
+  signal?: CancelSignal;
+  onProgress?: ProgressFn;
+  /** Skip the spatial map (smaller results when only pooled features are needed). */
+  pooledOnly?: boolean;
+}
+
+export interface Features {
+  /** `[D]` per image. */
+  pooled: Float32Array[];
+  /** `[C, h, w]` per image (absent with `pooledOnly`). */
+  spatial: FeatureMap[];
+}
+
+export interface LoadBackboneOptions {
+  /** Stable id for cache keys ('mobilenetv2-12-int8', or 'user:<sha256>' for a picked file). */
+  id: string;
+  ort: OrtBackend;
+  device?: Backend;
+  preprocess?: PreprocessOptions;
+  name?: string;
+}
+
+/** A loaded backbone: one session over the rewritten graph. */
+export class Backbone {
+  private constructor(
+    readonly id: string,
+    readonly session: SessionLike & { backend?: Backend; fallbackReason?: string },
+    readonly info: FeatureGraphInfo,
+    readonly preprocess: PreprocessOptions,
+  ) {}
+
+  static async load(model: Uint8Array, o: LoadBackboneOptions): Promise<Backbone> {
+    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id);
+    const session = await o.ort.createSession(bytes, { backend: o.device, name: o.name ?? o.id });
+    const [, , h, w] = info.inputShape;
+    const pre =
+      o.preprocess ??
+      imagenetPreprocess(typeof w === 'number' && w > 0 ? w : 224, typeof h === 'number' && h > 0 ? h : 224);
+    return new Backbone(o.id, session, info, pre);
+  }
+
+  /** Where it runs ('webgpu', 'wasm', 'cpu') and why, when that is not what was asked. */
+  get backend(): string {
+    return this.session.backend ?? 'unknown';
+  }
+
+  /** `preprocessingId` of this backbone's preprocessing; with `id`, the feature-cache key. */
+  get preprocessingId(): string {
+    return preprocessingId(this.preprocess);
+  }
+
+  /** Runs one batch; returns the requested outputs as float32 with their dims. */
+  async runBatch(images: readonly RasterImage[], outputs: readonly string[]) {
+    const { data, dims } = preprocessBatch(images, this.preprocess);
+    const res = await this.session.run({ [this.info.inputName]: float32(data, dims) }, outputs);
+    return Object.fromEntries(outputs.map((n) => [n, { data: toFloat32(res[n]), dims: res[n].dims }]));
+  }
+
+  /** Pooled `[D]` and spatial `[C, h, w]` features per image, in batches. */
+  async extract(images: readonly RasterImage[], o: ExtractOptions = {}): Promise<Features> {
+    const bs = Math.max(1, o.batchSize ?? 8);
+    const pooled: Float32Array[] = [];
+    const spatial: FeatureMap[] = [];
+    const outs = o.pooledOnly ? [this.info.pooledOutput] : [this.info.pooledOutput, this.info.spatialOutput];
+    for (let s = 0; s < images.length; s += bs) {
+      throwIfCancelled(o.signal, 'feature extraction', `${s} of ${images.length} images done`);
+      const batch = images.slice(s, s + bs);
+      const r = await this.runBatch(batch, outs);
+      const p = r[this.info.pooledOutput];
+      const d = p.data.length / batch.length;
+      for (let i = 0; i < batch.length; i++) pooled.push(p.data.slice(i * d, (i + 1) * d));
+      if (!o.pooledOnly) {
+        const sp = r[this.info.spatialOutput];
+        const [, c, h, w] = sp.dims;
+        const n = c * h * w;
+        for (let i = 0; i < batch.length; i++)
+          spatial.push({ data: sp.data.slice(i * n, (i + 1) * n), dims: [c, h, w] });
+      }
+      o.onProgress?.({ stage: 'features', done: s + batch.length, total: images.length, unit: 'items' });
+    }
+    return { pooled, spatial };
+  }
+
+  /** The classifier's own outputs (ImageNet logits), `[N, K]` rows. */
+  async logits(images: readonly RasterImage[]): Promise<Float32Array[]> {
+    const name = this.info.originalOutputs[0];
+    const r = await this.runBatch(images, [name]);
+    const k = r[name].data.length / images.length;
+    return images.map((_, i) => r[name].data.slice(i * k, (i + 1) * k));
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** An image with its content hash (the store's `ImageRecord.sha256`), the cache key's image part. */
+export interface KeyedImage {
+  sha256: string;
+  load(): Promise<RasterImage> | RasterImage;
+}
+
+/** Hash of decoded pixels, for images that have no stored bytes (generated on the fly). */
+export async function rasterSha256(img: RasterImage): Promise<string> {
+  const head = new TextEncoder().encode(`${img.width}x${img.height}x${img.channels}:`);
+  const all = new Uint8Array(head.length + img.data.length);
+  all.set(head);
+  all.set(img.data, head.length);
+  return sha256Hex(all);
+}
+
+/**
+ * Feature extraction through the store's cache, keyed by (backbone id, image sha256, preprocessing id):
+ * cached images are not decoded nor run again, so re-running costs nothing.
+ */
+export class CachedFeatures {
+  hits = 0;
+  misses = 0;
+  constructor(
+    readonly backbone: Backbone,
+    readonly store: Pick<DefectLabStore, 'getFeatures' | 'putFeatures'>,
+  ) {}
+
+  async extract(items: readonly KeyedImage[], o: ExtractOptions = {}): Promise<StoredFeatures[]> {
+    const pre = this.backbone.preprocessingId;
+    const key = (sha256: string) => ({ backbone: this.backbone.id, sha256, preprocessing: pre });
+    const out: (StoredFeatures | undefined)[] = await Promise.all(
+      items.map((it) => this.store.getFeatures(key(it.sha256))),
+    );
+    const todo = out.flatMap((f, i) => (f && (o.pooledOnly || f.spatial) ? [] : [i]));
+    this.hits += items.length - todo.length;
+    this.misses += todo.length;
+    const bs = Math.max(1, o.batchSize ?? 8);
+    for (let s = 0; s < todo.length; s += bs) {
+      throwIfCancelled(o.signal, 'feature extraction', `${s} of ${todo.length} new images done`);
+      const idx = todo.slice(s, s + bs);
+      const images = await Promise.all(idx.map((i) => items[i].load()));
+      const f = await this.backbone.extract(images, { ...o, batchSize: bs, onProgress: undefined });
+      for (let k = 0; k < idx.length; k++) {
+        const sp = f.spatial[k];
+        const stored: StoredFeatures = {
+          pooled: f.pooled[k],
+          ...(sp ? { spatial: { data: sp.data, dims: [sp.dims[0], sp.dims[1], sp.dims[2]] } } : {}),
+        };
+        out[idx[k]] = stored;
+        await this.store.putFeatures(key(items[idx[k]].sha256), stored);
+      }
+      o.onProgress?.({
+        stage: 'features',
+        done: items.length - todo.length + s + idx.length,
+        total: items.length,
+        unit: 'items',
+        message: `${this.hits} cached`,
+      });
+    }
+    return out as StoredFeatures[];
+  }
+}
+
+export function validateManifest(entries: unknown): BackboneManifestEntry[] {
+  if (!Array.isArray(entries))
+    throw new InvalidArgumentError('backbones manifest', 'an array of backbones', entries);
+  return entries.map((e, i) => {
+    const b = e as BackboneManifestEntry;
+    if (!b?.id || !b.source || !b.preprocess)
+      throw new InvalidArgumentError(`backbones[${i}]`, 'an entry with id, source and preprocess', e);
+    return b;
+  });
+}

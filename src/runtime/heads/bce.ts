@@ -1,0 +1,150 @@
+/**
+ * BCE classifier head on pooled features: standardize → (linear | Linear-ReLU-Linear) → logit; score = sigmoid.
+ * Input `[N, D]` rows, output `[N]` defect probabilities.
+ */
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { Rng } from '../../core/rng.ts';
+import { tf } from '../tf.ts';
+import {
+  type EpochReport,
+  type HeadArtifacts,
+  type SupervisedOptions,
+  type TrainHooks,
+  columnStats,
+  decodeHead,
+  encodeHead,
+  fitBinary,
+  glorotUniform,
+  supervisedOptions,
+} from './common.ts';
+
+export interface TrainResult<H> {
+  head: H;
+  history: EpochReport[];
+  stopped: 'completed' | 'early' | 'cancelled';
+}
+
+export class BceHead {
+  readonly kind = 'bce' as const;
+  private constructor(
+    readonly dim: number,
+    readonly hidden: number,
+    private readonly mean: Float32Array,
+    private readonly std: Float32Array,
+    /** w1 [D, H], b1 [H], w2 [H, 1], b2 [1] with a hidden layer; w2 [D, 1], b2 [1] without. */
+    readonly vars: Record<string, tf.Variable>,
+  ) {}
+
+  static create(dim: number, hidden: number, mean: Float32Array, std: Float32Array, rng: Rng): BceHead {
+    const vars: Record<string, tf.Variable> = {};
+    if (hidden > 0) {
+      vars.w1 = tf.variable(tf.tensor2d(glorotUniform(rng, dim, hidden), [dim, hidden]));
+      vars.b1 = tf.variable(tf.zeros([hidden]));
+      vars.w2 = tf.variable(tf.tensor2d(glorotUniform(rng, hidden, 1), [hidden, 1]));
+    } else {
+      // Logistic regression is convex, so zero init loses nothing and makes the first Adam steps move every
+      // weight along its own gradient sign, which matters with the small default lr (1e-4).
+      vars.w2 = tf.variable(tf.zeros([dim, 1]));
+    }
+    vars.b2 = tf.variable(tf.zeros([1]));
+    return new BceHead(dim, hidden, mean, std, vars);
+  }
+
+  /** Rows `[N, D]` → standardized tensor `[N, D]`. */
+  input(rows: readonly Float32Array[]): tf.Tensor2D {
+    const n = rows.length;
+    const buf = new Float32Array(n * this.dim);
+    rows.forEach((r, i) => {
+      if (r.length !== this.dim)
+        throw new InvalidArgumentError(`features[${i}].length`, String(this.dim), r.length);
+      for (let j = 0; j < this.dim; j++) buf[i * this.dim + j] = (r[j] - this.mean[j]) / this.std[j];
+    });
+    return tf.tensor2d(buf, [n, this.dim]);
+  }
+
+  /** Logits `[N]` of a standardized batch `[N, D]`. */
+  forward(x: tf.Tensor): tf.Tensor1D {
+    let h = x as tf.Tensor2D;
+    if (this.hidden > 0) h = tf.relu(tf.add(tf.matMul(h, this.vars.w1), this.vars.b1)) as tf.Tensor2D;
+    return tf.reshape(tf.add(tf.matMul(h, this.vars.w2), this.vars.b2), [-1]);
+  }
+
+  /** Defect probabilities `[N]` for feature rows `[N, D]`. */
+  async predict(rows: readonly Float32Array[]): Promise<Float32Array> {
+    if (rows.length === 0) return new Float32Array(0);
+    const p = tf.tidy(() => tf.sigmoid(this.forward(this.input(rows))));
+    const out = (await p.data()) as Float32Array;
+    p.dispose();
+    return Float32Array.from(out);
+  }
+
+  async weights(): Promise<Record<string, Float32Array>> {
+    const out: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(this.vars)) out[k] = Float32Array.from(await v.data());
+    return out;
+  }
+
+  toArtifacts(): Promise<HeadArtifacts> {
+    return encodeHead(
+      'bce',
+      { dim: this.dim, hidden: this.hidden, mean: Array.from(this.mean), std: Array.from(this.std) },
+      this.vars,
+    );
+  }
+
+  static fromArtifacts(a: HeadArtifacts): BceHead {
+    const t = decodeHead(a, 'bce');
+    const c = a.config as { dim: number; hidden: number; mean: number[]; std: number[] };
+    const vars: Record<string, tf.Variable> = {};
+    for (const [k, v] of Object.entries(t)) vars[k] = tf.variable(v);
+    return new BceHead(c.dim, c.hidden, Float32Array.from(c.mean), Float32Array.from(c.std), vars);
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.vars)) v.dispose();
+  }
+}
+
+/**
+ * Trains a BCE head on pooled feature rows `[N, D]` with labels (0 normal, 1 defect).
+ * Defaults: linear, Adam lr 1e-4, batch 32, 50 epochs, class weighting, 20 % validation, patience 10.
+ */
+export async function trainBceHead(
+  features: readonly Float32Array[],
+  labels: ArrayLike<number>,
+  options: Partial<SupervisedOptions> = {},
+  hooks: TrainHooks = {},
+): Promise<TrainResult<BceHead>> {
+  const o = supervisedOptions(options);
+  if (features.length !== labels.length)
+    throw new InvalidArgumentError(
+      'labels.length',
+      `${features.length} (one per feature row)`,
+      labels.length,
+    );
+  if (features.length < 2) throw new InvalidArgumentError('features', 'at least 2 rows', features.length);
+  const dim = features[0].length;
+  const rng = new Rng(`bce:${o.seed}`);
+  const { mean, std } = columnStats(features, dim);
+  const head = BceHead.create(dim, o.hidden, mean, std, rng.fork('init'));
+  const x = head.input(features);
+  try {
+    const fit = await fitBinary(
+      {
+        labels,
+        batch: (idx) => tf.gather(x, Int32Array.from(idx)),
+        forward: (t) => head.forward(t),
+        variables: Object.values(head.vars),
+        options: o,
+        rng: rng.fork('train'),
+      },
+      hooks,
+    );
+    return { head, history: fit.history, stopped: fit.stopped };
+  } catch (e) {
+    head.dispose();
+    throw e;
+  } finally {
+    x.dispose();
+  }
+}
