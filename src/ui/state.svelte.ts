@@ -1,29 +1,49 @@
 /**
- * App-wide UI state shared by the views (which dataset is open, which images are selected, messages).
- * Only view state lives here; data lives in IndexedDB behind `src/runtime/db/`.
+ * App-wide UI state shared by the views (which dataset is open, which images are selected, messages, what the
+ * device can do). Only view state lives here; data lives in IndexedDB behind `src/runtime/db/`, reached through
+ * `getStore()` (one connection per tab, opened on first use).
  */
+import type { DatasetRecord } from '../core/dataset.ts';
+import type { DefectLabStore } from '../runtime/db/types.ts';
+import type { Capabilities } from '../runtime/capabilities.ts';
+import { errorInfo } from '../core/errors.ts';
+
 export type TabId = 'data' | 'generate' | 'models' | 'train' | 'system';
 
 export interface Toast {
   id: number;
   kind: 'info' | 'warn' | 'error';
   text: string;
+  /** One button on the toast (e.g. "Undo"); the toast closes when it is clicked. */
+  action?: { label: string; run: () => void };
 }
 
 export const app = $state({
   tab: 'data' as TabId,
   datasetId: null as string | null,
+  /** Every dataset in the store, newest last (the picker's list). */
+  datasets: [] as DatasetRecord[],
   selectedImageIds: [] as string[],
   /** Bumped whenever images of the open dataset change, so views re-query. */
   revision: 0,
   toasts: [] as Toast[],
+  /** Set once detection finishes at start; null until then. */
+  capabilities: null as Capabilities | null,
+  /** What start-up is doing (creating the sample dataset…); null when ready. */
+  busy: null as string | null,
 });
 
 let nextToast = 1;
-export function toast(kind: Toast['kind'], text: string, ms = 6000): void {
+export function toast(kind: Toast['kind'], text: string, ms = 6000, action?: Toast['action']): void {
   const id = nextToast++;
-  app.toasts.push({ id, kind, text });
+  app.toasts.push({ id, kind, text, action });
   if (ms > 0) setTimeout(() => dismissToast(id), ms);
+}
+
+/** Shows an error as a toast that stays until dismissed (errors carry a fix the user needs time to read). */
+export function toastError(e: unknown, context?: string): void {
+  const info = errorInfo(e);
+  toast('error', context ? `${context}: ${info.message}` : info.message, 0);
 }
 
 export function dismissToast(id: number): void {
@@ -33,4 +53,37 @@ export function dismissToast(id: number): void {
 
 export function datasetChanged(): void {
   app.revision++;
+}
+
+let storePromise: Promise<DefectLabStore> | null = null;
+/** The tab's store connection (IndexedDB `defectlab`); imported lazily so it stays out of the first paint. */
+export function getStore(): Promise<DefectLabStore> {
+  storePromise ??= import('../runtime/db/store.ts')
+    .then((m) => m.openStore())
+    .catch((e: unknown) => {
+      storePromise = null;
+      throw e;
+    });
+  return storePromise;
+}
+
+/** Re-reads the dataset list (after an import, rename or delete). */
+export async function refreshDatasets(): Promise<DatasetRecord[]> {
+  const store = await getStore();
+  const list = await store.listDatasets();
+  list.sort((a, b) => a.createdAt - b.createdAt);
+  app.datasets = list;
+  if (app.datasetId && !list.some((d) => d.id === app.datasetId)) app.datasetId = list[0]?.id ?? null;
+  return list;
+}
+
+/** Opens a dataset in every view and remembers it for the next visit. */
+export async function openDataset(id: string | null): Promise<void> {
+  if (app.datasetId !== id) {
+    app.datasetId = id;
+    app.selectedImageIds = [];
+    datasetChanged();
+  }
+  const store = await getStore();
+  await store.setSetting('ui.lastDatasetId', id);
 }
