@@ -1,5 +1,5 @@
-/**
 /* eslint-disable @typescript-eslint/no-explicit-any -- the validation cases mutate manifests into invalid shapes on purpose */
+/**
  * The model manager's pure parts under Node: manifest validation, layout check, resume bookkeeping, and the
  * download → verify → commit path against an in-memory store and a fake Range-capable server built from the
  * tiny models. Bad input (wrong sha256, truncated .onnx, mismatched graph) must name the file and leave the
