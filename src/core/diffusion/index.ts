@@ -35,3 +35,22 @@ export {
   schedulerKindOf,
 } from './schedulers.ts';
 export type { Scheduler } from './schedulers.ts';
+export { encodeConditioning, generate } from './pipeline.ts';
+export {
+  EmptyMaskError,
+  MaskCoversImageError,
+  MaskSizeError,
+  binaryMask,
+  blurMask,
+  compositeThroughMask,
+  cropRegion,
+  imageToPlanar,
+  maskToLatent,
+  maskedPlanar,
+  pasteBackMask,
+  planarToImage,
+  validateMask,
+} from './inpaint.ts';
+export { ModelLayoutError, checkModelLayout, penultimateOutput, timestepFeed } from './session-io.ts';
+export { FakeSession, fakeDiffusionModels, fakeTokenizer } from './testing.ts';
+export type { FakeModelOptions } from './testing.ts';
