@@ -151,6 +151,13 @@ export const RANDOM_WALK_SCHEMA: readonly OptionSpec[] = [
   },
 ];
 
+/** Distance from (x, y) along the unit direction (dx, dy) to the image border. */
+function roomAlong(x: number, y: number, dx: number, dy: number, w: number, h: number): number {
+  const tx = dx > 0 ? (w - 1 - x) / dx : dx < 0 ? -x / dx : Infinity;
+  const ty = dy > 0 ? (h - 1 - y) / dy : dy < 0 ? -y / dy : Infinity;
+  return Math.min(tx, ty);
+}
+
 /** Picks a uniformly random allowed pixel (rejection, then a scan so it always terminates). */
 function randomAllowedPixel(allowed: Uint8Array | null, n: number, count: number, rng: Rng): number {
   if (allowed === null) return rng.int(0, n);
@@ -212,6 +219,11 @@ export function randomWalkDefect(
     let dx = Math.cos(a0);
     let dy = Math.sin(a0);
     const elongated = kind === 'fiber' || kind === 'scratch';
+    // Head into the image, not out of it: a stroke starting at a border keeps its length on the image.
+    if (elongated && roomAlong(x, y, -dx, -dy, W, H) > roomAlong(x, y, dx, dy, W, H)) {
+      dx = -dx;
+      dy = -dy;
+    }
     let touched = 0;
     for (let s = 0; s < length; s++) {
       // Taper elongated strokes so they start and end thin, like real fibres and scratches.
