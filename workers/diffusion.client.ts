@@ -1,0 +1,75 @@
+/**
+ * Main-thread client of the diffusion worker: the same `DiffusionEngineApi` as the engine, through comlink.
+ * Progress callbacks are proxied; a crashed worker (e.g. the GPU process died) rejects with a named error and is
+ * restarted by the next call, which then needs `load` again.
+ */
+import { DefectLabError } from '../src/core/errors.ts';
+import type { GenerateRequest } from '../src/core/diffusion/index.ts';
+import { WorkerConnection, type JobOptions } from './host.ts';
+import type { DiffusionEngineApi, EngineResult, LoadRequest, LoadedInfo } from './diffusion.engine.ts';
+
+export class WorkerCrashedError extends DefectLabError {
+  constructor(reason: string) {
+    super(
+      'WorkerCrashedError',
+      `the diffusion worker stopped (${reason})`,
+      'load the model again; if it keeps happening pick a smaller tier or the WASM backend',
+    );
+  }
+}
+
+export class DiffusionClient implements DiffusionEngineApi {
+  private readonly conn = new WorkerConnection<DiffusionEngineApi>(
+    () =>
+      new Worker(new URL('./diffusion.worker.ts', import.meta.url), { type: 'module', name: 'diffusion' }),
+  );
+  private crash: ((e: Error) => void)[] = [];
+
+  constructor() {
+    this.conn.onDeath((reason) => {
+      const fns = this.crash;
+      this.crash = [];
+      for (const fn of fns) fn(new WorkerCrashedError(reason));
+    });
+  }
+
+  /** Races a call against the worker dying, so a crash rejects instead of hanging. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onCrash = (e: Error) => reject(e);
+      this.crash.push(onCrash);
+      p.then(resolve, reject).finally(() => (this.crash = this.crash.filter((f) => f !== onCrash)));
+    });
+  }
+
+  load(req: LoadRequest, opts?: JobOptions): Promise<LoadedInfo> {
+    return this.guard(this.conn.api.load(req, WorkerConnection.options(opts)));
+  }
+
+  generate(req: GenerateRequest, opts?: JobOptions): Promise<EngineResult> {
+    return this.guard(this.conn.api.generate(req, WorkerConnection.options(opts))) as Promise<EngineResult>;
+  }
+
+  async unload(): Promise<void> {
+    await this.conn.api.unload();
+  }
+
+  async loaded(): Promise<LoadedInfo | null> {
+    return this.conn.api.loaded();
+  }
+
+  cancel(jobId: string): void {
+    void this.conn.api.cancel(jobId);
+  }
+
+  terminate(): void {
+    this.conn.terminate();
+  }
+}
+
+let shared: DiffusionClient | null = null;
+/** The app's one diffusion worker (models are large: one copy per tab). */
+export function diffusionClient(): DiffusionClient {
+  shared ??= new DiffusionClient();
+  return shared;
+}

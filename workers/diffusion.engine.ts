@@ -1,0 +1,241 @@
+/**
+ * The diffusion engine: load / generate / cancel / unload over the core pipeline (`src/core/diffusion`) and an
+ * onnxruntime door (`OrtBackend`). The same object runs inside `diffusion.worker.ts` (onnxruntime-web, models
+ * read from the Cache Storage the Models tab filled, or from picked files), in-thread in tests, and in Node for
+ * the server (`createDiffusionEngine({ ort: nodeBackend, readLocal })`, models read from a folder).
+ *
+ * Before any session is created every graph is checked against the manifest's layout (`assertLayout`), so a
+ * wrong export fails with a `LayoutMismatchError` naming the file, not an onnxruntime error at step 1.
+ */
+import { ClipTokenizer, generate } from '../src/core/diffusion/index.ts';
+import type { DiffusionModels, GenerateRequest, GenerateResult } from '../src/core/diffusion/index.ts';
+import { DefectLabError } from '../src/core/errors.ts';
+import { throwIfCancelled } from '../src/core/progress.ts';
+import type { SessionLike } from '../src/core/tensor.ts';
+import type { Backend, OrtBackend, OrtSession } from '../src/runtime/ort.ts';
+import { assertLayout } from '../src/runtime/models/layout.ts';
+import { ModelManager, type ModelFiles, type ModelSource } from '../src/runtime/models/manager.ts';
+import {
+  requiredComponents,
+  validateManifest,
+  type ComponentName,
+  type ModelManifest,
+} from '../src/runtime/models/manifest.ts';
+import { inspectOnnx } from '../src/runtime/models/onnx-inspect.ts';
+import { MemoryFileStore, type FileStore } from '../src/runtime/models/store.ts';
+import { JobRegistry, type Cancellable, type JobOptions } from './host.ts';
+
+/** A model source the engine can read: the manager's sources, or a local folder (Node). */
+export type EngineSource = ModelSource | { kind: 'dir'; dir: string };
+
+export interface LoadRequest {
+  manifest: ModelManifest;
+  source: EngineSource;
+  /** Requested backend ('webgpu'/'wasm' in the browser, 'cpu'/'cuda' in Node); default: the door's best. */
+  backend?: Backend;
+}
+
+export interface LoadedInfo {
+  modelId: string;
+  layout: ModelManifest['layout'];
+  resolution: number;
+  /** Where each component runs and, when it differs from the request, why. */
+  components: Partial<Record<ComponentName, { backend: Backend; fallbackReason: string }>>;
+  loadMs: number;
+  ortVersion: string;
+  flavour: 'web' | 'node';
+}
+
+export interface EngineResult extends GenerateResult {
+  modelId: string;
+  /** Backend of the UNet (the component that dominates the time). */
+  backend: Backend;
+  ms: number;
+}
+
+export interface DiffusionEngineApi extends Cancellable {
+  load(req: LoadRequest, opts?: JobOptions): Promise<LoadedInfo>;
+  generate(req: GenerateRequest, opts?: JobOptions): Promise<EngineResult>;
+  unload(): Promise<void>;
+  loaded(): Promise<LoadedInfo | null>;
+}
+
+export class NoModelLoadedError extends DefectLabError {
+  constructor() {
+    super(
+      'NoModelLoadedError',
+      'no diffusion model is loaded',
+      'load one in the Models tab (or call load()) first',
+    );
+  }
+}
+
+export interface EngineDeps {
+  ort: OrtBackend;
+  /** The model cache (`CacheStorageFileStore` in the browser). */
+  store?: FileStore;
+  fetchFn?: typeof fetch;
+  /** Reads a local file (Node: `fs.readFile`); enables `{ kind: 'dir' }` sources. */
+  readLocal?: (path: string) => Promise<Uint8Array>;
+}
+
+const SESSION_KEYS: Record<ComponentName, keyof Omit<DiffusionModels, 'config'>> = {
+  text_encoder: 'textEncoder',
+  text_encoder_2: 'textEncoder2',
+  unet: 'unet',
+  vae_encoder: 'vaeEncoder',
+  vae_decoder: 'vaeDecoder',
+};
+
+export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
+  const jobs = new JobRegistry();
+  const manager = new ModelManager(deps.store ?? new MemoryFileStore(), deps.fetchFn);
+  let current: {
+    models: DiffusionModels;
+    tokenizer: ClipTokenizer;
+    info: LoadedInfo;
+    sessions: OrtSession[];
+  } | null = null;
+
+  function filesOf(manifest: ModelManifest, source: EngineSource): ModelFiles {
+    if (source.kind !== 'dir') return manager.open(manifest, source);
+    const read = deps.readLocal;
+    if (!read)
+      throw new DefectLabError(
+        'UnsupportedSourceError',
+        'a folder source needs file access, which only the Node engine has',
+        'pick the files (Models tab → Pick files) or serve the folder with npm start',
+      );
+    return { manifest, read: (path) => read(`${source.dir.replace(/\/$/, '')}/${path}`) };
+  }
+
+  async function unload(): Promise<void> {
+    const c = current;
+    current = null;
+    if (c) for (const s of c.sessions) await s.release();
+  }
+
+  return {
+    async load(req, opts) {
+      const job = jobs.start(opts?.jobId);
+      const t0 = Date.now();
+      const sessions: OrtSession[] = [];
+      try {
+        const manifest = validateManifest(req.manifest, `${req.manifest?.id ?? 'model'} manifest`);
+        const files = filesOf(manifest, req.source);
+        const comps = requiredComponents(manifest.layout);
+        const steps = comps.length + 1;
+        const dec = new TextDecoder();
+        const tokenizer = ClipTokenizer.fromVocabMerges(
+          dec.decode(await files.read(manifest.tokenizer.vocab)),
+          dec.decode(await files.read(manifest.tokenizer.merges)),
+        );
+        // Read and check every graph before releasing the current model, so a bad file leaves it loaded.
+        const graphs: { name: ComponentName; bytes: Uint8Array; summary: ReturnType<typeof inspectOnnx> }[] =
+          [];
+        for (const name of comps) {
+          throwIfCancelled(job.signal, `loading ${manifest.id}`);
+          const comp = manifest.components[name]!;
+          const bytes = await files.read(comp.file);
+          const summary = inspectOnnx(bytes, `${manifest.id}/${comp.file}`);
+          assertLayout(manifest.layout, name, `${manifest.id}/${comp.file}`, summary);
+          graphs.push({ name, bytes, summary });
+        }
+        opts?.onProgress?.({ stage: 'load', done: 1, total: steps, unit: 'items', message: 'checked' });
+        await unload();
+        const partial: Partial<Record<keyof Omit<DiffusionModels, 'config'>, SessionLike>> = {};
+        const components: LoadedInfo['components'] = {};
+        for (const [i, { name, bytes, summary }] of graphs.entries()) {
+          throwIfCancelled(job.signal, `loading ${manifest.id}`);
+          const comp = manifest.components[name]!;
+          const externalData = comp.externalData
+            ? await Promise.all(
+                comp.externalData.map(async (p) => ({
+                  path: p.split('/').pop()!,
+                  data: await files.read(p),
+                })),
+              )
+            : undefined;
+          const s = await deps.ort.createSession(bytes, {
+            backend: req.backend,
+            name: `${manifest.id}/${name}`,
+            needs: {
+              largestTensorBytes: summary.largestTensorBytes,
+              totalBytes: summary.totalTensorBytes,
+              usesFp16: summary.usesFp16,
+            },
+            ...(externalData ? { externalData } : {}),
+          });
+          sessions.push(s);
+          partial[SESSION_KEYS[name]] = s;
+          components[name] = { backend: s.backend, fallbackReason: s.fallbackReason };
+          opts?.onProgress?.({ stage: 'load', done: i + 2, total: steps, unit: 'items', message: name });
+        }
+        const models: DiffusionModels = {
+          textEncoder: partial.textEncoder!,
+          textEncoder2: partial.textEncoder2,
+          unet: partial.unet!,
+          vaeEncoder: partial.vaeEncoder!,
+          vaeDecoder: partial.vaeDecoder!,
+          config: {
+            layout: manifest.layout,
+            vaeScalingFactor: manifest.config.vaeScalingFactor,
+            latentChannels: manifest.config.latentChannels,
+            resolution: manifest.resolution,
+            scheduler: manifest.config.scheduler,
+            maxTokens: manifest.config.maxTokens,
+            padTokenId: manifest.config.padTokenId,
+            padTokenId2: manifest.config.padTokenId2,
+          },
+        };
+        const info: LoadedInfo = {
+          modelId: manifest.id,
+          layout: manifest.layout,
+          resolution: manifest.resolution,
+          components,
+          loadMs: Date.now() - t0,
+          ortVersion: deps.ort.version,
+          flavour: deps.ort.flavour,
+        };
+        current = { models, tokenizer, info, sessions };
+        return info;
+      } catch (e) {
+        for (const s of sessions) await s.release();
+        throw e;
+      } finally {
+        job.done();
+      }
+    },
+
+    async generate(req, opts) {
+      const c = current;
+      if (!c) throw new NoModelLoadedError();
+      const job = jobs.start(opts?.jobId);
+      const t0 = Date.now();
+      try {
+        const r = await generate(c.models, c.tokenizer, req, {
+          signal: job.signal,
+          onProgress: opts?.onProgress,
+        });
+        return {
+          ...r,
+          modelId: c.info.modelId,
+          backend: c.info.components.unet?.backend ?? 'cpu',
+          ms: Date.now() - t0,
+        };
+      } finally {
+        job.done();
+      }
+    },
+
+    cancel(jobId) {
+      jobs.cancel(jobId);
+    },
+
+    unload,
+
+    async loaded() {
+      return current?.info ?? null;
+    },
+  };
+}
