@@ -1,0 +1,250 @@
+/**
+ * Guarded zip extraction (fflate). Zip archives come from users and the web, so before and while inflating:
+ * - the central directory's declared sizes are checked first: an entry that expands more than `maxRatio`× its
+ *   compressed size, or an archive whose entries add up to more than `maxTotalBytes` (or `maxRatio`× the archive),
+ *   is a zip bomb and is not inflated at all;
+ * - inflation is streamed in small input chunks and the output is counted, so an entry whose header lies about
+ *   its size is stopped as soon as it passes the declared size, and the archive as soon as the total passes
+ *   `maxTotalBytes`;
+ * - names with `..` segments, absolute paths or drive letters are refused (path traversal) and never inflated.
+ * Bad entries become `Rejected` items; the good ones are returned.
+ */
+import { Unzip, UnzipInflate, unzipSync, type UnzipFile, type UnzipFileInfo } from 'fflate';
+import { ImportError, rejected, type Rejected } from './errors.ts';
+import type { ImportEntry } from './plan.ts';
+import { isJunkPath, normalizePath, traversalReason } from './paths.ts';
+
+export interface ZipLimits {
+  /** Largest accepted expansion ratio (uncompressed / compressed), per entry and for the whole archive. */
+  maxRatio: number;
+  /** Largest accepted total uncompressed size in bytes. */
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_ZIP_LIMITS: ZipLimits = { maxRatio: 100, maxTotalBytes: 2 * 1024 ** 3 };
+
+/** Input chunk size while inflating: deflate expands at most ~1032×, so one push yields at most ~16 MB. */
+const CHUNK = 16 * 1024;
+
+export interface UnzipResult {
+  entries: ImportEntry[];
+  rejected: Rejected[];
+}
+
+const FIX_BOMB =
+  'unpack the archive with a trusted tool and import the folder, or split it into smaller zips';
+
+/**
+ * Extracts the files of a zip archive (directories and OS junk such as `__MACOSX/` skipped).
+ * `archiveName` is used in messages (`data.zip: …`, `data.zip/../evil.png: …`).
+ * Throws `ImportError` only when the archive as a whole cannot be read; bombs are refused entry by entry.
+ */
+export function unzipArchive(
+  bytes: Uint8Array,
+  archiveName: string,
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+): UnzipResult {
+  const out: UnzipResult = { entries: [], rejected: [] };
+  const reject = (e: ImportError) => out.rejected.push(rejected(e));
+  const label = (name: string) => `${archiveName}/${name}`;
+
+  // 1. The central directory, without inflating anything.
+  const infos: UnzipFileInfo[] = [];
+  try {
+    unzipSync(bytes, {
+      filter: (f) => {
+        infos.push(f);
+        return false;
+      },
+    });
+  } catch (e) {
+    throw new ImportError(
+      archiveName,
+      'zip-corrupt',
+      `not a readable zip archive (${e instanceof Error ? e.message : String(e)})`,
+      're-download or re-create the archive',
+      { cause: e },
+    );
+  }
+  const accepted = new Map<string, UnzipFileInfo>();
+  let declaredTotal = 0;
+  for (const f of infos) {
+    if (f.name.endsWith('/')) continue;
+    const traversal = traversalReason(f.name);
+    if (traversal) {
+      reject(
+        new ImportError(
+          label(f.name),
+          'path-traversal',
+          `unsafe path in archive (${traversal})`,
+          'the archive tries to write outside its folder; do not use it, or re-create it with relative paths',
+        ),
+      );
+      continue;
+    }
+    const path = normalizePath(f.name);
+    if (isJunkPath(path)) continue;
+    const ratio = f.size > 0 ? f.originalSize / f.size : f.originalSize > 0 ? Infinity : 0;
+    if (ratio > limits.maxRatio) {
+      reject(
+        new ImportError(
+          label(f.name),
+          'zip-bomb',
+          `zip bomb: ${fmtBytes(f.size)} expands to ${fmtBytes(f.originalSize)} (ratio ${ratio.toFixed(0)} > ${limits.maxRatio})`,
+          FIX_BOMB,
+        ),
+      );
+      continue;
+    }
+    if (f.compression !== 0 && f.compression !== 8) {
+      reject(
+        new ImportError(
+          label(f.name),
+          'unsupported',
+          `compression method ${f.compression} is not supported (stored or deflate only)`,
+          're-create the archive with standard (deflate) compression',
+        ),
+      );
+      continue;
+    }
+    // Every entry within the ratio keeps the archive within it too, so the archive-wide check is the total.
+    if (declaredTotal + f.originalSize > limits.maxTotalBytes) {
+      reject(
+        new ImportError(
+          label(f.name),
+          'zip-bomb',
+          `zip bomb: the archive expands past the ${fmtBytes(limits.maxTotalBytes)} limit (declared ${fmtBytes(declaredTotal + f.originalSize)} by this entry); not inflated`,
+          FIX_BOMB,
+        ),
+      );
+      continue;
+    }
+    declaredTotal += f.originalSize;
+    accepted.set(f.name, f);
+  }
+
+  // 2. Inflate the accepted entries in a stream, counting what comes out.
+  let total = 0;
+  let stopAll: ImportError | null = null;
+  const done = new Set<string>();
+  const uz = new Unzip((file: UnzipFile) => {
+    const info = accepted.get(file.name);
+    if (!info || done.has(file.name) || stopAll) return;
+    done.add(file.name);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    let failed = false;
+    file.ondata = (err, chunk, final) => {
+      if (failed || stopAll) return;
+      if (err) {
+        failed = true;
+        reject(
+          new ImportError(
+            label(file.name),
+            'zip-corrupt',
+            `corrupt entry (${err.message})`,
+            're-create the archive',
+          ),
+        );
+        return;
+      }
+      size += chunk.length;
+      total += chunk.length;
+      if (size > info.originalSize) {
+        failed = true;
+        file.terminate();
+        reject(
+          new ImportError(
+            label(file.name),
+            'zip-bomb',
+            `zip bomb: entry expands past its declared ${fmtBytes(info.originalSize)} (stopped at ${fmtBytes(size)})`,
+            FIX_BOMB,
+          ),
+        );
+        return;
+      }
+      if (total > limits.maxTotalBytes) {
+        failed = true;
+        file.terminate();
+        stopAll = new ImportError(
+          label(file.name),
+          'zip-bomb',
+          `zip bomb: the archive expanded past the ${fmtBytes(limits.maxTotalBytes)} limit while inflating this entry; it and the entries after it were not imported`,
+          FIX_BOMB,
+        );
+        reject(stopAll);
+        return;
+      }
+      parts.push(chunk);
+      if (final) out.entries.push({ path: normalizePath(file.name), bytes: concat(parts, size) });
+    };
+    try {
+      file.start();
+    } catch (e) {
+      failed = true;
+      reject(
+        new ImportError(
+          label(file.name),
+          'unsupported',
+          `cannot inflate entry (${e instanceof Error ? e.message : String(e)})`,
+          're-create the archive with standard (deflate) compression',
+        ),
+      );
+    }
+  });
+  uz.register(UnzipInflate);
+  try {
+    for (let at = 0; at < bytes.length && !stopAll; at += CHUNK) {
+      const end = Math.min(bytes.length, at + CHUNK);
+      uz.push(bytes.subarray(at, end), end === bytes.length);
+    }
+  } catch (e) {
+    throw new ImportError(
+      archiveName,
+      'zip-corrupt',
+      `corrupt zip archive (${e instanceof Error ? e.message : String(e)})`,
+      're-download or re-create the archive',
+      { cause: e },
+    );
+  }
+  // Entries listed in the central directory that the stream never produced completely.
+  const got = new Set(out.entries.map((e) => e.path));
+  const failedNames = new Set(out.rejected.map((r) => r.file));
+  for (const name of accepted.keys()) {
+    if (got.has(normalizePath(name)) || failedNames.has(label(name))) continue;
+    reject(
+      stopAll
+        ? new ImportError(
+            label(name),
+            'zip-bomb',
+            'not inflated: the archive had already expanded past the size limit',
+            FIX_BOMB,
+          )
+        : new ImportError(
+            label(name),
+            'zip-corrupt',
+            'entry is listed but its data is missing or cut short',
+            're-create the archive',
+          ),
+    );
+  }
+  return out;
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

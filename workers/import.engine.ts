@@ -1,0 +1,439 @@
+/**
+ * Import engine: everything that moves images into and out of the store.
+ *
+ * API overview (the same interface, `ImportApi`, is implemented here and by `ImportClient` in
+ * `import.client.ts`, which runs this engine in a worker so decoding never blocks the page):
+ *
+ *   const api: ImportApi = new ImportClient();            // app; tests: new ImportEngine(store)
+ *   const ds = await store.createDataset({ name: 'Tiles', source: 'folder' });
+ *   const report = await api.importFiles(ds.id, { entries: [{ path: 'train/good/001.png', data: file }] }, {
+ *     jobId: 'imp-1',
+ *     onProgress: (p) => bar.set(p.done / p.total, p.bytes, p.etaSeconds),
+ *   });
+ *   // or { zip: bytes, name: 'mvtec.zip' }; entries may themselves be .zip files (expanded with guards).
+ *   api.cancel('imp-1');                                   // stops between images; what is stored stays
+ *   report: { added, duplicates, rejected: [{ file, kind, reason, message }], cancelled, stopped?, message, … }
+ *
+ *   const { dataset, report } = await api.importIntoNewDataset('Magnetic tiles', input, opts);
+ *   const zip: Uint8Array = await api.exportDataset(ds.id);  // MVTec layout + manifest.json (provenance)
+ *   const { dataset } = await api.createSampleDataset();     // built-in procedural set, stored like an import
+ *
+ * Entries: `path` is the relative path (file name, `webkitRelativePath`, or path in an archive); `data` is a
+ * `Blob`/`File` (read lazily, one at a time) or bytes. Layouts: `manifest.json`, MVTec, plain (see
+ * `src/core/import/plan.ts`). Each image is decoded (`src/runtime/decode.ts`), hashed (SHA-256), thumbnailed and
+ * stored with its mask in batches of `batchSize` (default 32), one IndexedDB transaction per batch.
+ * Bad items are reported in `rejected` (file + reason) and the rest continue; duplicates (same SHA-256 in the
+ * dataset) are reported, not stored twice; a full disk stops the import with `stopped` (StorageQuotaError) and
+ * keeps every earlier batch. Cancelling keeps the batches stored before the cancel.
+ */
+import type { DatasetRecord, ImageRecord } from '../src/core/dataset.ts';
+import { CancelledError, errorInfo, type ErrorInfo } from '../src/core/errors.ts';
+import { exportFieldsOf, exportLayout, zipLayout, type ExportItem } from '../src/core/export/mvtec.ts';
+import { sha256Hex } from '../src/core/hash.ts';
+import { binarize, type RasterImage } from '../src/core/image.ts';
+import { ImportError, rejected, type Rejected } from '../src/core/import/errors.ts';
+import { planImport, type ImportLayout, type PlannedItem } from '../src/core/import/plan.ts';
+import { basename, extension, normalizePath, stem } from '../src/core/import/paths.ts';
+import { DEFAULT_ZIP_LIMITS, unzipArchive, type ZipLimits } from '../src/core/import/zip.ts';
+import { etaSeconds, yieldToEventLoop } from '../src/core/progress.ts';
+import {
+  SAMPLE_DATASET_DESCRIPTION,
+  SAMPLE_DATASET_NAME,
+  generateSampleDataset,
+  type SampleDatasetOptions,
+} from '../src/core/sample-data/index.ts';
+import { decodeImage, encodePng, makeThumbnail } from '../src/runtime/decode.ts';
+import { RecordNotFoundError } from '../src/runtime/db/errors.ts';
+import type { DefectLabStore, NewImage } from '../src/runtime/db/types.ts';
+import { JobRegistry, type Cancellable, type JobOptions } from './host.ts';
+
+/** One input file. `data` is read only when the file is processed. */
+export interface ImportSource {
+  path: string;
+  data: Uint8Array | Blob;
+}
+
+export type ImportInput = { entries: ImportSource[] } | { zip: Uint8Array | Blob; name?: string };
+
+export interface ImportOptions extends JobOptions {
+  /** Images per IndexedDB transaction (default 32). */
+  batchSize?: number;
+  zipLimits?: ZipLimits;
+  /** Thumbnail longest side in px (default 128). */
+  thumbnailSize?: number;
+}
+
+export interface ImportReport {
+  datasetId: string;
+  layout: ImportLayout;
+  /** Images the plan found (before decoding). */
+  planned: number;
+  /** Images stored. */
+  added: number;
+  addedIds: string[];
+  /** Same bytes already in the dataset (or earlier in this import): not stored again. */
+  duplicates: { name: string; existingId: string; existingName: string }[];
+  rejected: Rejected[];
+  /** Side files that are not images of the layout (README, LICENSE); skipped. */
+  ignored: string[];
+  cancelled: boolean;
+  /** Why the import stopped early (e.g. StorageQuotaError); everything stored before it is kept. */
+  stopped?: ErrorInfo;
+  /** Bytes of images and masks read. */
+  bytes: number;
+  seconds: number;
+  /** One line for people, e.g. "Imported 208 images (2 duplicates, 1 rejected)". */
+  message: string;
+  /** Dataset name / description from a manifest, when it had them. */
+  meta?: { name?: string; description?: string };
+}
+
+export interface ImportApi extends Cancellable {
+  importFiles(datasetId: string, input: ImportInput, opts?: ImportOptions): Promise<ImportReport>;
+  /** Creates a dataset (named from `name`, else the manifest's name) and imports into it. */
+  importIntoNewDataset(
+    name: string | null,
+    input: ImportInput,
+    opts?: ImportOptions,
+  ): Promise<{ dataset: DatasetRecord; report: ImportReport }>;
+  /** The dataset as a zip: MVTec layout + manifest.json with provenance. */
+  exportDataset(datasetId: string, opts?: JobOptions): Promise<Uint8Array>;
+  /** Generates and stores the procedural sample dataset. */
+  createSampleDataset(
+    opts?: ImportOptions & { sample?: SampleDatasetOptions },
+  ): Promise<{ dataset: DatasetRecord; report: ImportReport }>;
+}
+
+const ZIP_SIGNATURE = [0x50, 0x4b, 0x03, 0x04];
+
+type StoreSource = DefectLabStore | (() => Promise<DefectLabStore>);
+
+export class ImportEngine implements ImportApi {
+  private readonly jobs = new JobRegistry();
+  private storePromise: Promise<DefectLabStore> | null = null;
+
+  /** Takes the store, or a function opening it on first use (the worker opens its own connection). */
+  constructor(private readonly storeSource: StoreSource) {}
+
+  private store(): Promise<DefectLabStore> {
+    this.storePromise ??=
+      typeof this.storeSource === 'function' ? this.storeSource() : Promise.resolve(this.storeSource);
+    return this.storePromise;
+  }
+
+  cancel(jobId: string): void {
+    this.jobs.cancel(jobId);
+  }
+
+  async importIntoNewDataset(
+    name: string | null,
+    input: ImportInput,
+    opts?: ImportOptions,
+  ): Promise<{ dataset: DatasetRecord; report: ImportReport }> {
+    const store = await this.store();
+    const source = 'zip' in input ? 'zip' : 'files';
+    const dataset = await store.createDataset({ name: name ?? 'Imported dataset', source });
+    const report = await this.importFiles(dataset.id, input, opts);
+    const finalName = name ?? report.meta?.name;
+    if (finalName && finalName !== dataset.name) {
+      await store.renameDataset(dataset.id, finalName);
+      dataset.name = finalName;
+    }
+    return { dataset, report };
+  }
+
+  async importFiles(datasetId: string, input: ImportInput, opts: ImportOptions = {}): Promise<ImportReport> {
+    const t0 = performance.now();
+    const job = this.jobs.start(opts.jobId);
+    const store = await this.store();
+    const batchSize = Math.max(1, opts.batchSize ?? 32);
+    const report: ImportReport = {
+      datasetId,
+      layout: 'plain',
+      planned: 0,
+      added: 0,
+      addedIds: [],
+      duplicates: [],
+      rejected: [],
+      ignored: [],
+      cancelled: false,
+      bytes: 0,
+      seconds: 0,
+      message: '',
+    };
+    try {
+      // 1. Expand archives (guarded) and collect the entries.
+      const sources = await this.expand(input, opts.zipLimits ?? DEFAULT_ZIP_LIMITS, report);
+      const byPath = new Map<string, ImportSource>();
+      for (const s of sources) byPath.set(normalizePath(s.path), s);
+
+      // 2. Plan (only manifest.json needs its bytes for that).
+      const planEntries = await Promise.all(
+        [...byPath.entries()].map(async ([path, s]) =>
+          basename(path) === 'manifest.json' ? { path, bytes: await bytesOf(s.data) } : { path },
+        ),
+      );
+      const plan = planImport(planEntries);
+      report.layout = plan.layout;
+      report.planned = plan.items.length;
+      report.rejected.push(...plan.rejected);
+      report.ignored = plan.ignored;
+      if (plan.meta) report.meta = plan.meta;
+      const totalBytes = plan.items.reduce(
+        (s, it) =>
+          s + sizeOf(byPath.get(it.file)!.data) + (it.maskFile ? sizeOf(byPath.get(it.maskFile)!.data) : 0),
+        0,
+      );
+
+      // 3. Decode and store in batches; each batch is one transaction.
+      let pending: NewImage[] = [];
+      let processed = 0;
+      const flush = async () => {
+        if (pending.length === 0) return;
+        const batch = pending;
+        pending = [];
+        const r = await store.addImages(datasetId, batch);
+        report.added += r.added.length;
+        report.addedIds.push(...r.added.map((x) => x.id));
+        report.duplicates.push(...r.duplicates);
+      };
+      const progress = () =>
+        opts.onProgress?.({
+          stage: 'import',
+          done: processed,
+          total: plan.items.length,
+          unit: 'items',
+          bytes: report.bytes,
+          etaSeconds: etaSeconds(t0, performance.now(), report.bytes, totalBytes),
+          message: `${processed} / ${plan.items.length} images`,
+        });
+      progress();
+      for (const item of plan.items) {
+        if (job.signal.aborted) break;
+        const prepared = await this.prepare(item, byPath, opts.thumbnailSize ?? 128, report);
+        processed++;
+        if (prepared) pending.push(prepared);
+        if (pending.length >= batchSize) {
+          if (job.signal.aborted) break;
+          await flush();
+        }
+        progress();
+        // Lets a cancel message reach the worker between images.
+        if (processed % 8 === 0) await yieldToEventLoop();
+      }
+      if (job.signal.aborted) {
+        report.cancelled = true;
+      } else {
+        await flush();
+      }
+    } catch (e) {
+      if (e instanceof ImportError) report.rejected.push(rejected(e));
+      else report.stopped = errorInfo(e);
+    } finally {
+      job.done();
+    }
+    report.seconds = (performance.now() - t0) / 1000;
+    report.message = summary(report);
+    return report;
+  }
+
+  /** Turns the input into a flat list of sources, expanding any zip archive in it. */
+  private async expand(input: ImportInput, limits: ZipLimits, report: ImportReport): Promise<ImportSource[]> {
+    const out: ImportSource[] = [];
+    const addZip = async (data: Uint8Array | Blob, name: string, prefix: string) => {
+      try {
+        const r = unzipArchive(await bytesOf(data), name, limits);
+        report.rejected.push(...r.rejected);
+        for (const e of r.entries) out.push({ path: prefix ? `${prefix}/${e.path}` : e.path, data: e.bytes });
+      } catch (e) {
+        if (e instanceof ImportError) report.rejected.push(rejected(e));
+        else throw e;
+      }
+    };
+    if ('zip' in input) {
+      await addZip(input.zip, input.name ?? 'archive.zip', '');
+      return out;
+    }
+    const entries = input.entries;
+    for (const s of entries) {
+      if (extension(s.path) === 'zip' && (await isZip(s.data))) {
+        // A lone archive is the dataset itself; several are kept apart in folders named after them.
+        await addZip(s.data, s.path, entries.length === 1 ? '' : stem(s.path));
+      } else out.push(s);
+    }
+    return out;
+  }
+
+  /** Reads, hashes, decodes, checks the mask and thumbnails one item; null when it was rejected. */
+  private async prepare(
+    item: PlannedItem,
+    byPath: Map<string, ImportSource>,
+    thumbSize: number,
+    report: ImportReport,
+  ): Promise<NewImage | null> {
+    try {
+      const bytes = await bytesOf(byPath.get(item.file)!.data);
+      report.bytes += bytes.length;
+      const { raster, mime } = await decodeImage(bytes, item.file);
+      let mask: NewImage['mask'];
+      if (item.maskFile) {
+        const maskBytes = await bytesOf(byPath.get(item.maskFile)!.data);
+        report.bytes += maskBytes.length;
+        mask = await prepareMask(maskBytes, item.maskFile, raster, item.file);
+      }
+      const thumb = encodePng(makeThumbnail(raster, thumbSize));
+      const rec: NewImage = {
+        name: item.name,
+        blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: mime }),
+        mime,
+        width: raster.width,
+        height: raster.height,
+        channels: raster.channels,
+        sha256: await sha256Hex(bytes),
+        thumbnail: new Blob([thumb as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
+        label: item.label,
+        split: item.split,
+      };
+      if (item.defectClass) rec.defectClass = item.defectClass;
+      if (item.group) rec.group = item.group;
+      if (item.provenance) rec.provenance = item.provenance;
+      if (mask) rec.mask = mask;
+      return rec;
+    } catch (e) {
+      if (e instanceof ImportError) {
+        report.rejected.push(rejected(e));
+        return null;
+      }
+      // An unexpected failure on one file (a decoder bug) must not end the batch either.
+      const msg = e instanceof Error ? e.message : String(e);
+      report.rejected.push(
+        rejected(
+          new ImportError(item.file, 'corrupt', `could not be read (${msg})`, 're-export the file and retry'),
+        ),
+      );
+      return null;
+    }
+  }
+
+  async exportDataset(datasetId: string, opts: JobOptions = {}): Promise<Uint8Array> {
+    const store = await this.store();
+    const job = this.jobs.start(opts.jobId);
+    try {
+      const dataset = await store.getDataset(datasetId);
+      if (!dataset) throw new RecordNotFoundError('dataset', datasetId);
+      const images = await store.listImages(datasetId);
+      const items: ExportItem[] = [];
+      let done = 0;
+      for (const r of images) {
+        if (job.signal.aborted)
+          throw new CancelledError(`the export of ${dataset.name}`, 'nothing was written');
+        items.push(await exportItemOf(store, r));
+        done++;
+        opts.onProgress?.({ stage: 'export', done, total: images.length, unit: 'items' });
+      }
+      return zipLayout(exportLayout(dataset, items));
+    } finally {
+      job.done();
+    }
+  }
+
+  async createSampleDataset(
+    opts: ImportOptions & { sample?: SampleDatasetOptions } = {},
+  ): Promise<{ dataset: DatasetRecord; report: ImportReport }> {
+    const store = await this.store();
+    const samples = generateSampleDataset(opts.sample);
+    // Stored through the same path as any import (manifest layout), so it behaves exactly like user data.
+    const entries: ImportSource[] = [];
+    const items = samples.map((s) => {
+      const file = s.name;
+      entries.push({ path: file, data: encodePng(s.image) });
+      let mask: string | null = null;
+      if (s.mask) {
+        mask = `masks/${s.name.replace(/\.png$/, '_mask.png')}`;
+        entries.push({ path: mask, data: encodePng(s.mask) });
+      }
+      return {
+        file,
+        label_name: s.label,
+        split: s.split,
+        mask,
+        defect_class: s.defectClass ?? null,
+        group: s.family,
+      };
+    });
+    const manifest = { dataset: SAMPLE_DATASET_NAME, description: SAMPLE_DATASET_DESCRIPTION, items };
+    entries.push({ path: 'manifest.json', data: new TextEncoder().encode(JSON.stringify(manifest)) });
+    const dataset = await store.createDataset({
+      name: SAMPLE_DATASET_NAME,
+      source: 'sample',
+      description: SAMPLE_DATASET_DESCRIPTION,
+    });
+    const report = await this.importFiles(dataset.id, { entries }, opts);
+    return { dataset, report };
+  }
+}
+
+async function exportItemOf(store: DefectLabStore, r: ImageRecord): Promise<ExportItem> {
+  const item: ExportItem = { ...exportFieldsOf(r), bytes: await bytesOf(r.blob) };
+  if (r.maskId) {
+    const m = await store.getMask(r.maskId);
+    if (m) item.mask = await bytesOf(m.blob);
+  }
+  return item;
+}
+
+/** Decodes a mask, checks it matches its image, and returns it as a binary (0/255) single-channel PNG. */
+async function prepareMask(
+  bytes: Uint8Array,
+  maskFile: string,
+  image: RasterImage,
+  imageFile: string,
+): Promise<NonNullable<NewImage['mask']>> {
+  const { raster, format } = await decodeImage(bytes, maskFile);
+  if (raster.width !== image.width || raster.height !== image.height)
+    throw new ImportError(
+      maskFile,
+      'mask-size',
+      `mask is ${raster.width}×${raster.height} but its image ${imageFile} is ${image.width}×${image.height}`,
+      'export the mask at the image size (same width and height)',
+    );
+  let binary = format === 'png' && raster.channels === 1;
+  if (binary)
+    for (let i = 0; i < raster.data.length && binary; i++)
+      binary = raster.data[i] === 0 || raster.data[i] === 255;
+  // Masks are stored binary; soft or colour masks are thresholded at 128 (the reference set's rule).
+  const png = binary ? bytes : encodePng(binarize(raster, 128));
+  return {
+    blob: new Blob([png as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
+    width: raster.width,
+    height: raster.height,
+  };
+}
+
+async function bytesOf(data: Uint8Array | Blob): Promise<Uint8Array> {
+  return data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+}
+
+function sizeOf(data: Uint8Array | Blob): number {
+  return data instanceof Uint8Array ? data.length : data.size;
+}
+
+async function isZip(data: Uint8Array | Blob): Promise<boolean> {
+  const head =
+    data instanceof Uint8Array ? data.subarray(0, 4) : new Uint8Array(await data.slice(0, 4).arrayBuffer());
+  return ZIP_SIGNATURE.every((b, i) => head[i] === b);
+}
+
+function summary(r: ImportReport): string {
+  const parts: string[] = [];
+  if (r.duplicates.length)
+    parts.push(`${r.duplicates.length} duplicate${r.duplicates.length === 1 ? '' : 's'} skipped`);
+  if (r.rejected.length) parts.push(`${r.rejected.length} rejected`);
+  const tail = parts.length ? ` (${parts.join(', ')})` : '';
+  const n = `${r.added} image${r.added === 1 ? '' : 's'}`;
+  if (r.stopped)
+    return `Import stopped: ${r.stopped.message}. ${n} imported before the stop are kept${tail}.`;
+  if (r.cancelled)
+    return `Import cancelled: ${n} imported before the cancel are kept; the rest were not imported${tail}.`;
+  return `Imported ${n}${tail}.`;
+}
