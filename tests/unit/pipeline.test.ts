@@ -9,6 +9,7 @@ import {
   MaskCoversImageError,
   MaskSizeError,
   ModelLayoutError,
+  encodeConditioning,
   generate,
 } from '../../src/core/diffusion/index.ts';
 import type { DenoiseProgressDetail, GenerateRequest } from '../../src/core/diffusion/index.ts';
@@ -247,6 +248,51 @@ describe('generate (SDXL-inpaint layout over fake sessions)', () => {
     await expect(run).rejects.toThrow(/3 of 10 steps were done/);
     expect(m.unet.calls.length).toBe(3);
     expect(m.vaeDecoder.calls.length).toBe(0);
+  });
+});
+
+describe('conditioning', () => {
+  it('SDXL: [uncond, cond] × [77, d1 ‖ d2] from the penultimate layers, pooled from encoder 2', async () => {
+    const m = fakeDiffusionModels();
+    const c = await encodeConditioning(m, fakeTokenizer, 'rust', 'dust', true);
+    expect(c.hiddenDims).toEqual([2, 77, 20]);
+    expect(m.textEncoder.calls.length).toBe(2); // prompt, then negative prompt
+    const e1 = await m.textEncoder.run({ input_ids: m.textEncoder.calls[0].feeds.input_ids });
+    const e2 = await m.textEncoder2!.run({ input_ids: m.textEncoder2!.calls[0].feeds.input_ids });
+    const h1 = e1['hidden_states.1'].data as Float32Array;
+    const h2 = e2['hidden_states.1'].data as Float32Array;
+    const cond = c.hidden.subarray(77 * 20);
+    for (const t of [0, 1, 2, 5, 76]) {
+      expect(Array.from(cond.subarray(t * 20, t * 20 + 8))).toEqual(
+        Array.from(h1.subarray(t * 8, t * 8 + 8)),
+      );
+      expect(Array.from(cond.subarray(t * 20 + 8, t * 20 + 20))).toEqual(
+        Array.from(h2.subarray(t * 12, t * 12 + 12)),
+      );
+    }
+    expect(Array.from(c.pooled!.subarray(12))).toEqual(Array.from(e2.text_embeds.data as Float32Array));
+    // The uncond half differs from the cond half where the prompts differ ("dust" vs "rust", token 1).
+    expect(c.hidden[20]).not.toBe(cond[20]);
+  });
+});
+
+describe('generate with a plain 4-channel UNet', () => {
+  it('re-imposes the source latents outside the mask (diffusers rule), exactly at the last step', async () => {
+    const m = fakeDiffusionModels({ unetChannels: 4 });
+    const req = request({ strength: 1 });
+    const res = await generate(m, fakeTokenizer, req);
+    expect(m.unet.calls[0].feeds.sample.dims).toEqual([2, 4, 8, 8]);
+    expect(m.vaeEncoder.calls.length).toBe(2);
+    // Source latents of the whole image (second encoder call), scaled by the VAE factor.
+    const src = (await m.vaeEncoder.run(m.vaeEncoder.calls[1].feeds)).latent_sample.data as Float32Array;
+    // Latent cells sampled from painted pixels (torch nearest: pixel row/col 8·i): rows 3–5, cols 2–4.
+    const masked = [3, 4, 5].flatMap((y) => [2, 3, 4].map((x) => y * 8 + x));
+    for (let ch = 0; ch < 4; ch++)
+      for (let p = 0; p < 64; p++) {
+        const v = res.latents[ch * 64 + p];
+        if (masked.includes(p)) expect(v).not.toBeCloseTo(src[ch * 64 + p] * 0.13025, 3);
+        else expect(v).toBeCloseTo(src[ch * 64 + p] * 0.13025, 6);
+      }
   });
 });
 

@@ -83,6 +83,8 @@ export interface FakeModelOptions {
   d1?: number;
   d2?: number;
   maxTokens?: number;
+  /** Input channels of the UNet: 9 (inpaint, default) or 4 (a plain text-to-image UNet). */
+  unetChannels?: 4 | 9;
   /** Omit a UNet input to build a graph that does not match its layout. */
   dropUnetInput?: string;
 }
@@ -140,8 +142,9 @@ export function fakeDiffusionModels(o: FakeModelOptions = {}): DiffusionModels &
     );
 
   const D = layout === 'sdxl-inpaint' ? d1 + d2 : d1;
+  const inC = o.unetChannels ?? 9;
   const unetInputs: ValueInfo[] = [
-    { name: 'sample', type: ft, shape: [o.unetBatch1 ? 1 : 'batch', 9, 'h', 'w'] },
+    { name: 'sample', type: ft, shape: [o.unetBatch1 ? 1 : 'batch', inC, 'h', 'w'] },
     { name: 'timestep', type: o.timestep?.type ?? 'float32', shape: o.timestep?.shape ?? ['batch'] },
     { name: 'encoder_hidden_states', type: ft, shape: [o.unetBatch1 ? 1 : 'batch', L, D] },
   ];
@@ -168,10 +171,10 @@ export function fakeDiffusionModels(o: FakeModelOptions = {}): DiffusionModels &
         const bias = Math.tanh(c * 0.05);
         for (let ch = 0; ch < 4; ch++)
           for (let p = 0; p < hw; p++) {
-            const base = b * 9 * hw;
+            const base = b * inC * hw;
             const lat = x[base + ch * hw + p];
-            const m = x[base + 4 * hw + p];
-            const mk = x[base + (5 + ch) * hw + p];
+            const m = inC === 9 ? x[base + 4 * hw + p] : 1;
+            const mk = inC === 9 ? x[base + (5 + ch) * hw + p] : 0;
             out[(b * 4 + ch) * hw + p] = 0.3 * lat + 0.2 * m * bias + 0.1 * mk + 1e-4 * t * (ch - 1.5);
           }
       }
