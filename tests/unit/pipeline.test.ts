@@ -123,6 +123,18 @@ describe('generate (SDXL-inpaint layout over fake sessions)', () => {
     expect(maxAbs(a.latents, c.latents)).toBeGreaterThan(1e-3);
   });
 
+  for (const scheduler of ['ddim', 'euler-ancestral'] as const) {
+    it(`runs with the ${scheduler} scheduler, reproducibly per seed`, async () => {
+      const a = await generate(fakeDiffusionModels(), fakeTokenizer, request({ scheduler, seed: 11 }));
+      const b = await generate(fakeDiffusionModels(), fakeTokenizer, request({ scheduler, seed: 11 }));
+      const e = await generate(fakeDiffusionModels(), fakeTokenizer, request({ seed: 11 }));
+      expect(a.params.scheduler).toBe(scheduler);
+      expect(Array.from(a.latents)).toEqual(Array.from(b.latents));
+      expect(maxAbs(a.latents, e.latents)).toBeGreaterThan(1e-4);
+      expect(a.latents.every(Number.isFinite)).toBe(true);
+    });
+  }
+
   it('strength 1 ignores the source latents: sources differing only under the mask give the same result', async () => {
     const img1 = testImage(64, 64, 1);
     const img2 = testImage(64, 64, 1);

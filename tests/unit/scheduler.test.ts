@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   DDIMScheduler,
+  EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,
   SchedulerConfigError,
   SchedulerStateError,
@@ -147,10 +148,65 @@ describe('inpainting strength rule (SDXL inpaint get_timesteps + add_noise at th
   });
 });
 
+describe('EulerAncestralDiscreteScheduler (no golden file: checked by its defining identities)', () => {
+  const c = golden.euler[0];
+  const zeroNoise = { normal: () => 0 } as unknown as Rng;
+
+  it('shares Euler’s timesteps, sigmas and input scaling', () => {
+    const s = new EulerAncestralDiscreteScheduler(golden.config);
+    s.setTimesteps(c.num_inference_steps);
+    expect(s.timesteps).toEqual(c.timesteps);
+    expectClose(s.sigmas, c.sigmas, 'sigmas');
+    const st = c.steps[0];
+    expectClose(s.scaleModelInput(f32(st.sample), st.timestep), st.scaled_model_input, 'scaled');
+  });
+
+  it('without noise, steps to σ_down = √(σ₁² − σ_up²), σ_up = √(σ₁²(σ₀² − σ₁²)/σ₀²)', () => {
+    const s = new EulerAncestralDiscreteScheduler(golden.config);
+    s.setTimesteps(c.num_inference_steps);
+    const [s0, s1] = s.sigmas;
+    const up = Math.sqrt((s1 * s1 * (s0 * s0 - s1 * s1)) / (s0 * s0));
+    const down = Math.sqrt(s1 * s1 - up * up);
+    expect(down).toBeCloseTo((s1 * s1) / s0, 5);
+    const st = c.steps[0];
+    const x = f32(st.sample);
+    const e = f32(st.model_output);
+    // epsilon: x̂₀ = x − σ₀ε, so x + (x − x̂₀)/σ₀ · (σ_down − σ₀) = x + ε (σ_down − σ₀).
+    const expected = Array.from(x, (v, i) => v + e[i] * (down - s0));
+    expectClose(s.step(e, st.timestep, x, zeroNoise), expected, 'ancestral step');
+  });
+
+  it('adds seeded noise (same seed, same step) and lands on x̂₀ at the last step whatever the noise', () => {
+    const run = (seed: number) => {
+      const s = new EulerAncestralDiscreteScheduler(golden.config);
+      s.setTimesteps(4);
+      return s.step(f32([0.5, -1, 2]), s.timesteps[0], f32([3, 1, -2]), new Rng(seed));
+    };
+    expect(Array.from(run(1))).toEqual(Array.from(run(1)));
+    expect(Array.from(run(1))).not.toEqual(Array.from(run(2)));
+    const s = new EulerAncestralDiscreteScheduler(golden.config);
+    s.setTimesteps(2);
+    const x = f32([3, 1, -2]);
+    const e = f32([0.5, -1, 2]);
+    s.step(e, s.timesteps[0], x, new Rng(1));
+    const last = s.step(e, s.timesteps[1], x, new Rng(9));
+    const sigma = s.sigmas[1];
+    expectClose(
+      last,
+      Array.from(x, (v, i) => v - sigma * e[i]),
+      'last step = x̂₀',
+    );
+    expect(() => s.step(e, s.timesteps[1], x)).toThrow(/rng must be a seeded Rng/);
+  });
+});
+
 describe('scheduler construction', () => {
   it('picks DDIM from _class_name and Euler otherwise; rejects unsupported configs by name', () => {
     expect(createScheduler({ ...golden.ddim_config, _class_name: 'DDIMScheduler' }).kind).toBe('ddim');
     expect(createScheduler(golden.config).kind).toBe('euler');
+    expect(createScheduler({ ...golden.config, _class_name: 'EulerAncestralDiscreteScheduler' }).kind).toBe(
+      'euler-ancestral',
+    );
     expect(() => new EulerDiscreteScheduler({ beta_schedule: 'cubic' as never })).toThrow(
       SchedulerConfigError,
     );

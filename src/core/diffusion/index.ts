@@ -28,6 +28,7 @@ export {
 } from './tokenizer.ts';
 export {
   DDIMScheduler,
+  EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,
   SchedulerConfigError,
   SchedulerStateError,

@@ -195,15 +195,15 @@ function checkLength(a: Float32Array, b: Float32Array, what: string): void {
  * diffusers' `EulerDiscreteScheduler`. σₜ = √((1 − ᾱₜ)/ᾱₜ) interpolated linearly at fractional timesteps.
  */
 export class EulerDiscreteScheduler implements Scheduler {
-  readonly kind = 'euler' as const;
+  readonly kind: SchedulerKind = 'euler';
   timesteps: number[] = [];
   /** σ per timestep plus a final 0: length timesteps.length + 1. */
   sigmas: number[] = [];
   initNoiseSigma: number;
   predOriginalSample: Float32Array | null = null;
-  private readonly c: ResolvedConfig;
+  protected readonly c: ResolvedConfig;
   private readonly trainSigmas: Float64Array;
-  private stepIndex: number | null = null;
+  protected stepIndex: number | null = null;
   private beginIndex: number | null = null;
 
   constructor(config: SchedulerConfig = {}) {
@@ -267,7 +267,7 @@ export class EulerDiscreteScheduler implements Scheduler {
     return hits.length > 1 ? hits[1] : hits[0];
   }
 
-  private currentIndex(t: number): number {
+  protected currentIndex(t: number): number {
     if (this.timesteps.length === 0)
       throw new SchedulerStateError('the schedule is empty', 'call setTimesteps(n) before stepping');
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(t);
@@ -321,6 +321,50 @@ export class EulerDiscreteScheduler implements Scheduler {
     const sigma = this.sigmas[idx];
     const out = new Float32Array(original.length);
     for (let i = 0; i < original.length; i++) out[i] = original[i] + noise[i] * sigma;
+    return out;
+  }
+}
+
+/**
+ * Euler ancestral (Karras et al. 2022 / k-diffusion `sample_euler_ancestral`), diffusers'
+ * `EulerAncestralDiscreteScheduler`: the Euler step goes down to σ_down, then fresh noise of σ_up is added, with
+ * σ_up = √(σₙ₊₁²(σₙ² − σₙ₊₁²)/σₙ²) and σ_down = √(σₙ₊₁² − σ_up²). The noise comes from the `Rng` passed to `step`.
+ */
+export class EulerAncestralDiscreteScheduler extends EulerDiscreteScheduler {
+  override readonly kind: SchedulerKind = 'euler-ancestral';
+
+  override step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: Rng): Float32Array {
+    checkLength(modelOutput, sample, 'modelOutput.length');
+    if (!rng)
+      throw new InvalidArgumentError('rng', 'a seeded Rng (Euler ancestral adds noise every step)', rng);
+    const i = this.currentIndex(t);
+    if (i >= this.sigmas.length - 1)
+      throw new SchedulerStateError(
+        `step ${i} is past the last of ${this.timesteps.length} steps`,
+        'call setTimesteps again before a new generation',
+      );
+    const from = this.sigmas[i];
+    const to = this.sigmas[i + 1];
+    const up = Math.sqrt((to * to * (from * from - to * to)) / (from * from));
+    const down = Math.sqrt(Math.max(0, to * to - up * up));
+    const dt = down - from;
+    const x0 = new Float32Array(sample.length);
+    const out = new Float32Array(sample.length);
+    for (let j = 0; j < sample.length; j++) {
+      const x = sample[j];
+      const e = modelOutput[j];
+      let p: number;
+      if (this.c.predictionType === 'epsilon') p = x - from * e;
+      else if (this.c.predictionType === 'v_prediction')
+        p = e * (-from / Math.sqrt(from * from + 1)) + x / (from * from + 1);
+      else p = e;
+      x0[j] = p;
+      out[j] = x + ((x - p) / from) * dt;
+    }
+    // Drawn after the deterministic part so the noise sequence does not depend on the sample values.
+    if (up > 0) for (let j = 0; j < out.length; j++) out[j] += rng.normal() * up;
+    this.predOriginalSample = x0;
+    this.stepIndex = i + 1;
     return out;
   }
 }
@@ -444,10 +488,15 @@ export class DDIMScheduler implements Scheduler {
 /** Builds the scheduler a config names (`_class_name`), or the one asked for. */
 export function createScheduler(config: SchedulerConfig, kind?: SchedulerKind): Scheduler {
   const k = kind ?? schedulerKindOf(config);
-  return k === 'ddim' ? new DDIMScheduler(config) : new EulerDiscreteScheduler(config);
+  if (k === 'ddim') return new DDIMScheduler(config);
+  return k === 'euler-ancestral'
+    ? new EulerAncestralDiscreteScheduler(config)
+    : new EulerDiscreteScheduler(config);
 }
 
-/** 'ddim' for a DDIMScheduler config, 'euler' otherwise (SDXL ships EulerDiscreteScheduler). */
+/** The kind a config's `_class_name` names; 'euler' otherwise (SDXL ships EulerDiscreteScheduler). */
 export function schedulerKindOf(config: SchedulerConfig): SchedulerKind {
-  return typeof config._class_name === 'string' && /ddim/i.test(config._class_name) ? 'ddim' : 'euler';
+  const name = typeof config._class_name === 'string' ? config._class_name : '';
+  if (/ddim/i.test(name)) return 'ddim';
+  return /ancestral/i.test(name) ? 'euler-ancestral' : 'euler';
 }
