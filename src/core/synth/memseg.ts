@@ -12,7 +12,7 @@
  * and look-up-table ops are never applied to the whole image (see `AugmentPipeline`).
  */
 import { InvalidArgumentError } from '../errors.ts';
-import { resizeBilinear, toChannels, type RasterImage } from '../image.ts';
+import { toChannels, type RasterImage } from '../image.ts';
 import { Rng } from '../rng.ts';
 import {
   MaskUnsatisfiableError,
@@ -242,23 +242,21 @@ export function memsegDefect(
   const keep = 1 - factor;
 
   if (useTexture) {
-    let tex: RasterImage;
     if (o.textures.length > 0) {
       const k = rng.int(0, o.textures.length);
-      tex = toChannels(o.textures[k], cc === 1 ? 1 : 3);
-      if (tex.width !== W || tex.height !== H) tex = resizeBilinear(tex, W, H);
+      const tex = toChannels(o.textures[k], cc === 1 ? 1 : 3);
       params.texture = { image_index: k };
+      blendResized(out, src, C, cc, bits, W, H, tex, factor);
     } else {
       const kind = rng.choice(o.texture_kinds);
-      tex = proceduralTexture(kind, W, H, cc, rng.fork('texture'));
+      const t = proceduralTexture(kind, W, H, cc, rng.fork('texture'), bits).data;
       params.texture = { kind };
-    }
-    const t = tex.data;
-    for (let p = 0; p < n; p++) {
-      if (bits[p] === 0) continue;
-      const i = p * C;
-      const j = p * cc;
-      for (let c = 0; c < cc; c++) out[i + c] = factor * t[j + c] + keep * src[i + c];
+      for (let p = 0; p < n; p++) {
+        if (bits[p] === 0) continue;
+        const i = p * C;
+        const j = p * cc;
+        for (let c = 0; c < cc; c++) out[i + c] = factor * t[j + c] + keep * src[i + c];
+      }
     }
   } else {
     const choices = o.structure_ops.filter((op) => cc === 3 || op !== 'hue_saturation');
@@ -306,4 +304,51 @@ export function memsegDefect(
   }
 
   return { image: { width: W, height: H, channels: C, data: out }, mask: maskImage(bits, W, H), params };
+}
+
+/**
+ * Blends a texture of any size, bilinearly resized to W × H (the sampling of `resizeBilinear`: half-pixel centres,
+ * rounded), at the masked pixels only, so a large texture costs what the mask covers.
+ */
+function blendResized(
+  out: Uint8ClampedArray,
+  src: Uint8ClampedArray,
+  C: number,
+  cc: number,
+  bits: Uint8Array,
+  W: number,
+  H: number,
+  tex: RasterImage,
+  factor: number,
+): void {
+  const tw = tex.width;
+  const th = tex.height;
+  const t = tex.data;
+  const sx = tw / W;
+  const sy = th / H;
+  const keep = 1 - factor;
+  for (let y = 0; y < H; y++) {
+    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), th - 1);
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, th - 1);
+    const wy = fy - y0;
+    for (let x = 0; x < W; x++) {
+      const p = y * W + x;
+      if (bits[p] === 0) continue;
+      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), tw - 1);
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(x0 + 1, tw - 1);
+      const wx = fx - x0;
+      const i00 = (y0 * tw + x0) * cc;
+      const i01 = (y0 * tw + x1) * cc;
+      const i10 = (y1 * tw + x0) * cc;
+      const i11 = (y1 * tw + x1) * cc;
+      for (let c = 0; c < cc; c++) {
+        const top = t[i00 + c] + (t[i01 + c] - t[i00 + c]) * wx;
+        const bot = t[i10 + c] + (t[i11 + c] - t[i10 + c]) * wx;
+        const v = Math.round(top + (bot - top) * wy);
+        out[p * C + c] = factor * v + keep * src[p * C + c];
+      }
+    }
+  }
 }

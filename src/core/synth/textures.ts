@@ -41,6 +41,8 @@ function fbm(oct: Octave[], u: number, v: number): number {
 
 /**
  * A procedural texture.
+ * @param where optional Uint8Array [height × width]: only pixels where it is non-zero are computed (the rest
+ *   stay 0), so a generator pays only for the pixels its mask covers. The random draws do not depend on it.
  * @returns RasterImage [height, width, channels]
  */
 export function proceduralTexture(
@@ -49,6 +51,7 @@ export function proceduralTexture(
   height: number,
   channels: Channels,
   rng: Rng,
+  where: Uint8Array | null = null,
 ): RasterImage {
   if (!TEXTURE_KINDS.includes(kind))
     throw new InvalidArgumentError('texture kind', TEXTURE_KINDS.join(', '), kind);
@@ -62,7 +65,8 @@ export function proceduralTexture(
     case 'fractal': {
       const oct = octaves(rng.int(2, 6), 4, rng);
       for (let y = 0, i = 0; y < height; y++)
-        for (let x = 0; x < width; x++, i++) field[i] = 0.5 + 0.5 * fbm(oct, x / width, y / height);
+        for (let x = 0; x < width; x++, i++)
+          if (where === null || where[i] !== 0) field[i] = 0.5 + 0.5 * fbm(oct, x / width, y / height);
       break;
     }
     case 'marble': {
@@ -74,7 +78,9 @@ export function proceduralTexture(
       const sa = Math.sin(a) * inv;
       for (let y = 0, i = 0; y < height; y++)
         for (let x = 0; x < width; x++, i++)
-          field[i] = 0.5 + 0.5 * Math.sin((x * ca + y * sa) * freq + turb * fbm(oct, x / width, y / height));
+          if (where === null || where[i] !== 0)
+            field[i] =
+              0.5 + 0.5 * Math.sin((x * ca + y * sa) * freq + turb * fbm(oct, x / width, y / height));
       break;
     }
     case 'stripes': {
@@ -84,7 +90,8 @@ export function proceduralTexture(
       const sa = (Math.sin(a) * 2 * Math.PI) / period;
       const duty = rng.uniform(-0.5, 0.5);
       for (let y = 0, i = 0; y < height; y++)
-        for (let x = 0; x < width; x++, i++) field[i] = Math.sin(x * ca + y * sa) > duty ? 1 : 0;
+        for (let x = 0; x < width; x++, i++)
+          if (where === null || where[i] !== 0) field[i] = Math.sin(x * ca + y * sa) > duty ? 1 : 0;
       break;
     }
     case 'cells': {
@@ -100,6 +107,7 @@ export function proceduralTexture(
         const v = y / height;
         const gy = Math.min(n - 1, Math.floor(v * n));
         for (let x = 0; x < width; x++, i++) {
+          if (where !== null && where[i] === 0) continue;
           const u = x / width;
           const gx = Math.min(n - 1, Math.floor(u * n));
           let best = Infinity;
@@ -123,6 +131,7 @@ export function proceduralTexture(
       const sa = Math.sin(a) * w;
       for (let y = 0, i = 0; y < height; y++)
         for (let x = 0; x < width; x++, i++) {
+          if (where !== null && where[i] === 0) continue;
           const s1 = Math.sin(x * ca + y * sa);
           const s2 = Math.sin(-x * sa + y * ca);
           field[i] = 0.5 + 0.25 * (s1 + s2) * (s1 * s2 > 0 ? 1 : 0.5);
@@ -132,6 +141,7 @@ export function proceduralTexture(
   }
   const d = img.data;
   for (let p = 0; p < field.length; p++) {
+    if (where !== null && where[p] === 0) continue;
     const t = field[p] < 0 ? 0 : field[p] > 1 ? 1 : field[p];
     const o = p * channels;
     for (let c = 0; c < cc; c++) d[o + c] = colA[c] + (colB[c] - colA[c]) * t;

@@ -1,0 +1,44 @@
+/**
+ * Synthetic-defect throughput: MemSeg defects per second at 256×256 and 632×224 (RGB) in Node, and the ratio to
+ * a straightforward NumPy implementation of the same algorithm (`tests/reference/memseg_numpy.py`) when python3
+ * with NumPy is present. Target: ratio ≥ 3. The browser-worker figure comes from the synth engine's
+ * `benchmark()` (same `benchmarkMemseg` code) where a browser bench calls it.
+ */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { benchmarkMemseg } from '../src/core/synth/index.ts';
+
+const SIZES: [number, number][] = [
+  [256, 256],
+  [632, 224],
+];
+
+function numpyRate(width: number, height: number, seconds: number): number | string {
+  const script = resolve(import.meta.dirname, '../tests/reference/memseg_numpy.py');
+  const r = spawnSync('python3', [script, String(width), String(height), String(seconds)], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.error) return `python3 not available: ${r.error.message}`;
+  if (r.status !== 0) return `numpy reference failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return (JSON.parse(line) as { defectsPerSecond: number }).defectsPerSecond;
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const seconds = Number(process.env.DL_BENCH_SECONDS ?? 3);
+  const out: Record<string, unknown> = { target: 'node/numpy ratio ≥ 3' };
+  for (const [w, h] of SIZES) {
+    const node = benchmarkMemseg(w, h, { minSeconds: seconds });
+    const numpy = numpyRate(w, h, seconds);
+    out[`memseg_${w}x${h}`] = {
+      nodeDefectsPerSecond: node.defectsPerSecond,
+      nodeMsPerDefect: node.msPerDefect,
+      nodeSamples: node.samples,
+      numpyDefectsPerSecond: typeof numpy === 'number' ? numpy : null,
+      ratio: typeof numpy === 'number' ? node.defectsPerSecond / numpy : null,
+      ...(typeof numpy === 'string' ? { numpyNote: numpy } : {}),
+    };
+  }
+  return out;
+}
