@@ -123,7 +123,7 @@ async function encodeOne(
     hidden.set(h1.data.subarray(t * d1, (t + 1) * d1), t * D);
     hidden.set(h2.data.subarray(t * d2, (t + 1) * d2), t * D + d1);
   }
-  return { hidden, dims: [1, l1, D], pooled: pooled.data.slice(0, pooled.data.length) };
+  return { hidden, dims: [1, l1, D], pooled: pooled.data.slice() };
 }
 
 function dims3(d: number[], component: string): [number, number, number] {
@@ -265,6 +265,8 @@ interface UnetContext {
   inpaintUnet: boolean;
   h: number;
   w: number;
+  /** Step-invariant feeds (hidden states, text_embeds, time_ids) per run offset, converted once (fp16 is costly). */
+  constantFeeds: Map<number, Record<string, TensorLike>>;
 }
 
 /**
@@ -307,29 +309,36 @@ async function predictNoise(
   for (let b0 = 0; b0 < B; b0 += perRun) {
     const sample = new Float32Array(perRun * inC * hw);
     for (let k = 0; k < perRun; k++) sample.set(item, k * inC * hw);
+    let constant = ctx.constantFeeds.get(b0);
+    if (!constant) {
+      constant = {
+        encoder_hidden_states: floatFeed(hInfo, cond.hidden.slice(b0 * L * D, (b0 + perRun) * L * D), [
+          perRun,
+          L,
+          D,
+        ]),
+      };
+      if (layout === 'sdxl-inpaint') {
+        const P = cond.pooledDim;
+        constant.text_embeds = floatFeed(
+          inputInfo(unet, 'unet', 'text_embeds', layout),
+          cond.pooled!.slice(b0 * P, (b0 + perRun) * P),
+          [perRun, P],
+        );
+        const rows = ctx.timeIds!;
+        const T = rows.cond.length;
+        const ids = new Float32Array(perRun * T);
+        // Batch item b is uncond when guidance runs (B = 2, order [uncond, cond]).
+        for (let k = 0; k < perRun; k++) ids.set(B === 2 && b0 + k === 0 ? rows.uncond : rows.cond, k * T);
+        constant.time_ids = floatFeed(inputInfo(unet, 'unet', 'time_ids', layout), ids, [perRun, T]);
+      }
+      ctx.constantFeeds.set(b0, constant);
+    }
     const feeds: Record<string, TensorLike> = {
+      ...constant,
       sample: floatFeed(sampleInfo, sample, [perRun, inC, h, w]),
       timestep: timestepFeed(tInfo, t, perRun),
-      encoder_hidden_states: floatFeed(hInfo, cond.hidden.slice(b0 * L * D, (b0 + perRun) * L * D), [
-        perRun,
-        L,
-        D,
-      ]),
     };
-    if (layout === 'sdxl-inpaint') {
-      const P = cond.pooledDim;
-      feeds.text_embeds = floatFeed(
-        inputInfo(unet, 'unet', 'text_embeds', layout),
-        cond.pooled!.slice(b0 * P, (b0 + perRun) * P),
-        [perRun, P],
-      );
-      const rows = ctx.timeIds!;
-      const T = rows.cond.length;
-      const ids = new Float32Array(perRun * T);
-      // Batch item b is uncond when guidance runs (B = 2, order [uncond, cond]).
-      for (let k = 0; k < perRun; k++) ids.set(B === 2 && b0 + k === 0 ? rows.uncond : rows.cond, k * T);
-      feeds.time_ids = floatFeed(inputInfo(unet, 'unet', 'time_ids', layout), ids, [perRun, T]);
-    }
     const out = readFloat(await unet.run(feeds, [outName]), outName, 'unet');
     if (out.data.length !== perRun * C * hw)
       throw new ModelLayoutError(
@@ -442,6 +451,7 @@ export async function generate(
     inpaintUnet,
     h,
     w,
+    constantFeeds: new Map(),
   };
   const start = Date.now();
   const n = timesteps.length;
