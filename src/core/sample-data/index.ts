@@ -59,12 +59,12 @@ export function generateSampleDataset(opts: SampleDatasetOptions = {}): SampleIm
     throw new InvalidArgumentError('size', 'an integer in [32, 2048]', size);
   for (const [k, v] of Object.entries({ trainNormals, testNormals, defectsPerKind }))
     if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(k, 'a non-negative integer', v);
-  const root = new Rng(seed);
   const out: SampleImage[] = [];
   const pad = (i: number) => String(i).padStart(3, '0');
   for (const family of families) {
-    // One independent stream per family, so adding a family does not change the others.
-    const rng = root.fork(family);
+    // One independent stream per family (seeded by name, not drawn from a shared stream), so adding or dropping
+    // a family does not change the others.
+    const rng = new Rng(`${seed}:${family}`);
     for (let i = 0; i < trainNormals; i++)
       out.push({
         name: `${family}/train/good/${pad(i)}.png`,
