@@ -9,7 +9,14 @@ import { resolve } from 'node:path';
 import { decode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.ts';
-import { createRaster, toGray, type Channels, type RasterImage } from '../../src/core/image.ts';
+import {
+  createRaster,
+  resizeBilinear,
+  toGray,
+  toRGB,
+  type Channels,
+  type RasterImage,
+} from '../../src/core/image.ts';
 import {
   MaskUnsatisfiableError,
   blurDefect,
@@ -20,6 +27,7 @@ import {
   memsegDefect,
   randomPerlinMask,
   randomWalkDefect,
+  TEXTURE_KINDS,
   type DefectResult,
   type GeneratorFn,
 } from '../../src/core/synth/index.ts';
@@ -248,6 +256,30 @@ describe('memsegDefect specifics', () => {
       if (full.mask.data[p]) expect(full.image.data[p * 3]).toBe(200);
   });
 
+  it('texture images of any size are resized bilinearly (another dataset image as the source)', () => {
+    const tex = surface(23, 17, 3);
+    for (let i = 0; i < tex.data.length; i++) tex.data[i] = (i * 37) % 256;
+    const r = memsegDefect(img, { p_texture: 1, textures: [createRaster(5, 5, 1), tex], blend_factor: 1 }, 8);
+    const k = (r.params.texture as { image_index: number }).image_index;
+    const expected =
+      k === 1
+        ? resizeBilinear(tex, img.width, img.height)
+        : toRGB(resizeBilinear(createRaster(5, 5, 1), img.width, img.height));
+    let mismatches = 0;
+    for (let p = 0; p < img.width * img.height; p++)
+      if (r.mask.data[p])
+        for (let c = 0; c < 3; c++) if (r.image.data[p * 3 + c] !== expected.data[p * 3 + c]) mismatches++;
+    expect(mismatches).toBe(0);
+  });
+
+  it('draws from every procedural texture kind it is given', () => {
+    for (const kind of TEXTURE_KINDS) {
+      const r = memsegDefect(img, { p_texture: 1, texture_kinds: [kind] }, 2);
+      expect(r.params.texture).toEqual({ kind });
+      expect(r.image.data).not.toEqual(img.data);
+    }
+  });
+
   it('p_texture 0 never uses a texture; p_texture 1 always does; 0.5 about half the time', () => {
     const a = createRaster(8, 8, 3, 10);
     const b = createRaster(8, 8, 3, 250);
@@ -376,6 +408,9 @@ describe('randomWalkDefect specifics', () => {
     expect(() => randomWalkDefect(img, { kind: 'crack' } as never, 1)).toThrow(
       /kind must be one of random, pinhole/,
     );
+    // null length/width/momentum mean "the kind decides"; a number means exactly that value.
+    const r = randomWalkDefect(img, { kind: 'spot', length: null, width: 6 }, 1);
+    expect((r.params.strokes as { width: number }[])[0].width).toBe(6);
     expect(() => randomWalkDefect(img, { intensity: [10, 300] }, 1)).toThrow(
       /intensity must be in \[0, 255\], got 300/,
     );

@@ -26,7 +26,15 @@ export type OptionSpec = SpecBase &
         nullable?: boolean;
         default: number | null;
       }
-    | { kind: 'range'; min: number; max: number; integer?: boolean; default: Range }
+    /** A closed interval [lo, hi]; `nullable` ranges accept null ("the generator decides"). */
+    | {
+        kind: 'range';
+        min: number;
+        max: number;
+        integer?: boolean;
+        nullable?: boolean;
+        default: Range | null;
+      }
     | { kind: 'enum'; choices: readonly string[]; default: string }
     | { kind: 'enumList'; choices: readonly string[]; default: readonly string[] }
     | { kind: 'boolean'; default: boolean }
@@ -84,6 +92,10 @@ export function resolveOptions<T>(
         out[s.key] = v === null && s.nullable ? null : checkScalar(s.key, v, s.min, s.max, s.integer);
         break;
       case 'range': {
+        if (v === null && s.nullable) {
+          out[s.key] = null;
+          break;
+        }
         const pair = typeof v === 'number' ? [v, v] : v;
         if (!Array.isArray(pair) || pair.length !== 2)
           throw new InvalidArgumentError(

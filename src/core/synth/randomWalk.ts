@@ -61,8 +61,8 @@ const nullableRange = (key: string, label: string, max: number, help: string): O
   kind: 'range',
   min: 0,
   max,
-  // null is the schema's way of saying "the kind decides"; resolveOptions keeps an explicit null.
-  default: null as unknown as Range,
+  nullable: true,
+  default: null, // the kind decides
   label,
   help,
 });
@@ -181,8 +181,7 @@ export function randomWalkDefect(
   seed: Seed = 0,
 ): DefectResult {
   checkImage('image', image);
-  const given = { ...(options as Record<string, unknown>) };
-  for (const k of ['length', 'width', 'momentum']) if (given[k] === null) delete given[k];
+  const given = options as Record<string, unknown>;
   const o = resolveOptions<RandomWalkOptions>(RANDOM_WALK_SCHEMA, given, image);
   const rng = new Rng(checkSeed(seed));
   const { width: W, height: H, channels: C } = image;
