@@ -432,7 +432,8 @@ async function decodeWithBrowser(bytes: Uint8Array, name: string, format: ImageF
 // ---- encode and thumbnails
 
 /** Lossless 8-bit PNG of a raster (gray, RGB or RGBA as the raster has). */
-export function encodePng(raster: RasterImage): Uint8Array {
+export function encodePng(raster: RasterImage): Uint8Array<ArrayBuffer> {
+  // fast-png allocates a plain ArrayBuffer; saying so lets callers wrap the bytes in a Blob without a copy.
   return encodePngRaw(
     {
       width: raster.width,
@@ -443,7 +444,7 @@ export function encodePng(raster: RasterImage): Uint8Array {
     },
     // Level 6 is ~2× faster than the default 9 here for a few % larger files; imports are write-heavy.
     { zlib: { level: 6 } },
-  );
+  ) as Uint8Array<ArrayBuffer>;
 }
 
 /**

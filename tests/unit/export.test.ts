@@ -30,14 +30,14 @@ afterEach(async () => {
   }
 });
 
-function png(seed: number, w = 20, h = 12, c: 1 | 3 = 1): Uint8Array {
+function png(seed: number, w = 20, h = 12, c: 1 | 3 = 1): Uint8Array<ArrayBuffer> {
   const r = createRaster(w, h, c);
   const rng = new Rng(seed);
   for (let i = 0; i < r.data.length; i++) r.data[i] = rng.int(0, 256);
   return encodePng(r);
 }
 
-function mask(w = 20, h = 12, seed = 0): Uint8Array {
+function mask(w = 20, h = 12, seed = 0): Uint8Array<ArrayBuffer> {
   const m = createRaster(w, h, 1);
   for (let i = seed; i < m.data.length; i += 7) m.data[i] = 255;
   return encodePng(m);
