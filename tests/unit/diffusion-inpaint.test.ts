@@ -156,6 +156,11 @@ describe('session inputs read from the graph', () => {
   it('checkModelLayout accepts the fakes and names what a mismatched graph lacks', () => {
     expect(() => checkModelLayout(fakeDiffusionModels())).not.toThrow();
     expect(() => checkModelLayout(fakeDiffusionModels({ layout: 'sd-inpaint' }))).not.toThrow();
+    const badScale = fakeDiffusionModels();
+    badScale.config.vaeScalingFactor = 0;
+    expect(() => checkModelLayout(badScale)).toThrow(
+      /vaeScalingFactor must be a positive number.* — fix: .*0\.13025/,
+    );
     const noTe2 = fakeDiffusionModels();
     delete noTe2.textEncoder2;
     expect(() => checkModelLayout(noTe2)).toThrow(/needs text_encoder_2/);

@@ -51,7 +51,8 @@ import type {
  * Deliberate choices where diffusers leaves one open: the VAE encoder's output is used as exported (optimum's
  * `latent_sample`; the mean half of `latent_parameters`), so encoding is deterministic; the UNet sees the binary
  * mask while `maskBlur` only softens the paste-back; the result is always pasted back into the source, so pixels
- * where the returned paste-back mask is 0 are the source's bytes.
+ * where the returned paste-back mask is 0 are the source's bytes; the "only masked" crop is resized straight to
+ * the generation size (diffusers' 'fill' mode differs only when the aspect-widened crop hits the image border).
  */
 
 /** Conditioning for one UNet pass, batch order [uncond, cond] as diffusers (or [cond] without guidance). */

@@ -133,6 +133,17 @@ export function checkModelLayout(models: DiffusionModels): void {
       `unknown layout ${JSON.stringify(layout)}`,
       'use "sdxl-inpaint" or "sd-inpaint"',
     );
+  const cfg = models.config;
+  if (!(typeof cfg.vaeScalingFactor === 'number' && cfg.vaeScalingFactor > 0))
+    throw new ModelLayoutError(
+      `config.vaeScalingFactor must be a positive number, got ${String(cfg.vaeScalingFactor)}`,
+      'copy scaling_factor from the model’s vae/config.json into the manifest (SDXL 0.13025, SD 0.18215)',
+    );
+  if (!Number.isInteger(cfg.latentChannels) || cfg.latentChannels < 1)
+    throw new ModelLayoutError(
+      `config.latentChannels must be a positive integer, got ${String(cfg.latentChannels)}`,
+      'copy latent_channels from the model’s vae/config.json into the manifest (4 for SD/SDXL)',
+    );
   inputInfo(models.textEncoder, 'text_encoder', 'input_ids', layout);
   const unetSample = inputInfo(models.unet, 'unet', 'sample', layout);
   inputInfo(models.unet, 'unet', 'timestep', layout);
