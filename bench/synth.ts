@@ -25,16 +25,32 @@ function numpyRate(width: number, height: number, seconds: number): number | str
   return (JSON.parse(line) as { defectsPerSecond: number }).defectsPerSecond;
 }
 
+/**
+ * Node and NumPy are measured in alternating rounds and each keeps its best round, so a burst of load from
+ * other processes on a shared machine does not decide the ratio.
+ */
 export async function run(): Promise<Record<string, unknown>> {
-  const seconds = Number(process.env.DL_BENCH_SECONDS ?? 3);
-  const out: Record<string, unknown> = { target: 'node/numpy ratio ≥ 3' };
+  const seconds = Number(process.env.DL_BENCH_SECONDS ?? 1.5);
+  const rounds = Number(process.env.DL_BENCH_ROUNDS ?? 3);
+  const out: Record<string, unknown> = { target: 'node/numpy ratio ≥ 3', rounds, secondsPerRound: seconds };
   for (const [w, h] of SIZES) {
-    const node = benchmarkMemseg(w, h, { minSeconds: seconds });
-    const numpy = numpyRate(w, h, seconds);
+    let node = benchmarkMemseg(w, h, { minSeconds: seconds });
+    let numpy: number | string = 'not run';
+    for (let r = 0; r < rounds; r++) {
+      if (r > 0) {
+        const again = benchmarkMemseg(w, h, { minSeconds: seconds, warmup: 2 });
+        if (again.defectsPerSecond > node.defectsPerSecond) node = again;
+      }
+      const np = numpyRate(w, h, seconds);
+      if (typeof np === 'string') {
+        numpy = np;
+        break;
+      }
+      numpy = typeof numpy === 'number' ? Math.max(numpy, np) : np;
+    }
     out[`memseg_${w}x${h}`] = {
       nodeDefectsPerSecond: node.defectsPerSecond,
       nodeMsPerDefect: node.msPerDefect,
-      nodeSamples: node.samples,
       numpyDefectsPerSecond: typeof numpy === 'number' ? numpy : null,
       ratio: typeof numpy === 'number' ? node.defectsPerSecond / numpy : null,
       ...(typeof numpy === 'string' ? { numpyNote: numpy } : {}),
