@@ -2,7 +2,12 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { MIGRATIONS, SCHEMA_VERSION, deleteStore, openStore } from '../../src/runtime/db/store.ts';
-import { StorageQuotaError, RecordNotFoundError } from '../../src/runtime/db/errors.ts';
+import {
+  StorageError,
+  StorageQuotaError,
+  RecordNotFoundError,
+  storageError,
+} from '../../src/runtime/db/errors.ts';
 import type { DefectLabStore, HeadRecord, NewImage } from '../../src/runtime/db/types.ts';
 import type { ImageRecord, RunRecord } from '../../src/core/dataset.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
@@ -450,5 +455,20 @@ describe('store: quota and transactions', () => {
     expect(after.map((i) => i.id).sort()).toEqual(before.added.map((i) => i.id).sort());
     // The store still works after the failure.
     expect((await store.addImages(d.id, [await newImage(10)])).added.length).toBe(1);
+  });
+});
+
+describe('store: error mapping', () => {
+  it('names quota errors however the browser reports them (request error, aborted transaction, event)', () => {
+    const quota = new DOMException('full', 'QuotaExceededError');
+    expect(storageError(quota, 'x')).toBeInstanceOf(StorageQuotaError);
+    // idb rejects `tx.done` with the transaction's error; an abort carries the cause on `.error`.
+    expect(storageError({ name: 'AbortError', error: quota }, 'x')).toBeInstanceOf(StorageQuotaError);
+    expect(storageError({ type: 'abort', target: { error: quota } }, 'x')).toBeInstanceOf(StorageQuotaError);
+    const other = storageError(new DOMException('gone', 'InvalidStateError'), 'saving y');
+    expect(other).toBeInstanceOf(StorageError);
+    expect(other.message).toMatch(
+      /^StorageError: IndexedDB failed while saving y \(InvalidStateError: gone\)/,
+    );
   });
 });
