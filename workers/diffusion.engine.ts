@@ -72,8 +72,8 @@ export class NoModelLoadedError extends DefectLabError {
 
 export interface EngineDeps {
   ort: OrtBackend;
-  /** The model cache (`CacheStorageFileStore` in the browser). */
-  store?: FileStore;
+  /** The model cache (`CacheStorageFileStore` in the browser), or a choice per manifest (`storeFor`). */
+  store?: FileStore | ((m: ModelManifest) => FileStore);
   fetchFn?: typeof fetch;
   /** Reads a local file (Node: `fs.readFile`); enables `{ kind: 'dir' }` sources. */
   readLocal?: (path: string) => Promise<Uint8Array>;
@@ -89,7 +89,9 @@ const SESSION_KEYS: Record<ComponentName, keyof Omit<DiffusionModels, 'config'>>
 
 export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
   const jobs = new JobRegistry();
-  const manager = new ModelManager(deps.store ?? new MemoryFileStore(), deps.fetchFn);
+  const memory = new MemoryFileStore();
+  const managerFor = (m: ModelManifest) =>
+    new ModelManager(typeof deps.store === 'function' ? deps.store(m) : (deps.store ?? memory), deps.fetchFn);
   let current: {
     models: DiffusionModels;
     tokenizer: ClipTokenizer;
@@ -98,7 +100,7 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
   } | null = null;
 
   function filesOf(manifest: ModelManifest, source: EngineSource): ModelFiles {
-    if (source.kind !== 'dir') return manager.open(manifest, source);
+    if (source.kind !== 'dir') return managerFor(manifest).open(manifest, source);
     const read = deps.readLocal;
     if (!read)
       throw new DefectLabError(

@@ -281,3 +281,21 @@ export class OpfsFileStore implements FileStore {
     await root.removeEntry(id, { recursive: true }).catch(() => undefined);
   }
 }
+
+/** Files above this go to OPFS: one Cache Storage entry / ArrayBuffer cannot reliably hold them. */
+export const OPFS_THRESHOLD_BYTES = 1.9 * 1024 ** 3;
+
+/**
+ * The store a model belongs in: OPFS when any file is above ~2 GB or the graphs use external data (and OPFS
+ * exists), Cache Storage otherwise. The page and the worker call this with the same manifest, so they agree.
+ */
+export function storeFor(m: {
+  files: { bytes: number }[];
+  components: Record<string, { externalData?: string[] } | undefined>;
+}): FileStore {
+  const big =
+    m.files.some((f) => f.bytes > OPFS_THRESHOLD_BYTES) ||
+    Object.values(m.components).some((c) => (c?.externalData?.length ?? 0) > 0);
+  const hasOpfs = typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
+  return big && hasOpfs ? new OpfsFileStore() : new CacheStorageFileStore();
+}

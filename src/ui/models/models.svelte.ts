@@ -1,0 +1,194 @@
+/**
+ * Models-tab state shared with the diffusion panel: the bundled manifests, what is cached, the running download
+ * (one overall progress: bytes, rate, ETA), the chosen source per model, the loaded model and the worker client.
+ * Logic lives in `src/runtime/models/` (manager, stores) and `workers/diffusion.*`; this only wires it to runes.
+ */
+/* eslint-disable svelte/prefer-svelte-reactivity -- the Maps here hold File objects posted to the worker
+   (structured clone needs plain Maps) and are never rendered; the UI reads counts from `models`. */
+import { errorInfo } from '../../core/errors.ts';
+import { validateManifest, serverBase, hubBase, type ModelManifest } from '../../runtime/models/manifest.ts';
+import { ModelManager, type DownloadProgress, type ModelSource } from '../../runtime/models/manager.ts';
+import { storeFor } from '../../runtime/models/store.ts';
+import type { Backend } from '../../runtime/ort.ts';
+import { preferredBackend } from '../../runtime/backend-choice.ts';
+import { diffusionClient } from '../../../workers/diffusion.client.ts';
+import type { LoadedInfo } from '../../../workers/diffusion.engine.ts';
+
+const raw = import.meta.glob('../../../models/manifests/*.json', { eager: true, import: 'default' });
+
+/** Diffusion manifests bundled with the app (other JSON in models/manifests/ belongs to other features). */
+export const manifests: ModelManifest[] = Object.entries(raw)
+  .filter(([, v]) => (v as { format?: unknown })?.format === 'defectlab-model/1')
+  .map(([path, v]) => validateManifest(v, path.split('/').pop()))
+  .sort((a, b) => a.id.localeCompare(b.id));
+
+export type SourceKind = 'server' | 'hub' | 'files';
+
+export const models = $state({
+  /** Per model id: stored bytes and whether the cached copy is complete. */
+  cached: {} as Record<string, { complete: boolean; bytes: number }>,
+  source: {} as Record<string, SourceKind>,
+  /** A custom hub base (a mirror); empty = huggingface.co. */
+  hubBase: '',
+  download: null as null | { id: string; progress: DownloadProgress | null; cancelling: boolean },
+  /** Files picked from disk per model id (read in place, never copied). */
+  picked: {} as Record<string, number>,
+  loading: null as null | { id: string; done: number; total: number; message: string },
+  loaded: null as LoadedInfo | null,
+  backend: 'auto' as 'auto' | Backend,
+  error: null as null | { code: string; message: string },
+});
+
+/** Picked File objects stay out of $state (proxying File maps buys nothing). */
+const pickedFiles = new Map<string, Map<string, Blob>>();
+let abort: AbortController | null = null;
+
+export function managerFor(m: ModelManifest): ModelManager {
+  return new ModelManager(storeFor(m));
+}
+
+export function manifestById(id: string): ModelManifest {
+  const m = manifests.find((x) => x.id === id);
+  if (!m) throw new Error(`no manifest ${id}`);
+  return m;
+}
+
+/** Where to download a model from, for the chosen source. */
+export function baseUrl(m: ModelManifest, kind: SourceKind): string | null {
+  if (kind === 'server') return serverBase(m, location.origin);
+  if (kind === 'hub') return hubBase(m, models.hubBase || undefined);
+  return null;
+}
+
+export async function refreshCached(): Promise<void> {
+  const out: Record<string, { complete: boolean; bytes: number }> = {};
+  for (const m of manifests) out[m.id] = await managerFor(m).storedBytes(m);
+  models.cached = out;
+}
+
+function fail(e: unknown): void {
+  const info = errorInfo(e);
+  models.error = { code: info.code, message: info.message };
+}
+
+/** Downloads (or resumes) a model into the cache from its chosen source. */
+export async function downloadModel(id: string): Promise<void> {
+  const m = manifestById(id);
+  const kind = models.source[id] ?? 'server';
+  const base = baseUrl(m, kind);
+  models.error = null;
+  if (!base) return fail(new Error(`${id} has no ${kind} source — pick another source`));
+  abort = new AbortController();
+  models.download = { id, progress: null, cancelling: false };
+  try {
+    await managerFor(m).download(m, base, {
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (models.download) models.download.progress = p;
+      },
+    });
+  } catch (e) {
+    fail(e);
+  } finally {
+    models.download = null;
+    abort = null;
+    await refreshCached();
+  }
+}
+
+export function cancelDownload(): void {
+  if (models.download) models.download.cancelling = true;
+  abort?.abort();
+}
+
+export async function purgeModel(id: string): Promise<void> {
+  models.error = null;
+  if (models.loaded?.modelId === id) await unloadModel();
+  await managerFor(manifestById(id)).purge(id);
+  await refreshCached();
+}
+
+/** Lets the user pick an export folder (File System Access API; falls back to a directory input). */
+export async function pickFiles(id: string, files?: Iterable<File>): Promise<void> {
+  const m = manifestById(id);
+  const map = new Map<string, Blob>();
+  if (files) {
+    for (const f of files)
+      map.set((f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name, f);
+  } else {
+    const picker = (window as unknown as { showDirectoryPicker?: () => Promise<FileSystemDirectoryHandle> })
+      .showDirectoryPicker;
+    if (!picker) return fail(new Error('this browser cannot pick folders — use the folder input instead'));
+    const dir = await picker();
+    const walk = async (d: FileSystemDirectoryHandle, prefix: string) => {
+      for await (const [name, h] of (
+        d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }
+      ).entries()) {
+        if (h.kind === 'directory') await walk(h as FileSystemDirectoryHandle, `${prefix}${name}/`);
+        else map.set(`${prefix}${name}`, await (h as FileSystemFileHandle).getFile());
+      }
+    };
+    await walk(dir, '');
+  }
+  // Keep only the files the manifest names (matching by path suffix, so the picked folder's own name is ignored).
+  const wanted = new Map<string, Blob>();
+  for (const f of m.files) {
+    const hit = map.get(f.path) ?? [...map.entries()].find(([k]) => k.endsWith('/' + f.path))?.[1];
+    if (hit) wanted.set(f.path, hit);
+  }
+  pickedFiles.set(id, wanted);
+  models.picked[id] = wanted.size;
+  models.source[id] = 'files';
+}
+
+async function resolveBackend(): Promise<Backend> {
+  if (models.backend !== 'auto') return models.backend;
+  try {
+    return await preferredBackend();
+  } catch {
+    return 'wasm';
+  }
+}
+
+/** Loads a model into the diffusion worker, from the cache or from picked files. */
+export async function loadModel(id: string, backend?: Backend): Promise<LoadedInfo | null> {
+  const m = manifestById(id);
+  models.error = null;
+  const files = pickedFiles.get(id);
+  const source: ModelSource =
+    models.source[id] === 'files' && files ? { kind: 'files', files } : { kind: 'cache' };
+  models.loading = { id, done: 0, total: 1, message: 'starting' };
+  try {
+    const info = await diffusionClient().load(
+      { manifest: JSON.parse(JSON.stringify(m)), source, backend: backend ?? (await resolveBackend()) },
+      {
+        onProgress: (p) => {
+          models.loading = { id, done: p.done, total: p.total, message: p.message ?? '' };
+        },
+      },
+    );
+    models.loaded = info;
+    return info;
+  } catch (e) {
+    fail(e);
+    return null;
+  } finally {
+    models.loading = null;
+  }
+}
+
+export async function unloadModel(): Promise<void> {
+  await diffusionClient().unload();
+  models.loaded = null;
+}
+
+// Console/test access to the same objects the UI uses (the parity e2e test drives the worker through it).
+(globalThis as Record<string, unknown>).__defectlabModels = {
+  manifests,
+  models,
+  managerFor,
+  downloadModel,
+  loadModel,
+  refreshCached,
+  client: diffusionClient,
+};
