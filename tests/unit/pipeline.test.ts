@@ -123,7 +123,7 @@ describe('generate (SDXL-inpaint layout over fake sessions)', () => {
     expect(maxAbs(a.latents, c.latents)).toBeGreaterThan(1e-3);
   });
 
-  for (const scheduler of ['ddim', 'euler-ancestral'] as const) {
+  for (const scheduler of ['ddim', 'euler-ancestral', 'dpm-solver++'] as const) {
     it(`runs with the ${scheduler} scheduler, reproducibly per seed`, async () => {
       const a = await generate(fakeDiffusionModels(), fakeTokenizer, request({ scheduler, seed: 11 }));
       const b = await generate(fakeDiffusionModels(), fakeTokenizer, request({ scheduler, seed: 11 }));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   DDIMScheduler,
+  DPMSolverMultistepScheduler,
   EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,
   SchedulerConfigError,
@@ -200,10 +201,92 @@ describe('EulerAncestralDiscreteScheduler (no golden file: checked by its defini
   });
 });
 
+describe('DPMSolverMultistepScheduler (DPM-Solver++; checked against DDIM and a closed-form ODE solution)', () => {
+  for (const c of golden.ddim) {
+    it(`its first-order step is the reference DDIM step (${c.num_inference_steps}-step DDIM golden)`, () => {
+      // "leading" with n + 1 intervals: DPM(n − 1) has DDIM(n)'s timesteps (1000 // n spacing, offset 1).
+      const s = new DPMSolverMultistepScheduler({ ...golden.ddim_config, solver_order: 2 });
+      s.setTimesteps(c.num_inference_steps - 1);
+      expect(s.timesteps.slice(0, 4)).toEqual(c.timesteps.slice(0, 4));
+      expect(s.initNoiseSigma).toBe(1);
+      const st = c.steps[0];
+      expectClose(
+        s.step(f32(st.model_output), st.timestep, f32(st.sample)),
+        st.prev_sample,
+        'DPM-Solver++(1)',
+      );
+    });
+  }
+
+  it('adds noise like DDIM (variance preserving) at the begin index', () => {
+    const s = new DPMSolverMultistepScheduler(golden.ddim_config);
+    const ts = s.inpaintTimesteps(29, 0.75);
+    const d = new DDIMScheduler(golden.ddim_config);
+    const x = f32([0.3, -1.2, 2]);
+    const z = f32([1, 0.5, -0.7]);
+    expectClose(s.addNoise(x, z, ts[0]), d.addNoise(x, z, ts[0]), 'add_noise');
+  });
+
+  it('heun 2M integrates an x̂₀ linear in λ exactly (closed form: σ_T ∫ e^λ (a + bλ) dλ)', () => {
+    const s = new DPMSolverMultistepScheduler({
+      ...golden.config,
+      solver_type: 'heun',
+      final_sigmas_type: 'sigma_min',
+      lower_order_final: false,
+    });
+    s.setTimesteps(12);
+    const vp = (sig: number) => {
+      const alpha = 1 / Math.sqrt(sig * sig + 1);
+      return { alpha, sigma: sig * alpha, lambda: Math.log(1 / sig) };
+    };
+    const a = f32([0.4, -0.8]);
+    const b = f32([0.05, 0.02]);
+    // The "model": ε consistent with x̂₀(λ) = a + bλ at the current noise level.
+    const model = (x: Float32Array, sig: number) => {
+      const { alpha, sigma, lambda } = vp(sig);
+      return x.map((v, j) => (v - alpha * (a[j] + b[j] * lambda)) / sigma);
+    };
+    let x = f32([3, -2]);
+    x = s.step(model(x, s.sigmas[0]), s.timesteps[0], x); // first step is first order (not exact for b ≠ 0)
+    const x1 = x;
+    for (let i = 1; i < s.timesteps.length; i++) x = s.step(model(x, s.sigmas[i]), s.timesteps[i], x);
+    const p1 = vp(s.sigmas[1]);
+    const pT = vp(s.sigmas[s.sigmas.length - 1]);
+    const F = (l: number, j: number) => Math.exp(l) * (a[j] + b[j] * (l - 1));
+    const exact = Array.from(
+      x1,
+      (v, j) => (pT.sigma / p1.sigma) * v + pT.sigma * (F(pT.lambda, j) - F(p1.lambda, j)),
+    );
+    expectClose(x, exact, 'heun 2M vs closed form');
+  });
+
+  it('lands on x̂₀ at the last step with final_sigmas_type zero, and rejects what it does not implement', () => {
+    const s = new DPMSolverMultistepScheduler(golden.config);
+    s.setTimesteps(3);
+    const x = f32([1, 2]);
+    const e = f32([0.1, -0.3]);
+    s.step(e, s.timesteps[0], x);
+    s.step(e, s.timesteps[1], x);
+    const last = s.step(e, s.timesteps[2], x);
+    const sig = s.sigmas[2];
+    const alpha = 1 / Math.sqrt(sig * sig + 1);
+    expectClose(
+      last,
+      Array.from(x, (v, j) => (v - sig * alpha * e[j]) / alpha),
+      'x̂₀',
+    );
+    expect(() => new DPMSolverMultistepScheduler({ algorithm_type: 'sde-dpmsolver++' })).toThrow(
+      SchedulerConfigError,
+    );
+    expect(() => new DPMSolverMultistepScheduler({ use_karras_sigmas: true })).toThrow(/use_karras_sigmas/);
+  });
+});
+
 describe('scheduler construction', () => {
   it('picks DDIM from _class_name and Euler otherwise; rejects unsupported configs by name', () => {
     expect(createScheduler({ ...golden.ddim_config, _class_name: 'DDIMScheduler' }).kind).toBe('ddim');
     expect(createScheduler(golden.config).kind).toBe('euler');
+    expect(createScheduler({ _class_name: 'DPMSolverMultistepScheduler' }).kind).toBe('dpm-solver++');
     expect(createScheduler({ ...golden.config, _class_name: 'EulerAncestralDiscreteScheduler' }).kind).toBe(
       'euler-ancestral',
     );

@@ -28,6 +28,7 @@ export {
 } from './tokenizer.ts';
 export {
   DDIMScheduler,
+  DPMSolverMultistepScheduler,
   EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,
   SchedulerConfigError,

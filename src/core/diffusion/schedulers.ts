@@ -485,10 +485,227 @@ export class DDIMScheduler implements Scheduler {
   }
 }
 
+/**
+ * DPM-Solver++ multistep (Lu et al. 2022, arXiv 2211.01095), diffusers' `DPMSolverMultistepScheduler` with
+ * `algorithm_type: 'dpmsolver++'`: a data-prediction (x̂₀) solver in log-SNR time λ = log(αₜ/σₜ), order 1–3
+ * (`solver_order`, default 2 = "DPM++ 2M"), `solver_type` midpoint or heun, lower orders at the ends as diffusers
+ * (`lower_order_final`, `euler_at_final`, `final_sigmas_type`). Works on the variance-preserving sample
+ * (initNoiseSigma 1, no input scaling). Its first-order step is DDIM (η = 0), which the tests check.
+ */
+export class DPMSolverMultistepScheduler implements Scheduler {
+  readonly kind = 'dpm-solver++' as const;
+  timesteps: number[] = [];
+  /** σ = √((1 − ᾱ)/ᾱ) per timestep plus the final one (0 or σ_min): length timesteps.length + 1. */
+  sigmas: number[] = [];
+  readonly initNoiseSigma = 1;
+  predOriginalSample: Float32Array | null = null;
+  private readonly c: ResolvedConfig;
+  private readonly order: number;
+  private readonly solverType: 'midpoint' | 'heun';
+  private readonly lowerOrderFinal: boolean;
+  private readonly eulerAtFinal: boolean;
+  private readonly finalSigmasType: 'zero' | 'sigma_min';
+  private readonly trainSigmas: Float64Array;
+  private readonly lambdaMinClipped: number;
+  private modelOutputs: (Float32Array | null)[] = [];
+  private lowerOrderNums = 0;
+  private stepIndex: number | null = null;
+  private beginIndex: number | null = null;
+
+  constructor(config: SchedulerConfig = {}) {
+    this.c = resolveConfig(config, { timestepSpacing: 'linspace' });
+    const algorithm = (config.algorithm_type as string | undefined) ?? 'dpmsolver++';
+    if (algorithm !== 'dpmsolver++')
+      throw new SchedulerConfigError(
+        `algorithm_type ${JSON.stringify(algorithm)} is not supported`,
+        'use algorithm_type "dpmsolver++" (diffusers’ default)',
+      );
+    this.order = (config.solver_order as number | undefined) ?? 2;
+    if (![1, 2, 3].includes(this.order))
+      throw new SchedulerConfigError(
+        `solver_order must be 1, 2 or 3, got ${this.order}`,
+        'use solver_order 2',
+      );
+    const st = (config.solver_type as string | undefined) ?? 'midpoint';
+    if (st !== 'midpoint' && st !== 'heun')
+      throw new SchedulerConfigError(
+        `solver_type ${JSON.stringify(st)} is not supported`,
+        'use midpoint or heun',
+      );
+    this.solverType = st;
+    this.lowerOrderFinal = (config.lower_order_final as boolean | undefined) ?? true;
+    this.eulerAtFinal = (config.euler_at_final as boolean | undefined) ?? false;
+    const fs = (config.final_sigmas_type as string | undefined) ?? 'zero';
+    if (fs !== 'zero' && fs !== 'sigma_min')
+      throw new SchedulerConfigError(
+        `final_sigmas_type ${JSON.stringify(fs)} is not supported`,
+        'use zero or sigma_min',
+      );
+    this.finalSigmasType = fs;
+    for (const key of ['use_karras_sigmas', 'use_lu_lambdas', 'thresholding'])
+      if (config[key])
+        throw new SchedulerConfigError(
+          `${key} is not supported yet`,
+          `set ${key} to false in the scheduler config`,
+        );
+    this.lambdaMinClipped = (config.lambda_min_clipped as number | undefined) ?? -Infinity;
+    const ac = alphasCumprod(this.c);
+    this.trainSigmas = ac.map((a) => Math.fround(Math.sqrt((1 - a) / a)));
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    checkSteps(numInferenceSteps, this.c.numTrainTimesteps);
+    const N = this.c.numTrainTimesteps;
+    const n = numInferenceSteps;
+    // λ is clipped from below for cosine schedules: drop the train timesteps whose λ is under the bound.
+    let clipped = 0;
+    for (let t = N - 1; t >= 0; t--) {
+      const a = 1 / Math.sqrt(this.trainSigmas[t] ** 2 + 1);
+      if (Math.log(a) - Math.log(this.trainSigmas[t] * a) < this.lambdaMinClipped) clipped++;
+      else break;
+    }
+    const last = N - clipped;
+    let ts: number[];
+    if (this.c.timestepSpacing === 'linspace') {
+      ts = [];
+      for (let i = 0; i <= n; i++) ts.push(roundHalfEven(((last - 1) * i) / n));
+      ts = ts.reverse().slice(0, n);
+    } else if (this.c.timestepSpacing === 'leading') {
+      const ratio = Math.floor(last / (n + 1));
+      ts = [];
+      for (let i = 0; i <= n; i++) ts.push(i * ratio);
+      ts = ts
+        .reverse()
+        .slice(0, n)
+        .map((t) => t + this.c.stepsOffset);
+    } else {
+      const ratio = N / n;
+      ts = [];
+      for (let i = 0; last - i * ratio > 0; i++) ts.push(roundHalfEven(last - i * ratio) - 1);
+    }
+    this.timesteps = ts;
+    const finalSigma = this.finalSigmasType === 'zero' ? 0 : this.trainSigmas[0];
+    this.sigmas = [...ts.map((t) => this.trainSigmas[Math.min(Math.max(t, 0), N - 1)]), finalSigma];
+    this.modelOutputs = new Array(this.order).fill(null);
+    this.lowerOrderNums = 0;
+    this.stepIndex = null;
+    this.beginIndex = null;
+    this.predOriginalSample = null;
+  }
+
+  setBeginIndex(i: number): void {
+    this.beginIndex = i;
+  }
+
+  inpaintTimesteps(numInferenceSteps: number, strength: number): number[] {
+    return strengthCut(this, numInferenceSteps, strength);
+  }
+
+  scaleModelInput(sample: Float32Array, _t: number): Float32Array {
+    return sample;
+  }
+
+  /** diffusers' DPM rule: an unknown timestep maps to the last index; a repeated one to its second match. */
+  private indexForTimestep(t: number): number {
+    const hits: number[] = [];
+    this.timesteps.forEach((v, i) => v === t && hits.push(i));
+    if (hits.length === 0) return this.timesteps.length - 1;
+    return hits.length > 1 ? hits[1] : hits[0];
+  }
+
+  /** (αₜ, σₜ, λₜ) of the variance-preserving process at schedule position i. */
+  private vp(i: number): { alpha: number; sigma: number; lambda: number } {
+    const s = this.sigmas[i];
+    const alpha = 1 / Math.sqrt(s * s + 1);
+    const sigma = s * alpha;
+    return { alpha, sigma, lambda: Math.log(alpha) - Math.log(sigma) };
+  }
+
+  step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array {
+    checkLength(modelOutput, sample, 'modelOutput.length');
+    const n = this.timesteps.length;
+    if (n === 0)
+      throw new SchedulerStateError('the schedule is empty', 'call setTimesteps(n) before stepping');
+    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(t);
+    const i = this.stepIndex;
+    if (i >= n)
+      throw new SchedulerStateError(
+        `step ${i} is past the last of ${n} steps`,
+        'call setTimesteps again before a new generation',
+      );
+    const lowerOrderFinal =
+      i === n - 1 &&
+      (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasType === 'zero');
+    const lowerOrderSecond = i === n - 2 && this.lowerOrderFinal && n < 15;
+
+    // Data prediction x̂₀ from the model output at σᵢ.
+    const s0 = this.vp(i);
+    const x0 = new Float32Array(sample.length);
+    for (let j = 0; j < sample.length; j++) {
+      const x = sample[j];
+      const m = modelOutput[j];
+      if (this.c.predictionType === 'epsilon') x0[j] = (x - s0.sigma * m) / s0.alpha;
+      else if (this.c.predictionType === 'v_prediction') x0[j] = s0.alpha * x - s0.sigma * m;
+      else x0[j] = m;
+    }
+    this.modelOutputs = [...this.modelOutputs.slice(1), x0];
+
+    const tgt = this.vp(i + 1);
+    const h = tgt.lambda - s0.lambda;
+    const eh = Math.exp(-h) - 1; // e^(−h) − 1
+    const ratio = tgt.sigma / s0.sigma;
+    const out = new Float32Array(sample.length);
+    const m0 = x0;
+    if (this.order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) {
+      for (let j = 0; j < out.length; j++) out[j] = ratio * sample[j] - tgt.alpha * eh * m0[j];
+    } else if (this.order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) {
+      const m1 = this.modelOutputs[this.order - 2]!;
+      const s1 = this.vp(i - 1);
+      const r0 = (s0.lambda - s1.lambda) / h;
+      const k1 = this.solverType === 'midpoint' ? -0.5 * tgt.alpha * eh : tgt.alpha * (eh / h + 1);
+      for (let j = 0; j < out.length; j++) {
+        const d1 = (m0[j] - m1[j]) / r0;
+        out[j] = ratio * sample[j] - tgt.alpha * eh * m0[j] + k1 * d1;
+      }
+    } else {
+      const m1 = this.modelOutputs[1]!;
+      const m2 = this.modelOutputs[0]!;
+      const s1 = this.vp(i - 1);
+      const s2 = this.vp(i - 2);
+      const r0 = (s0.lambda - s1.lambda) / h;
+      const r1 = (s1.lambda - s2.lambda) / h;
+      const k1 = tgt.alpha * (eh / h + 1);
+      const k2 = tgt.alpha * ((eh + h) / (h * h) - 0.5);
+      for (let j = 0; j < out.length; j++) {
+        const d10 = (m0[j] - m1[j]) / r0;
+        const d11 = (m1[j] - m2[j]) / r1;
+        const d1 = d10 + (r0 / (r0 + r1)) * (d10 - d11);
+        const d2 = (d10 - d11) / (r0 + r1);
+        out[j] = ratio * sample[j] - tgt.alpha * eh * m0[j] + k1 * d1 - k2 * d2;
+      }
+    }
+    if (this.lowerOrderNums < this.order) this.lowerOrderNums++;
+    this.predOriginalSample = x0;
+    this.stepIndex = i + 1;
+    return out;
+  }
+
+  /** αₜ · original + σₜ · noise (variance-preserving), σ at the begin/step index during inpainting. */
+  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
+    checkLength(noise, original, 'noise.length');
+    const idx = this.beginIndex === null ? this.indexForTimestep(t) : (this.stepIndex ?? this.beginIndex);
+    const { alpha, sigma } = this.vp(idx);
+    const out = new Float32Array(original.length);
+    for (let i = 0; i < original.length; i++) out[i] = alpha * original[i] + sigma * noise[i];
+    return out;
+  }
+}
+
 /** Builds the scheduler a config names (`_class_name`), or the one asked for. */
 export function createScheduler(config: SchedulerConfig, kind?: SchedulerKind): Scheduler {
   const k = kind ?? schedulerKindOf(config);
   if (k === 'ddim') return new DDIMScheduler(config);
+  if (k === 'dpm-solver++') return new DPMSolverMultistepScheduler(config);
   return k === 'euler-ancestral'
     ? new EulerAncestralDiscreteScheduler(config)
     : new EulerDiscreteScheduler(config);
@@ -498,5 +715,6 @@ export function createScheduler(config: SchedulerConfig, kind?: SchedulerKind): 
 export function schedulerKindOf(config: SchedulerConfig): SchedulerKind {
   const name = typeof config._class_name === 'string' ? config._class_name : '';
   if (/ddim/i.test(name)) return 'ddim';
+  if (/dpmsolvermultistep/i.test(name)) return 'dpm-solver++';
   return /ancestral/i.test(name) ? 'euler-ancestral' : 'euler';
 }

@@ -11,7 +11,7 @@ import type { SessionLike } from '../tensor.ts';
 export type ModelLayout = 'sdxl-inpaint' | 'sd-inpaint';
 
 /** Which scheduler drives the denoising loop. */
-export type SchedulerKind = 'euler' | 'euler-ancestral' | 'ddim';
+export type SchedulerKind = 'euler' | 'euler-ancestral' | 'ddim' | 'dpm-solver++';
 
 /**
  * A diffusers `scheduler_config.json` object (snake_case, as shipped with the model). Unknown keys are ignored.
