@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { decode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { AugmentPipeline } from '../../src/core/synth/ops.ts';
 import {
   createRaster,
   resizeBilinear,
@@ -354,6 +356,59 @@ describe('memsegDefect specifics', () => {
       expect([1, 2, 4, 8, 16, 32]).toContain(sy);
       expect(Math.abs(p.angle as number)).toBeLessThanOrEqual(10);
     }
+  });
+});
+
+describe('structure ops', () => {
+  it('computing only the needed pixels gives the same values there as computing all of them', () => {
+    const base = surface(50, 40, 3);
+    const need = new Uint8Array(50 * 40);
+    for (let i = 0; i < need.length; i += 7) need[i] = 1;
+    for (const op of ['sharpness', 'hue_saturation', 'rotate', 'brightness'] as const) {
+      const full = new AugmentPipeline({
+        width: 50,
+        height: 40,
+        cc: 3,
+        data: new Uint8ClampedArray(base.data),
+      });
+      const part = new AugmentPipeline({
+        width: 50,
+        height: 40,
+        cc: 3,
+        data: new Uint8ClampedArray(base.data),
+      });
+      expect(part.apply(op, new Rng(5), need)).toEqual(full.apply(op, new Rng(5)));
+      let diff = 0;
+      for (let p = 0; p < need.length; p++)
+        if (need[p]) for (let c = 0; c < 3; c++) if (part.read(p * 3, c) !== full.read(p * 3, c)) diff++;
+      expect(diff).toBe(0);
+    }
+  });
+
+  it('composes look-up-table ops lazily: histograms and reads match applying them one by one', () => {
+    const base = surface(40, 30, 3);
+    const lazy = new AugmentPipeline({
+      width: 40,
+      height: 30,
+      cc: 3,
+      data: new Uint8ClampedArray(base.data),
+    });
+    const eager = new AugmentPipeline({
+      width: 40,
+      height: 30,
+      cc: 3,
+      data: new Uint8ClampedArray(base.data),
+    });
+    const r1 = new Rng(9);
+    const r2 = new Rng(9);
+    for (const op of ['gamma', 'invert', 'equalize', 'posterize', 'autocontrast'] as const) {
+      lazy.apply(op, r1);
+      eager.apply(op, r2);
+      eager.flush();
+    }
+    expect(lazy.lut).not.toBeNull();
+    lazy.flush();
+    expect(lazy.buf.data).toEqual(eager.buf.data);
   });
 });
 

@@ -24,6 +24,9 @@ import {
   type Seed,
 } from './common.ts';
 import { AugmentPipeline, STRUCTURE_OPS, type StructureOp } from './ops.ts';
+
+/** Structure ops that look at neighbours or mix channels (not a per-channel look-up table). */
+const PIXEL_OPS = new Set<StructureOp>(['sharpness', 'hue_saturation', 'rotate', 'brightness']);
 import { checkImage, checkSeed, resolveOptions, type OptionSpec, type Range } from './options.ts';
 import { perlinGradients, rotatedPerlinMask } from './perlin.ts';
 import { TEXTURE_KINDS, proceduralTexture, type TextureKind } from './textures.ts';
@@ -267,8 +270,6 @@ export function memsegDefect(
         o.structure_ops,
       );
     const ops = rng.sampleIndices(choices.length, o.n_ops).map((i) => choices[i]);
-    const pipe = new AugmentPipeline(colorBuffer(image));
-    params.ops = ops.map((op) => pipe.apply(op, rng));
     const grid = o.grid;
     const tw = Math.floor(W / grid);
     const th = Math.floor(H / grid);
@@ -278,8 +279,9 @@ export function memsegDefect(
     params.tile_permutation = perm;
     const gw = shuffle ? grid * tw : 0;
     const gh = shuffle ? grid * th : 0;
-    const lut = pipe.lut;
-    const buf = pipe.buf.data;
+    // Source pixel read by each output pixel (the tile shuffle as an index map), -1 outside the mask.
+    const from = new Int32Array(n).fill(-1);
+    const need = new Uint8Array(n);
     for (let y = 0; y < H; y++) {
       const ty = shuffle && y < gh ? Math.floor(y / th) : -1;
       for (let x = 0; x < W; x++) {
@@ -293,12 +295,31 @@ export function memsegDefect(
           sx = (s % grid) * tw + (x - tx * tw);
           sy = Math.floor(s / grid) * th + (y - ty * th);
         }
-        const j = (sy * W + sx) * cc;
-        const i = p * C;
-        for (let c = 0; c < cc; c++) {
-          const v = lut === null ? buf[j + c] : lut[c * 256 + buf[j + c]];
-          out[i + c] = factor * v + keep * src[i + c];
-        }
+        from[p] = sy * W + sx;
+        need[sy * W + sx] = 1;
+      }
+    }
+    // The last pixel op may compute only the pixels read, unless a histogram op after it looks at all of them.
+    let last = -1;
+    for (let k = ops.length - 1; k >= 0; k--) {
+      if (ops[k] === 'equalize' || ops[k] === 'autocontrast') break;
+      if (PIXEL_OPS.has(ops[k])) {
+        last = k;
+        break;
+      }
+    }
+    const pipe = new AugmentPipeline(colorBuffer(image));
+    params.ops = ops.map((op, k) => pipe.apply(op, rng, k === last ? need : null));
+    const lut = pipe.lut;
+    const buf = pipe.buf.data;
+    for (let p = 0; p < n; p++) {
+      const q = from[p];
+      if (q < 0) continue;
+      const j = q * cc;
+      const i = p * C;
+      for (let c = 0; c < cc; c++) {
+        const v = lut === null ? buf[j + c] : lut[c * 256 + buf[j + c]];
+        out[i + c] = factor * v + keep * src[i + c];
       }
     }
   }

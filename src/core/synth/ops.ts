@@ -93,8 +93,13 @@ export class AugmentPipeline {
     return this.lut === null ? v : this.lut[c * 256 + v];
   }
 
-  /** Draws the operation's parameters from `rng`, applies it and returns them (for the sample's record). */
-  apply(op: StructureOp, rng: Rng): Record<string, unknown> {
+  /**
+   * Draws the operation's parameters from `rng`, applies it and returns them (for the sample's record).
+   * `need` (optional, [height × width], non-zero = will be read) lets a neighbourhood or cross-channel op compute
+   * only the pixels a caller will read; pass it only to the last such op when no histogram op (equalize,
+   * autocontrast) follows, since the other pixels are left stale.
+   */
+  apply(op: StructureOp, rng: Rng, need: Uint8Array | null = null): Record<string, unknown> {
     const cc = this.buf.cc;
     switch (op) {
       case 'gamma': {
@@ -118,6 +123,7 @@ export class AugmentPipeline {
           this.flush();
           const d = this.buf.data;
           for (let i = 0; i < d.length; i += 3) {
+            if (need !== null && need[i / 3] === 0) continue;
             const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
             const delta = (mul - 1) * y + add;
             d[i] = d[i] + delta;
@@ -131,7 +137,7 @@ export class AugmentPipeline {
         // PIL ImageEnhance.Sharpness as imgaug's pillike.EnhanceSharpness (factor in [0, 2]).
         const factor = rng.uniform(0, 2);
         this.flush();
-        sharpenInPlace(this.buf, factor);
+        sharpenInPlace(this.buf, factor, need);
         return { op, factor };
       }
       case 'hue_saturation': {
@@ -140,7 +146,7 @@ export class AugmentPipeline {
         const sat = rng.int(-50, 51);
         if (cc === 3) {
           this.flush();
-          hueSaturationInPlace(this.buf.data, hue, sat);
+          hueSaturationInPlace(this.buf.data, hue, sat, need);
         }
         return { op, hue, saturation: sat };
       }
@@ -185,7 +191,7 @@ export class AugmentPipeline {
         // imgaug Affine(rotate=(-45, 45)): bilinear, constant 0 outside.
         const angle = rng.uniform(-45, 45);
         this.flush();
-        this.buf = rotateBilinear(this.buf, angle);
+        this.buf = rotateBilinear(this.buf, angle, need);
         return { op, angle };
       }
     }
@@ -256,13 +262,14 @@ export function autocontrastLut(hist: Float64Array, cc: number, cutoff: number):
 }
 
 /** PIL's sharpness enhancement: blend with the SMOOTH-filtered image (kernel 1 1 1 / 1 5 1 / 1 1 1, ÷13). */
-export function sharpenInPlace(buf: WorkBuffer, factor: number): void {
+export function sharpenInPlace(buf: WorkBuffer, factor: number, need: Uint8Array | null = null): void {
   const { width: w, height: h, cc, data } = buf;
   if (w < 3 || h < 3) return;
   const src = new Uint8ClampedArray(data); // one copy per call, read-only neighbours
   const row = w * cc;
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
+      if (need !== null && need[y * w + x] === 0) continue;
       const i = y * row + x * cc;
       for (let c = 0; c < cc; c++) {
         const k = i + c;
@@ -284,10 +291,16 @@ export function sharpenInPlace(buf: WorkBuffer, factor: number): void {
 }
 
 /** OpenCV-style HSV shift (hue in 0–180 steps, shift given on imgaug's ±255 scale) of an RGB buffer. */
-export function hueSaturationInPlace(d: Uint8ClampedArray, hueShift: number, satShift: number): void {
+export function hueSaturationInPlace(
+  d: Uint8ClampedArray,
+  hueShift: number,
+  satShift: number,
+  need: Uint8Array | null = null,
+): void {
   // imgaug maps hue shifts in [-255, 255] to [-360°, 360°].
   const dh = ((hueShift / 255) * 360) / 60; // in sextants
   for (let i = 0; i < d.length; i += 3) {
+    if (need !== null && need[i / 3] === 0) continue;
     const r = d[i];
     const g = d[i + 1];
     const b = d[i + 2];
@@ -339,7 +352,11 @@ export function hueSaturationInPlace(d: Uint8ClampedArray, hueShift: number, sat
 }
 
 /** Rotates about the centre (bilinear, 0 outside), keeping the size. */
-export function rotateBilinear(buf: WorkBuffer, angleDeg: number): WorkBuffer {
+export function rotateBilinear(
+  buf: WorkBuffer,
+  angleDeg: number,
+  need: Uint8Array | null = null,
+): WorkBuffer {
   const { width: w, height: h, cc, data: src } = buf;
   const out = new Uint8ClampedArray(src.length);
   const rad = (angleDeg * Math.PI) / 180;
@@ -353,6 +370,7 @@ export function rotateBilinear(buf: WorkBuffer, angleDeg: number): WorkBuffer {
     let ys = cy + s * cx + c * dy;
     for (let x = 0; x < w; x++, xs += c, ys -= s) {
       if (xs <= -1 || ys <= -1 || xs >= w || ys >= h) continue;
+      if (need !== null && need[y * w + x] === 0) continue;
       const x0 = Math.floor(xs);
       const y0 = Math.floor(ys);
       const fx = xs - x0;
