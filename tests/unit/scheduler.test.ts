@@ -246,7 +246,7 @@ describe('DPMSolverMultistepScheduler (DPM-Solver++; checked against DDIM and a 
       const { alpha, sigma, lambda } = vp(sig);
       return x.map((v, j) => (v - alpha * (a[j] + b[j] * lambda)) / sigma);
     };
-    let x = f32([3, -2]);
+    let x: Float32Array = f32([3, -2]);
     x = s.step(model(x, s.sigmas[0]), s.timesteps[0], x); // first step is first order (not exact for b ≠ 0)
     const x1 = x;
     for (let i = 1; i < s.timesteps.length; i++) x = s.step(model(x, s.sigmas[i]), s.timesteps[i], x);
