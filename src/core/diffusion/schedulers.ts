@@ -3,7 +3,8 @@ import type { Rng } from '../rng.ts';
 import type { SchedulerConfig, SchedulerKind } from './types.ts';
 
 /**
- * Noise schedulers following diffusers' `EulerDiscreteScheduler` and `DDIMScheduler` (semantics, not code):
+ * Noise schedulers following diffusers' `EulerDiscreteScheduler` and `DDIMScheduler` (semantics, not code; golden
+ * parity), plus `EulerAncestralDiscreteScheduler` and `DPMSolverMultistepScheduler` (DPM-Solver++):
  * constructed from a `scheduler_config.json` object, `setTimesteps(n)`, `scaleModelInput`, `step`, `addNoise`,
  * plus `inpaintTimesteps(n, strength)` — the img2img/inpaint strength rule of the SDXL inpaint pipeline's
  * `get_timesteps`, which also sets the begin index (diffusers' `set_begin_index`).
@@ -145,7 +146,7 @@ function checkSteps(n: number, max: number): void {
     throw new InvalidArgumentError('numInferenceSteps', `an integer in [1, ${max}]`, n);
 }
 
-/** The API both schedulers share (what the pipeline drives). */
+/** The API every scheduler here shares (what the pipeline drives). */
 export interface Scheduler {
   readonly kind: SchedulerKind;
   /** Descending timesteps of the current schedule (after `setTimesteps`). */
