@@ -1,0 +1,239 @@
+/**
+ * The DefectLab HTTP API (fastify, JSON schemas on every route), built without listening so tests use
+ * `app.inject`. `main.ts` listens on localhost.
+ *
+ * - GET  /api/health                 liveness and versions
+ * - GET  /api/capabilities           ORT flavour/providers, the CUDA → CPU fallback reason, generators, heads
+ * - POST /api/metrics                scores + labels (+ threshold or policy) → AP, AUROC, P/R/F1/MCC/FPR, curves
+ * - POST /api/synth/generate         PNG (base64) + generator + seed → defect PNG + mask PNG + params
+ * - POST /api/experiments/run        a grid on a manifest dataset (default: the real magnetic-tile run)
+ * - POST /api/diffusion/generate     only when a diffusion engine is wired in (503 with a fix otherwise)
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { DefectLabError, errorInfo } from '../src/core/errors.ts';
+import {
+  averagePrecision,
+  bestF1Threshold,
+  metricRow,
+  precisionRecallCurve,
+  rocCurve,
+  thresholdAtFpr,
+} from '../src/core/metrics/index.ts';
+import { decodeImage, encodePng } from '../src/runtime/decode.ts';
+import { coreGenerators } from './generators.ts';
+import { probeOrt, type OrtProbe } from './probe.ts';
+
+export interface ServerDeps {
+  /** Runs the experiment route (injected so tests can use a fast fake). */
+  runExperiment?: (body: ExperimentBody) => Promise<unknown>;
+  /** Diffusion inpainting, when an engine is available. */
+  diffusion?: (body: Record<string, unknown>) => Promise<unknown>;
+  /** Capability probe (defaults to creating a tiny ORT session on CPU and, if asked, CUDA). */
+  probe?: () => Promise<OrtProbe>;
+}
+
+export interface ExperimentBody {
+  seeds?: number[];
+  nAug?: number;
+  epochs?: number;
+  cseEpochs?: number;
+  skipCse?: boolean;
+  dataDir?: string;
+}
+
+const numberArray = { type: 'array', items: { type: 'number' } } as const;
+const errorSchema = {
+  type: 'object',
+  properties: { code: { type: 'string' }, message: { type: 'string' }, fix: { type: 'string' } },
+} as const;
+
+function finite(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
+export function buildServer(deps: ServerDeps = {}): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+  const generators = coreGenerators();
+  let probe: Promise<OrtProbe> | null = null;
+
+  app.setErrorHandler((err, _req, reply) => {
+    const info = errorInfo(err);
+    const status =
+      (err as { validation?: unknown }).validation !== undefined
+        ? 400
+        : err instanceof DefectLabError
+          ? 422
+          : ((err as { statusCode?: number }).statusCode ?? 500);
+    void reply.status(status).send({
+      code: (err as { validation?: unknown }).validation ? 'ValidationError' : info.code,
+      message: info.message,
+      fix: info.fix || (status === 400 ? 'send a body that matches the route schema' : ''),
+    });
+  });
+
+  app.get(
+    '/api/health',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: { ok: { type: 'boolean' }, node: { type: 'string' }, uptime: { type: 'number' } },
+          },
+        },
+      },
+    },
+    async () => ({
+      ok: true,
+      node: process.version,
+      uptime: process.uptime(),
+    }),
+  );
+
+  app.get('/api/capabilities', async () => {
+    probe ??= (deps.probe ?? probeOrt)();
+    const ort = await probe;
+    return {
+      ort,
+      generators: Object.keys(generators),
+      heads: ['bce', 'cse', 'knn', 'mean'],
+      diffusion: Boolean(deps.diffusion),
+    };
+  });
+
+  app.post<{
+    Body: { scores: number[]; labels: number[]; threshold?: number; maxFpr?: number; curves?: boolean };
+  }>(
+    '/api/metrics',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['scores', 'labels'],
+          properties: {
+            scores: numberArray,
+            labels: { type: 'array', items: { type: 'integer', enum: [0, 1] } },
+            threshold: { type: 'number' },
+            maxFpr: { type: 'number', minimum: 0, maximum: 1 },
+            curves: { type: 'boolean' },
+          },
+        },
+        response: { 422: errorSchema, 400: errorSchema },
+      },
+    },
+    async (req) => {
+      const { scores, labels } = req.body;
+      let threshold: number;
+      let thresholdSource: string;
+      if (req.body.threshold !== undefined) {
+        threshold = req.body.threshold;
+        thresholdSource = 'given';
+      } else if (req.body.maxFpr !== undefined) {
+        threshold = thresholdAtFpr(scores, labels, req.body.maxFpr);
+        thresholdSource = `fpr≤${req.body.maxFpr} on these scores (tuned on the evaluated set)`;
+      } else {
+        threshold = bestF1Threshold(scores, labels).threshold;
+        thresholdSource = 'best F1 on these scores (tuned on the evaluated set)';
+      }
+      const row = metricRow(scores, labels, threshold);
+      const out: Record<string, unknown> = {
+        ...Object.fromEntries(Object.entries(row).map(([k, v]) => [k, finite(v)])),
+        thresholdSource,
+        ap: finite(averagePrecision(scores, labels)),
+      };
+      if (req.body.curves) {
+        const pr = precisionRecallCurve(scores, labels);
+        const roc = rocCurve(scores, labels);
+        out.pr = { precision: Array.from(pr.precision), recall: Array.from(pr.recall) };
+        out.roc = { fpr: Array.from(roc.fpr, finite), tpr: Array.from(roc.tpr, finite) };
+      }
+      return out;
+    },
+  );
+
+  app.post<{ Body: { image: string; generator: string; seed?: number; options?: Record<string, unknown> } }>(
+    '/api/synth/generate',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['image', 'generator'],
+          properties: {
+            image: { type: 'string', description: 'base64 PNG/JPEG/BMP' },
+            generator: { type: 'string', enum: Object.keys(generators) },
+            seed: { type: 'integer' },
+            options: { type: 'object' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const bytes = new Uint8Array(Buffer.from(req.body.image, 'base64'));
+      const { raster } = await decodeImage(bytes, 'request image');
+      const gens = coreGenerators({ [req.body.generator]: req.body.options ?? {} });
+      const r = await gens[req.body.generator](raster, req.body.seed ?? 0);
+      return {
+        image: Buffer.from(encodePng(r.image)).toString('base64'),
+        mask: Buffer.from(encodePng(r.mask)).toString('base64'),
+        width: r.image.width,
+        height: r.image.height,
+        seed: req.body.seed ?? 0,
+      };
+    },
+  );
+
+  app.post<{ Body: ExperimentBody }>(
+    '/api/experiments/run',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            seeds: { type: 'array', items: { type: 'integer' }, minItems: 1, maxItems: 16 },
+            nAug: { type: 'integer', minimum: 0, maximum: 2000 },
+            epochs: { type: 'integer', minimum: 1, maximum: 1000 },
+            cseEpochs: { type: 'integer', minimum: 1, maximum: 1000 },
+            skipCse: { type: 'boolean' },
+            dataDir: { type: 'string' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const run =
+        deps.runExperiment ??
+        (async (b: ExperimentBody) => {
+          const { runRealData } = await import('./realdata.ts');
+          const r = await runRealData(b);
+          return {
+            markdown: r.markdown,
+            table: r.table,
+            warnings: r.warnings,
+            seconds: r.seconds,
+            cells: r.cells.map(({ scores: _s, ...c }) => c),
+          };
+        });
+      return JSON.parse(
+        JSON.stringify(await run(req.body ?? {}), (_k, v) =>
+          typeof v === 'number' && !Number.isFinite(v) ? null : v,
+        ),
+      );
+    },
+  );
+
+  app.post<{ Body: Record<string, unknown> }>(
+    '/api/diffusion/generate',
+    { schema: { body: { type: 'object' } } },
+    async (req, reply) => {
+      if (!deps.diffusion)
+        return reply.status(503).send({
+          code: 'DiffusionUnavailableError',
+          message: 'DiffusionUnavailableError: no diffusion engine is wired into this server',
+          fix: 'use the app for in-browser diffusion, or start the server with a diffusion engine',
+        });
+      return deps.diffusion(req.body);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,178 @@
+/**
+ * `npm run cli -- <command> [options]` (also `npm run experiment:mt`):
+ *
+ *   experiment  the real-data run (magnetic tiles, MobileNetV2-int8): (a) zero-shot, (b) few-shot, (c) CSE and the
+ *               baselines over seeds; prints the Markdown table. --seeds 0,1,2,3 --n-aug 100 --epochs 50
+ *               --cse-epochs 20 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
+ *               result.json) --store FILE (cell store; an interrupted run resumes from it)
+ *   metrics     --input FILE (JSON {scores, labels} or CSV with score,label columns) [--threshold T | --max-fpr F]
+ *   generate    --generator memseg|random-walk|cutpaste|blur --input IMAGE --seed N --out FILE.png (mask next to it)
+ */
+import './register.ts';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const USAGE = `usage: npm run cli -- <experiment|metrics|generate> [options]   (see server/README.md)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'experiment') return experiment(rest);
+  if (command === 'metrics') return metrics(rest);
+  if (command === 'generate') return generate(rest);
+  console.error(USAGE);
+  return command ? 2 : 0;
+}
+
+async function experiment(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seeds: { type: 'string', default: '0,1,2,3' },
+      'n-aug': { type: 'string', default: '100' },
+      epochs: { type: 'string' },
+      'cse-epochs': { type: 'string' },
+      'cse-pool': { type: 'string' },
+      'no-cse': { type: 'boolean', default: false },
+      data: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      store: { type: 'string' },
+    },
+  });
+  const { runRealData } = await import('./realdata.ts');
+  const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
+  const { JsonFileCellStore } = await import('./cell-store.ts');
+  const seeds = String(values.seeds)
+    .split(',')
+    .map((s) => Number.parseInt(s, 10));
+  const ctl = new AbortController();
+  process.once('SIGINT', () => {
+    console.error('stopping after the current step; finished cells stay in the store');
+    ctl.abort();
+  });
+  const r = await runRealData({
+    seeds,
+    nAug: Number(values['n-aug']),
+    epochs: values.epochs ? Number(values.epochs) : undefined,
+    cseEpochs: values['cse-epochs'] ? Number(values['cse-epochs']) : undefined,
+    csePool: values['cse-pool'] ? Number(values['cse-pool']) : undefined,
+    skipCse: values['no-cse'],
+    dataDir: values.data,
+    modelPath: values.model,
+    store: values.store ? new JsonFileCellStore(values.store) : undefined,
+    signal: ctl.signal,
+    log: (l) => console.error(l),
+  });
+  console.log(r.markdown);
+  for (const w of r.warnings) console.log(`> warning: ${w}`);
+  console.log(
+    `\n${r.cells.length} cells (${r.resumed} resumed) in ${r.seconds.toFixed(0)} s on ${r.backend}; std = sample std over seeds`,
+  );
+  if (values.out) {
+    mkdirSync(values.out, { recursive: true });
+    writeFileSync(join(values.out, 'table.md'), `${r.markdown}\n`);
+    writeFileSync(join(values.out, 'table.csv'), rowsToCsv(r.table));
+    writeFileSync(join(values.out, 'cells.csv'), cellsToCsv(r.cells));
+    writeFileSync(
+      join(values.out, 'result.json'),
+      toJson(r.cells, { command: r.command, seconds: r.seconds, warnings: r.warnings }),
+    );
+    console.error(`wrote ${values.out}/table.md, table.csv, cells.csv, result.json`);
+  }
+  return 0;
+}
+
+function readScores(path: string): { scores: number[]; labels: number[] } {
+  const text = readFileSync(path, 'utf8');
+  if (path.endsWith('.json')) return JSON.parse(text) as { scores: number[]; labels: number[] };
+  const lines = text.trim().split(/\r?\n/);
+  const head = lines[0].split(',').map((s) => s.trim().toLowerCase());
+  const si = head.indexOf('score');
+  const li = head.indexOf('label');
+  if (si < 0 || li < 0) throw new Error(`${path}: needs a header with "score" and "label" columns`);
+  const rows = lines.slice(1).map((l) => l.split(','));
+  return { scores: rows.map((r) => Number(r[si])), labels: rows.map((r) => Number(r[li])) };
+}
+
+async function metrics(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { input: { type: 'string' }, threshold: { type: 'string' }, 'max-fpr': { type: 'string' } },
+  });
+  if (!values.input) {
+    console.error('metrics needs --input FILE (JSON {scores, labels} or CSV with score,label columns)');
+    return 2;
+  }
+  const m = await import('../src/core/metrics/index.ts');
+  const { scores, labels } = readScores(values.input);
+  let threshold: number;
+  let source: string;
+  if (values.threshold !== undefined) {
+    threshold = Number(values.threshold);
+    source = 'given';
+  } else if (values['max-fpr'] !== undefined) {
+    threshold = m.thresholdAtFpr(scores, labels, Number(values['max-fpr']));
+    source = `fpr≤${values['max-fpr']} (tuned on this set)`;
+  } else {
+    threshold = m.bestF1Threshold(scores, labels).threshold;
+    source = 'best F1 (tuned on this set)';
+  }
+  console.log(
+    JSON.stringify({ ...m.metricRow(scores, labels, threshold), thresholdSource: source }, null, 2),
+  );
+  return 0;
+}
+
+async function generate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      generator: { type: 'string', default: 'memseg' },
+      input: { type: 'string' },
+      seed: { type: 'string', default: '0' },
+      out: { type: 'string' },
+    },
+  });
+  if (!values.input || !values.out) {
+    console.error('generate needs --input IMAGE and --out FILE.png');
+    return 2;
+  }
+  const { decodeImage, encodePng } = await import('../src/runtime/decode.ts');
+  const { coreGenerators } = await import('./generators.ts');
+  const gens = coreGenerators();
+  const gen = gens[String(values.generator)];
+  if (!gen) {
+    console.error(`unknown generator "${values.generator}"; one of ${Object.keys(gens).join(', ')}`);
+    return 2;
+  }
+  if (!existsSync(values.input)) {
+    console.error(`${values.input}: no such file`);
+    return 2;
+  }
+  const { raster } = await decodeImage(new Uint8Array(readFileSync(values.input)), values.input);
+  const r = await gen(raster, Number(values.seed));
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, encodePng(r.image));
+  const maskPath = values.out.replace(/\.png$/i, '') + '.mask.png';
+  writeFileSync(maskPath, encodePng(r.mask));
+  console.log(
+    JSON.stringify({
+      image: values.out,
+      mask: maskPath,
+      generator: values.generator,
+      seed: Number(values.seed),
+    }),
+  );
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('server/cli.ts')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,46 @@
+/**
+ * Node feature extraction for the experiment runner: the features engineer's `Backbone` (graph rewrite +
+ * batched extraction, `src/runtime/backbone.ts`) over the Node ORT door (`src/runtime/ort-node.ts`), adapted to the
+ * core's `FeatureExtractor`. Spatial maps are kept per image object so the CSE trainer reuses them.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { FeatureExtractor } from '../src/core/experiments/index.ts';
+import type { RasterImage } from '../src/core/image.ts';
+import type { CancelSignal } from '../src/core/progress.ts';
+import { Backbone } from '../src/runtime/backbone.ts';
+import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
+import { nodeBackend } from '../src/runtime/ort-node.ts';
+
+export const MOBILENET_PATH = resolve(import.meta.dirname, '../../shared/models/mobilenetv2-12-int8.onnx');
+
+export interface NodeExtractor extends FeatureExtractor {
+  readonly backbone: Backbone;
+  /** Pooled [D] and spatial [C, h, w] features of images (no caching). */
+  extractBoth(
+    images: RasterImage[],
+    signal?: CancelSignal,
+  ): Promise<{ pooled: Float32Array[]; spatial: FeatureMap[] }>;
+  release(): Promise<void>;
+}
+
+/** Loads an ONNX backbone (default: the real MobileNetV2-int8 in ../shared) on onnxruntime-node CPU. */
+export async function loadNodeExtractor(
+  modelPath = MOBILENET_PATH,
+  id = 'mobilenetv2-12-int8',
+  device: 'cpu' | 'cuda' = 'cpu',
+): Promise<NodeExtractor> {
+  const bytes = new Uint8Array(await readFile(modelPath));
+  const backbone = await Backbone.load(bytes, { id, ort: nodeBackend, device });
+  return {
+    id: `${id}|${backbone.preprocessingId}`,
+    backbone,
+    async extract(images, signal) {
+      return (await backbone.extract(images, { signal, pooledOnly: true, batchSize: 16 })).pooled;
+    },
+    async extractBoth(images, signal) {
+      return backbone.extract(images, { signal, batchSize: 16 });
+    },
+    release: () => backbone.release(),
+  };
+}

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { buildServer } from '../../server/app.ts';
+import { main } from '../../server/cli.ts';
+import { createRaster } from '../../src/core/image.ts';
+import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+describe('HTTP API (fastify.inject)', () => {
+  it('health', async () => {
+    const app = buildServer();
+    const r = await app.inject({ method: 'GET', url: '/api/health' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ ok: true });
+  });
+
+  it('capabilities report ORT providers and why CUDA fell back to CPU', async () => {
+    const app = buildServer();
+    const r = await app.inject({ method: 'GET', url: '/api/capabilities' });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body.ort.flavour).toBe('node');
+    expect(body.ort.cpuWorks).toBe(true);
+    expect(body.ort.providers).toContain('cpu');
+    // This machine has no CUDA: the session falls back to CPU and says why. Where CUDA exists, it is listed.
+    if (!body.ort.providers.includes('cuda')) expect(body.ort.cudaFallbackReason).toMatch(/CUDA|cuda/);
+    expect(body.generators).toContain('memseg');
+  });
+
+  it('POST /api/metrics computes the scikit-learn numbers and labels the threshold', async () => {
+    const app = buildServer();
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/metrics',
+      payload: { scores: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1], curves: true },
+    });
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    expect(b.ap).toBeCloseTo(0.8333333333333333, 12);
+    expect(b.auroc).toBeCloseTo(0.75, 12);
+    expect(b.thresholdSource).toMatch(/tuned on the evaluated set/);
+    expect(b.pr.precision.length).toBe(5);
+    const given = await app.inject({
+      method: 'POST',
+      url: '/api/metrics',
+      payload: { scores: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1], threshold: 0.35 },
+    });
+    expect(given.json()).toMatchObject({ tp: 2, fp: 1, tn: 1, fn: 0, thresholdSource: 'given' });
+  });
+
+  it('rejects a body that breaks the schema with 400 and a fix; single class gives nulls, not errors', async () => {
+    const app = buildServer();
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/metrics',
+      payload: { scores: [1], labels: [2] },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().fix).toMatch(/schema/);
+    const mismatch = await app.inject({
+      method: 'POST',
+      url: '/api/metrics',
+      payload: { scores: [1, 2], labels: [1] },
+    });
+    expect(mismatch.statusCode).toBe(422);
+    expect(mismatch.json().message).toMatch(/labels.length.*fix/);
+    const single = await app.inject({
+      method: 'POST',
+      url: '/api/metrics',
+      payload: { scores: [1, 2], labels: [0, 0] },
+    });
+    expect(single.statusCode).toBe(200);
+    expect(single.json().auroc).toBeNull();
+  });
+
+  it('POST /api/synth/generate returns a defect image and a binary mask', async () => {
+    const img = createRaster(64, 64, 1, 128);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = 100 + ((i * 7) % 50);
+    const app = buildServer();
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/synth/generate',
+      payload: { image: Buffer.from(encodePng(img)).toString('base64'), generator: 'memseg', seed: 3 },
+    });
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    const mask = (await decodeImage(new Uint8Array(Buffer.from(b.mask, 'base64')), 'mask')).raster;
+    expect(mask.width).toBe(64);
+    expect([...new Set(mask.data)].every((v) => v === 0 || v === 255)).toBe(true);
+    expect(mask.data.some((v) => v === 255)).toBe(true);
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/api/synth/generate',
+      payload: { image: 'AAAA', generator: 'gan' },
+    });
+    expect(unknown.statusCode).toBe(400);
+  });
+
+  it('POST /api/experiments/run runs through the injected runner; diffusion says 503 with a fix', async () => {
+    const seen: unknown[] = [];
+    const app = buildServer({
+      runExperiment: async (b) => {
+        seen.push(b);
+        return { markdown: '| table |', ap: NaN };
+      },
+    });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/experiments/run',
+      payload: { seeds: [0, 1], epochs: 2 },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ markdown: '| table |', ap: null });
+    expect(seen).toEqual([{ seeds: [0, 1], epochs: 2 }]);
+    const d = await app.inject({ method: 'POST', url: '/api/diffusion/generate', payload: {} });
+    expect(d.statusCode).toBe(503);
+    expect(d.json().fix).toBeTruthy();
+  });
+});
+
+describe('CLI', () => {
+  it('metrics reads a CSV and prints the metric row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dl-cli-'));
+    const csv = join(dir, 's.csv');
+    writeFileSync(csv, 'score,label\n0.1,0\n0.4,0\n0.35,1\n0.8,1\n');
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (s: string) => lines.push(s);
+    try {
+      expect(await main(['metrics', '--input', csv, '--threshold', '0.35'])).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    const out = JSON.parse(lines.join('\n'));
+    expect(out).toMatchObject({ tp: 2, fp: 1, tn: 1, fn: 0, thresholdSource: 'given' });
+    expect(out.ap).toBeCloseTo(0.8333333333333333, 12);
+  });
+
+  it('generate writes an image and its mask; unknown commands exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dl-cli-'));
+    const img = createRaster(48, 48, 3, 90);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = 60 + ((i * 13) % 90);
+    writeFileSync(join(dir, 'in.png'), encodePng(img));
+    const log = console.log;
+    console.log = () => {};
+    try {
+      expect(
+        await main([
+          'generate',
+          '--generator',
+          'random-walk',
+          '--input',
+          join(dir, 'in.png'),
+          '--seed',
+          '5',
+          '--out',
+          join(dir, 'out.png'),
+        ]),
+      ).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    const mask = (await decodeImage(new Uint8Array(readFileSync(join(dir, 'out.mask.png'))), 'mask')).raster;
+    expect(mask.data.some((v) => v === 255)).toBe(true);
+    const err = console.error;
+    console.error = () => {};
+    try {
+      expect(await main(['nope'])).toBe(2);
+    } finally {
+      console.error = err;
+    }
+  });
+});
