@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CancelledError } from '../../src/core/errors.ts';
 import type { RasterImage } from '../../src/core/image.ts';
@@ -5,6 +6,7 @@ import { createRaster } from '../../src/core/image.ts';
 import type { Progress } from '../../src/core/progress.ts';
 import { Rng } from '../../src/core/rng.ts';
 import {
+  ClipTokenizer,
   EmptyMaskError,
   MaskCoversImageError,
   MaskSizeError,
@@ -285,6 +287,26 @@ describe('conditioning', () => {
     expect(Array.from(c.pooled!.subarray(12))).toEqual(Array.from(e2.text_embeds.data as Float32Array));
     // The uncond half differs from the cond half where the prompts differ ("dust" vs "rust", token 1).
     expect(c.hidden[20]).not.toBe(cond[20]);
+  });
+});
+
+describe('with the real CLIP tokenizer', () => {
+  it('feeds each encoder the reference ids, padded its own way (EOS for encoder 1, 0 for encoder 2), as int64', async () => {
+    const shared = new URL('../../../shared/reference/', import.meta.url);
+    const tok = ClipTokenizer.fromBpeGz(
+      new Uint8Array(readFileSync(new URL('clip/bpe_simple_vocab_16e6.txt.gz', shared))),
+    );
+    const golden = JSON.parse(readFileSync(new URL('golden/clip-tokens-golden.json', shared), 'utf8')) as {
+      cases: { prompt: string; ids: number[] }[];
+    };
+    const c = golden.cases.find((x) => x.prompt === 'copper metal scratches')!;
+    const m = fakeDiffusionModels({ idsType: 'int64' });
+    await generate(m, tok, request({ prompt: c.prompt, guidanceScale: 1, steps: 2, strength: 1 }));
+    const ids1 = Array.from(m.textEncoder.calls[0].feeds.input_ids.data as BigInt64Array, Number);
+    const ids2 = Array.from(m.textEncoder2!.calls[0].feeds.input_ids.data as BigInt64Array, Number);
+    expect(m.textEncoder.calls[0].feeds.input_ids.dims).toEqual([1, 77]);
+    expect(ids1).toEqual([...c.ids, ...Array(77 - c.ids.length).fill(49407)]);
+    expect(ids2).toEqual([...c.ids, ...Array(77 - c.ids.length).fill(0)]);
   });
 });
 
