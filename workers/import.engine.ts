@@ -281,7 +281,7 @@ export class ImportEngine implements ImportApi {
         report.bytes += maskBytes.length;
         mask = await prepareMask(maskBytes, item.maskFile, raster, item.file);
       }
-      const thumb = encodePng(makeThumbnail(raster, thumbSize));
+      const thumb = encodePng(makeThumbnail(raster, thumbSize), 1);
       const rec: NewImage = {
         name: item.name,
         blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: mime }),

@@ -431,8 +431,11 @@ async function decodeWithBrowser(bytes: Uint8Array, name: string, format: ImageF
 
 // ---- encode and thumbnails
 
-/** Lossless 8-bit PNG of a raster (gray, RGB or RGBA as the raster has). */
-export function encodePng(raster: RasterImage): Uint8Array<ArrayBuffer> {
+/**
+ * Lossless 8-bit PNG of a raster (gray, RGB or RGBA as the raster has). `level` is the deflate level: 6 by
+ * default; thumbnails use 1 (about twice as fast, a few hundred bytes larger at 128 px).
+ */
+export function encodePng(raster: RasterImage, level: 1 | 6 | 9 = 6): Uint8Array<ArrayBuffer> {
   // fast-png allocates a plain ArrayBuffer; saying so lets callers wrap the bytes in a Blob without a copy.
   return encodePngRaw(
     {
@@ -442,8 +445,7 @@ export function encodePng(raster: RasterImage): Uint8Array<ArrayBuffer> {
       depth: 8,
       data: new Uint8Array(raster.data.buffer, raster.data.byteOffset, raster.data.length),
     },
-    // Level 6 is ~2× faster than the default 9 here for a few % larger files; imports are write-heavy.
-    { zlib: { level: 6 } },
+    { zlib: { level } },
   ) as Uint8Array<ArrayBuffer>;
 }
 
@@ -459,27 +461,31 @@ export function makeThumbnail(raster: RasterImage, maxSide = 128): RasterImage {
   const h = Math.max(1, Math.round(H * s));
   if (w === W && h === H) return { ...raster, data: new Uint8ClampedArray(raster.data) };
   const out = createRaster(w, h, C);
+  // Source column span of each output column, computed once.
+  const xs0 = new Int32Array(w);
+  const xs1 = new Int32Array(w);
+  for (let x = 0; x < w; x++) {
+    xs0[x] = Math.floor((x * W) / w);
+    xs1[x] = Math.max(xs0[x] + 1, Math.floor(((x + 1) * W) / w));
+  }
   const acc = new Float64Array(w * C);
-  const cnt = new Float64Array(w);
   const src = raster.data;
   for (let y = 0; y < h; y++) {
     const y0 = Math.floor((y * H) / h);
     const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * H) / h));
     acc.fill(0);
-    cnt.fill(0);
     for (let sy = y0; sy < y1; sy++) {
+      const rowStart = sy * W * C;
       for (let x = 0; x < w; x++) {
-        const x0 = Math.floor((x * W) / w);
-        const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * W) / w));
-        for (let sx = x0; sx < x1; sx++) {
-          const i = (sy * W + sx) * C;
+        const end = rowStart + xs1[x] * C;
+        for (let i = rowStart + xs0[x] * C; i < end; i += C)
           for (let k = 0; k < C; k++) acc[x * C + k] += src[i + k];
-        }
-        cnt[x] += x1 - x0;
       }
     }
-    for (let x = 0; x < w; x++)
-      for (let k = 0; k < C; k++) out.data[(y * w + x) * C + k] = Math.round(acc[x * C + k] / cnt[x]);
+    for (let x = 0; x < w; x++) {
+      const n = (xs1[x] - xs0[x]) * (y1 - y0);
+      for (let k = 0; k < C; k++) out.data[(y * w + x) * C + k] = Math.round(acc[x * C + k] / n);
+    }
   }
   return out;
 }
