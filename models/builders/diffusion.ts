@@ -39,6 +39,11 @@ const UC = 8;
 const LAYERS = 3;
 export const TINY_RESOLUTION = 64;
 
+// Every Conv states all its attributes, as exporters do: onnxruntime-web's WebGPU kernels do not fill in
+// defaults for missing dilations/strides ("dilations should be 2D").
+const CONV3 = { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1], group: 1 };
+const CONV1 = { kernel_shape: [1, 1], pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1], group: 1 };
+
 export const TINY_SCHEDULER = {
   _class_name: 'EulerDiscreteScheduler',
   num_train_timesteps: 1000,
@@ -173,7 +178,7 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
     ]);
   } else convIn = g.init('conv_in.weight', q8.dequant, [UC, 9, 3, 3]);
   let x = g.op('Conv', [sample, convIn, g.init('conv_in.bias', randomWeights(rng, UC, 0.05), [UC])], {
-    pads: [1, 1, 1, 1],
+    ...CONV3,
   });
 
   // Sinusoidal time embedding, one frequency per channel: works for a scalar, [1] or [B] timestep.
@@ -231,7 +236,7 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
       g.init('mid.weight', randomWeights(rng, UC * UC * 9, 0.12), [UC, UC, 3, 3]),
       g.init('mid.bias', randomWeights(rng, UC, 0.05), [UC]),
     ],
-    { pads: [1, 1, 1, 1] },
+    CONV3,
   );
   x = silu(x);
   const out = g.op(
@@ -241,7 +246,7 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
       g.init('conv_out.weight', randomWeights(rng, 4 * UC * 9, 0.12), [4, UC, 3, 3]),
       g.init('conv_out.bias', new Float32Array(4), [4]),
     ],
-    { pads: [1, 1, 1, 1] },
+    CONV3,
     'out_sample',
   );
   g.output(out, 'float32', ['batch', 4, 'height', 'width']);
@@ -253,14 +258,14 @@ function vaeEncoder(seed: number): Uint8Array {
   const rng = new Rng(seed);
   const g = new GraphBuilder('vae_encoder');
   const x = g.input('sample', 'float32', ['batch', 3, 'height', 'width']);
-  const p = g.op('AveragePool', [x], { kernel_shape: [8, 8], strides: [8, 8] });
+  const p = g.op('AveragePool', [x], { kernel_shape: [8, 8], strides: [8, 8], pads: [0, 0, 0, 0] });
   const h = g.op('Tanh', [
-    g.op('Conv', [p, g.init('enc.w1', randomWeights(rng, UC * 3, 0.8), [UC, 3, 1, 1])]),
+    g.op('Conv', [p, g.init('enc.w1', randomWeights(rng, UC * 3, 0.8), [UC, 3, 1, 1])], CONV1),
   ]);
   const z = g.op(
     'Conv',
     [h, g.init('enc.w2', randomWeights(rng, 4 * UC, 2), [4, UC, 1, 1])],
-    {},
+    CONV1,
     'latent_sample',
   );
   g.output(z, 'float32', ['batch', 4, 'latent_height', 'latent_width']);
@@ -273,7 +278,7 @@ function vaeDecoder(seed: number): Uint8Array {
   const g = new GraphBuilder('vae_decoder');
   const z = g.input('latent_sample', 'float32', ['batch', 4, 'latent_height', 'latent_width']);
   let h = g.op('Conv', [z, g.init('dec.w1', randomWeights(rng, UC * 4 * 9, 0.3), [UC, 4, 3, 3])], {
-    pads: [1, 1, 1, 1],
+    ...CONV3,
   });
   h = g.op('Mul', [h, g.op('Sigmoid', [h])]);
   h = g.op('Resize', [h, '', g.init('dec.scales', Float32Array.of(1, 1, 8, 8), [4])], { mode: 'nearest' });
@@ -281,7 +286,7 @@ function vaeDecoder(seed: number): Uint8Array {
     'Tanh',
     [
       g.op('Conv', [h, g.init('dec.w2', randomWeights(rng, 3 * UC * 9, 0.3), [3, UC, 3, 3])], {
-        pads: [1, 1, 1, 1],
+        ...CONV3,
       }),
     ],
     {},
