@@ -1,0 +1,16 @@
+/** The experiments worker: backbone (ORT web), heads (tfjs WebGPU → WASM → CPU) and the grid runner in one worker. */
+import { exposeEngine } from './host.ts';
+import { ExperimentsEngine } from './experiments.engine.ts';
+import { openStore } from '../src/runtime/db/store.ts';
+import { decodeImage } from '../src/runtime/decode.ts';
+import { webBackend } from '../src/runtime/ort-web.ts';
+import { preferredBackend } from '../src/runtime/backend-choice.ts';
+
+exposeEngine(
+  new ExperimentsEngine({
+    ort: webBackend,
+    store: () => openStore(),
+    decode: decodeImage,
+    autoDevice: preferredBackend,
+  }),
+);
