@@ -6,7 +6,8 @@
  * classes, groups, masks). No WebGPU work happens here.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync, zipSync } from 'fflate';
@@ -14,7 +15,8 @@ import { unzipSync, zipSync } from 'fflate';
 // The package is ESM, so `import.meta.dirname` stands in for __dirname; ../shared sits next to the repo root.
 const here = import.meta.dirname;
 const SRC = path.resolve(here, '../../../shared/data/magnetic-tile-compact');
-const WORK = path.resolve(here, '../../test-results/data-e2e');
+// Scratch files go to the OS temp dir: parallel Playwright runs wipe test-results/ when they start.
+const WORK = mkdtempSync(path.join(tmpdir(), 'defectlab-data-e2e-'));
 
 interface SourceItem {
   file: string;
