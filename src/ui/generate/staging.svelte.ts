@@ -49,7 +49,7 @@ function advanceCursor(from: number): void {
   const n = staging.items.length;
   for (let k = 1; k <= n; k++) {
     const i = (from + k) % n;
-    if (staging.items[i].status === 'pending') {
+    if (staging.items[i].status === 'pending' && !staging.saving.includes(staging.items[i].id)) {
       staging.cursor = i;
       return;
     }
@@ -106,15 +106,18 @@ export function rejectStaged(ids: string[]): void {
     if (ids.includes(s.id) && s.status === 'pending' && !staging.saving.includes(s.id)) s.status = 'rejected';
 }
 
-/** Keyboard: decide the item under the cursor and move to the next pending one. */
+/**
+ * Keyboard: decide the item under the cursor (or, when that one is already decided, the next pending one) and
+ * move the cursor on.
+ */
 export async function decideAtCursor(decision: 'accept' | 'reject'): Promise<void> {
-  const i = staging.cursor;
-  const s = staging.items[i];
-  if (!s || s.status !== 'pending') {
-    advanceCursor(i);
-    return;
+  let s = staging.items[staging.cursor];
+  if (!s || s.status !== 'pending' || staging.saving.includes(s.id)) {
+    advanceCursor(staging.cursor);
+    s = staging.items[staging.cursor];
+    if (!s || s.status !== 'pending' || staging.saving.includes(s.id)) return;
   }
-  advanceCursor(i);
+  advanceCursor(staging.cursor);
   if (decision === 'accept') await acceptStaged([s.id]);
   else rejectStaged([s.id]);
 }
