@@ -1,13 +1,17 @@
 /**
  * Main-thread client of the import worker: the same `ImportApi` as `ImportEngine`, through comlink. Files and
- * Blobs cross as references (no copy of their bytes); progress callbacks are proxied; a crashed worker rejects
+ * Blobs cross as references (no copy of their bytes); progress callbacks are proxied (as top-level arguments,
+ * see `import.worker.ts`); a crashed worker rejects
  * pending calls with `ImportWorkerCrashedError` (what earlier batches stored stays stored) and is restarted by
  * the next call.
  */
+import * as Comlink from 'comlink';
 import type { DatasetRecord } from '../src/core/dataset.ts';
 import { DefectLabError } from '../src/core/errors.ts';
 import { WorkerConnection, type JobOptions } from './host.ts';
 import type { ImportApi, ImportInput, ImportOptions, ImportReport } from './import.engine.ts';
+import type { ImportWireApi, PlainImportOptions } from './import.worker.ts';
+import type { ProgressFn } from '../src/core/progress.ts';
 import type { SampleDatasetOptions } from '../src/core/sample-data/index.ts';
 
 export class ImportWorkerCrashedError extends DefectLabError {
@@ -21,7 +25,7 @@ export class ImportWorkerCrashedError extends DefectLabError {
 }
 
 export class ImportClient implements ImportApi {
-  private readonly conn = new WorkerConnection<ImportApi>(
+  private readonly conn = new WorkerConnection<ImportWireApi>(
     () => new Worker(new URL('./import.worker.ts', import.meta.url), { type: 'module', name: 'import' }),
   );
   private crash: ((e: Error) => void)[] = [];
@@ -43,13 +47,17 @@ export class ImportClient implements ImportApi {
     });
   }
 
-  /** `JobOptions` fields go through `WorkerConnection.options` (proxied callback); the rest are plain data. */
-  private static opts<O extends JobOptions>(opts: O | undefined): O | undefined {
-    return opts ? ({ ...opts, ...WorkerConnection.options(opts) } as O) : undefined;
+  /** Splits options into plain data and the progress callback, proxied as a top-level argument. */
+  private static split<O extends ImportOptions>(
+    opts: O | undefined,
+  ): [Omit<O, 'onProgress'>, ProgressFn | undefined] {
+    const { onProgress, ...plain } = opts ?? ({} as O);
+    return [plain, onProgress ? Comlink.proxy(onProgress) : undefined];
   }
 
   importFiles(datasetId: string, input: ImportInput, opts?: ImportOptions): Promise<ImportReport> {
-    return this.guard(this.conn.api.importFiles(datasetId, input, ImportClient.opts(opts)));
+    const [plain, progress] = ImportClient.split(opts);
+    return this.guard(this.conn.api.importFiles(datasetId, input, plain as PlainImportOptions, progress));
   }
 
   importIntoNewDataset(
@@ -57,17 +65,20 @@ export class ImportClient implements ImportApi {
     input: ImportInput,
     opts?: ImportOptions,
   ): Promise<{ dataset: DatasetRecord; report: ImportReport }> {
-    return this.guard(this.conn.api.importIntoNewDataset(name, input, ImportClient.opts(opts)));
+    const [plain, progress] = ImportClient.split(opts);
+    return this.guard(this.conn.api.importIntoNewDataset(name, input, plain, progress));
   }
 
   exportDataset(datasetId: string, opts?: JobOptions): Promise<Uint8Array> {
-    return this.guard(this.conn.api.exportDataset(datasetId, ImportClient.opts(opts)));
+    const progress = opts?.onProgress ? Comlink.proxy(opts.onProgress) : undefined;
+    return this.guard(this.conn.api.exportDataset(datasetId, opts?.jobId, progress));
   }
 
   createSampleDataset(
     opts?: ImportOptions & { sample?: SampleDatasetOptions },
   ): Promise<{ dataset: DatasetRecord; report: ImportReport }> {
-    return this.guard(this.conn.api.createSampleDataset(ImportClient.opts(opts)));
+    const [plain, progress] = ImportClient.split(opts);
+    return this.guard(this.conn.api.createSampleDataset(plain, progress));
   }
 
   cancel(jobId: string): void {
