@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { benchmarkMemseg } from '../src/core/synth/index.ts';
+import { benchmarkGenerator, benchmarkMemseg, getGenerator } from '../src/core/synth/index.ts';
 
 const SIZES: [number, number][] = [
   [256, 256],
@@ -55,6 +55,11 @@ export async function run(): Promise<Record<string, unknown>> {
       ratio: typeof numpy === 'number' ? node.defectsPerSecond / numpy : null,
       ...(typeof numpy === 'string' ? { numpyNote: numpy } : {}),
     };
+  }
+  // The other generators at 256×256 RGB, Node only (no reference implementation to compare with).
+  for (const name of ['random_walk', 'cutpaste', 'blur']) {
+    const r = benchmarkGenerator(getGenerator(name).fn, 256, 256, { minSeconds: seconds / 2 });
+    out[`${name}_256x256`] = { nodeDefectsPerSecond: r.defectsPerSecond, nodeMsPerDefect: r.msPerDefect };
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { decode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { AugmentPipeline } from '../../src/core/synth/ops.ts';
+import { AugmentPipeline, gaussianBlur } from '../../src/core/synth/ops.ts';
 import {
   createRaster,
   resizeBilinear,
@@ -383,6 +383,39 @@ describe('structure ops', () => {
         if (need[p]) for (let c = 0; c < 3; c++) if (part.read(p * 3, c) !== full.read(p * 3, c)) diff++;
       expect(diff).toBe(0);
     }
+  });
+
+  it('the masked Gaussian blur equals a direct 2-D convolution at the needed pixels (tolerance 1e-4)', () => {
+    const [W, H, C] = [37, 29, 3];
+    const img = surface(W, H, 3);
+    const where = new Uint8Array(W * H);
+    for (let i = 0; i < where.length; i += 3) where[i] = 1;
+    const [sx, sy] = [2.3, 4.1];
+    const kernel = (s: number) => {
+      const r = Math.ceil(3 * s);
+      const a = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * s * s)));
+      const sum = a.reduce((x, y) => x + y, 0);
+      return a.map((v) => v / sum);
+    };
+    const kx = kernel(sx);
+    const ky = kernel(sy);
+    const rx = (kx.length - 1) / 2;
+    const ry = (ky.length - 1) / 2;
+    const clamp = (v: number, n: number) => Math.min(n - 1, Math.max(0, v));
+    const out = gaussianBlur(img.data, W, H, C, sx, sy, where);
+    let maxErr = 0;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        if (!where[y * W + x]) continue;
+        for (let c = 0; c < C; c++) {
+          let acc = 0;
+          for (let j = -ry; j <= ry; j++)
+            for (let i = -rx; i <= rx; i++)
+              acc += ky[j + ry] * kx[i + rx] * img.data[(clamp(y + j, H) * W + clamp(x + i, W)) * C + c];
+          maxErr = Math.max(maxErr, Math.abs(acc - out[(y * W + x) * C + c]));
+        }
+      }
+    expect(maxErr).toBeLessThan(1e-4);
   });
 
   it('composes look-up-table ops lazily: histograms and reads match applying them one by one', () => {

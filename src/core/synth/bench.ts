@@ -3,6 +3,7 @@
  * browser worker (the synth engine's `benchmark`), so both report the same figure.
  */
 import { createRaster, type Channels, type RasterImage } from '../image.ts';
+import type { GeneratorFn } from './common.ts';
 import { memsegDefect } from './memseg.ts';
 
 export interface SynthBenchResult {
@@ -33,13 +34,23 @@ export function benchSurface(width: number, height: number, channels: Channels):
 export function benchmarkMemseg(
   width: number,
   height: number,
+  opts: { channels?: Channels; minSeconds?: number; warmup?: number; minSamples?: number } = {},
+): SynthBenchResult {
+  return benchmarkGenerator(memsegDefect, width, height, opts);
+}
+
+/** The same measurement for any generator (default options, seeds 0, 1, 2, …). */
+export function benchmarkGenerator(
+  fn: GeneratorFn,
+  width: number,
+  height: number,
   { channels = 3 as Channels, minSeconds = 2, warmup = 20, minSamples = 20 } = {},
 ): SynthBenchResult {
   const img = benchSurface(width, height, channels);
-  for (let i = 0; i < warmup; i++) memsegDefect(img, {}, 1_000_000 + i);
+  for (let i = 0; i < warmup; i++) fn(img, {}, 1_000_000 + i);
   const t0 = performance.now();
   let samples = 0;
-  while (samples < minSamples || performance.now() - t0 < minSeconds * 1000) memsegDefect(img, {}, samples++);
+  while (samples < minSamples || performance.now() - t0 < minSeconds * 1000) fn(img, {}, samples++);
   const seconds = (performance.now() - t0) / 1000;
   return {
     width,

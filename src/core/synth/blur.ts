@@ -1,7 +1,7 @@
 /**
  * Blur defect (CSE-style "smooth" anomaly): the image blurred by a Gaussian with a random anisotropic kernel
  * (σx, σy drawn independently) inside a Perlin region drawn exactly like MemSeg's mask. Out-of-focus patches,
- * smeared coating. Outside the mask nothing changes; only the mask's bounding box is blurred.
+ * smeared coating. Outside the mask nothing changes; the blur is computed only where the mask needs it.
  */
 import type { RasterImage } from '../image.ts';
 import { Rng } from '../rng.ts';
@@ -142,19 +142,7 @@ export function blurDefect(
   }
   const sigmaX = drawIn(rng, o.sigma);
   const sigmaY = drawIn(rng, o.sigma);
-  let x0 = W;
-  let y0 = H;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++)
-      if (bits[y * W + x]) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
-  const blurred = gaussianBlur(image.data, W, H, C, sigmaX, sigmaY, { x0, y0, x1, y1 });
+  const blurred = gaussianBlur(image.data, W, H, C, sigmaX, sigmaY, bits);
   const out = new Uint8ClampedArray(image.data);
   const cc = C === 1 ? 1 : 3;
   for (let p = 0; p < n; p++) {

@@ -44,4 +44,4 @@ export {
   type BatchResult,
   type BatchOptions,
 } from './batch.ts';
-export { benchmarkMemseg, type SynthBenchResult } from './bench.ts';
+export { benchmarkMemseg, benchmarkGenerator, type SynthBenchResult } from './bench.ts';

@@ -405,9 +405,11 @@ export function gaussianKernel(sigma: number): Float32Array {
 }
 
 /**
- * Separable Gaussian blur (σx, σy) of an interleaved buffer with `c` channels, borders replicated, restricted
- * to the rows/columns of `box` (what the caller will read) plus nothing else.
- * @returns a Float32Array [h × w × c] valid inside `box`.
+ * Separable Gaussian blur (σx, σy) of an interleaved buffer with `c` channels, borders replicated, computed only
+ * where the caller reads it: the vertical pass at the pixels of `where`, the horizontal pass at the pixels within
+ * the vertical kernel's reach of them.
+ * @param where Uint8Array [h × w], non-zero = needed
+ * @returns a Float32Array [h × w × c], valid where `where` is non-zero
  */
 export function gaussianBlur(
   src: Uint8ClampedArray,
@@ -416,37 +418,61 @@ export function gaussianBlur(
   c: number,
   sigmaX: number,
   sigmaY: number,
-  box: { x0: number; y0: number; x1: number; y1: number },
+  where: Uint8Array,
 ): Float32Array {
   const kx = gaussianKernel(sigmaX);
   const ky = gaussianKernel(sigmaY);
   const rx = (kx.length - 1) / 2;
   const ry = (ky.length - 1) / 2;
+  // needH[p] = some needed pixel lies within ry rows of p in its column (a sliding count down each column).
+  const needH = new Uint8Array(w * h);
+  for (let x = 0; x < w; x++) {
+    let count = 0;
+    for (let y = 0; y < Math.min(h, ry); y++) count += where[y * w + x] ? 1 : 0;
+    for (let y = 0; y < h; y++) {
+      const enter = y + ry;
+      if (enter < h && where[enter * w + x]) count++;
+      const leave = y - ry - 1;
+      if (leave >= 0 && where[leave * w + x]) count--;
+      if (count > 0) needH[y * w + x] = 1;
+    }
+  }
   const tmp = new Float32Array(w * h * c);
   const out = new Float32Array(w * h * c);
-  const ya = Math.max(0, box.y0 - ry);
-  const yb = Math.min(h - 1, box.y1 + ry);
-  // Horizontal pass over the rows the vertical pass will read.
-  for (let y = ya; y <= yb; y++) {
-    for (let x = box.x0; x <= box.x1; x++) {
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++) {
+      if (needH[row + x] === 0) continue;
+      const interior = x - rx >= 0 && x + rx < w;
       for (let k = 0; k < c; k++) {
         let acc = 0;
-        for (let t = -rx; t <= rx; t++) {
-          const xx = x + t < 0 ? 0 : x + t >= w ? w - 1 : x + t;
-          acc += kx[t + rx] * src[(y * w + xx) * c + k];
-        }
-        tmp[(y * w + x) * c + k] = acc;
+        if (interior) {
+          let i = (row + x - rx) * c + k;
+          for (let t = 0; t < kx.length; t++, i += c) acc += kx[t] * src[i];
+        } else
+          for (let t = -rx; t <= rx; t++) {
+            const xx = x + t < 0 ? 0 : x + t >= w ? w - 1 : x + t;
+            acc += kx[t + rx] * src[(row + xx) * c + k];
+          }
+        tmp[(row + x) * c + k] = acc;
       }
     }
   }
-  for (let y = box.y0; y <= box.y1; y++) {
-    for (let x = box.x0; x <= box.x1; x++) {
+  const stride = w * c;
+  for (let y = 0; y < h; y++) {
+    const interior = y - ry >= 0 && y + ry < h;
+    for (let x = 0; x < w; x++) {
+      if (where[y * w + x] === 0) continue;
       for (let k = 0; k < c; k++) {
         let acc = 0;
-        for (let t = -ry; t <= ry; t++) {
-          const yy = y + t < 0 ? 0 : y + t >= h ? h - 1 : y + t;
-          acc += ky[t + ry] * tmp[(yy * w + x) * c + k];
-        }
+        if (interior) {
+          let i = ((y - ry) * w + x) * c + k;
+          for (let t = 0; t < ky.length; t++, i += stride) acc += ky[t] * tmp[i];
+        } else
+          for (let t = -ry; t <= ry; t++) {
+            const yy = y + t < 0 ? 0 : y + t >= h ? h - 1 : y + t;
+            acc += ky[t + ry] * tmp[(yy * w + x) * c + k];
+          }
         out[(y * w + x) * c + k] = acc;
       }
     }
