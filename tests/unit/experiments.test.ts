@@ -5,6 +5,9 @@ import {
   SYNTHETIC_ONLY_WARNING,
   aggregate,
   cellsToCsv,
+  confusionCells,
+  panelThreshold,
+  scoreHistogram,
   expandGrid,
   knnScores,
   meanDistanceScores,
@@ -345,5 +348,31 @@ describe('runner with fakes', () => {
     );
     expect(r.resumed).toBe(3);
     expect(c.trained).toBe(0);
+  });
+});
+
+describe('evaluation panel logic', () => {
+  const scores = [0.1, 0.4, 0.35, 0.8, 0.2, 0.9];
+  const labels = [0, 0, 1, 1, 0, 1];
+  it('confusion cells list the images in them', () => {
+    expect(confusionCells(scores, labels, 0.35)).toEqual({ tp: [2, 3, 5], fp: [1], tn: [0, 4], fn: [] });
+  });
+  it('histogram counts every score once per class', () => {
+    const h = scoreHistogram(scores, labels, 4);
+    expect(h.edges.length).toBe(5);
+    expect(h.normal.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(h.defect.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(h.defect[3]).toBe(2); // 0.8 and 0.9 in the top bin [0.7, 0.9]
+  });
+  it('labels each threshold mode; test tuning and synthetic-only validation warn', () => {
+    const test = { scores, labels };
+    expect(panelThreshold('test-best-f1', { test }).source).toBe('test (tuned on test)');
+    expect(panelThreshold('test-best-f1', { test }).warnings.length).toBe(1);
+    const val = { scores: [0.1, 0.9], labels: [0, 1], synthetic: true };
+    const v = panelThreshold('val-best-f1', { test, val });
+    expect(v).toMatchObject({ threshold: 0.9, source: 'val:synthetic' });
+    expect(v.warnings).toContain(SYNTHETIC_ONLY_WARNING);
+    expect(panelThreshold('manual', { test, manual: 0.5 }).threshold).toBe(0.5);
+    expect(panelThreshold('val-fpr', { test }).threshold).toBeNaN();
   });
 });

@@ -7,3 +7,4 @@ export * from './threshold.ts';
 export * from './table.ts';
 export * from './store.ts';
 export * from './runner.ts';
+export * from './evaluate.ts';
