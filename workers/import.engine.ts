@@ -32,7 +32,7 @@ import { exportFieldsOf, exportLayout, zipLayout, type ExportItem } from '../src
 import { sha256Hex } from '../src/core/hash.ts';
 import { binarize, type RasterImage } from '../src/core/image.ts';
 import { ImportError, rejected, type Rejected } from '../src/core/import/errors.ts';
-import { planImport, type ImportLayout, type PlannedItem } from '../src/core/import/plan.ts';
+import { planImport, type ImportLayout, type ImportPlan, type PlannedItem } from '../src/core/import/plan.ts';
 import { basename, extension, normalizePath, stem } from '../src/core/import/paths.ts';
 import { DEFAULT_ZIP_LIMITS, unzipArchive, type ZipLimits } from '../src/core/import/zip.ts';
 import { etaSeconds, yieldToEventLoop } from '../src/core/progress.ts';
@@ -131,24 +131,39 @@ export class ImportEngine implements ImportApi {
     opts?: ImportOptions,
   ): Promise<{ dataset: DatasetRecord; report: ImportReport }> {
     const store = await this.store();
-    const source = 'zip' in input ? 'zip' : 'files';
-    const dataset = await store.createDataset({ name: name ?? 'Imported dataset', source });
-    const report = await this.importFiles(dataset.id, input, opts);
-    const finalName = name ?? report.meta?.name;
-    if (finalName && finalName !== dataset.name) {
-      await store.renameDataset(dataset.id, finalName);
-      dataset.name = finalName;
-    }
+    const kind = 'zip' in input ? 'zip' : 'files';
+    let dataset: DatasetRecord | null = null;
+    // The dataset is created once the plan is known, so it is named (manifest) and typed (layout) from it.
+    const create = async (plan: ImportPlan): Promise<string> => {
+      dataset = await store.createDataset({
+        name: name ?? plan.meta?.name ?? 'Imported dataset',
+        source: `${kind}-${plan.layout}`,
+        ...(plan.meta?.description ? { description: plan.meta.description } : {}),
+      });
+      return dataset.id;
+    };
+    const report = await this.run(create, input, opts);
+    // Only an unexpected failure before planning leaves no dataset; keep the promised shape anyway.
+    dataset ??= await store.createDataset({ name: name ?? 'Imported dataset', source: kind });
     return { dataset, report };
   }
 
-  async importFiles(datasetId: string, input: ImportInput, opts: ImportOptions = {}): Promise<ImportReport> {
+  importFiles(datasetId: string, input: ImportInput, opts: ImportOptions = {}): Promise<ImportReport> {
+    return this.run(async () => datasetId, input, opts);
+  }
+
+  /** Expands, plans, then asks `target` for the dataset id, then decodes and stores. */
+  private async run(
+    target: (plan: ImportPlan) => Promise<string>,
+    input: ImportInput,
+    opts: ImportOptions = {},
+  ): Promise<ImportReport> {
     const t0 = performance.now();
     const job = this.jobs.start(opts.jobId);
     const store = await this.store();
     const batchSize = Math.max(1, opts.batchSize ?? 32);
     const report: ImportReport = {
-      datasetId,
+      datasetId: '',
       layout: 'plain',
       planned: 0,
       added: 0,
@@ -179,6 +194,8 @@ export class ImportEngine implements ImportApi {
       report.rejected.push(...plan.rejected);
       report.ignored = plan.ignored;
       if (plan.meta) report.meta = plan.meta;
+      const datasetId = await target(plan);
+      report.datasetId = datasetId;
       const totalBytes = plan.items.reduce(
         (s, it) =>
           s + sizeOf(byPath.get(it.file)!.data) + (it.maskFile ? sizeOf(byPath.get(it.maskFile)!.data) : 0),

@@ -417,6 +417,9 @@ describe('layouts', () => {
     expect(report.rejected).toEqual([]);
     expect(report.added).toBe(210);
     expect(dataset.name).toBe(manifest.dataset);
+    expect(dataset.source).toBe('files-manifest');
+    expect(dataset.description).toMatch(/citation: Huang Y\., Qiu C\., Yuan K\./);
+    expect((await store.getDataset(dataset.id))?.description).toBe(dataset.description);
     expect(report.meta?.description).toMatch(/Surface defect saliency of magnetic tile/);
     expect(progress.at(-1)).toBe(210);
     const counts = await store.countImages(dataset.id);
