@@ -30,6 +30,7 @@ import { sha256Hex } from '../core/hash.ts';
 import type { DefectLabStore, StoredFeatures } from './db/types.ts';
 import type { FeatureMap } from './heads/spatial.ts';
 import type { Backend, OrtBackend } from './ort.ts';
+import backbonesJson from '../../models/manifests/backbones.json';
 
 const { onnx } = onnxProto;
 type ModelProtoT = InstanceType<typeof onnx.ModelProto>;
@@ -64,6 +65,17 @@ export interface FeatureGraphInfo {
 
 const FEATURE_SUFFIX = '__defectlab';
 
+/**
+ * A manifest's choice of spatial map when the pool's input is not the best one (MobileNetV2's last map is
+ * 1280×7×7: coarse and 13× the work of the 96×14×14 stage output the heads prefer). `scale`/`zeroPoint` name
+ * the quantization initializers of an int8 tensor.
+ */
+export interface SpatialTensorSpec {
+  tensor: string;
+  scale?: string;
+  zeroPoint?: string;
+}
+
 function shapeOf(vi: ValueInfoT): (number | string)[] {
   const dims = vi.type?.tensorType?.shape?.dim ?? [];
   return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : -1));
@@ -80,6 +92,7 @@ function floatOutput(name: string) {
 export function rewriteForFeatures(
   bytes: Uint8Array,
   name = 'model',
+  spatialTensor?: SpatialTensorSpec,
 ): { bytes: Uint8Array; info: FeatureGraphInfo } {
   let model: ModelProtoT;
   try {
@@ -142,6 +155,14 @@ export function rewriteForFeatures(
       throw new BackboneGraphError(name, `the Flatten node ${flat.name} is not fed by a pooling node`);
     spatial = pool.input![0];
   }
+  if (spatialTensor) {
+    if (!nodes.some((n) => n.output?.includes(spatialTensor.tensor)))
+      throw new BackboneGraphError(name, `has no tensor named ${spatialTensor.tensor} (from the manifest)`);
+    spatial =
+      spatialTensor.scale && spatialTensor.zeroPoint
+        ? dequant(spatialTensor.tensor, spatialTensor.scale, spatialTensor.zeroPoint)
+        : spatialTensor.tensor;
+  }
   g.node = [...nodes, ...added];
   const originalOutputs = (g.output ?? []).map((o) => o.name!);
   const existing = new Set(originalOutputs);
@@ -169,6 +190,7 @@ export interface BackboneManifestEntry {
   inputNames?: string[];
   /** Input resolution and normalization the backbone was trained with. */
   preprocess: PreprocessOptions;
+  spatialTensor?: SpatialTensorSpec;
   /** Pooled feature size and spatial map size at the manifest's resolution. */
   featureDim?: number;
   spatial?: [number, number, number];
@@ -199,6 +221,8 @@ export interface LoadBackboneOptions {
   ort: OrtBackend;
   device?: Backend;
   preprocess?: PreprocessOptions;
+  /** Which tensor is the spatial map (from the manifest); default: the input of the last global pool. */
+  spatialTensor?: SpatialTensorSpec;
   name?: string;
 }
 
@@ -212,7 +236,7 @@ export class Backbone {
   ) {}
 
   static async load(model: Uint8Array, o: LoadBackboneOptions): Promise<Backbone> {
-    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id);
+    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id, o.spatialTensor);
     const session = await o.ort.createSession(bytes, { backend: o.device, name: o.name ?? o.id });
     const [, , h, w] = info.inputShape;
     const pre =
@@ -348,4 +372,24 @@ export function validateManifest(entries: unknown): BackboneManifestEntry[] {
       throw new InvalidArgumentError(`backbones[${i}]`, 'an entry with id, source and preprocess', e);
     return b;
   });
+}
+
+/** The backbones of `models/manifests/backbones.json`. */
+export const BACKBONES: readonly BackboneManifestEntry[] = validateManifest(backbonesJson);
+
+export function findBackbone(id: string): BackboneManifestEntry | undefined {
+  return BACKBONES.find((b) => b.id === id);
+}
+
+/** The manifest entry whose sha256 matches picked bytes (a user's copy of a known model), if any. */
+export async function identifyBackbone(bytes: Uint8Array): Promise<BackboneManifestEntry | undefined> {
+  const sha = await sha256Hex(bytes);
+  return BACKBONES.find((b) => b.sha256 === sha);
+}
+
+/** `Backbone.load` options from a manifest entry. */
+export function manifestLoadOptions(
+  e: BackboneManifestEntry,
+): Pick<LoadBackboneOptions, 'id' | 'preprocess' | 'spatialTensor' | 'name'> {
+  return { id: e.id, preprocess: e.preprocess, spatialTensor: e.spatialTensor, name: e.name };
 }

@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { createRaster } from '../../src/core/image.ts';
 import { imagenetPreprocess, preprocessBatch } from '../../src/core/preprocess.ts';
 import { float32, toFloat32 } from '../../src/core/tensor.ts';
-import { Backbone, CachedFeatures, rewriteForFeatures } from '../../src/runtime/backbone.ts';
+import {
+  Backbone,
+  CachedFeatures,
+  findBackbone,
+  identifyBackbone,
+  manifestLoadOptions,
+  rewriteForFeatures,
+} from '../../src/runtime/backbone.ts';
 import type { FeatureKey, StoredFeatures } from '../../src/runtime/db/types.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
 import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
@@ -48,7 +55,7 @@ describe('MobileNetV2-int8 backbone (real pretrained model, onnxruntime-node CPU
     expect(info.pooledOutput).toMatch(/^464_quantized__defectlab/);
   });
 
-  it('extracts [1280] pooled and [1280, 7, 7] spatial features, deterministically, and pooled = mean of spatial', async () => {
+  it('without the manifest: [1280] pooled and the pool input [1280, 7, 7]; pooled = mean of spatial; deterministic', async () => {
     const bb = await Backbone.load(bytes, { id: 'mobilenetv2-12-int8', ort: nodeBackend, device: 'cpu' });
     const imgs = await tiles(3, 0);
     const a = await bb.extract(imgs, { batchSize: 2 });
@@ -67,6 +74,18 @@ describe('MobileNetV2-int8 backbone (real pretrained model, onnxruntime-node CPU
     }
     expect(maxErr).toBeLessThan(0.05);
     expect(a.pooled[0].some((v) => v > 0)).toBe(true);
+    await bb.release();
+  });
+
+  it('with the manifest (found by sha256): the 96×14×14 stage output as spatial map', async () => {
+    const entry = await identifyBackbone(bytes);
+    expect(entry?.id).toBe('mobilenetv2-12-int8');
+    expect(findBackbone('mobilenetv2-12-int8')).toBe(entry);
+    const bb = await Backbone.load(bytes, { ...manifestLoadOptions(entry!), ort: nodeBackend });
+    const f = await bb.extract(await tiles(2, 0));
+    expect(f.spatial[1].dims).toEqual([96, 14, 14]);
+    expect(f.pooled[1].length).toBe(1280);
+    expect(bb.info.spatialOutput).toBe('426_quantized__defectlab_float');
     await bb.release();
   });
 

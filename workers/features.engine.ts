@@ -1,0 +1,286 @@
+/**
+ * The features engine: load a backbone (manifest entry, URL or picked file), set its preprocessing, and extract
+ * pooled + spatial features of images or of a stored dataset through the feature cache. Runs in
+ * `features.worker.ts` (and inside the train worker), and in-thread in Node tests with `nodeBackend`.
+ *
+ * Progress callbacks are top-level arguments: comlink proxies only those, not callbacks nested in options.
+ */
+import type { ImageRecord, Label, Split } from '../src/core/dataset.ts';
+import { DefectLabError } from '../src/core/errors.ts';
+import type { RasterImage } from '../src/core/image.ts';
+import { type PreprocessOptions, preprocessingId } from '../src/core/preprocess.ts';
+import type { ProgressFn } from '../src/core/progress.ts';
+import {
+  BACKBONES,
+  Backbone,
+  type BackboneManifestEntry,
+  CachedFeatures,
+  type Features,
+  findBackbone,
+  identifyBackbone,
+  manifestLoadOptions,
+} from '../src/runtime/backbone.ts';
+import type { DefectLabStore, ImageFilter } from '../src/runtime/db/types.ts';
+import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
+import type { Backend, OrtBackend } from '../src/runtime/ort.ts';
+import { type Cancellable, JobRegistry } from './host.ts';
+
+export type DevicePreference = 'auto' | Backend;
+
+export interface LoadBackboneRequest {
+  /** A manifest id ('mobilenetv2-12-int8', 'resnet50-hf', 'tiny-resnet'). */
+  manifestId?: string;
+  /** Model bytes picked by the user (matched to the manifest by sha256 when it is a known model). */
+  bytes?: Uint8Array;
+  /** URL or (Node) path; default: the manifest entry's URL/path. */
+  url?: string;
+  name?: string;
+  device?: DevicePreference;
+}
+
+export interface BackboneInfo {
+  id: string;
+  name: string;
+  backend: string;
+  fallbackReason: string;
+  inputName: string;
+  pooledOutput: string;
+  spatialOutput: string;
+  preprocess: PreprocessOptions;
+  preprocessingId: string;
+}
+
+/** One image of a dataset with what evaluation needs to know about it. */
+export interface ImageMeta {
+  id: string;
+  name: string;
+  label: Label;
+  split: Split;
+  defectClass?: string;
+  /** A generator made it (accepted synthetic defect). */
+  synthetic: boolean;
+  maskId?: string;
+  sha256: string;
+}
+
+export interface DatasetFeatures {
+  images: ImageMeta[];
+  pooled: Float32Array[];
+  spatial: FeatureMap[];
+  /** How many came from the cache. */
+  cached: number;
+}
+
+export interface FeaturesApi extends Cancellable {
+  backbones(): Promise<BackboneManifestEntry[]>;
+  loadBackbone(req: LoadBackboneRequest, progress?: ProgressFn): Promise<BackboneInfo>;
+  backboneInfo(): Promise<BackboneInfo | null>;
+  setPreprocess(p: PreprocessOptions): Promise<BackboneInfo>;
+  extractImages(
+    images: RasterImage[],
+    pooledOnly?: boolean,
+    jobId?: string,
+    progress?: ProgressFn,
+  ): Promise<Features>;
+  extractDataset(
+    datasetId: string,
+    filter?: ImageFilter,
+    jobId?: string,
+    progress?: ProgressFn,
+  ): Promise<DatasetFeatures>;
+  releaseBackbone(): Promise<void>;
+}
+
+export class NoBackboneError extends DefectLabError {
+  constructor() {
+    super(
+      'NoBackboneError',
+      'no backbone is loaded',
+      'load a backbone (or pick an ONNX file) in the train tab first',
+    );
+  }
+}
+
+export interface FeaturesEngineDeps {
+  ort: OrtBackend;
+  /** Opens the store (IndexedDB in the browser, fake-indexeddb in tests). */
+  store?: () => Promise<DefectLabStore>;
+  /** Decodes stored image bytes (`src/runtime/decode.ts`). */
+  decode?: (bytes: Uint8Array, name: string) => Promise<{ raster: RasterImage }>;
+  /** What 'auto' means here (the app shell's `preferredBackend()`); default: the door's first backend. */
+  autoDevice?: () => Promise<Backend>;
+}
+
+export function imageMeta(r: ImageRecord): ImageMeta {
+  return {
+    id: r.id,
+    name: r.name,
+    label: r.label,
+    split: r.split,
+    defectClass: r.defectClass,
+    synthetic: !!r.provenance,
+    maskId: r.maskId,
+    sha256: r.sha256,
+  };
+}
+
+export class FeaturesEngine implements FeaturesApi {
+  protected readonly jobs = new JobRegistry();
+  protected backbone: Backbone | null = null;
+  private storePromise: Promise<DefectLabStore> | null = null;
+  private name = '';
+
+  constructor(protected readonly deps: FeaturesEngineDeps) {}
+
+  protected store(): Promise<DefectLabStore> {
+    if (!this.deps.store)
+      throw new DefectLabError('NoStoreError', 'this engine has no store', 'pass a store factory');
+    this.storePromise ??= this.deps.store();
+    return this.storePromise;
+  }
+
+  protected requireBackbone(): Backbone {
+    if (!this.backbone) throw new NoBackboneError();
+    return this.backbone;
+  }
+
+  async backbones(): Promise<BackboneManifestEntry[]> {
+    return [...BACKBONES];
+  }
+
+  async loadBackbone(req: LoadBackboneRequest, progress?: ProgressFn): Promise<BackboneInfo> {
+    progress?.({ stage: 'load backbone', done: 0, total: 1 });
+    let entry = req.manifestId ? findBackbone(req.manifestId) : undefined;
+    if (req.manifestId && !entry)
+      throw new DefectLabError(
+        'ModelNotFoundError',
+        `no backbone ${req.manifestId} in models/manifests/backbones.json`,
+        `use one of ${BACKBONES.map((b) => b.id).join(', ')} or pick an ONNX file`,
+      );
+    let bytes = req.bytes;
+    if (!bytes) {
+      const src = req.url ?? entry?.source.url ?? entry?.source.path;
+      if (!src)
+        throw new DefectLabError('ModelNotFoundError', 'no model bytes or URL given', 'pick an ONNX file');
+      bytes = await fetchBytes(src);
+    } else if (!entry) {
+      entry = await identifyBackbone(bytes);
+    }
+    const device = !req.device || req.device === 'auto' ? await this.autoDevice() : req.device;
+    await this.backbone?.release();
+    this.backbone = null;
+    const opts = entry
+      ? manifestLoadOptions(entry)
+      : { id: `user:${req.name ?? 'model'}:${bytes.length}`, name: req.name ?? 'picked model' };
+    this.backbone = await Backbone.load(bytes, { ...opts, ort: this.deps.ort, device });
+    this.name = opts.name ?? opts.id;
+    progress?.({ stage: 'load backbone', done: 1, total: 1 });
+    return this.info(this.backbone);
+  }
+
+  private async autoDevice(): Promise<Backend> {
+    if (this.deps.autoDevice) return this.deps.autoDevice();
+    const list = await this.deps.ort.availableBackends();
+    return list[0] ?? 'cpu';
+  }
+
+  private info(b: Backbone): BackboneInfo {
+    const s = b.session as { backend?: string; fallbackReason?: string };
+    return {
+      id: b.id,
+      name: this.name,
+      backend: s.backend ?? 'unknown',
+      fallbackReason: s.fallbackReason ?? '',
+      inputName: b.info.inputName,
+      pooledOutput: b.info.pooledOutput,
+      spatialOutput: b.info.spatialOutput,
+      preprocess: b.preprocess,
+      preprocessingId: preprocessingId(b.preprocess),
+    };
+  }
+
+  async backboneInfo(): Promise<BackboneInfo | null> {
+    return this.backbone ? this.info(this.backbone) : null;
+  }
+
+  async setPreprocess(p: PreprocessOptions): Promise<BackboneInfo> {
+    const b = this.requireBackbone();
+    preprocessingId(p); // validates
+    (b as { preprocess: PreprocessOptions }).preprocess = p;
+    return this.info(b);
+  }
+
+  async extractImages(
+    images: RasterImage[],
+    pooledOnly = false,
+    jobId?: string,
+    progress?: ProgressFn,
+  ): Promise<Features> {
+    const b = this.requireBackbone();
+    const job = this.jobs.start(jobId);
+    try {
+      return await b.extract(images, { pooledOnly, signal: job.signal, onProgress: progress });
+    } finally {
+      job.done();
+    }
+  }
+
+  /** Features of a dataset's images (cached by backbone, sha256 and preprocessing), in `listImages` order. */
+  async extractDataset(
+    datasetId: string,
+    filter?: ImageFilter,
+    jobId?: string,
+    progress?: ProgressFn,
+  ): Promise<DatasetFeatures> {
+    const b = this.requireBackbone();
+    const store = await this.store();
+    const records = await store.listImages(datasetId, filter);
+    const job = this.jobs.start(jobId);
+    try {
+      const cache = new CachedFeatures(b, store);
+      const feats = await cache.extract(
+        records.map((r) => ({ sha256: r.sha256, load: () => this.decodeRecord(r) })),
+        { signal: job.signal, onProgress: progress },
+      );
+      return {
+        images: records.map(imageMeta),
+        pooled: feats.map((f) => f.pooled),
+        spatial: feats.map((f) => (f.spatial ? { data: f.spatial.data, dims: f.spatial.dims } : emptyMap())),
+        cached: cache.hits,
+      };
+    } finally {
+      job.done();
+    }
+  }
+
+  protected async decodeRecord(r: ImageRecord): Promise<RasterImage> {
+    if (!this.deps.decode)
+      throw new DefectLabError('NoDecoderError', 'this engine cannot decode images', 'pass decodeImage');
+    const bytes = new Uint8Array(await r.blob.arrayBuffer());
+    return (await this.deps.decode(bytes, r.name)).raster;
+  }
+
+  async releaseBackbone(): Promise<void> {
+    await this.backbone?.release();
+    this.backbone = null;
+  }
+
+  cancel(jobId: string): void {
+    this.jobs.cancel(jobId);
+  }
+}
+
+function emptyMap(): FeatureMap {
+  return { data: new Float32Array(0), dims: [0, 0, 0] };
+}
+
+async function fetchBytes(src: string): Promise<Uint8Array> {
+  const res = await fetch(src);
+  if (!res.ok)
+    throw new DefectLabError(
+      'ModelNotFoundError',
+      `GET ${src} answered ${res.status}`,
+      'check the URL, or download the file and pick it from disk',
+    );
+  return new Uint8Array(await res.arrayBuffer());
+}
