@@ -5,7 +5,9 @@
  */
 import { DefectLabError } from '../src/core/errors.ts';
 import type { GenerateRequest } from '../src/core/diffusion/index.ts';
+import * as Comlink from 'comlink';
 import { WorkerConnection, type JobOptions } from './host.ts';
+import type { DiffusionWire } from './diffusion.worker.ts';
 import type { DiffusionEngineApi, EngineResult, LoadRequest, LoadedInfo } from './diffusion.engine.ts';
 
 export class WorkerCrashedError extends DefectLabError {
@@ -19,7 +21,7 @@ export class WorkerCrashedError extends DefectLabError {
 }
 
 export class DiffusionClient implements DiffusionEngineApi {
-  private readonly conn = new WorkerConnection<DiffusionEngineApi>(
+  private readonly conn = new WorkerConnection<DiffusionWire>(
     () =>
       new Worker(new URL('./diffusion.worker.ts', import.meta.url), { type: 'module', name: 'diffusion' }),
   );
@@ -43,11 +45,11 @@ export class DiffusionClient implements DiffusionEngineApi {
   }
 
   load(req: LoadRequest, opts?: JobOptions): Promise<LoadedInfo> {
-    return this.guard(this.conn.api.load(req, WorkerConnection.options(opts)));
+    return this.guard(this.conn.api.load(req, opts?.jobId, progressOf(opts)));
   }
 
   generate(req: GenerateRequest, opts?: JobOptions): Promise<EngineResult> {
-    return this.guard(this.conn.api.generate(req, WorkerConnection.options(opts))) as Promise<EngineResult>;
+    return this.guard(this.conn.api.generate(req, opts?.jobId, progressOf(opts))) as Promise<EngineResult>;
   }
 
   async unload(): Promise<void> {
@@ -65,6 +67,11 @@ export class DiffusionClient implements DiffusionEngineApi {
   terminate(): void {
     this.conn.terminate();
   }
+}
+
+/** Comlink proxies only top-level arguments: the callback travels on its own. */
+function progressOf(opts: JobOptions | undefined) {
+  return opts?.onProgress ? Comlink.proxy(opts.onProgress) : undefined;
 }
 
 let shared: DiffusionClient | null = null;

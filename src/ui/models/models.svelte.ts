@@ -31,6 +31,8 @@ export const models = $state({
   /** A custom hub base (a mirror); empty = huggingface.co. */
   hubBase: '',
   download: null as null | { id: string; progress: DownloadProgress | null; cancelling: boolean },
+  /** The last finished download's final progress (stays visible, so "100 %" can be read after the bar goes). */
+  lastDownload: null as null | { id: string; done: number; total: number; ms: number },
   /** Files picked from disk per model id (read in place, never copied). */
   picked: {} as Record<string, number>,
   loading: null as null | { id: string; done: number; total: number; message: string },
@@ -80,6 +82,8 @@ export async function downloadModel(id: string): Promise<void> {
   if (!base) return fail(new Error(`${id} has no ${kind} source — pick another source`));
   abort = new AbortController();
   models.download = { id, progress: null, cancelling: false };
+  models.lastDownload = null;
+  const t0 = performance.now();
   try {
     await managerFor(m).download(m, base, {
       signal: abort.signal,
@@ -87,6 +91,13 @@ export async function downloadModel(id: string): Promise<void> {
         if (models.download) models.download.progress = p;
       },
     });
+    const last = models.download.progress;
+    models.lastDownload = {
+      id,
+      done: last?.done ?? 0,
+      total: last?.total ?? 0,
+      ms: Math.round(performance.now() - t0),
+    };
   } catch (e) {
     fail(e);
   } finally {

@@ -1,0 +1,141 @@
+/**
+ * The diffusion flow in the built app, driven through the UI: download the tiny SDXL-inpaint model from the
+ * app's own server into the browser cache (progress reaches 100 %, sha256 verified), reload (the model is served
+ * from the cache: no request reaches /models/), load it, paint a mask, generate 2 samples with a fixed seed,
+ * accept them, and find them stored in IndexedDB with their provenance (generator, model, seed, prompt, source
+ * image, mask). WASM backend here for speed; the WebGPU path is covered by diffusion-parity.spec.ts.
+ */
+import { expect, test, type Page } from '@playwright/test';
+
+const ID = 'tiny-sdxl-inpaint';
+
+async function waitForApp(page: Page) {
+  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
+  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
+}
+
+test('download → reload from cache → paint → generate 2 → accept → stored with provenance', async ({
+  page,
+}) => {
+  const modelRequests: string[] = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/models/')) modelRequests.push(r.url());
+  });
+  // Requests made by the worker are attributed to the page's context too.
+  page.context().on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/models/') && !modelRequests.includes(r.url()))
+      modelRequests.push(r.url());
+  });
+
+  await page.goto('/');
+  await waitForApp(page);
+  await page.locator('[data-tab="models"]').click();
+  const row = page.getByTestId(`model-row-${ID}`);
+  await expect(row).toBeVisible();
+  await expect(page.getByTestId(`model-cached-${ID}`)).toHaveText('—');
+  await page.getByTestId(`model-download-${ID}`).click();
+  await expect(page.getByTestId('model-download-done')).toContainText('Downloaded 100%', {
+    timeout: 120_000,
+  });
+  await expect(page.getByTestId(`model-cached-${ID}`)).toContainText('✓');
+  const firstRun = modelRequests.length;
+  expect(firstRun).toBeGreaterThanOrEqual(12); // 5 graphs + 4 tokenizer files + … each fetched with Range
+
+  // Reload: the cached copy is listed and loads without touching the network.
+  await page.reload();
+  await waitForApp(page);
+  modelRequests.length = 0;
+  await page.locator('[data-tab="models"]').click();
+  await expect(page.getByTestId(`model-cached-${ID}`)).toContainText('✓');
+  await page.getByTestId('models-backend').selectOption('wasm');
+  await page.getByTestId(`model-load-${ID}`).click();
+  await expect(page.getByTestId('models-loaded')).toContainText(ID, { timeout: 120_000 });
+  expect(modelRequests).toEqual([]);
+
+  // Paint a region on the first image of the built-in sample dataset.
+  await page.locator('[data-tab="generate"]').click();
+  const canvas = page.getByTestId('painter-canvas');
+  await expect(canvas).toBeVisible({ timeout: 60_000 });
+  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
+  await page.keyboard.press(']');
+  await page.keyboard.press(']');
+  const box = (await canvas.boundingBox())!;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++)
+    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
+  await page.mouse.up();
+  expect(Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0])).toBeGreaterThan(0);
+
+  await page.getByTestId('gen-generator').selectOption('diffusion');
+  await page.getByTestId('gen-source').selectOption('current');
+  await page.getByTestId('gen-mask').selectOption('painted');
+  const panel = page.getByTestId('diffusion-panel');
+  await expect(panel).toBeVisible();
+  await expect(panel.getByTestId('diffusion-model')).toContainText(ID);
+  await panel.getByTestId('diffusion-diag').click();
+  await expect(panel.getByTestId('diffusion-steps')).toHaveValue('30');
+  await expect(panel.getByTestId('diffusion-guidance')).toHaveValue('20');
+  await panel.getByTestId('diffusion-steps').fill('4');
+  await panel.getByTestId('diffusion-seed').fill('1234');
+  await panel.getByTestId('diffusion-count').fill('2');
+  await expect(panel.getByText('1 region mask(s)')).toBeVisible();
+  await panel.getByTestId('diffusion-generate').click();
+  await expect(panel.getByTestId('diffusion-summary')).toHaveText('2 samples staged', { timeout: 180_000 });
+  await expect(page.getByTestId('staging-pending')).toHaveText('2 pending');
+  await page.getByTestId('staging-accept-all').click();
+  await expect(page.getByTestId('staging-accepted')).toHaveText('2 accepted');
+
+  // Stored with provenance (read back from IndexedDB, reading only).
+  const stored = await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('defectlab');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const all = await new Promise<
+      {
+        label: string;
+        maskId?: string;
+        provenance?: Record<string, unknown> & { parameters: Record<string, unknown> };
+      }[]
+    >((res, rej) => {
+      const r = db.transaction('images').objectStore('images').getAll();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    return all
+      .filter((i) => i.provenance?.generator === 'diffusion')
+      .map((i) => ({
+        label: i.label,
+        hasMask: !!i.maskId,
+        modelId: i.provenance!.modelId,
+        seed: i.provenance!.seed,
+        prompt: i.provenance!.prompt,
+        negativePrompt: i.provenance!.negativePrompt,
+        sourceImageId: i.provenance!.sourceImageId,
+        maskId: i.provenance!.maskId,
+        steps: i.provenance!.parameters.steps,
+        guidance: i.provenance!.parameters.guidanceScale,
+        backend: i.provenance!.parameters.backend,
+      }));
+  });
+  expect(stored).toHaveLength(2);
+  expect(stored.map((s) => s.seed).sort()).toEqual([1234, 1235]);
+  for (const s of stored) {
+    expect(s.label).toBe('defect');
+    expect(s.hasMask).toBe(true);
+    expect(s.modelId).toBe(ID);
+    // DIAG's pool has two prompts; paired mode gives sample i prompt i mod 2 and seed 1234 + i.
+    expect(s.prompt).toBe(s.seed === 1234 ? 'white marks on the wall' : 'copper metal scratches');
+    expect(s.negativePrompt).toBe('smooth, plain, black, dark, shadow');
+    expect(typeof s.sourceImageId).toBe('string');
+    expect(typeof s.maskId).toBe('string');
+    expect(s.steps).toBe(4);
+    expect(s.guidance).toBe(20);
+    expect(s.backend).toBe('wasm');
+  }
+  expect(modelRequests).toEqual([]);
+});
