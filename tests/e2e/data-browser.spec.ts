@@ -3,7 +3,7 @@
  * it; multi-select (click, shift-click, ctrl-click, select all), relabel, move split, delete + undo, filters, the
  * mask viewer, rename / delete dataset, and the import UI's report for bad files and its cancel button.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
@@ -14,7 +14,7 @@ const WORK = mkdtempSync(path.join(tmpdir(), 'defectlab-data-browser-e2e-'));
 
 async function total(page: Page): Promise<number> {
   const t = await page.getByTestId('count-total').textContent();
-  return Number(/(\d+) images/.exec(t ?? '')?.[1] ?? NaN);
+  return Number(/(\d+) images?/.exec(t ?? '')?.[1] ?? NaN);
 }
 
 async function count(page: Page, id: string): Promise<number> {
@@ -142,5 +142,26 @@ test('cancelling an import keeps what was stored and says so', async ({ page }) 
   const added = Number(await report.getByTestId('report-added').textContent());
   expect(added).toBeLessThan(210);
   await report.getByTestId('report-close').click();
-  await expect(page.getByTestId('count-total')).toHaveText(`${added} images`);
+  await expect(page.getByTestId('count-total')).toHaveText(`${added} image${added === 1 ? '' : 's'}`);
+});
+
+test('dropping files on the page imports them', async ({ page }) => {
+  await openApp(page);
+  const names = ['MT_Free__exp6_num_106244.png'];
+  const files = names.map((n) => ({ name: n, bytes: [...readFileSync(path.join(SHARED, 'images', n))] }));
+  await page.getByTestId('import-target').selectOption('new');
+  await page.evaluate((fs) => {
+    const dt = new DataTransfer();
+    for (const f of fs) dt.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: 'image/png' }));
+    document.body.dispatchEvent(
+      new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }),
+    );
+    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, files);
+  const report = page.getByTestId('import-report');
+  await expect(report.getByTestId('report-added')).toHaveText('1');
+  await expect(report.getByTestId('report-layout')).toHaveText('plain');
+  await report.getByTestId('report-close').click();
+  await expect(page.getByTestId('count-total')).toHaveText('1 image');
+  await expect(page.getByTestId('count-label-unlabeled')).toHaveText('unlabeled 1');
 });
