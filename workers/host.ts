@@ -68,10 +68,13 @@ export class WorkerConnection<T extends object> {
     return this.remote;
   }
 
-  /** Prepares `JobOptions` for crossing the boundary. */
-  static options(opts: JobOptions | undefined): JobOptions | undefined {
-    if (!opts) return undefined;
-    return { jobId: opts.jobId, onProgress: opts.onProgress ? Comlink.proxy(opts.onProgress) : undefined };
+  /**
+   * Splits `JobOptions` for crossing the boundary: comlink only proxies functions passed as top-level
+   * arguments (a callback nested in an object fails with DataCloneError), so engines take the progress
+   * callback as a separate, last argument: `method(request, { jobId }, onProgress)`.
+   */
+  static split(opts: JobOptions | undefined): [{ jobId?: string }, ProgressFn | undefined] {
+    return [{ jobId: opts?.jobId }, opts?.onProgress ? Comlink.proxy(opts.onProgress) : undefined];
   }
 
   onDeath(fn: (reason: string) => void): void {
