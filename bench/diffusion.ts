@@ -1,0 +1,208 @@
+/**
+ * Diffusion speed on the tiny models: per-step UNet time (one batched cond/uncond call, 8×8 latents) and
+ * end-to-end generation time (encode prompts → VAE encode → N steps → decode → paste back), on
+ * - Node CPU (onnxruntime-node), for tiny SDXL-inpaint, its int4 variant and tiny SD-inpaint;
+ * - the browser worker (onnxruntime-web) on WASM and WebGPU (SwiftShader here: a CPU emulation, so WebGPU
+ *   figures on this machine say nothing about a real GPU), via Playwright against `vite preview` of `DL_DIST`.
+ *   Skipped with DL_BENCH_BROWSER=0 or when the build is missing.
+ * Tiny models measure the pipeline's overhead, not SDXL's cost.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { chromium } from '@playwright/test';
+import { chromiumArgs } from '../playwright.config.ts';
+import { nodeBackend } from '../src/runtime/ort-node.ts';
+import { createDiffusionEngine } from '../workers/diffusion.engine.ts';
+import { tinyDiffusionModels } from '../models/builders/diffusion.ts';
+import { tensor } from '../src/core/tensor.ts';
+import { Rng } from '../src/core/rng.ts';
+import type { GenerateRequest } from '../src/core/diffusion/index.ts';
+
+const STEPS = Number(process.env.DL_BENCH_DIFFUSION_STEPS ?? 10);
+const ROOT = resolve(import.meta.dirname, '..');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function request(steps: number): GenerateRequest {
+  const rng = new Rng(1);
+  const image = { width: 64, height: 64, channels: 3 as const, data: new Uint8ClampedArray(64 * 64 * 3) };
+  for (let i = 0; i < image.data.length; i++) image.data[i] = rng.int(0, 256);
+  const mask = { width: 64, height: 64, channels: 1 as const, data: new Uint8ClampedArray(64 * 64) };
+  for (let y = 16; y < 48; y++) mask.data.fill(255, y * 64 + 16, y * 64 + 48);
+  return {
+    image,
+    mask,
+    prompt: 'white marks on the wall',
+    negativePrompt: 'smooth, plain, black, dark, shadow',
+    steps,
+    guidanceScale: 20,
+    strength: 0.99,
+    seed: 3,
+  };
+}
+
+async function nodeFigures(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const { manifest, files } of await tinyDiffusionModels()) {
+    const engine = createDiffusionEngine({ ort: nodeBackend });
+    const source = {
+      kind: 'files' as const,
+      files: new Map([...files].map(([k, v]) => [k, new Blob([v as Uint8Array<ArrayBuffer>])])),
+    };
+    const t0 = performance.now();
+    await engine.load({ manifest, source, backend: 'cpu' });
+    const loadMs = performance.now() - t0;
+    // UNet alone: the batched (uncond, cond) call the loop makes per step.
+    const unetSession = await nodeBackend.createSession(files.get(manifest.components.unet!.file)!);
+    const rng = new Rng(2);
+    const sdxl = manifest.layout === 'sdxl-inpaint';
+    const feeds = {
+      sample: tensor('float32', rng.normalArray(2 * 9 * 64), [2, 9, 8, 8]),
+      timestep: sdxl
+        ? tensor('int64', BigInt64Array.of(500n), [1])
+        : tensor('float32', Float32Array.of(500), []),
+      encoder_hidden_states: tensor('float32', rng.normalArray(2 * 77 * (sdxl ? 2048 : 768)), [
+        2,
+        77,
+        sdxl ? 2048 : 768,
+      ]),
+      ...(sdxl
+        ? {
+            text_embeds: tensor('float32', rng.normalArray(2 * 1280), [2, 1280]),
+            time_ids: tensor('float32', new Float32Array(12).fill(64), [2, 6]),
+          }
+        : {}),
+    };
+    const unetMs: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = performance.now();
+      await unetSession.run(feeds);
+      unetMs.push(performance.now() - t);
+    }
+    await unetSession.release();
+    await engine.generate(request(2)); // warm-up
+    const e2e: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await engine.generate(request(STEPS));
+      e2e.push(performance.now() - t);
+    }
+    await engine.unload();
+    out[manifest.id] = {
+      loadMs: Math.round(loadMs),
+      unetStepMedianMs: +median(unetMs.slice(5)).toFixed(3),
+      endToEndMedianMs: +median(e2e).toFixed(1),
+      steps: STEPS,
+    };
+  }
+  return out;
+}
+
+async function waitForServer(url: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`vite preview did not answer at ${url}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function stop(server: ChildProcess): void {
+  if (server.pid)
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+}
+
+/** Runs in the page: downloads the tiny SDXL model from the app's server, then times each backend. */
+const BROWSER_BENCH = `async ({ req, plan }) => {
+  const api = globalThis.__defectlabModels;
+  const id = 'tiny-sdxl-inpaint';
+  await api.downloadModel(id);
+  if (api.models.error) throw new Error(api.models.error.message);
+  const manifest = JSON.parse(JSON.stringify(api.manifests.find((m) => m.id === id)));
+  const image = { ...req.image, data: Uint8ClampedArray.from(Object.values(req.image.data)) };
+  const mask = { ...req.mask, data: Uint8ClampedArray.from(Object.values(req.mask.data)) };
+  const out = {};
+  for (const [backend, steps] of Object.entries(plan)) {
+    const t0 = performance.now();
+    const info = await api.client().load({ manifest, source: { kind: 'cache' }, backend });
+    const loadMs = performance.now() - t0;
+    const stamps = [];
+    const t1 = performance.now();
+    await api.client().generate({ ...req, image, mask, steps }, {
+      onProgress: (p) => { if (p.stage === 'denoise') stamps.push(performance.now()); },
+    });
+    const e2e = performance.now() - t1;
+    const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
+    out[backend] = {
+      ranOn: info.components.unet.backend,
+      loadMs: Math.round(loadMs),
+      stepMedianMs: gaps.length ? +gaps[gaps.length >> 1].toFixed(1) : null,
+      endToEndMs: Math.round(e2e),
+      steps,
+    };
+  }
+  return out;
+}`;
+
+async function browserFigures(): Promise<Record<string, unknown>> {
+  const dist = process.env.DL_DIST ?? 'dist';
+  if (process.env.DL_BENCH_BROWSER === '0') return { skipped: 'DL_BENCH_BROWSER=0' };
+  if (!existsSync(resolve(ROOT, dist, 'index.html')))
+    return { skipped: `no build in ${dist}/ (npm run build)` };
+  if (!existsSync(resolve(ROOT, 'models/tiny/tiny-sdxl-inpaint/manifest.json')))
+    return { skipped: 'no tiny models (npm run models:tiny)' };
+  const port = Number(process.env.DL_BENCH_DIFFUSION_PORT ?? 4213);
+  const server = spawn('npx', ['vite', 'preview', '--outDir', dist, '--port', String(port), '--strictPort'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    detached: true,
+  });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: chromiumArgs,
+  });
+  try {
+    await waitForServer(`http://localhost:${port}/`, 60_000);
+    const page = await browser.newPage();
+    await page.goto(`http://localhost:${port}/`);
+    await page.waitForFunction(() => '__defectlabModels' in globalThis, undefined, { timeout: 60_000 });
+    const req = request(0);
+    // SwiftShader WebGPU is ~100× slower than WASM here: fewer steps keep the bench short.
+    const plan = { wasm: STEPS, webgpu: Math.min(STEPS, 3) };
+    // Plain JS source: tsx's keepNames would inject a `__name` helper the page does not have.
+    return (await page.evaluate(`(${BROWSER_BENCH})(${JSON.stringify({ req, plan })})`)) as Record<
+      string,
+      unknown
+    >;
+  } finally {
+    await browser.close();
+    stop(server);
+  }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const ortVersion = JSON.parse(
+    readFileSync(resolve(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8'),
+  ).version;
+  const node = await nodeFigures();
+  let browser: Record<string, unknown>;
+  try {
+    browser = await browserFigures();
+  } catch (e) {
+    browser = { error: e instanceof Error ? e.message : String(e) };
+  }
+  return { ortVersion, nodeCpu: node, browserTinySdxl: browser };
+}
