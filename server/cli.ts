@@ -3,7 +3,7 @@
  *
  *   experiment  the real-data run (magnetic tiles, MobileNetV2-int8): (a) zero-shot, (b) few-shot, (c) CSE and the
  *               baselines over seeds; prints the Markdown table. --seeds 0,1,2,3 --n-aug 100 --epochs 50
- *               --cse-epochs 20 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
+ *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
  *               result.json) --store FILE (cell store; an interrupted run resumes from it)
  *   metrics     --input FILE (JSON {scores, labels} or CSV with score,label columns) [--threshold T | --max-fpr F]
  *   generate    --generator memseg|random-walk|cutpaste|blur --input IMAGE --seed N --out FILE.png (mask next to it)
@@ -31,7 +31,7 @@ async function experiment(args: string[]): Promise<number> {
       seeds: { type: 'string', default: '0,1,2,3' },
       'n-aug': { type: 'string', default: '100' },
       epochs: { type: 'string' },
-      'cse-epochs': { type: 'string' },
+      'cse-epochs': { type: 'string', default: '10' },
       'cse-pool': { type: 'string' },
       'no-cse': { type: 'boolean', default: false },
       data: { type: 'string' },
