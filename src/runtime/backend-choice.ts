@@ -2,7 +2,8 @@
  * Which compute backend the ML code uses: the user's preference ('auto' | 'webgpu' | 'wasm') resolved against
  * what this device has. On a software WebGPU adapter (SwiftShader) WebGPU is ~100× slower than WASM, so 'auto'
  * decides from a short micro-benchmark (a conv + matmul loop timed on each backend with tfjs), run once per device
- * and remembered in localStorage keyed by adapter info + user agent. The benchmark runs lazily: on the first
+ * and remembered in localStorage keyed by adapter info + user agent (mirrored into the store's IndexedDB settings,
+ * because the workers that call this have no localStorage). The benchmark runs lazily: on the first
  * `preferredBackend()` call that needs it, or when the user asks for it in the System panel.
  *
  * ORT and tfjs code call `preferredBackend()`; the pure decision (`decideBackend`) is unit-tested.
@@ -142,21 +143,15 @@ function defaultStore(): KeyValueStore {
   return fallbackStore;
 }
 
-export function loadPreference(store: KeyValueStore = defaultStore()): BackendPreference {
-  const v = store.getItem(PREF_KEY);
-  return v && (BACKEND_PREFERENCES as readonly string[]).includes(v) ? (v as BackendPreference) : 'auto';
+/** A stored preference string as a preference ('auto' when absent or unknown). */
+export function parsePreference(raw: string | null | undefined): BackendPreference {
+  return raw && (BACKEND_PREFERENCES as readonly string[]).includes(raw)
+    ? (raw as BackendPreference)
+    : 'auto';
 }
 
-export function savePreference(pref: BackendPreference, store: KeyValueStore = defaultStore()): void {
-  store.setItem(PREF_KEY, pref);
-}
-
-/** The stored benchmark of this device, or undefined when absent, corrupt or from another device. */
-export function loadBench(
-  device: string,
-  store: KeyValueStore = defaultStore(),
-): MicroBenchResult | undefined {
-  const raw = store.getItem(benchKey(device));
+/** A stored benchmark as a result, or undefined when absent, corrupt or from another device. */
+export function parseBench(raw: string | null | undefined, device: string): MicroBenchResult | undefined {
   if (!raw) return undefined;
   try {
     const r = JSON.parse(raw) as MicroBenchResult;
@@ -169,12 +164,74 @@ export function loadBench(
   }
 }
 
+export function loadPreference(store: KeyValueStore = defaultStore()): BackendPreference {
+  return parsePreference(store.getItem(PREF_KEY));
+}
+
+export function savePreference(pref: BackendPreference, store: KeyValueStore = defaultStore()): void {
+  store.setItem(PREF_KEY, pref);
+}
+
+/** The stored benchmark of this device, or undefined when absent, corrupt or from another device. */
+export function loadBench(
+  device: string,
+  store: KeyValueStore = defaultStore(),
+): MicroBenchResult | undefined {
+  return parseBench(store.getItem(benchKey(device)), device);
+}
+
 export function saveBench(r: MicroBenchResult, store: KeyValueStore = defaultStore()): void {
   store.setItem(benchKey(r.deviceKey), JSON.stringify(r));
 }
 
 export function clearBench(device: string, store: KeyValueStore = defaultStore()): void {
   store.removeItem(benchKey(device));
+}
+
+// Workers (features, train, experiments call `preferredBackend()` there) have no localStorage, so the preference
+// and the benchmarks are mirrored into the store's settings (IndexedDB), which every context of the origin reads.
+// localStorage stays the main thread's fast path; IndexedDB is the copy workers see.
+
+interface SettingsLike {
+  getSetting<T>(key: string): Promise<T | undefined>;
+  setSetting<T>(key: string, value: T): Promise<void>;
+}
+
+let settingsPromise: Promise<SettingsLike | null> | null = null;
+function sharedSettings(): Promise<SettingsLike | null> {
+  settingsPromise ??=
+    typeof indexedDB === 'undefined'
+      ? Promise.resolve(null)
+      : import('./db/store.ts').then(
+          (m) => m.openStore(),
+          () => null,
+        );
+  return settingsPromise.catch(() => null);
+}
+
+function hasLocalStorage(): boolean {
+  try {
+    return typeof (globalThis as { localStorage?: unknown }).localStorage === 'object';
+  } catch {
+    return false;
+  }
+}
+
+async function readShared(key: string): Promise<string | null> {
+  const local = defaultStore().getItem(key);
+  if (local !== null) return local;
+  const settings = await sharedSettings();
+  const v = settings ? await settings.getSetting<string>(key).catch(() => undefined) : undefined;
+  if (typeof v !== 'string') return null;
+  // A benchmark a worker measured: cache it on the main thread too.
+  if (hasLocalStorage()) defaultStore().setItem(key, v);
+  return v;
+}
+
+async function writeShared(key: string, value: string): Promise<void> {
+  defaultStore().setItem(key, value);
+  const settings = await sharedSettings();
+  if (settings) await settings.setSetting(key, value).catch(() => undefined);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -306,7 +363,7 @@ export interface BackendState {
 }
 
 let cachedWebGpu: Promise<WebGpuCapability> | null = null;
-let resolving: Promise<BackendState> | null = null;
+let benchInFlight: Promise<MicroBenchResult> | null = null;
 const listeners = new Set<(s: BackendState) => void>();
 
 function webGpuOnce(env?: CapabilityEnv): Promise<WebGpuCapability> {
@@ -318,15 +375,24 @@ function userAgent(): string {
   return (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'node';
 }
 
+/** One benchmark at a time per context; concurrent callers share it. */
+function benchmarkOnce(webgpu: WebGpuCapability): Promise<MicroBenchResult> {
+  benchInFlight ??= runMicroBenchmark(webgpu, userAgent()).finally(() => {
+    benchInFlight = null;
+  });
+  return benchInFlight;
+}
+
 async function resolveState(forceBenchmark: boolean): Promise<BackendState> {
   const webgpu = await webGpuOnce();
-  const preference = loadPreference();
+  // Read every time (cheap): the user may have changed the preference in another context since the last call.
+  const preference = parsePreference(await readShared(PREF_KEY));
   const device = deviceKey(webgpu.available ? webgpu.info : null, userAgent());
-  let bench = forceBenchmark ? undefined : loadBench(device);
+  let bench = forceBenchmark ? undefined : parseBench(await readShared(benchKey(device)), device);
   let r = decideBackend(preference, webgpu, bench);
   if ('needsBenchmark' in r || forceBenchmark) {
-    bench = await runMicroBenchmark(webgpu, userAgent());
-    saveBench(bench);
+    bench = await benchmarkOnce(webgpu);
+    await writeShared(benchKey(device), JSON.stringify(bench));
     r = decideBackend(preference, webgpu, bench);
   }
   // decideBackend only asks for a benchmark when it has none; with one it always decides.
@@ -338,7 +404,7 @@ async function resolveState(forceBenchmark: boolean): Promise<BackendState> {
 
 /**
  * The backend ML code should use on this device: the user's choice, or for 'auto' the benchmark winner
- * (running the benchmark once if this device has none). Concurrent callers share one resolution.
+ * (running the benchmark once if this device has none). Works in workers too (settings live in IndexedDB).
  */
 export async function preferredBackend(): Promise<Backend> {
   return (await backendState()).decision.backend;
@@ -346,11 +412,7 @@ export async function preferredBackend(): Promise<Backend> {
 
 /** The full resolution (preference, adapter, benchmark, decision with its reason) for the System panel. */
 export function backendState(): Promise<BackendState> {
-  resolving ??= resolveState(false).catch((e: unknown) => {
-    resolving = null;
-    throw e;
-  });
-  return resolving;
+  return resolveState(false);
 }
 
 /** What is known without running a benchmark (for showing the panel before the user asks for one). */
@@ -358,9 +420,9 @@ export async function peekBackendState(): Promise<
   Omit<BackendState, 'decision'> & { resolution: Resolution }
 > {
   const webgpu = await webGpuOnce();
-  const preference = loadPreference();
+  const preference = parsePreference(await readShared(PREF_KEY));
   const device = deviceKey(webgpu.available ? webgpu.info : null, userAgent());
-  const bench = loadBench(device);
+  const bench = parseBench(await readShared(benchKey(device)), device);
   return {
     preference,
     webgpu,
@@ -370,19 +432,14 @@ export async function peekBackendState(): Promise<
   };
 }
 
-/** Stores the user's override; the next `preferredBackend()` honours it. */
-export function setBackendPreference(pref: BackendPreference): void {
-  savePreference(pref);
-  resolving = null;
+/** Stores the user's override where every context (page and workers) reads it; the next resolution honours it. */
+export async function setBackendPreference(pref: BackendPreference): Promise<void> {
+  await writeShared(PREF_KEY, pref);
 }
 
-/** Re-measures this device (System panel "run benchmark again") and returns the new state. */
+/** Re-measures this device (System panel "measure again") and returns the new state. */
 export function rerunBenchmark(): Promise<BackendState> {
-  resolving = resolveState(true).catch((e: unknown) => {
-    resolving = null;
-    throw e;
-  });
-  return resolving;
+  return resolveState(true);
 }
 
 /** Called with every new resolution (the System panel listens so it shows what ML code was told). */

@@ -1,3 +1,5 @@
+// An IndexedDB for the worker-context test (the store's settings are where workers read the preference).
+import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import {
   clearBench,
@@ -101,5 +103,29 @@ describe('remembering per device', () => {
     expect(loadPreference(s)).toBe('wasm');
     s.m.set('defectlab.backend.preference', 'cuda');
     expect(loadPreference(s)).toBe('auto');
+  });
+});
+
+describe('contexts without localStorage (workers)', () => {
+  it('read the preference the page stored in IndexedDB and re-read it on every call', async () => {
+    const { openStore } = await import('../../src/runtime/db/store.ts');
+    const { peekBackendState, preferredBackend, setBackendPreference } =
+      await import('../../src/runtime/backend-choice.ts');
+    expect((globalThis as { localStorage?: unknown }).localStorage).toBeUndefined();
+    const store = await openStore();
+    // What the System panel does on the page: written where a worker can see it.
+    await store.setSetting('defectlab.backend.preference', 'webgpu');
+    const s = await peekBackendState();
+    expect(s.preference).toBe('webgpu');
+    // Node has no WebGPU: an explicit WebGPU choice falls back to WASM and says why.
+    expect(s.resolution).toMatchObject({ backend: 'wasm' });
+    expect('reason' in s.resolution && s.resolution.reason).toContain(
+      'you chose WebGPU but it is not available',
+    );
+    expect(await preferredBackend()).toBe('wasm');
+    await setBackendPreference('wasm');
+    expect(await store.getSetting('defectlab.backend.preference')).toBe('wasm');
+    expect((await peekBackendState()).preference).toBe('wasm');
+    store.close();
   });
 });
