@@ -295,3 +295,40 @@ describe('incremental sha256', () => {
     }
   });
 });
+
+describe('manifestFromExport', () => {
+  it('re-derives files, sha256 and graph I/O of an export folder, and refuses a wrong layout', async () => {
+    const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join, dirname } = await import('node:path');
+    const { manifestFromExport } = await import('../../src/runtime/models/from-export.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'dl-export-'));
+    try {
+      for (const [p, b] of sdxl.files) {
+        await mkdir(dirname(join(dir, p)), { recursive: true });
+        await writeFile(join(dir, p), b);
+      }
+      const m = await manifestFromExport(dir, {
+        id: 'tiny-sdxl-inpaint',
+        layout: 'sdxl-inpaint',
+        resolution: 64,
+      });
+      const byPath = (fs: { path: string }[]) => [...fs].sort((a, b) => a.path.localeCompare(b.path));
+      expect(byPath(m.files)).toEqual(byPath(sdxl.manifest.files));
+      expect(m.components).toEqual(sdxl.manifest.components);
+      expect(m.dtype).toBe('float32');
+      await expect(manifestFromExport(dir, { id: 'x', layout: 'sd-inpaint' })).resolves.toBeTruthy(); // SD needs a subset
+      const sdDir = await mkdtemp(join(tmpdir(), 'dl-export-sd-'));
+      for (const [p, b] of sd.files) {
+        await mkdir(dirname(join(sdDir, p)), { recursive: true });
+        await writeFile(join(sdDir, p), b);
+      }
+      await expect(manifestFromExport(sdDir, { id: 'x', layout: 'sdxl-inpaint' })).rejects.toThrow(
+        /text_encoder_2\/model\.onnx/,
+      );
+      await rm(sdDir, { recursive: true });
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+});
