@@ -329,6 +329,18 @@ export async function runMicroBenchmark(
     wasmMs: null,
     measuredAt: Date.now(),
   };
+  // The benchmark shares tfjs with the context's own ML code (tf.ts in the train worker): put back the backend
+  // that code had selected, so its cached choice stays true. `getBackend()` only reads, it initialises nothing.
+  const before = tf.getBackend() as string | null;
+  try {
+    await timeAll(tf, webgpu, result);
+  } finally {
+    if (before && tf.getBackend() !== before) await tf.setBackend(before).catch(() => false);
+  }
+  return result;
+}
+
+async function timeAll(tf: Tf, webgpu: WebGpuCapability, result: MicroBenchResult): Promise<void> {
   // WASM first: it is the baseline and cannot take the page's GPU down with it.
   try {
     result.wasmMs = await withTimeout(timeBackend(tf, 'wasm'), BENCH_TIMEOUT_MS, 'the WASM benchmark');
@@ -348,7 +360,6 @@ export async function runMicroBenchmark(
   } else {
     result.webgpuError = webgpu.reason;
   }
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
