@@ -8,7 +8,8 @@
 import { errorInfo } from '../../core/errors.ts';
 import { validateManifest, serverBase, hubBase, type ModelManifest } from '../../runtime/models/manifest.ts';
 import { ModelManager, type DownloadProgress, type ModelSource } from '../../runtime/models/manager.ts';
-import { storeFor } from '../../runtime/models/store.ts';
+import { CacheStorageFileStore, OpfsFileStore, storeFor } from '../../runtime/models/store.ts';
+import { sha256HexSync } from '../../runtime/models/sha256.ts';
 import type { Backend } from '../../runtime/ort.ts';
 import { preferredBackend } from '../../runtime/backend-choice.ts';
 import { diffusionClient } from '../../../workers/diffusion.client.ts';
@@ -202,4 +203,7 @@ export async function unloadModel(): Promise<void> {
   loadModel,
   refreshCached,
   client: diffusionClient,
+  classes: { ModelManager, CacheStorageFileStore, OpfsFileStore },
+  sha256: sha256HexSync,
+  serverBase,
 };

@@ -1,0 +1,146 @@
+/**
+ * Bad input in the browser, and the browser stores themselves:
+ * - a corrupted file (same size, one byte flipped) → `ChecksumError` naming the file, nothing of it cached;
+ *   a truncated file → `DownloadError` saying it is shorter than the manifest; the dataset is untouched; once the
+ *   server is healthy again the same button resumes and completes;
+ * - Cache Storage and OPFS stores resume an interrupted download without refetching stored chunks, and hand back
+ *   the exact bytes (sha256 = manifest).
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const ID = 'tiny-sd-inpaint';
+const UNET = resolve(process.cwd(), 'models/tiny', ID, 'unet/model.onnx');
+
+async function waitForApp(page: Page) {
+  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
+  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
+}
+
+async function imageCount(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('defectlab');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    return new Promise<number>((res, rej) => {
+      const r = db.transaction('images').objectStore('images').count();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+  });
+}
+
+test('corrupted and truncated files are named, not cached, the dataset is untouched, and Resume completes', async ({
+  page,
+}) => {
+  const good = readFileSync(UNET);
+  const corrupted = Buffer.from(good);
+  corrupted[corrupted.length >> 1] ^= 0xff;
+  let serve: Buffer = corrupted;
+  await page.route(`**/models/tiny/${ID}/unet/model.onnx`, (route) =>
+    route.fulfill({ status: 200, body: serve, contentType: 'application/octet-stream' }),
+  );
+  await page.goto('/');
+  await waitForApp(page);
+  const before = await imageCount(page);
+  await page.locator('[data-tab="models"]').click();
+
+  await page.getByTestId(`model-download-${ID}`).click();
+  await expect(page.getByTestId('models-error')).toContainText(
+    `ChecksumError: ${ID}/unet/model.onnx has sha256`,
+    { timeout: 60_000 },
+  );
+  await expect(page.getByTestId('models-error')).toContainText('— fix:');
+  await expect(page.getByTestId(`model-cached-${ID}`)).toContainText('partial');
+  await expect(page.getByTestId(`model-load-${ID}`)).toBeDisabled();
+
+  serve = good.subarray(0, good.length - 100);
+  await page.getByTestId(`model-download-${ID}`).click();
+  await expect(page.getByTestId('models-error')).toContainText(`DownloadError: ${ID}/unet/model.onnx`);
+  await expect(page.getByTestId('models-error')).toContainText('shorter than the manifest says');
+  expect(await imageCount(page)).toBe(before);
+
+  serve = good;
+  await expect(page.getByTestId(`model-download-${ID}`)).toHaveText('Resume');
+  await page.getByTestId(`model-download-${ID}`).click();
+  await expect(page.getByTestId('model-download-done')).toContainText('Downloaded 100%');
+  await expect(page.getByTestId(`model-cached-${ID}`)).toContainText('✓');
+  await expect(page.getByTestId('models-error')).toHaveCount(0);
+  expect(await imageCount(page)).toBe(before);
+});
+
+for (const kind of ['CacheStorageFileStore', 'OpfsFileStore'] as const)
+  test(`${kind}: an interrupted download resumes without refetching and reads back the exact bytes`, async ({
+    page,
+  }) => {
+    await page.goto('/');
+    await page.waitForFunction(() => '__defectlabModels' in globalThis);
+    const r = await page.evaluate(
+      async ({ kind, id }) => {
+        type Store = object;
+        type Manager = {
+          download(m: unknown, base: string, o: unknown): Promise<void>;
+          storedBytes(m: unknown): Promise<{ complete: boolean; bytes: number }>;
+          open(m: unknown, s: unknown): { read(p: string): Promise<Uint8Array> };
+          purge(id: string): Promise<void>;
+        };
+        const api = (
+          globalThis as unknown as {
+            __defectlabModels: {
+              manifests: { id: string; files: { path: string; sha256: string }[] }[];
+              classes: Record<string, new (...a: unknown[]) => unknown>;
+              sha256(b: Uint8Array): string;
+              serverBase(m: unknown, origin: string): string;
+            };
+          }
+        ).__defectlabModels;
+        const m = api.manifests.find((x) => x.id === id)!;
+        const store = new api.classes[kind](`e2e-${kind}`) as Store;
+        const ranges: string[] = [];
+        const fetchFn = (url: string, init: RequestInit) => {
+          ranges.push(`${url.split('/').slice(-2).join('/')} ${new Headers(init.headers).get('range')}`);
+          return fetch(url, init);
+        };
+        const base = api.serverBase(m, location.origin);
+        const ctl = new AbortController();
+        let n = 0;
+        const first = new api.classes.ModelManager(store, fetchFn) as Manager;
+        const err = await first
+          .download(m, base, {
+            chunkBytes: 1000,
+            signal: ctl.signal,
+            onProgress: () => {
+              if (++n === 6) ctl.abort();
+            },
+          })
+          .then(
+            () => 'finished',
+            (e: Error) => e.name,
+          );
+        const partial = await first.storedBytes(m);
+        const firstRanges = [...ranges];
+        ranges.length = 0;
+        // "Reload": a fresh manager over a fresh store object on the same storage.
+        const second = new api.classes.ModelManager(new api.classes[kind](`e2e-${kind}`), fetchFn) as Manager;
+        await second.download(m, base, { chunkBytes: 1000 });
+        const done = await second.storedBytes(m);
+        const files = second.open(m, { kind: 'cache' });
+        const hashesOk: boolean[] = [];
+        for (const f of m.files) hashesOk.push(api.sha256(await files.read(f.path)) === f.sha256);
+        const refetched = ranges.filter((x) => firstRanges.slice(0, 5).includes(x));
+        await second.purge(id);
+        const purged = await second.storedBytes(m);
+        return { err, partial, done, hashesOk, refetched, secondRequests: ranges.length, purged };
+      },
+      { kind, id: ID },
+    );
+    expect(r.err).toBe('CancelledError');
+    expect(r.partial).toEqual({ complete: false, bytes: 5000 });
+    expect(r.done.complete).toBe(true);
+    expect(r.hashesOk.every(Boolean)).toBe(true);
+    expect(r.refetched).toEqual([]);
+    expect(r.purged).toEqual({ complete: false, bytes: 0 });
+  });
