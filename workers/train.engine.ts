@@ -10,7 +10,7 @@
  * test split only when asked ('test (tuned on test)').
  */
 import { DefectLabError, InvalidArgumentError } from '../src/core/errors.ts';
-import type { RasterImage } from '../src/core/image.ts';
+import { type RasterImage, toGray } from '../src/core/image.ts';
 import { type MetricRow, bestF1Threshold, metricRow, thresholdAtFpr } from '../src/core/metrics/index.ts';
 import type { Progress, ProgressFn } from '../src/core/progress.ts';
 import { Rng } from '../src/core/rng.ts';
@@ -25,7 +25,12 @@ import {
 } from '../src/runtime/heads/common.ts';
 import { type CseOptions, CseHead, trainCseHead } from '../src/runtime/heads/cse.ts';
 import { type FeatureMap, SpatialHead, trainSpatialHead } from '../src/runtime/heads/spatial.ts';
-import { type StreamMode, composeTrainingSet, makeCsePairSource } from '../src/runtime/heads/stream.ts';
+import {
+  type StreamMode,
+  composeTrainingSet,
+  makeCsePairSource,
+  maskToGrid,
+} from '../src/runtime/heads/stream.ts';
 import { type TfBackendPreference, initTf } from '../src/runtime/tf.ts';
 import { type DatasetFeatures, type FeaturesApi, FeaturesEngine, type ImageMeta } from './features.engine.ts';
 
@@ -57,6 +62,10 @@ export interface Evaluation {
   /** Heat maps `[h·w]` per image (spatial and CSE heads). */
   heatmaps?: number[][];
   heatmapSize?: [number, number];
+  /** Ground-truth masks on the heat-map grid (`[h·w]`, 0/1; null for images without a mask), for PRO. */
+  masks?: (number[] | null)[];
+  /** Validation scores the threshold came from, and whether its defects are synthetic only. */
+  val?: { scores: number[]; labels: number[]; synthetic: boolean };
   threshold: number;
   thresholdSource: string;
   /** Warning when the threshold came from synthetic defects or from test data. */
@@ -240,6 +249,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     let threshold: number;
     let source: string;
     let warning: string | undefined;
+    let valOut: Evaluation['val'];
     const valLabels = sets.val.map(labelOf);
     const valUsable = valLabels.includes(0) && valLabels.includes(1);
     if (policy.mode === 'test-best-f1') {
@@ -265,6 +275,11 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
         warning = 'No validation split with both classes: the threshold comes from the training images.';
       }
       const v = await this.scoreRows(head, feats, rows);
+      valOut = {
+        scores: Array.from(v.scores),
+        labels,
+        synthetic: rows.every((i) => feats.images[i].label !== 'defect' || feats.images[i].synthetic),
+      };
       if (policy.mode === 'val-fpr') {
         threshold = thresholdAtFpr(v.scores, labels, policy.maxFpr);
         source += `@fpr≤${policy.maxFpr}`;
@@ -274,7 +289,13 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
       }
     }
     const [h, w] = feats.spatial[0]?.dims.slice(1) ?? [0, 0];
+    const masks =
+      'heatmaps' in t && t.heatmaps
+        ? await Promise.all(sets.test.map((i) => this.gridMask(feats.images[i], h, w)))
+        : undefined;
     return {
+      masks,
+      val: valOut,
       split: 'test',
       images: pick(feats.images, sets.test),
       labels: testLabels,
@@ -287,6 +308,16 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
       warning,
       metrics: metricRow(t.scores, testLabels, threshold),
     };
+  }
+
+  /** The image's label mask on the feature grid (a cell is defective when ≥ half of it is), or null. */
+  private async gridMask(meta: ImageMeta, h: number, w: number): Promise<number[] | null> {
+    if (!meta.maskId) return null;
+    const rec = await (await this.store()).getMask(meta.maskId);
+    if (!rec) return null;
+    const mask = await this.deps.decode!(new Uint8Array(await rec.blob.arrayBuffer()), `${meta.name} mask`);
+    const gray = mask.raster.channels === 1 ? mask.raster : toGray(mask.raster);
+    return Array.from(maskToGrid(gray, this.requireBackbone().preprocess, h, w), (f) => (f >= 0.5 ? 1 : 0));
   }
 
   async listHeads(datasetId?: string): Promise<Omit<HeadRecord, 'artifacts'>[]> {

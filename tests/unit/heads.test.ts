@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.ts';
-import { averagePrecision } from '../../src/core/metrics/index.ts';
+import { averagePrecision, rocAuc } from '../../src/core/metrics/index.ts';
+import { trainSpatialHead } from '../../src/runtime/heads/spatial.ts';
 import { initTf } from '../../src/runtime/tf.ts';
 import { BceHead, trainBceHead } from '../../src/runtime/heads/bce.ts';
 import { exportHeadFiles, importHeadFiles } from '../../src/runtime/heads/common.ts';
@@ -83,5 +84,40 @@ describe('BCE head', () => {
     await initTf('cpu');
     const x = [new Float32Array([1, 2]), new Float32Array([2, 3]), new Float32Array([3, 4])];
     await expect(trainBceHead(x, [0, 0, 0])).rejects.toThrow(/both classes.*fix:/);
+  });
+});
+
+describe('spatial head', () => {
+  it('learns a local defect: AUROC > 0.95 on held-out maps and the heat map peaks at the defect', async () => {
+    await initTf('wasm');
+    const rng = new Rng(21);
+    const C = 8;
+    const make = (defect: boolean) => {
+      const data = rng.normalArray(C * 16); // [8, 4, 4]
+      let where = -1;
+      if (defect) {
+        where = rng.int(0, 16);
+        data[2 * 16 + where] += 4; // channel 2 lights up at one location
+      }
+      return { map: { data, dims: [C, 4, 4] as const }, where };
+    };
+    const train = Array.from({ length: 120 }, (_, i) => make(i % 2 === 1));
+    const test = Array.from({ length: 60 }, (_, i) => make(i % 2 === 1));
+    const { head } = await trainSpatialHead(
+      train.map((t) => t.map),
+      train.map((t) => (t.where >= 0 ? 1 : 0)),
+      { epochs: 30, learningRate: 1e-2, seed: 1 },
+    );
+    const { scores, heatmaps } = await head.predict(test.map((t) => t.map));
+    const labels = test.map((t) => (t.where >= 0 ? 1 : 0));
+    expect(rocAuc(scores, labels)).toBeGreaterThan(0.95);
+    const peaks = test
+      .filter((t) => t.where >= 0)
+      .map((t, i) => {
+        const m = heatmaps[2 * i + 1];
+        return m.indexOf(Math.max(...m)) === t.where;
+      });
+    expect(peaks.filter(Boolean).length / peaks.length).toBeGreaterThan(0.9);
+    head.dispose();
   });
 });
