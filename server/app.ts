@@ -7,7 +7,7 @@
  * - POST /api/metrics                scores + labels (+ threshold or policy) → AP, AUROC, P/R/F1/MCC/FPR, curves
  * - POST /api/synth/generate         PNG (base64) + generator + seed → defect PNG + mask PNG + params
  * - POST /api/experiments/run        a grid on a manifest dataset (default: the real magnetic-tile run)
- * - POST /api/diffusion/generate     only when a diffusion engine is wired in (503 with a fix otherwise)
+ * - POST /api/diffusion/generate     inpainting through the diffusion engine (503 with a fix when none is wired in)
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
@@ -223,7 +223,25 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
 
   app.post<{ Body: Record<string, unknown> }>(
     '/api/diffusion/generate',
-    { schema: { body: { type: 'object' } } },
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['image', 'mask', 'prompt'],
+          properties: {
+            model: { type: 'string' },
+            image: { type: 'string', description: 'base64 PNG/JPEG/BMP' },
+            mask: { type: 'string', description: 'base64 PNG, non-zero = repaint' },
+            prompt: { type: 'string' },
+            negativePrompt: { type: 'string' },
+            steps: { type: 'integer', minimum: 1, maximum: 200 },
+            guidanceScale: { type: 'number', minimum: 0, maximum: 50 },
+            strength: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+            seed: { type: 'integer' },
+          },
+        },
+      },
+    },
     async (req, reply) => {
       if (!deps.diffusion)
         return reply.status(503).send({

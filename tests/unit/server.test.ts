@@ -113,7 +113,11 @@ describe('HTTP API (fastify.inject)', () => {
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ markdown: '| table |', ap: null });
     expect(seen).toEqual([{ seeds: [0, 1], epochs: 2 }]);
-    const d = await app.inject({ method: 'POST', url: '/api/diffusion/generate', payload: {} });
+    const d = await app.inject({
+      method: 'POST',
+      url: '/api/diffusion/generate',
+      payload: { image: 'AAAA', mask: 'AAAA', prompt: 'a crack' },
+    });
     expect(d.statusCode).toBe(503);
     expect(d.json().fix).toBeTruthy();
   });
@@ -195,4 +199,47 @@ describe('CSE adapter helpers', () => {
     expect(u[0]).toBe(0);
     expect(u[15]).toBe(3);
   });
+});
+
+describe('diffusion route', () => {
+  it(
+    'inpaints with the tiny SD-inpaint through the engine; pixels outside the mask are kept',
+    { timeout: 120_000 },
+    async () => {
+      const { tinyDiffusionModels } = await import('../../models/builders/diffusion.ts');
+      const { diffusionHandler, nodeDiffusionEngine } = await import('../../server/diffusion.ts');
+      const built = (await tinyDiffusionModels()).find((b) => b.manifest.id === 'tiny-sd-inpaint');
+      expect(built).toBeDefined();
+      const files = new Map(
+        [...(built?.files ?? [])].map(([k, v]) => [k, new Blob([v as Uint8Array<ArrayBuffer>])]),
+      );
+      const app = buildServer({
+        diffusion: diffusionHandler(nodeDiffusionEngine(), async () => ({
+          manifest: built!.manifest,
+          source: { kind: 'files', files },
+          backend: 'cpu',
+        })),
+      });
+      const image = createRaster(64, 48, 3);
+      for (let i = 0; i < image.data.length; i++) image.data[i] = (i * 37) % 256;
+      const mask = createRaster(64, 48, 1);
+      for (let y = 8; y < 32; y++) for (let x = 16; x < 40; x++) mask.data[y * 64 + x] = 255;
+      const b64 = (r: typeof image) => Buffer.from(encodePng(r)).toString('base64');
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/diffusion/generate',
+        payload: { image: b64(image), mask: b64(mask), prompt: 'a crack', steps: 3, seed: 1 },
+      });
+      expect(r.statusCode).toBe(200);
+      const out = (await decodeImage(new Uint8Array(Buffer.from(r.json().image, 'base64')), 'out')).raster;
+      expect([out.width, out.height]).toEqual([64, 48]);
+      expect(out.data[0]).toBe(image.data[0]); // far outside the mask: the source's pixel
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/api/diffusion/generate',
+        payload: { prompt: 'x' },
+      });
+      expect(bad.statusCode).toBe(400);
+    },
+  );
 });

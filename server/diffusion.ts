@@ -1,0 +1,98 @@
+/**
+ * `POST /api/diffusion/generate` over the diffusion engine (`workers/diffusion.engine.ts`, core pipeline +
+ * onnxruntime-node). Models are resolved by id (default: the folders `npm run models:tiny` builds in
+ * `models/tiny/<id>/`); the engine keeps the last one loaded.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { DefectLabError } from '../src/core/errors.ts';
+import { decodeImage, encodePng } from '../src/runtime/decode.ts';
+import { nodeBackend } from '../src/runtime/ort-node.ts';
+import type { ModelManifest } from '../src/runtime/models/manifest.ts';
+import {
+  createDiffusionEngine,
+  type DiffusionEngineApi,
+  type LoadRequest,
+} from '../workers/diffusion.engine.ts';
+
+export interface DiffusionBody {
+  model?: string;
+  image: string;
+  mask: string;
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  guidanceScale?: number;
+  strength?: number;
+  seed?: number;
+}
+
+export const TINY_MODELS_DIR = resolve(import.meta.dirname, '../models/tiny');
+
+/** Resolves a model id to a folder `<dir>/<id>/` holding `manifest.json` and the ONNX files. */
+export function localModels(dir = TINY_MODELS_DIR): (id: string) => Promise<LoadRequest> {
+  return async (id) => {
+    if (!/^[\w.-]+$/.test(id))
+      throw new DefectLabError(
+        'ModelNotFoundError',
+        `bad model id ${JSON.stringify(id)}`,
+        'use a folder name under models/tiny',
+      );
+    const folder = `${dir}/${id}`;
+    let manifest: ModelManifest;
+    try {
+      manifest = JSON.parse(await readFile(`${folder}/manifest.json`, 'utf8')) as ModelManifest;
+    } catch {
+      throw new DefectLabError(
+        'ModelNotFoundError',
+        `${folder}/manifest.json is missing`,
+        'run npm run models:tiny',
+      );
+    }
+    return { manifest, source: { kind: 'dir', dir: folder }, backend: 'cpu' };
+  };
+}
+
+export function nodeDiffusionEngine(): DiffusionEngineApi {
+  return createDiffusionEngine({
+    ort: nodeBackend,
+    readLocal: async (p) => new Uint8Array(await readFile(p)),
+  });
+}
+
+/** The route handler: loads the model when it changes, generates, answers PNGs as base64. */
+export function diffusionHandler(
+  engine: DiffusionEngineApi,
+  resolveModel: (id: string) => Promise<LoadRequest>,
+): (body: Record<string, unknown>) => Promise<unknown> {
+  let loadedId = '';
+  return async (raw) => {
+    const body = raw as unknown as DiffusionBody;
+    const id = body.model ?? 'tiny-sd-inpaint';
+    if (loadedId !== id) {
+      await engine.load(await resolveModel(id));
+      loadedId = id;
+    }
+    const image = (await decodeImage(new Uint8Array(Buffer.from(body.image, 'base64')), 'request image'))
+      .raster;
+    const mask = (await decodeImage(new Uint8Array(Buffer.from(body.mask, 'base64')), 'request mask')).raster;
+    const r = await engine.generate({
+      image,
+      mask,
+      prompt: body.prompt,
+      negativePrompt: body.negativePrompt,
+      steps: body.steps ?? 20,
+      guidanceScale: body.guidanceScale ?? 7.5,
+      strength: body.strength ?? 0.99,
+      seed: body.seed ?? 0,
+    });
+    return {
+      image: Buffer.from(encodePng(r.image)).toString('base64'),
+      mask: Buffer.from(encodePng(r.mask)).toString('base64'),
+      modelId: r.modelId,
+      backend: r.backend,
+      ms: r.ms,
+      seed: body.seed ?? 0,
+    };
+  };
+}
