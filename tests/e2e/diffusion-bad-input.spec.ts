@@ -144,3 +144,65 @@ for (const kind of ['CacheStorageFileStore', 'OpfsFileStore'] as const)
     expect(r.refetched).toEqual([]);
     expect(r.purged).toEqual({ complete: false, bytes: 0 });
   });
+
+test('an fp16 graph on an adapter without shader-f16 (SwiftShader) is refused before loading, with a way out', async ({
+  page,
+}) => {
+  const { GraphBuilder } = await import('../../models/builders/graph.ts');
+  const { floatToHalf } = await import('../../src/core/tensor.ts');
+  // An fp16 VAE decoder with the right signature: fp32 in/out, fp16 weights and compute inside.
+  const g = new GraphBuilder('vae_decoder_fp16');
+  const z = g.input('latent_sample', 'float32', ['batch', 4, 'h', 'w']);
+  const zh = g.op('Cast', [z], { to: 10 });
+  const w = g.init(
+    'w',
+    Uint16Array.from({ length: 3 * 4 }, (_, i) => floatToHalf((i % 5) / 10)),
+    [3, 4, 1, 1],
+    'float16',
+  );
+  const y = g.op('Conv', [zh, w], {
+    kernel_shape: [1, 1],
+    pads: [0, 0, 0, 0],
+    strides: [1, 1],
+    dilations: [1, 1],
+    group: 1,
+  });
+  const up = g.op('Resize', [y, '', g.init('scales', Float32Array.of(1, 1, 8, 8), [4])], { mode: 'nearest' });
+  g.output(g.op('Cast', [up], { to: 1 }, 'sample'), 'float32', ['batch', 3, 'H', 'W']);
+  const fp16 = Array.from(g.toModel({ opset: 18 }));
+
+  await page.goto('/');
+  await page.waitForFunction(() => '__defectlabModels' in globalThis);
+  const message = await page.evaluate(
+    async ({ id, fp16 }) => {
+      type Api = {
+        manifests: { id: string; files: { path: string; bytes: number; sha256: string }[] }[];
+        serverBase(m: unknown, origin: string): string;
+        sha256(b: Uint8Array): string;
+        client(): { load(r: unknown): Promise<unknown> };
+      };
+      const api = (globalThis as unknown as { __defectlabModels: Api }).__defectlabModels;
+      const manifest = JSON.parse(JSON.stringify(api.manifests.find((m) => m.id === id)));
+      const base = api.serverBase(manifest, location.origin);
+      const files = new Map<string, Blob>();
+      for (const f of manifest.files as { path: string; bytes: number; sha256: string }[]) {
+        if (f.path === 'vae_decoder/model.onnx') {
+          const bytes = Uint8Array.from(fp16);
+          f.bytes = bytes.length;
+          f.sha256 = api.sha256(bytes);
+          files.set(f.path, new Blob([bytes]));
+        } else files.set(f.path, await (await fetch(base + f.path)).blob());
+      }
+      try {
+        await api.client().load({ manifest, source: { kind: 'files', files }, backend: 'webgpu' });
+        return 'loaded';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    { id: ID, fp16 },
+  );
+  expect(message).toMatch(
+    /GpuLimitError: tiny-sd-inpaint\/vae_decoder computes in fp16 but this GPU adapter lacks the shader-f16 feature — fix: .*WASM backend.*server backend/,
+  );
+});
