@@ -187,6 +187,11 @@ test('paint a region on a real tile, generate 8 MemSeg defects in it, accept 5, 
   await expect(page.getByTestId('library-item')).toHaveCount(1);
   await expect(page.getByTestId('library-count')).toContainText('1 mask(s), 1 selected');
 
+  // The diffusion choice shows the diffusion engineer's panel, fed with the painted region.
+  await page.getByTestId('gen-generator').selectOption('diffusion');
+  await expect(page.getByTestId('diffusion-panel')).toBeVisible();
+  await expect(page.getByTestId('diffusion-use-painting')).toContainText('stored');
+
   // Generate 8 MemSeg defects inside the painted region, in the synth worker.
   await page.getByTestId('gen-generator').selectOption('memseg');
   await page.getByTestId('gen-source').selectOption('current');
