@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.ts';
 import { averagePrecision, rocAuc } from '../../src/core/metrics/index.ts';
 import { trainSpatialHead } from '../../src/runtime/heads/spatial.ts';
+import { composeTrainingSet } from '../../src/runtime/heads/stream.ts';
 import { initTf } from '../../src/runtime/tf.ts';
 import { BceHead, trainBceHead } from '../../src/runtime/heads/bce.ts';
 import { exportHeadFiles, importHeadFiles } from '../../src/runtime/heads/common.ts';
@@ -119,5 +120,26 @@ describe('spatial head', () => {
       });
     expect(peaks.filter(Boolean).length / peaks.length).toBeGreaterThan(0.9);
     head.dispose();
+  });
+});
+
+describe('training streams', () => {
+  it('concat keeps every row; ISP-AD mixed supervision balances normal/synthetic and injects real with p = 1/32', () => {
+    const pools = {
+      normal: Array.from({ length: 100 }, (_, i) => `n${i}`),
+      synthetic: Array.from({ length: 100 }, (_, i) => `s${i}`),
+      real: Array.from({ length: 10 }, (_, i) => `r${i}`),
+    };
+    const c = composeTrainingSet(pools, { mode: 'concat' }, new Rng(1));
+    expect(c.rows.length).toBe(210);
+    expect(c.labels.filter((l) => l === 1).length).toBe(110);
+    const m = composeTrainingSet(pools, { mode: 'mixed', length: 6400 }, new Rng(2));
+    const count = (s: string) => m.sources.filter((x) => x === s).length;
+    // Binomial(6400, 1/32): mean 200, sd ≈ 14; ±60 is over 4 sd.
+    expect(Math.abs(count('real') - 200)).toBeLessThan(60);
+    expect(Math.abs(count('normal') - count('synthetic'))).toBeLessThanOrEqual(1);
+    m.rows.forEach((r, i) => expect(m.labels[i]).toBe(r.startsWith('n') ? 0 : 1));
+    const none = composeTrainingSet(pools, { mode: 'mixed', length: 640, realProbability: 0 }, new Rng(3));
+    expect(none.sources.includes('real')).toBe(false);
   });
 });
