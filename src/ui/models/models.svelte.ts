@@ -10,7 +10,8 @@ import { validateManifest, serverBase, hubBase, type ModelManifest } from '../..
 import { ModelManager, type DownloadProgress, type ModelSource } from '../../runtime/models/manager.ts';
 import { CacheStorageFileStore, OpfsFileStore, storeFor } from '../../runtime/models/store.ts';
 import { sha256HexSync } from '../../runtime/models/sha256.ts';
-import type { Backend } from '../../runtime/ort.ts';
+import { checkAdapterLimits, type Backend } from '../../runtime/ort.ts';
+import type { WebGpuCapability } from '../../runtime/capabilities.ts';
 import { preferredBackend } from '../../runtime/backend-choice.ts';
 import { diffusionClient } from '../../../workers/diffusion.client.ts';
 import type { LoadedInfo } from '../../../workers/diffusion.engine.ts';
@@ -61,6 +62,28 @@ export function baseUrl(m: ModelManifest, kind: SourceKind): string | null {
   if (kind === 'server') return serverBase(m, location.origin);
   if (kind === 'hub') return hubBase(m, models.hubBase || undefined);
   return null;
+}
+
+/**
+ * Why this GPU cannot run a model on WebGPU (the manifest's declared needs against the adapter's limits), or
+ * null when it fits or nothing is known. Shown before the user spends a download on it.
+ */
+export function gpuWarning(m: ModelManifest, webgpu: WebGpuCapability | undefined): string | null {
+  if (!m.gpu || !webgpu?.available) return null;
+  try {
+    checkAdapterLimits(
+      m.id,
+      { largestTensorBytes: m.gpu.largestTensorBytes, totalBytes: 0, usesFp16: m.gpu.shaderF16 },
+      {
+        maxBufferSize: webgpu.limits.maxBufferSize,
+        maxStorageBufferBindingSize: webgpu.limits.maxStorageBufferBindingSize,
+        shaderF16: webgpu.shaderF16,
+      },
+    );
+    return null;
+  } catch (e) {
+    return errorInfo(e).message;
+  }
 }
 
 export async function refreshCached(): Promise<void> {
