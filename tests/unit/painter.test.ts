@@ -297,5 +297,12 @@ describe('zoom, pan, opacity', () => {
     ed.invert();
     expect(isBinaryMask(ed.mask)).toBe(true);
     expect(isBinaryMask(ed.generationMask(1.5))).toBe(false);
+    // The feather setting drives the default generation mask; 0 gives the binary mask back unchanged.
+    expect(ed.generationMask().data).toEqual(ed.mask.data);
+    ed.setFeather(2);
+    expect(ed.generationMask().data).toEqual(ed.generationMask(2).data);
+    expect(isBinaryMask(ed.mask)).toBe(true);
+    ed.setFeather(-3);
+    expect(ed.featherSigma).toBe(0);
   });
 });

@@ -48,6 +48,8 @@ export class MaskEditor implements ToolHost {
   brush: BrushOptions = { size: 24, hardness: 0.8 };
   /** Opacity of the mask overlay over the image, in [0, 1]. */
   overlayOpacity = 0.5;
+  /** Gaussian σ (image pixels) of the feathered generation mask; 0 = the binary mask itself. View setting only. */
+  featherSigma = 0;
   view: ViewTransform = { zoom: 1, panX: 0, panY: 0 };
   /** The in-progress gesture, drawn over the mask but not part of it yet. */
   previewStamp: Stamp | null = null;
@@ -96,8 +98,13 @@ export class MaskEditor implements ToolHost {
   }
 
   /** The mask feathered for generation (inpainting blends with it); the label mask stays binary. */
-  generationMask(blurSigma: number): RasterImage {
+  generationMask(blurSigma = this.featherSigma): RasterImage {
     return blurMask(this._mask, blurSigma);
+  }
+
+  setFeather(sigma: number): void {
+    this.featherSigma = Math.min(64, Math.max(0, sigma));
+    this.changed();
   }
 
   subscribe(fn: () => void): () => void {
