@@ -80,6 +80,8 @@ export interface TrainResponse {
   history: EpochReport[];
   stopped: 'completed' | 'early' | 'cancelled';
   counts: { normal: number; synthetic: number; real: number; test: number; val: number };
+  /** Feature extraction of this run: images, how many were not cached, seconds, and the backbone's device. */
+  features: { images: number; extracted: number; seconds: number; device: string };
   evaluation: Evaluation | null;
 }
 
@@ -109,9 +111,16 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     const tfBackend = await initTf(req.tfBackend ?? 'auto');
     const job = this.jobs.start(jobId);
     try {
+      const tf0 = performance.now();
       const feats = await this.extractDataset(req.datasetId, undefined, undefined, (p) =>
         report({ ...p, stage: 'features' }),
       );
+      const features = {
+        images: feats.images.length,
+        extracted: feats.images.length - feats.cached,
+        seconds: (performance.now() - tf0) / 1000,
+        device: backbone.backend,
+      };
       const idx = (pred: (m: ImageMeta) => boolean) => feats.images.flatMap((m, i) => (pred(m) ? [i] : []));
       const normal = idx((m) => m.split === 'train' && m.label === 'normal');
       const synthetic = idx((m) => m.split === 'train' && m.label === 'defect' && m.synthetic);
@@ -212,7 +221,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
           };
           await (await this.store()).putHead(rec);
         }
-        return { headId, kind: req.head, tfBackend, history, stopped, counts, evaluation };
+        return { headId, kind: req.head, tfBackend, history, stopped, counts, features, evaluation };
       } finally {
         head.dispose();
       }
