@@ -201,6 +201,7 @@ test('paint a region on a real tile, generate 8 MemSeg defects in it, accept 5, 
   await page.getByTestId('gen-run').click();
   await expect(page.getByTestId('staging-pending')).toHaveText('8 pending', { timeout: 120_000 });
   await expect(page.getByTestId('staged-item')).toHaveCount(8);
+  await expect(page.getByTestId('gen-progress')).toHaveCount(0); // the bar goes when the run ends
 
   // Accept 5 (3 by keyboard A, 2 by button) and reject 3 (2 by keyboard R, 1 by button).
   await page.getByTestId('staging-strip').focus();
