@@ -156,3 +156,21 @@ describe('tiny models end to end on onnxruntime-node', () => {
     await engine.unload();
   });
 });
+
+describe('Node engine from a folder', () => {
+  it('loads the built tiny SD model from disk and generates', async () => {
+    const { existsSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    const { createNodeDiffusionEngine, readManifest } =
+      await import('../../src/runtime/models/node-engine.ts');
+    const { buildDiffusionTinyModels } = await import('../../models/builders/diffusion.ts');
+    const dir = resolve(import.meta.dirname, '../../models/tiny/tiny-sd-inpaint');
+    if (!existsSync(resolve(dir, 'manifest.json'))) await buildDiffusionTinyModels(resolve(dir, '..'));
+    const engine = createNodeDiffusionEngine();
+    const info = await engine.load({ manifest: await readManifest(dir), source: { kind: 'dir', dir } });
+    expect(info.components.unet?.backend).toBe('cpu');
+    const r = await engine.generate(request({ steps: 3, previewEvery: 1 }));
+    expect(r.latents.every(Number.isFinite)).toBe(true);
+    await engine.unload();
+  });
+});

@@ -24,6 +24,8 @@ export interface DiffusionSettings {
   maskBlur: number;
   /** Samples per click (N_aug in batch mode). */
   count: number;
+  /** Decode a preview every k steps (0 = only the final image); each costs one VAE decode. */
+  previewEvery: number;
   /** 'paired': image i with its own region mask (or mask i mod M), prompt i mod P; 'triplets': DIAG's random draw. */
   mode: 'paired' | 'triplets';
 }
@@ -49,6 +51,7 @@ export const DEFAULT_SETTINGS: DiffusionSettings = {
   padding: 32,
   maskBlur: 0,
   count: 1,
+  previewEvery: 5,
   mode: 'paired',
 };
 
@@ -144,6 +147,7 @@ export function buildRequest(
     seed,
     ...(s.onlyMasked ? { onlyMasked: { padding: s.padding } } : {}),
     maskBlur: s.maskBlur,
+    ...(s.previewEvery > 0 ? { previewEvery: s.previewEvery } : {}),
   };
 }
 
