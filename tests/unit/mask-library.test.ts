@@ -6,7 +6,7 @@ import { createRaster } from '../../src/core/image.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { countOn, isBinaryMask, pixelsOutside } from '../../src/core/mask/index.ts';
 import { memsegDefect } from '../../src/core/synth/index.ts';
-import { decodeImage } from '../../src/runtime/decode.ts';
+import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
 import {
   addRandomRegions,
   applyMaskToImages,
@@ -82,6 +82,19 @@ describe('mask library', () => {
       /at least one painted/,
     );
     expect(await listLibrary(store, ds)).toHaveLength(1);
+  });
+
+  it('reads masks stored in other layouts (RGB, soft values) as binary', async () => {
+    const rgb = createRaster(4, 2, 3);
+    rgb.data.set([
+      200, 200, 200, 10, 10, 10, 255, 255, 255, 0, 0, 0, 127, 127, 127, 128, 128, 128, 0, 0, 0, 90, 90, 90,
+    ]);
+    const m = await readMask({ id: 'x', name: 'rgb.png', blob: new Blob([new Uint8Array(encodePng(rgb))]) });
+    expect(m.channels).toBe(1);
+    expect([...m.data]).toEqual([255, 0, 255, 0, 0, 255, 0, 0]);
+    await expect(
+      readMask({ id: 'y', name: 'junk.png', blob: new Blob([new Uint8Array([1, 2, 3])]) }),
+    ).rejects.toThrow(/junk\.png/);
   });
 
   it('applies one mask to many images at each image size, replacing earlier regions', async () => {

@@ -8,19 +8,30 @@
  */
 import type { ImageRecord, MaskRecord } from '../../core/dataset.ts';
 import type { RasterImage } from '../../core/image.ts';
-import { countOn, decodeMaskPng, encodeMaskPng, fitMask, randomRegionMask } from '../../core/mask/index.ts';
+import { binarize } from '../../core/image.ts';
+import { checkMask, countOn, fitMask, randomRegionMask } from '../../core/mask/index.ts';
+import { decodeImage, encodePng } from '../../runtime/decode.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import type { DefectLabStore } from '../../runtime/db/types.ts';
 
 /** Mask → PNG Blob for the store. */
 export function maskBlob(mask: RasterImage): Blob {
-  const png = encodeMaskPng(mask);
+  checkMask(mask);
+  const png = encodePng(mask);
   return new Blob([bytesOf(png)], { type: 'image/png' });
 }
 
 /** A stored mask's pixels (binary 0/255). */
+/**
+ * A stored mask's pixels as a binary 0/255 mask. Decoding goes through the app's one image door
+ * (`runtime/decode.ts`), so a mask imported as JPEG or RGB PNG reads too (gray ≥ 128 is in).
+ */
 export async function readMask(rec: Pick<MaskRecord, 'blob' | 'id' | 'name'>): Promise<RasterImage> {
-  return decodeMaskPng(new Uint8Array(await rec.blob.arrayBuffer()), rec.name ?? `mask ${rec.id}`);
+  const { raster } = await decodeImage(
+    new Uint8Array(await rec.blob.arrayBuffer()),
+    rec.name ?? `mask ${rec.id}`,
+  );
+  return binarize(raster, 128);
 }
 
 export async function listLibrary(store: DefectLabStore, datasetId: string): Promise<MaskRecord[]> {
