@@ -11,6 +11,7 @@ import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
 import { float32, toFloat32 } from '../../src/core/tensor.ts';
 import { preprocessBatch } from '../../src/core/preprocess.ts';
 import { tinyResnetModel } from '../../models/builders/backbone.ts';
+import { GraphBuilder, randomWeights } from '../../models/builders/graph.ts';
 
 function noise(seed: number) {
   const img = createRaster(80, 72, 3);
@@ -50,6 +51,42 @@ describe('tiny ResNet-shaped backbone (float graph: GlobalAveragePool → Flatte
     const got = await bb.logits(imgs);
     expect(Array.from(got[1])).toEqual(Array.from(logits.subarray(10, 20)));
     await ref.release();
+    await bb.release();
+  });
+});
+
+describe('rewrite of a ResNet-export-shaped graph (AveragePool 4×4 → Flatten → Gemm, input "data")', () => {
+  function flattenModel(): Uint8Array {
+    const rng = new Rng(3);
+    const g = new GraphBuilder('flatten-net');
+    const x = g.input('data', 'float32', ['batch', 3, 8, 8]);
+    const w = g.init('w', randomWeights(rng, 4 * 3 * 9, 0.3), [4, 3, 3, 3]);
+    const h = g.op('Relu', [
+      g.op('Conv', [x, w], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),
+    ]);
+    const pooled = g.op('AveragePool', [h], { kernel_shape: [4, 4], strides: [4, 4] });
+    const flat = g.op('Flatten', [pooled], { axis: 1 });
+    const fw = g.init('fc', randomWeights(rng, 3 * 4, 0.5), [3, 4]);
+    g.op('Gemm', [flat, fw], { transB: 1 }, 'logits');
+    g.output('logits', 'float32', ['batch', 3]);
+    return g.toModel({ opset: 17 });
+  }
+
+  it('pooled = the Flatten output, spatial = the input of the pooling node, and both are right', async () => {
+    const bytes = flattenModel();
+    const { info } = rewriteForFeatures(bytes, 'flatten-net');
+    expect(info.inputName).toBe('data');
+    expect(info.pooledOutput).toMatch(/^Flatten/);
+    expect(info.spatialOutput).toMatch(/^Relu/);
+    const bb = await Backbone.load(bytes, { id: 'flatten-net', ort: nodeBackend });
+    expect(bb.preprocess.width).toBe(8); // read from the graph's input shape
+    const f = await bb.extract([noise(4)]);
+    expect(f.spatial[0].dims).toEqual([4, 4, 4]);
+    for (let c = 0; c < 4; c++) {
+      let s = 0;
+      for (let p = 0; p < 16; p++) s += f.spatial[0].data[c * 16 + p];
+      expect(f.pooled[0][c]).toBeCloseTo(s / 16, 5);
+    }
     await bb.release();
   });
 });
