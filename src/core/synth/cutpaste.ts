@@ -7,19 +7,20 @@
  * own pixels (no resampling blur, which would itself be a cue).
  */
 import type { RasterImage } from '../image.ts';
-import { Rng } from '../rng.ts';
 import {
   MaskUnsatisfiableError,
-  allowedArea,
+  colorChannels,
+  defectResult,
   drawIn,
-  maskImage,
+  placementArea,
+  startGenerator,
   type DefectResult,
   type Seed,
 } from './common.ts';
 import { colorJitterInPlace } from './ops.ts';
-import { checkImage, checkSeed, resolveOptions, type OptionSpec, type Range } from './options.ts';
+import { placementSpecs, type OptionSpec, type PlacementOptions, type Range } from './options.ts';
 
-export interface CutPasteOptions {
+export interface CutPasteOptions extends PlacementOptions {
   variant: 'normal' | 'scar' | 'random';
   area_ratio: Range;
   aspect_ratio: Range;
@@ -28,10 +29,6 @@ export interface CutPasteOptions {
   rotation_range: Range;
   /** ColorJitter strength (brightness, contrast, saturation, hue each ± this). */
   jitter: number;
-  region_mask: RasterImage | null;
-  foreground_threshold: number | null;
-  foreground_invert: boolean;
-  max_attempts: number;
 }
 
 export const CUTPASTE_SCHEMA: readonly OptionSpec[] = [
@@ -97,40 +94,10 @@ export const CUTPASTE_SCHEMA: readonly OptionSpec[] = [
     label: 'Colour jitter',
     help: 'brightness/contrast/saturation/hue strength',
   },
-  {
-    key: 'region_mask',
-    kind: 'mask',
-    default: null,
-    label: 'Region mask',
-    help: 'painted region the patch must stay inside',
-  },
-  {
-    key: 'foreground_threshold',
-    kind: 'number',
-    min: 0,
-    max: 255,
-    nullable: true,
-    default: null,
-    label: 'Foreground threshold',
-    help: 'defects only where gray > threshold (null: everywhere)',
-  },
-  {
-    key: 'foreground_invert',
-    kind: 'boolean',
-    default: false,
-    label: 'Invert foreground',
-    help: 'foreground is gray ≤ threshold',
-  },
-  {
-    key: 'max_attempts',
-    kind: 'number',
-    min: 1,
-    max: 1000,
-    integer: true,
-    default: 50,
-    label: 'Max attempts',
-    help: 'placements tried before giving up',
-  },
+  ...placementSpecs({
+    region: 'painted region the patch must stay inside',
+    attempts: 'placements tried before giving up',
+  }),
 ];
 
 /**
@@ -143,18 +110,10 @@ export function cutPasteDefect(
   options: Partial<CutPasteOptions> | Record<string, unknown> = {},
   seed: Seed = 0,
 ): DefectResult {
-  checkImage('image', image);
-  const o = resolveOptions<CutPasteOptions>(CUTPASTE_SCHEMA, options as Record<string, unknown>, image);
-  const rng = new Rng(checkSeed(seed));
+  const { o, rng } = startGenerator<CutPasteOptions>(CUTPASTE_SCHEMA, image, options, seed);
   const { width: W, height: H, channels: C } = image;
   const n = W * H;
-  const { allowed, count: allowedCount } = allowedArea(
-    image,
-    o.region_mask,
-    o.foreground_threshold,
-    o.foreground_invert,
-  );
-  if (allowedCount === 0) throw new MaskUnsatisfiableError('cutpaste', 0, 0, n);
+  const { allowed, count: allowedCount } = placementArea('cutpaste', image, o);
 
   const variant = o.variant === 'random' ? (rng.bernoulli(0.5) ? 'normal' : 'scar') : o.variant;
   let pw: number;
@@ -177,7 +136,7 @@ export function cutPasteDefect(
   const sy0 = rng.int(0, H - ph + 1);
 
   // The patch's colour channels, jittered.
-  const cc = C === 1 ? 1 : 3;
+  const cc = colorChannels(C);
   const patch = new Uint8ClampedArray(pw * ph * cc);
   for (let y = 0; y < ph; y++)
     for (let x = 0; x < pw; x++) {
@@ -227,19 +186,15 @@ export function cutPasteDefect(
       }
     }
   }
-  return {
-    image: { width: W, height: H, channels: C, data: out },
-    mask: maskImage(bits, W, H),
-    params: {
-      generator: 'cutpaste',
-      variant,
-      patch: [pw, ph],
-      source: [sx0, sy0],
-      center: [cx, cy],
-      angle,
-      jitter,
-      attempts,
-      mask_pixels: pixels,
-    },
-  };
+  return defectResult(image, out, bits, {
+    generator: 'cutpaste',
+    variant,
+    patch: [pw, ph],
+    source: [sx0, sy0],
+    center: [cx, cy],
+    angle,
+    jitter,
+    attempts,
+    mask_pixels: pixels,
+  });
 }

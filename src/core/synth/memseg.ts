@@ -13,31 +13,34 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import { toChannels, type RasterImage } from '../image.ts';
-import { Rng } from '../rng.ts';
 import {
-  MaskUnsatisfiableError,
-  allowedArea,
   colorBuffer,
+  colorChannels,
+  defectResult,
   drawIn,
-  maskImage,
+  perlinDefectMask,
+  perlinMaskParams,
+  startGenerator,
   type DefectResult,
   type Seed,
 } from './common.ts';
 import { AugmentPipeline, STRUCTURE_OPS, type StructureOp } from './ops.ts';
+import {
+  foregroundSpecs,
+  maxAttemptsSpec,
+  perlinMaskSpecs,
+  regionMaskSpec,
+  type OptionSpec,
+  type PerlinMaskOptions,
+  type PlacementOptions,
+  type Range,
+} from './options.ts';
+import { TEXTURE_KINDS, proceduralTexture, type TextureKind } from './textures.ts';
 
 /** Structure ops that look at neighbours or mix channels (not a per-channel look-up table). */
 const PIXEL_OPS = new Set<StructureOp>(['sharpness', 'hue_saturation', 'rotate', 'brightness']);
-import { checkImage, checkSeed, resolveOptions, type OptionSpec, type Range } from './options.ts';
-import { perlinGradients, rotatedPerlinMask } from './perlin.ts';
-import { TEXTURE_KINDS, proceduralTexture, type TextureKind } from './textures.ts';
 
-export interface MemSegOptions {
-  /** Exponents k of the Perlin lattice size 2^k per axis, integers in [lo, hi] (DRAEM: randint(0, 6)). */
-  perlin_scale: Range;
-  /** Rotation of the noise in degrees. */
-  rotation_range: Range;
-  /** Noise threshold: mask = noise > threshold (noise ∈ [−1, 1]). */
-  threshold: number;
+export interface MemSegOptions extends PerlinMaskOptions, PlacementOptions {
   /** Probability of a texture source instead of a structure source. */
   p_texture: number;
   /** factor in out = factor·source + (1 − factor)·image. */
@@ -51,43 +54,16 @@ export interface MemSegOptions {
   n_ops: number;
   /** The structure source is cut into grid × grid tiles that are shuffled. */
   grid: number;
-  /** Foreground = gray > threshold (≤ when inverted); null = whole image. */
-  foreground_threshold: number | null;
-  foreground_invert: boolean;
-  /** Where the defect may go (non-zero = allowed), same size as the image; null = anywhere. */
-  region_mask: RasterImage | null;
-  max_attempts: number;
 }
 
 export const MEMSEG_SCHEMA: readonly OptionSpec[] = [
-  {
-    key: 'perlin_scale',
-    kind: 'range',
-    min: 0,
-    max: 8,
-    integer: true,
-    default: [0, 5],
-    label: 'Perlin scale exponent',
-    help: 'lattice size 2^k per axis, k drawn from these integers (small k → large blobs)',
-  },
-  {
-    key: 'rotation_range',
-    kind: 'range',
-    min: -180,
-    max: 180,
-    default: [-90, 90],
-    label: 'Rotation (°)',
-    help: 'rotation of the noise pattern',
-  },
-  {
-    key: 'threshold',
-    kind: 'number',
-    min: -1,
-    max: 1,
-    default: 0.5,
-    label: 'Noise threshold',
-    help: 'higher → smaller defects',
-  },
+  ...perlinMaskSpecs(
+    { perlin_scale: [0, 5], threshold: 0.5 },
+    {
+      scaleHelp: 'lattice size 2^k per axis, k drawn from these integers (small k → large blobs)',
+      thresholdHelp: 'higher → smaller defects',
+    },
+  ),
   {
     key: 'p_texture',
     kind: 'number',
@@ -149,40 +125,10 @@ export const MEMSEG_SCHEMA: readonly OptionSpec[] = [
     label: 'Shuffle grid',
     help: 'the structure source is cut into grid × grid shuffled tiles',
   },
-  {
-    key: 'foreground_threshold',
-    kind: 'number',
-    min: 0,
-    max: 255,
-    nullable: true,
-    default: null,
-    label: 'Foreground threshold',
-    help: 'defects only where gray > threshold (null: everywhere)',
-  },
-  {
-    key: 'foreground_invert',
-    kind: 'boolean',
-    default: false,
-    label: 'Invert foreground',
-    help: 'foreground is gray ≤ threshold (dark objects on a bright background)',
-  },
-  {
-    key: 'region_mask',
-    kind: 'mask',
-    default: null,
-    label: 'Region mask',
-    help: 'painted region the defect must stay inside',
-  },
-  {
-    key: 'max_attempts',
-    kind: 'number',
-    min: 1,
-    max: 1000,
-    integer: true,
-    default: 50,
-    label: 'Max attempts',
-    help: 'mask draws before giving up with MaskUnsatisfiableError',
-  },
+  // MemSeg's form lists the foreground before the region (`placementSpecs` puts the region first).
+  ...foregroundSpecs('foreground is gray ≤ threshold (dark objects on a bright background)'),
+  regionMaskSpec(),
+  maxAttemptsSpec('mask draws before giving up with MaskUnsatisfiableError'),
 ];
 
 /**
@@ -196,52 +142,25 @@ export function memsegDefect(
   options: Partial<MemSegOptions> | Record<string, unknown> = {},
   seed: Seed = 0,
 ): DefectResult {
-  checkImage('image', image);
-  const o = resolveOptions<MemSegOptions>(MEMSEG_SCHEMA, options as Record<string, unknown>, image);
-  const rng = new Rng(checkSeed(seed));
+  const { o, rng } = startGenerator<MemSegOptions>(MEMSEG_SCHEMA, image, options, seed);
   const { width: W, height: H, channels: C } = image;
   const n = W * H;
-
-  const { allowed, count: allowedCount } = allowedArea(
-    image,
-    o.region_mask,
-    o.foreground_threshold,
-    o.foreground_invert,
-  );
-  if (allowedCount === 0) throw new MaskUnsatisfiableError('memseg', 0, 0, n);
-
-  const bits = new Uint8Array(n);
-  let pixels = 0;
-  let attempts = 0;
-  let scaleX = 1;
-  let scaleY = 1;
-  let angle = 0;
-  while (pixels === 0) {
-    if (attempts === o.max_attempts) throw new MaskUnsatisfiableError('memseg', attempts, allowedCount, n);
-    attempts++;
-    scaleX = Math.min(W, 2 ** rng.int(o.perlin_scale[0], o.perlin_scale[1] + 1));
-    scaleY = Math.min(H, 2 ** rng.int(o.perlin_scale[0], o.perlin_scale[1] + 1));
-    const g = perlinGradients(scaleX, scaleY, rng);
-    angle = drawIn(rng, o.rotation_range);
-    pixels = rotatedPerlinMask(bits, W, H, scaleX, scaleY, g, angle, o.threshold, allowed);
-  }
+  const m = perlinDefectMask('memseg', image, o, rng);
+  const bits = m.bits;
 
   const useTexture = rng.next() < o.p_texture;
   const factor = drawIn(rng, o.blend_factor);
   const params: Record<string, unknown> = {
     generator: 'memseg',
-    attempts,
-    perlin_scale: [scaleX, scaleY],
-    angle,
-    threshold: o.threshold,
+    ...perlinMaskParams(m, o.threshold),
     blend_factor: factor,
     source: useTexture ? 'texture' : 'structure',
-    mask_pixels: pixels,
+    mask_pixels: m.pixels,
   };
 
   const out = new Uint8ClampedArray(image.data);
   const src = image.data;
-  const cc = C === 1 ? 1 : 3;
+  const cc = colorChannels(C);
   const keep = 1 - factor;
 
   if (useTexture) {
@@ -324,7 +243,7 @@ export function memsegDefect(
     }
   }
 
-  return { image: { width: W, height: H, channels: C, data: out }, mask: maskImage(bits, W, H), params };
+  return defectResult(image, out, bits, params);
 }
 
 /**

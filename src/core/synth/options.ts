@@ -190,3 +190,119 @@ export function checkSeed(seed: unknown): number | string {
 export function defaultOptions(specs: readonly OptionSpec[]): Record<string, unknown> {
   return Object.fromEntries(specs.map((s) => [s.key, s.default]));
 }
+
+/**
+ * Options every generator shares: where a defect may go (region mask ∩ foreground) and how many draws it gets
+ * before `MaskUnsatisfiableError`. Generators extend this; `placementSpecs` is its schema.
+ */
+export interface PlacementOptions {
+  /** Where the defect may go: single-channel [H, W, 1], non-zero = allowed; null = anywhere. */
+  region_mask: RasterImage | null;
+  /** Foreground = gray > threshold (≤ when inverted); null = whole image. */
+  foreground_threshold: number | null;
+  foreground_invert: boolean;
+  /** Draws (masks, placements, walks) tried before giving up. */
+  max_attempts: number;
+}
+
+/** Options of a rotated, thresholded Perlin mask (MemSeg, blur, region masks); `perlinMaskSpecs` is its schema. */
+export interface PerlinMaskOptions {
+  /** Exponents k of the Perlin lattice size 2^k per axis, integers in [lo, hi] (DRAEM: randint(0, 6)). */
+  perlin_scale: Range;
+  /** Rotation of the noise in degrees. */
+  rotation_range: Range;
+  /** Noise threshold: mask = noise > threshold (noise ∈ [−1, 1]). */
+  threshold: number;
+}
+
+/** The `max_attempts` spec; `help` says what one attempt is for this generator. */
+export function maxAttemptsSpec(help: string): OptionSpec {
+  return {
+    key: 'max_attempts',
+    kind: 'number',
+    min: 1,
+    max: 1000,
+    integer: true,
+    default: 50,
+    label: 'Max attempts',
+    help,
+  };
+}
+
+/** The `region_mask` spec; `help` names what must stay inside (the defect, the patch). */
+export function regionMaskSpec(help = 'painted region the defect must stay inside'): OptionSpec {
+  return { key: 'region_mask', kind: 'mask', default: null, label: 'Region mask', help };
+}
+
+/** The `foreground_threshold` and `foreground_invert` specs, in that order. */
+export function foregroundSpecs(
+  invertHelp = 'foreground is gray ≤ threshold',
+): [foregroundThreshold: OptionSpec, foregroundInvert: OptionSpec] {
+  return [
+    {
+      key: 'foreground_threshold',
+      kind: 'number',
+      min: 0,
+      max: 255,
+      nullable: true,
+      default: null,
+      label: 'Foreground threshold',
+      help: 'defects only where gray > threshold (null: everywhere)',
+    },
+    {
+      key: 'foreground_invert',
+      kind: 'boolean',
+      default: false,
+      label: 'Invert foreground',
+      help: invertHelp,
+    },
+  ];
+}
+
+/**
+ * The `PlacementOptions` specs in the usual form order: region_mask, foreground_threshold, foreground_invert,
+ * max_attempts. Only the help texts differ between generators.
+ */
+export function placementSpecs(help: { attempts: string; region?: string }): OptionSpec[] {
+  return [regionMaskSpec(help.region), ...foregroundSpecs(), maxAttemptsSpec(help.attempts)];
+}
+
+/**
+ * The `PerlinMaskOptions` specs, in form order: perlin_scale, rotation_range, threshold. Defaults and texts are
+ * the generator's; the bounds (k ∈ [0, 8], ±180°, threshold ∈ [−1, 1]) are shared.
+ */
+export function perlinMaskSpecs(
+  defaults: { perlin_scale: Range; threshold: number },
+  text: { scaleHelp?: string; rotationHelp?: string; thresholdLabel?: string; thresholdHelp?: string } = {},
+): [perlinScale: OptionSpec, rotationRange: OptionSpec, threshold: OptionSpec] {
+  return [
+    {
+      key: 'perlin_scale',
+      kind: 'range',
+      min: 0,
+      max: 8,
+      integer: true,
+      default: defaults.perlin_scale,
+      label: 'Perlin scale exponent',
+      help: text.scaleHelp ?? 'lattice size 2^k per axis',
+    },
+    {
+      key: 'rotation_range',
+      kind: 'range',
+      min: -180,
+      max: 180,
+      default: [-90, 90],
+      label: 'Rotation (°)',
+      help: text.rotationHelp ?? 'rotation of the noise pattern',
+    },
+    {
+      key: 'threshold',
+      kind: 'number',
+      min: -1,
+      max: 1,
+      default: defaults.threshold,
+      label: text.thresholdLabel ?? 'Noise threshold',
+      help: text.thresholdHelp ?? 'higher → smaller regions',
+    },
+  ];
+}

@@ -11,22 +11,24 @@
  * image ± a·intensity (clamped). The mask is every pixel with a·intensity ≥ 0.5 (a change of at least one grey
  * level before clamping); nothing outside the mask changes.
  */
-import { Rng } from '../rng.ts';
 import type { RasterImage } from '../image.ts';
+import type { Rng } from '../rng.ts';
 import {
   MaskUnsatisfiableError,
-  allowedArea,
+  colorChannels,
+  defectResult,
   drawIn,
-  maskImage,
+  placementArea,
+  startGenerator,
   type DefectResult,
   type Seed,
 } from './common.ts';
-import { checkImage, checkSeed, resolveOptions, type OptionSpec, type Range } from './options.ts';
+import { placementSpecs, type OptionSpec, type PlacementOptions, type Range } from './options.ts';
 
 export const WALK_KINDS = ['pinhole', 'spot', 'fiber', 'scratch'] as const;
 export type WalkKind = (typeof WALK_KINDS)[number];
 
-export interface RandomWalkOptions {
+export interface RandomWalkOptions extends PlacementOptions {
   /** Defect kind; 'random' draws one of WALK_KINDS per defect. */
   kind: WalkKind | 'random';
   /** Number of defects painted. */
@@ -42,10 +44,6 @@ export interface RandomWalkOptions {
   intensity: Range;
   /** Fraction of the brush radius over which the edge fades (0 = hard). */
   softness: Range;
-  region_mask: RasterImage | null;
-  foreground_threshold: number | null;
-  foreground_invert: boolean;
-  max_attempts: number;
 }
 
 /** Per-kind defaults for length, width, momentum: what makes a pinhole a pinhole. */
@@ -115,40 +113,7 @@ export const RANDOM_WALK_SCHEMA: readonly OptionSpec[] = [
     label: 'Softness',
     help: 'edge fall-off, fraction of the radius',
   },
-  {
-    key: 'region_mask',
-    kind: 'mask',
-    default: null,
-    label: 'Region mask',
-    help: 'painted region the defect must stay inside',
-  },
-  {
-    key: 'foreground_threshold',
-    kind: 'number',
-    min: 0,
-    max: 255,
-    nullable: true,
-    default: null,
-    label: 'Foreground threshold',
-    help: 'defects only where gray > threshold (null: everywhere)',
-  },
-  {
-    key: 'foreground_invert',
-    kind: 'boolean',
-    default: false,
-    label: 'Invert foreground',
-    help: 'foreground is gray ≤ threshold',
-  },
-  {
-    key: 'max_attempts',
-    kind: 'number',
-    min: 1,
-    max: 1000,
-    integer: true,
-    default: 50,
-    label: 'Max attempts',
-    help: 'walks tried before giving up',
-  },
+  ...placementSpecs({ attempts: 'walks tried before giving up' }),
 ];
 
 /** Distance from (x, y) along the unit direction (dx, dy) to the image border. */
@@ -180,19 +145,12 @@ export function randomWalkDefect(
   options: Partial<RandomWalkOptions> | Record<string, unknown> = {},
   seed: Seed = 0,
 ): DefectResult {
-  checkImage('image', image);
+  const { o, rng } = startGenerator<RandomWalkOptions>(RANDOM_WALK_SCHEMA, image, options, seed);
+  // Explicitly given options override a kind's defaults (see `softness`).
   const given = options as Record<string, unknown>;
-  const o = resolveOptions<RandomWalkOptions>(RANDOM_WALK_SCHEMA, given, image);
-  const rng = new Rng(checkSeed(seed));
   const { width: W, height: H, channels: C } = image;
   const n = W * H;
-  const { allowed, count: allowedCount } = allowedArea(
-    image,
-    o.region_mask,
-    o.foreground_threshold,
-    o.foreground_invert,
-  );
-  if (allowedCount === 0) throw new MaskUnsatisfiableError('random_walk', 0, 0, n);
+  const { allowed, count: allowedCount } = placementArea('random_walk', image, o);
 
   const strength = new Float32Array(n); // strongest signed change per pixel
   const defects = rng.int(o.count[0], o.count[1] + 1);
@@ -274,7 +232,7 @@ export function randomWalkDefect(
 
   const bits = new Uint8Array(n);
   const out = new Uint8ClampedArray(image.data);
-  const cc = C === 1 ? 1 : 3;
+  const cc = colorChannels(C);
   let pixels = 0;
   for (let p = 0; p < n; p++) {
     const v = strength[p];
@@ -285,9 +243,10 @@ export function randomWalkDefect(
     for (let c = 0; c < cc; c++) out[i + c] = image.data[i + c] + v;
   }
   if (pixels === 0) throw new MaskUnsatisfiableError('random_walk', attempts, allowedCount, n);
-  return {
-    image: { width: W, height: H, channels: C, data: out },
-    mask: maskImage(bits, W, H),
-    params: { generator: 'random_walk', strokes, attempts, mask_pixels: pixels },
-  };
+  return defectResult(image, out, bits, {
+    generator: 'random_walk',
+    strokes,
+    attempts,
+    mask_pixels: pixels,
+  });
 }
