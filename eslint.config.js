@@ -6,7 +6,16 @@ import globals from 'globals';
 
 export default ts.config(
   {
-    ignores: ['node_modules', 'dist', 'dist-*', 'test-results', 'playwright-report', 'models/tiny', '.bench'],
+    ignores: [
+      'node_modules',
+      'dist',
+      'dist-*',
+      'test-results',
+      'playwright-report',
+      '.test-report',
+      'models/tiny',
+      '.bench',
+    ],
   },
   js.configs.recommended,
   ...ts.configs.recommended,

@@ -24,7 +24,7 @@ export default defineConfig({
   expect: { timeout: 60_000 },
   workers: 1,
   retries: 0,
-  reporter: process.env.CI ? [['list'], ['json', { outputFile: 'test-results/e2e.json' }]] : 'list',
+  reporter: process.env.CI ? [['list'], ['json', { outputFile: '.test-report/e2e.json' }]] : 'list',
   use: {
     baseURL: `http://localhost:${port}`,
     launchOptions: {

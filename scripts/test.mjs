@@ -2,13 +2,14 @@
 // Each step runs even if an earlier one failed, so one report lists every problem; the exit code is non-zero
 // when any step failed. The last line is "N passed, N failed" over all test cases.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { ensureDeps } from './ensure-deps.mjs';
 import { ensureChromium } from './ensure-chromium.mjs';
 
 ensureDeps();
 ensureChromium();
-mkdirSync('test-results', { recursive: true });
+mkdirSync('.test-report', { recursive: true });
+for (const f of ['.test-report/unit.json', '.test-report/e2e.json']) rmSync(f, { force: true });
 
 const steps = [
   ['tiny models', 'npm run models:tiny'],
@@ -16,7 +17,7 @@ const steps = [
   ['lint', 'npm run lint'],
   [
     'unit tests',
-    'npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/unit.json',
+    'npx vitest run --reporter=default --reporter=json --outputFile.json=.test-report/unit.json',
   ],
   ['build', 'npx vite build'],
   ['browser tests', 'npx playwright test'],
@@ -39,14 +40,14 @@ for (const [name, cmd] of steps) {
 let passed = 0;
 let failures = 0;
 let skipped = 0;
-if (existsSync('test-results/unit.json')) {
-  const u = JSON.parse(readFileSync('test-results/unit.json', 'utf8'));
+if (existsSync('.test-report/unit.json')) {
+  const u = JSON.parse(readFileSync('.test-report/unit.json', 'utf8'));
   passed += u.numPassedTests ?? 0;
   failures += u.numFailedTests ?? 0;
   skipped += (u.numPendingTests ?? 0) + (u.numTodoTests ?? 0);
 }
-if (existsSync('test-results/e2e.json')) {
-  const e = JSON.parse(readFileSync('test-results/e2e.json', 'utf8'));
+if (existsSync('.test-report/e2e.json')) {
+  const e = JSON.parse(readFileSync('.test-report/e2e.json', 'utf8'));
   passed += e.stats?.expected ?? 0;
   failures += (e.stats?.unexpected ?? 0) + (e.stats?.flaky ?? 0);
   skipped += e.stats?.skipped ?? 0;

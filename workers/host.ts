@@ -1,4 +1,5 @@
 import * as Comlink from 'comlink';
+import { DefectLabError } from '../src/core/errors.ts';
 import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
 
 /**
@@ -46,39 +47,58 @@ export function exposeEngine(engine: object): void {
   Comlink.expose(engine);
 }
 
+/** A worker stopped (uncaught error, out of memory, GPU process lost) while calls were pending. */
+export class WorkerCrashedError extends DefectLabError {
+  constructor(worker: string, reason: string, fix: string) {
+    super('WorkerCrashedError', `the ${worker} worker stopped (${reason})`, fix);
+  }
+}
+
 /**
- * Wraps a worker on the main thread. Callbacks in `JobOptions` are proxied so progress crosses the boundary;
- * a worker that dies (uncaught error, out of memory) rejects the pending calls with a named error and is
- * restarted on the next call.
+ * Wraps a worker on the main thread. A worker that dies rejects every pending `guard`ed call with a
+ * `WorkerCrashedError` (instead of hanging forever) and is restarted by the next call.
  */
 export class WorkerConnection<T extends object> {
   private worker: Worker | null = null;
   private remote: Comlink.Remote<T> | null = null;
-  private deathListeners: ((reason: string) => void)[] = [];
+  private pending: ((e: Error) => void)[] = [];
 
-  constructor(private readonly create: () => Worker) {}
+  /**
+   * @param name shown in the crash message ("the import worker stopped …")
+   * @param fix what the user can do after a crash (what was kept, how to retry)
+   */
+  constructor(
+    private readonly create: () => Worker,
+    private readonly name = 'background',
+    private readonly fix = 'try again; if it keeps happening, use smaller inputs or the WASM backend',
+  ) {}
 
   get api(): Comlink.Remote<T> {
     if (!this.remote) {
       const w = this.create();
-      w.addEventListener('error', (ev) => this.handleDeath(ev.message || 'the worker crashed'));
+      w.addEventListener('error', (ev) => this.handleDeath(ev.message || 'it crashed'));
       this.worker = w;
       this.remote = Comlink.wrap<T>(w);
     }
     return this.remote;
   }
 
+  /** Races a call against the worker dying, so a crash rejects instead of hanging. */
+  guard<R>(call: Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push(reject);
+      call.then(resolve, reject).finally(() => (this.pending = this.pending.filter((f) => f !== reject)));
+    });
+  }
+
   /**
    * Splits `JobOptions` for crossing the boundary: comlink only proxies functions passed as top-level
    * arguments (a callback nested in an object fails with DataCloneError), so engines take the progress
-   * callback as a separate, last argument: `method(request, { jobId }, onProgress)`.
+   * callback as a separate, last argument: `method(request, { jobId, …plain options }, onProgress)`.
    */
-  static split(opts: JobOptions | undefined): [{ jobId?: string }, ProgressFn | undefined] {
-    return [{ jobId: opts?.jobId }, opts?.onProgress ? Comlink.proxy(opts.onProgress) : undefined];
-  }
-
-  onDeath(fn: (reason: string) => void): void {
-    this.deathListeners.push(fn);
+  static split<O extends JobOptions>(opts: O | undefined): [Omit<O, 'onProgress'>, ProgressFn | undefined] {
+    const { onProgress, ...plain } = opts ?? ({} as O);
+    return [plain, proxied(onProgress)];
   }
 
   terminate(): void {
@@ -89,8 +109,24 @@ export class WorkerConnection<T extends object> {
 
   private handleDeath(reason: string): void {
     this.terminate();
-    for (const fn of this.deathListeners) fn(reason);
+    const rejects = this.pending;
+    this.pending = [];
+    const err = new WorkerCrashedError(this.name, reason, this.fix);
+    for (const reject of rejects) reject(err);
   }
+}
+
+/**
+ * A progress callback ready to cross the boundary as a top-level argument. Its return value is dropped: comlink
+ * posts it back to the worker, and a callback like `(p) => (progress = p)` on a Svelte `$state` returns a Proxy,
+ * which cannot be cloned and surfaced as "TypeError: Unserializable return value" in the worker.
+ */
+export function proxied(fn: ProgressFn | undefined): ProgressFn | undefined {
+  return fn
+    ? Comlink.proxy((p: Parameters<ProgressFn>[0]) => {
+        fn(p);
+      })
+    : undefined;
 }
 
 /** Transfers typed-array buffers instead of copying them (images, tensors). */

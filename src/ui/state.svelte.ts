@@ -34,7 +34,13 @@ export const app = $state({
 });
 
 let nextToast = 1;
-export function toast(kind: Toast['kind'], text: string, ms = 6000, action?: Toast['action']): void {
+/** Errors stay until dismissed by default: they carry a fix the user needs time to read. */
+export function toast(
+  kind: Toast['kind'],
+  text: string,
+  ms = kind === 'error' ? 0 : 6000,
+  action?: Toast['action'],
+): void {
   const id = nextToast++;
   app.toasts.push({ id, kind, text, action });
   if (ms > 0) setTimeout(() => dismissToast(id), ms);

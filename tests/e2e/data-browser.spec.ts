@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures.ts';
 
 const SHARED = path.resolve(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
 // Scratch files go to the OS temp dir: parallel Playwright runs wipe test-results/ when they start.

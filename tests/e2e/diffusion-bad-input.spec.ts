@@ -6,7 +6,7 @@
  * - Cache Storage and OPFS stores resume an interrupted download without refetching stored chunks, and hand back
  *   the exact bytes (sha256 = manifest).
  */
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 

@@ -5,7 +5,7 @@
  * gave wrong results with 'onnxruntime-web/webgpu' on SwiftShader. The browser reads the model from its cache
  * after downloading it from the app's own server, as a user would.
  */
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { nodeBackend } from '../../src/runtime/ort-node.ts';

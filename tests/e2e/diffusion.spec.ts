@@ -5,7 +5,7 @@
  * accept them, and find them stored in IndexedDB with their provenance (generator, model, seed, prompt, source
  * image, mask). WASM backend here for speed; the WebGPU path is covered by diffusion-parity.spec.ts.
  */
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures.ts';
 
 const ID = 'tiny-sdxl-inpaint';
 

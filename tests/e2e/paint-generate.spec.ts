@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures.ts';
 
 const SRC = path.resolve(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
 const manifest = JSON.parse(readFileSync(path.join(SRC, 'manifest.json'), 'utf8')) as {

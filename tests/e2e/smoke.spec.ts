@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures.ts';
 
 test('the built app loads, is cross-origin isolated and sees a WebGPU adapter under SwiftShader', async ({
   page,

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures.ts';
 
 /**
  * The real-data path in the built app: import a small magnetic-tile subset (real photos, ../shared read in place
@@ -51,7 +51,10 @@ async function trainOnce(page: Page, tfBackend: 'webgpu' | 'wasm') {
   await page.getByTestId('hp-lr').fill('0.001');
   await page.getByTestId('train-start').click();
   const table = page.getByTestId('train-metric-table');
-  await expect(table).toBeVisible({ timeout: 600_000 });
+  // An error toast ends the wait at once and names the failure, instead of a 10-minute timeout.
+  const failure = page.getByTestId('toast-error');
+  await expect(table.or(failure).first()).toBeVisible({ timeout: 600_000 });
+  if (await failure.count()) throw new Error(`training failed: ${await failure.first().textContent()}`);
   await expect(page.getByTestId('result-tf-backend')).toHaveText(tfBackend);
   const ap = Number(await page.getByTestId('train-metric-ap').textContent());
   const auroc = Number(await page.getByTestId('train-metric-auroc').textContent());
