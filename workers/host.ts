@@ -117,14 +117,16 @@ export class WorkerConnection<T extends object> {
 }
 
 /**
- * A progress callback ready to cross the boundary as a top-level argument. Its return value is dropped: comlink
- * posts it back to the worker, and a callback like `(p) => (progress = p)` on a Svelte `$state` returns a Proxy,
- * which cannot be cloned and surfaced as "TypeError: Unserializable return value" in the worker.
+ * A callback (progress, streamed results) ready to cross the boundary as a top-level argument. Its return value
+ * is dropped: comlink posts it back to the worker, and a callback like `(p) => (progress = p)` on a Svelte
+ * `$state` returns a Proxy, which cannot be cloned and surfaced as "TypeError: Unserializable return value".
  */
-export function proxied(fn: ProgressFn | undefined): ProgressFn | undefined {
+export function proxied<A extends unknown[]>(
+  fn: ((...args: A) => unknown) | undefined,
+): ((...args: A) => void) | undefined {
   return fn
-    ? Comlink.proxy((p: Parameters<ProgressFn>[0]) => {
-        fn(p);
+    ? Comlink.proxy((...args: A) => {
+        fn(...args);
       })
     : undefined;
 }

@@ -9,8 +9,8 @@ import type {
   GeneratorSchema,
   SynthBenchResult,
 } from '../src/core/synth/index.ts';
-import { WorkerConnection, type JobOptions } from './host.ts';
-import type { SynthBatchRequest, SynthEngineApi, SynthGenerateRequest } from './synth.engine.ts';
+import { WorkerConnection, proxied, type JobOptions } from './host.ts';
+import type { SamplesFn, SynthBatchRequest, SynthEngineApi, SynthGenerateRequest } from './synth.engine.ts';
 
 export class SynthClient implements SynthEngineApi {
   private readonly conn = new WorkerConnection<SynthEngineApi>(
@@ -27,9 +27,13 @@ export class SynthClient implements SynthEngineApi {
     return this.conn.guard(this.conn.api.generate(req)) as Promise<DefectResult>;
   }
 
-  generateBatch(req: SynthBatchRequest, opts?: JobOptions): Promise<BatchResult> {
-    const [plain, progress] = WorkerConnection.split(opts);
-    return this.conn.guard(this.conn.api.generateBatch(req, plain, progress)) as Promise<BatchResult>;
+  /** With `opts.onSamples`, samples arrive while the batch runs and the result's `samples` is empty. */
+  generateBatch(req: SynthBatchRequest, opts?: JobOptions & { onSamples?: SamplesFn }): Promise<BatchResult> {
+    const { onSamples, ...rest } = opts ?? {};
+    const [plain, progress] = WorkerConnection.split(rest);
+    return this.conn.guard(
+      this.conn.api.generateBatch(req, plain, progress, proxied(onSamples)),
+    ) as Promise<BatchResult>;
   }
 
   benchmark(width: number, height: number, seconds?: number): Promise<SynthBenchResult> {

@@ -12,6 +12,7 @@ import {
   getGenerator,
   listGenerators,
   type BatchResult,
+  type BatchSample,
   type DefectResult,
   type GeneratorSchema,
   type Seed,
@@ -38,6 +39,16 @@ export interface SynthBatchRequest {
   seed: Seed;
 }
 
+/**
+ * Receives finished samples while a batch runs, in order, in small groups. When given, the batch's result has
+ * `samples: []` (each sample crosses the boundary once) and a cancelled batch has already delivered what it made.
+ */
+export type SamplesFn = (samples: BatchSample[]) => void | Promise<void>;
+
+/** Samples per streamed group, and the longest wait before a partial group goes out. */
+const STREAM_GROUP = 4;
+const STREAM_MS = 150;
+
 export interface SynthEngineApi extends Cancellable {
   listGenerators(): Promise<GeneratorSchema[]>;
   generate(req: SynthGenerateRequest): Promise<DefectResult>;
@@ -45,7 +56,12 @@ export interface SynthEngineApi extends Cancellable {
    * `progress` repeats `opts.onProgress` as a top-level argument: comlink proxies only top-level arguments, so a
    * callback nested in `opts` cannot cross the worker boundary (the client passes it here).
    */
-  generateBatch(req: SynthBatchRequest, opts?: JobOptions, progress?: ProgressFn): Promise<BatchResult>;
+  generateBatch(
+    req: SynthBatchRequest,
+    opts?: JobOptions,
+    progress?: ProgressFn,
+    onSamples?: SamplesFn,
+  ): Promise<BatchResult>;
   /** MemSeg defects per second at width × height where this engine runs (the browser-worker bench figure). */
   benchmark(width: number, height: number, seconds?: number): Promise<SynthBenchResult>;
 }
@@ -68,8 +84,20 @@ export function createSynthEngine(): SynthEngineApi {
       return transfer(r, buffersOf([r]));
     },
 
-    async generateBatch(req, opts, progress) {
+    async generateBatch(req, opts, progress, onSamples) {
       const job = jobs.start(opts?.jobId);
+      // Streamed samples go out in small groups: one message per sample would flood the port for fast
+      // generators, one per batch would keep the strip empty until the end (and lose everything on cancel).
+      let pending: BatchSample[] = [];
+      let lastFlush = performance.now();
+      const flush = async () => {
+        if (!onSamples || pending.length === 0) return;
+        const group = pending;
+        pending = [];
+        lastFlush = performance.now();
+        // Awaited, so every sample has reached the client before the batch's result (or its cancel) does.
+        await onSamples(transfer(group, buffersOf(group)));
+      };
       try {
         const r = await generateBatch(
           req.images,
@@ -78,9 +106,25 @@ export function createSynthEngine(): SynthEngineApi {
           req.options ?? {},
           req.n,
           req.seed,
-          { signal: job.signal, onProgress: progress ?? opts?.onProgress },
+          {
+            signal: job.signal,
+            onProgress: progress ?? opts?.onProgress,
+            onSample: onSamples
+              ? async (s) => {
+                  pending.push(s);
+                  if (pending.length >= STREAM_GROUP || performance.now() - lastFlush > STREAM_MS)
+                    await flush();
+                }
+              : undefined,
+          },
         );
-        return transfer(r, buffersOf(r.samples));
+        if (!onSamples) return transfer(r, buffersOf(r.samples));
+        await flush();
+        return { ...r, samples: [] };
+      } catch (e) {
+        // A cancelled batch still hands over what it made; those samples are the user's to keep.
+        await flush().catch(() => undefined);
+        throw e;
       } finally {
         job.done();
       }

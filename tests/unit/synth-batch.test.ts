@@ -9,6 +9,7 @@ import { CancelledError, InvalidArgumentError } from '../../src/core/errors.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import type { Progress } from '../../src/core/progress.ts';
 import {
+  type BatchSample,
   cutPasteDefect,
   generateBatch,
   memsegDefect,
@@ -134,6 +135,54 @@ describe('synth engine', () => {
         }),
       );
       await expect(run).rejects.toThrow(/cancelled/);
+    } finally {
+      remote[Comlink.releaseProxy]();
+      port1.close();
+      port2.close();
+    }
+  });
+
+  it('streams samples in order, in small groups, before the result; a cancelled batch has delivered what it made', async () => {
+    const { port1, port2 } = new MessageChannel();
+    Comlink.expose(createSynthEngine(), port1 as unknown as Comlink.Endpoint);
+    const remote = Comlink.wrap<SynthEngineApi>(port2 as unknown as Comlink.Endpoint);
+    try {
+      const groups: BatchSample[][] = [];
+      const res = await remote.generateBatch(
+        { generator: 'memseg', images, n: 9, seed: 's' },
+        { jobId: 'st1' },
+        undefined,
+        Comlink.proxy((g: BatchSample[]) => void groups.push(g)),
+      );
+      // Every sample crossed once, through the stream: none in the result, all delivered before it resolved.
+      expect(res.samples).toEqual([]);
+      const streamed = groups.flat();
+      expect(streamed.map((s) => s.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(Math.max(...groups.map((g) => g.length))).toBeLessThanOrEqual(4);
+      expect(groups.length).toBeGreaterThanOrEqual(3);
+      for (const s of streamed)
+        expect(s.image.data).toEqual(
+          memsegDefect(images[s.sourceIndex], {}, sampleSeed('s', s.index)).image.data,
+        );
+
+      // Cancel after the 6th sample: the rejection arrives only after every made sample has been handed over.
+      const got: number[] = [];
+      let doneAtCancel = 0;
+      const run = remote.generateBatch(
+        { generator: 'memseg', images, n: 500, seed: 't' },
+        { jobId: 'st2' },
+        Comlink.proxy((p: Progress) => {
+          if (p.done === 6 && !doneAtCancel) {
+            doneAtCancel = p.done;
+            void remote.cancel('st2');
+          }
+        }),
+        Comlink.proxy((g: BatchSample[]) => void got.push(...g.map((s) => s.index))),
+      );
+      await expect(run).rejects.toThrow(/cancelled/);
+      expect(got.length).toBeGreaterThanOrEqual(doneAtCancel);
+      expect(got.length).toBeLessThan(500);
+      expect(got).toEqual(got.map((_, i) => i));
     } finally {
       remote[Comlink.releaseProxy]();
       port1.close();

@@ -47,9 +47,9 @@ describe('progress callbacks across the boundary', () => {
   it('proxied() drops the return value, so the same callback works and still receives the progress', async () => {
     const remote = Comlink.wrap<Engine>(channel() as unknown as Comlink.Endpoint);
     const seen: Progress[] = [];
-    const fn = proxied((p) => {
+    const fn = proxied((p: Progress) => {
       seen.push(p);
-      return returnsProxy(p) as unknown as void;
+      return returnsProxy(p);
     });
     await expect(remote.report(fn!)).resolves.toBe('ok');
     expect(seen).toEqual([{ stage: 'decode', done: 1, total: 2 }]);

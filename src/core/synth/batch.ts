@@ -48,8 +48,11 @@ export interface BatchResult {
 export interface BatchOptions {
   signal?: CancelSignal;
   onProgress?: ProgressFn;
-  /** Called with each sample as soon as it exists (the staging strip fills while the batch runs). */
-  onSample?: (s: BatchSample) => void;
+  /**
+   * Called with each sample as soon as it exists (the staging strip fills while the batch runs). A returned
+   * promise is awaited, so a consumer across a worker boundary can apply back-pressure.
+   */
+  onSample?: (s: BatchSample) => void | Promise<void>;
 }
 
 /** The seed of sample `index` of a batch seeded with `seed`. */
@@ -99,7 +102,7 @@ export async function generateBatch(
       const r = fn(images[sourceIndex], opts, s);
       const sample: BatchSample = { index: i, sourceIndex, generator: name, seed: s, ...r };
       samples.push(sample);
-      onSample?.(sample);
+      await onSample?.(sample);
     } catch (e) {
       // Only "no room for a defect" is a per-sample outcome; anything else is a bug or bad options.
       if (!(e instanceof MaskUnsatisfiableError)) throw e;
