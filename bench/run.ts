@@ -2,6 +2,10 @@
  * `npm run bench [topic…]`: runs every `bench/<topic>.ts` (each exports `run()`), or only the named topics, and
  * prints one JSON object `{ machine, results: { topic: … } }`. Figures are for this machine; compare runs on the
  * same machine only.
+ *
+ * Exits 1 when a topic failed: its `run()` threw, or its result holds a string `error` anywhere (a topic that
+ * catches a part's failure to keep its other figures reports it that way). `skipped` with a reason is not a
+ * failure. The JSON is printed either way, so the figures that did run are not lost.
  */
 import { readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -16,7 +20,22 @@ const topics = readdirSync(dir)
   .filter((t) => wanted.length === 0 || wanted.includes(t))
   .sort();
 
+/** Paths (`topic.part.error`) of every string `error` in a result. */
+function errorsIn(value: unknown, path: string): string[] {
+  if (!value || typeof value !== 'object') return [];
+  const own =
+    'error' in value && typeof (value as { error: unknown }).error === 'string'
+      ? [`${path}: ${(value as { error: string }).error}`]
+      : [];
+  return [
+    ...own,
+    ...Object.entries(value).flatMap(([k, v]) => (k === 'error' ? [] : errorsIn(v, `${path}.${k}`))),
+  ];
+}
+
 const results: Record<string, unknown> = {};
+for (const t of wanted.filter((w) => !topics.includes(w)))
+  results[t] = { error: `no bench/${t}.ts — fix: name one of the files in bench/ (without .ts)` };
 for (const topic of topics) {
   const mod = (await import(pathToFileURL(resolve(dir, `${topic}.ts`)).href)) as {
     run: () => Promise<Record<string, unknown>>;
@@ -36,3 +55,8 @@ const machine = {
   node: process.version,
 };
 console.log(JSON.stringify({ machine, results }, null, 2));
+const failures = Object.entries(results).flatMap(([t, r]) => errorsIn(r, t));
+if (failures.length) {
+  process.stderr.write(`bench: ${failures.length} failed:\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
+  process.exitCode = 1;
+}
