@@ -11,6 +11,7 @@ import {
 import type { DefectLabStore, HeadRecord, NewImage } from '../../src/runtime/db/types.ts';
 import type { ImageRecord, RunRecord } from '../../src/core/dataset.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
+import { halfRecords } from './db-integrity.ts';
 
 let dbCounter = 0;
 const opened: { store: DefectLabStore; name: string }[] = [];
@@ -325,14 +326,130 @@ describe('store: runs, heads, features, settings, storage', () => {
   });
 });
 
+/** An object store as the schema sees it: key path, key generator and indexes. */
+interface StoreSchema {
+  keyPath: string | string[] | null;
+  autoIncrement: boolean;
+  indexes: Record<string, { keyPath: string | string[]; unique: boolean; multiEntry: boolean }>;
+}
+type Schema = Record<string, StoreSchema>;
+
+/**
+ * The v1 schema as shipped, written out by hand and frozen: databases in users' browsers were created from it, so
+ * it must never change. The test builds its v1 database from this copy (not from `MIGRATIONS[0]`) and checks that
+ * `MIGRATIONS[0]` still produces exactly it, so an edit of the v1 step fails here instead of silently changing
+ * what "v1" means.
+ */
+const V1_SCHEMA: Schema = Object.freeze({
+  datasets: { keyPath: 'id', autoIncrement: false, indexes: {} },
+  images: {
+    keyPath: 'id',
+    autoIncrement: false,
+    indexes: { datasetId: { keyPath: 'datasetId', unique: false, multiEntry: false } },
+  },
+  masks: {
+    keyPath: 'id',
+    autoIncrement: false,
+    indexes: { datasetId: { keyPath: 'datasetId', unique: false, multiEntry: false } },
+  },
+  runs: {
+    keyPath: 'id',
+    autoIncrement: false,
+    indexes: { datasetId: { keyPath: 'datasetId', unique: false, multiEntry: false } },
+  },
+  settings: { keyPath: null, autoIncrement: false, indexes: {} },
+});
+
+function createFromSchema(db: IDBDatabase, schema: Schema): void {
+  for (const [name, s] of Object.entries(schema)) {
+    const store = db.createObjectStore(name, {
+      ...(s.keyPath === null ? {} : { keyPath: s.keyPath }),
+      autoIncrement: s.autoIncrement,
+    });
+    for (const [iname, i] of Object.entries(s.indexes))
+      store.createIndex(iname, i.keyPath, { unique: i.unique, multiEntry: i.multiEntry });
+  }
+}
+
+/** Reads the schema of an open database (every store, key path, index) through one readonly transaction. */
+function readSchema(db: IDBDatabase): Schema {
+  const names = Array.from(db.objectStoreNames).sort();
+  const out: Schema = {};
+  if (names.length === 0) return out;
+  const tx = db.transaction(names, 'readonly');
+  for (const name of names) {
+    const store = tx.objectStore(name);
+    const indexes: StoreSchema['indexes'] = {};
+    for (const iname of Array.from(store.indexNames).sort()) {
+      const i = store.index(iname);
+      indexes[iname] = {
+        keyPath: Array.isArray(i.keyPath) ? [...i.keyPath] : i.keyPath,
+        unique: i.unique,
+        multiEntry: i.multiEntry,
+      };
+    }
+    out[name] = {
+      keyPath: Array.isArray(store.keyPath) ? [...store.keyPath] : store.keyPath,
+      autoIncrement: store.autoIncrement,
+      indexes,
+    };
+  }
+  return out;
+}
+
+function openRaw(name: string, version: number, upgrade: (db: IDBDatabase, tx: IDBTransaction) => void) {
+  return new Promise<IDBDatabase>((resolve, reject) => {
+    const req = indexedDB.open(name, version);
+    req.onupgradeneeded = () => upgrade(req.result, req.transaction!);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
 describe('store: schema migration', () => {
-  it('upgrades a v1 database written with the v1 schema to the current version without losing a record', async () => {
-    const name = `db-migrate-${process.pid}`;
+  it('MIGRATIONS[0] still builds exactly the frozen v1 schema', async () => {
+    const name = `db-v1-schema-${process.pid}`;
     const v1 = await openDB(name, 1, {
       upgrade(db, _old, _new, tx) {
         MIGRATIONS[0](db, tx as never);
       },
     });
+    try {
+      expect(readSchema(v1 as unknown as IDBDatabase)).toEqual(V1_SCHEMA);
+    } finally {
+      v1.close();
+      await deleteStore(name);
+    }
+  });
+
+  it('upgrading v1 reaches the same schema as a fresh database', async () => {
+    const oldName = `db-v1-upgrade-schema-${process.pid}`;
+    const freshName = `db-fresh-schema-${process.pid}`;
+    (await openRaw(oldName, 1, (db) => createFromSchema(db, V1_SCHEMA))).close();
+    (await openStore(oldName)).close();
+    (await openStore(freshName)).close();
+    const upgraded = await openRaw(oldName, SCHEMA_VERSION, () => undefined);
+    const fresh = await openRaw(freshName, SCHEMA_VERSION, () => undefined);
+    try {
+      expect(readSchema(upgraded)).toEqual(readSchema(fresh));
+      // The upgrade added to v1 and removed nothing from it.
+      for (const [store, s] of Object.entries(V1_SCHEMA)) {
+        expect(readSchema(upgraded)[store]).toMatchObject(s);
+      }
+    } finally {
+      upgraded.close();
+      fresh.close();
+      await deleteStore(oldName);
+      await deleteStore(freshName);
+    }
+  });
+
+  it('upgrades a v1 database written with the v1 schema to the current version without losing a record', async () => {
+    const name = `db-migrate-${process.pid}`;
+    const raw = await openRaw(name, 1, (db) => createFromSchema(db, V1_SCHEMA));
+    raw.close();
+    // Plain idb access at version 1 (no upgrade runs: the database already is v1).
+    const v1 = await openDB(name, 1);
     expect(Array.from(v1.objectStoreNames).sort()).toEqual([
       'datasets',
       'images',
@@ -455,6 +572,79 @@ describe('store: quota and transactions', () => {
     expect(after.map((i) => i.id).sort()).toEqual(before.added.map((i) => i.id).sort());
     // The store still works after the failure.
     expect((await store.addImages(d.id, [await newImage(10)])).added.length).toBe(1);
+  });
+});
+
+describe('store: a transaction aborted mid-batch (the tab closed)', () => {
+  it('leaves no half records: no mask without its image, no image without bytes, earlier data intact', async () => {
+    const { store, name } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    const before = await store.addImages(d.id, [await newImage(1, { mask: maskOf() }), await newImage(2)]);
+    expect(await halfRecords(name)).toEqual([]);
+
+    // When a page goes away the browser aborts its open transactions, whatever request was next. Abort right
+    // after the third image's mask was written and before its image record: the most torn moment of the batch.
+    const proto = IDBObjectStore.prototype;
+    const realAdd = proto.add;
+    let maskAdds = 0;
+    let aborted = false;
+    proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
+      const req = realAdd.apply(this, args);
+      if (this.name === 'masks' && ++maskAdds === 3) {
+        this.transaction.abort();
+        aborted = true;
+      }
+      return req;
+    };
+    let err: unknown;
+    try {
+      await store.addImages(d.id, [
+        await newImage(10, { mask: maskOf() }),
+        await newImage(11, { mask: maskOf() }),
+        await newImage(12),
+        await newImage(13, { mask: maskOf() }),
+        await newImage(14, { mask: maskOf() }),
+      ]);
+    } catch (e) {
+      err = e;
+    } finally {
+      proto.add = realAdd;
+    }
+    expect(aborted).toBe(true);
+    expect(err).toBeInstanceOf(StorageError);
+    // Nothing of the aborted batch landed: exactly the earlier records, whole.
+    expect(await halfRecords(name)).toEqual([]);
+    const after = await store.listImages(d.id);
+    expect(after.map((i) => i.id).sort()).toEqual(before.added.map((i) => i.id).sort());
+    expect((await store.listMasks(d.id)).map((m) => m.imageId)).toEqual([before.added[0].id]);
+    // The same batch goes in whole afterwards (no leftovers count as duplicates).
+    const again = await store.addImages(d.id, [
+      await newImage(10, { mask: maskOf() }),
+      await newImage(11, { mask: maskOf() }),
+    ]);
+    expect(again.duplicates).toEqual([]);
+    expect(await halfRecords(name)).toEqual([]);
+  });
+
+  it('the integrity check itself finds half records', async () => {
+    const { store, name } = await freshStore();
+    const d = await store.createDataset({ name: 'D', source: 'files' });
+    await store.addImages(d.id, [await newImage(1, { mask: maskOf() })]);
+    const db = await openDB(name);
+    await db.put('masks', {
+      id: 'orphan',
+      datasetId: d.id,
+      imageId: 'gone',
+      kind: 'label',
+      blob: maskOf().blob,
+    });
+    await db.put('images', { id: 'torn', datasetId: d.id, name: 'torn.png', maskId: 'nowhere' });
+    db.close();
+    const problems = await halfRecords(name);
+    expect(problems).toContain('label mask orphan: image gone missing');
+    expect(problems).toContain('image torn.png: no bytes');
+    expect(problems).toContain('image torn.png: no thumbnail');
+    expect(problems).toContain('image torn.png: mask nowhere missing');
   });
 });
 

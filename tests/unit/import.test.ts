@@ -12,6 +12,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { planImport } from '../../src/core/import/plan.ts';
 import { unzipArchive } from '../../src/core/import/zip.ts';
 import { ImportEngine, type ImportReport, type ImportSource } from '../../workers/import.engine.ts';
+import { halfRecords } from './db-integrity.ts';
 
 const MAGNETIC = join(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
 
@@ -248,6 +249,39 @@ describe('bad input: each refused with file + reason, the rest continues, stored
       /mask is 10×10 but its image test\/crack\/000\.png is 24×16/,
     );
     await expectUnchangedPlus(store, datasetId, before, ['train/good/000.png', 'test/crack/001.png']);
+  });
+
+  it('a mask whose size differs from its image (manifest layout)', async () => {
+    const { store, engine, datasetId, before } = await withExisting();
+    const masksBefore = (await store.listMasks(datasetId)).length;
+    const manifest = {
+      items: [
+        { file: 'images/ok.png', label: 0, split: 'train', mask: null },
+        { file: 'images/bad.png', label: 1, split: 'test', mask: 'masks/bad_mask.png' },
+        { file: 'images/good.png', label: 1, split: 'test', mask: 'masks/good_mask.png' },
+      ],
+    };
+    const r = await engine.importFiles(datasetId, {
+      entries: [
+        { path: 'mt/manifest.json', data: new TextEncoder().encode(JSON.stringify(manifest)) },
+        { path: 'mt/images/ok.png', data: png(33) },
+        { path: 'mt/images/bad.png', data: png(34) },
+        { path: 'mt/images/good.png', data: png(35) },
+        { path: 'mt/masks/bad_mask.png', data: maskPng(16, 24) },
+        { path: 'mt/masks/good_mask.png', data: maskPng() },
+      ],
+    });
+    expect(r.layout).toBe('manifest');
+    expect(r.rejected).toHaveLength(1);
+    rejectedFor(
+      r,
+      'mt/masks/bad_mask.png',
+      'mask-size',
+      /mask is 16×24 but its image mt\/images\/bad\.png is 24×16/,
+    );
+    // The refused item is stored neither as an image nor as a stray mask; the two good ones go in.
+    await expectUnchangedPlus(store, datasetId, before, ['mt/images/ok.png', 'mt/images/good.png']);
+    expect((await store.listMasks(datasetId)).length).toBe(masksBefore + 1);
   });
 
   it('a manifest naming missing files (image and mask)', async () => {
@@ -513,6 +547,60 @@ describe('engine: batches, progress, cancel, quota', () => {
     expect(r.added).toBe(10);
     expect(r.message).toMatch(/^Import cancelled: 10 images imported before the cancel are kept/);
     expect((await store.listImages(datasetId)).length).toBe(10);
+  });
+
+  it('a batch whose transaction is aborted mid-write (tab closed) leaves no half records; re-importing completes it', async () => {
+    const { store, engine, datasetId, before } = await withExisting();
+    const dbName = opened.at(-1)!.name;
+    // Every image has a mask, so a torn batch could leave a mask without its image or the reverse.
+    const entries: ImportSource[] = [];
+    const manifest = { items: [] as { file: string; label: number; split: string; mask: string }[] };
+    for (let i = 0; i < 9; i++) {
+      entries.push({ path: `images/t${i}.png`, data: png(400 + i) });
+      entries.push({ path: `masks/t${i}_mask.png`, data: maskPng() });
+      manifest.items.push({
+        file: `images/t${i}.png`,
+        label: 1,
+        split: 'test',
+        mask: `masks/t${i}_mask.png`,
+      });
+    }
+    entries.push({ path: 'manifest.json', data: new TextEncoder().encode(JSON.stringify(manifest)) });
+
+    // The browser aborts a closing page's transactions between any two requests. Here: in the 2nd batch of 3,
+    // right after the 5th mask was written, before its image record.
+    const proto = IDBObjectStore.prototype;
+    const realAdd = proto.add;
+    let maskAdds = 0;
+    proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
+      const req = realAdd.apply(this, args);
+      if (this.name === 'masks' && ++maskAdds === 5) this.transaction.abort();
+      return req;
+    };
+    let r: ImportReport;
+    try {
+      r = await engine.importFiles(datasetId, { entries }, { batchSize: 3 });
+    } finally {
+      proto.add = realAdd;
+    }
+    expect(r.stopped?.code).toBe('StorageError');
+    expect(r.stopped?.message).toMatch(/while storing 3 image\(s\).*rolled back/);
+    expect(r.added).toBe(3);
+    expect(await halfRecords(dbName)).toEqual([]);
+    await expectUnchangedPlus(store, datasetId, before, ['images/t0.png', 'images/t1.png', 'images/t2.png']);
+    // Every stored image of the first batch has its mask; nothing of batches 2 and 3 is there.
+    expect((await store.countImages(datasetId)).masks).toBe(3);
+
+    // Importing the same files again stores the rest and skips the first batch as duplicates.
+    const again = await engine.importFiles(datasetId, { entries }, { batchSize: 3 });
+    expect(again.added).toBe(6);
+    expect(again.duplicates.map((d) => d.name).sort()).toEqual([
+      'images/t0.png',
+      'images/t1.png',
+      'images/t2.png',
+    ]);
+    expect((await store.countImages(datasetId)).masks).toBe(9);
+    expect(await halfRecords(dbName)).toEqual([]);
   });
 
   it('a QuotaExceededError stops the import with a named message and keeps earlier batches and data', async () => {
