@@ -14,6 +14,10 @@
  * - `tiny-sdxl-inpaint-int4`: the same, but its unet stores the conditioning projection as int4 `MatMulNBits`
  *   (com.microsoft) and its 9-channel conv weight as int8 + `DequantizeLinear` (QDQ). The fp32 model holds the
  *   dequantized values of those very weights, so the two must agree to float rounding.
+ * - `tiny-sdxl-inpaint-int8`: the same, but its unet is in onnxruntime `quantize_dynamic` form: conv_in as
+ *   `DynamicQuantizeLinear` + `ConvInteger` (uint8 weights), the conditioning projection as `DynamicQuantizeLinear`
+ *   + `MatMulInteger` (int8, per column). Its weights dequantize exactly to the fp32 model's, so the difference
+ *   is the run-time rounding of activations (bounded in the tests, not float-exact).
  * - `tiny-sd-inpaint`: SD-1.5-style: one text_encoder (last_hidden_state [B,77,768], pooler_output), unet without
  *   added conditioning (timestep float32 scalar), the same VAE.
  *
@@ -153,10 +157,72 @@ function quantizeInt8(w: Float32Array) {
 }
 
 /**
- * The tiny unet: conv_in (9 → UC, 3×3) + time embedding + conditioning → SiLU → conv (UC → UC) → SiLU →
- * conv_out (UC → 4). `quant` stores conv_in as int8 QDQ and the conditioning projection as int4 MatMulNBits.
+ * onnxruntime's `quantize_dynamic` form of `x · W` (W given as its int8 codes `wq` [K, N] with per-column scales):
+ * `DynamicQuantizeLinear(x) → (xq uint8, xs, xz)`, `MatMulInteger(xq, wq, xz, 0) → int32`, `Cast → float`,
+ * `× (xs · w_scale)`. The activation is quantized at run time from its own min/max, which is where the error of an
+ * int8-dynamic model comes from (weights here dequantize exactly).
  */
-function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array {
+export function dynamicQuantMatMul(
+  g: GraphBuilder,
+  x: string,
+  wq: Int8Array,
+  wScale: Float32Array,
+  K: number,
+  N: number,
+  prefix: string,
+): string {
+  const [xq, xs, xz] = g.opMulti('DynamicQuantizeLinear', [x], 3);
+  const mi = g.op('MatMulInteger', [
+    xq,
+    g.init(`${prefix}.weight_quantized`, wq, [K, N]),
+    xz,
+    g.init(`${prefix}.weight_zero_point`, new Int8Array(N), [N]),
+  ]);
+  const scale = g.op('Mul', [xs, g.init(`${prefix}.weight_scale`, wScale, [N])]);
+  return g.op('Mul', [g.op('Cast', [mi], { to: 1 }), scale]);
+}
+
+/**
+ * `quantize_dynamic`'s Conv: `DynamicQuantizeLinear(x)`, `ConvInteger(xq, wq uint8, xz, w_zp) → int32`, Cast,
+ * `× (xs · w_scale)` (ConvInteger has no bias input: add it after). uint8 weights with a zero point (the QUInt8
+ * form every onnxruntime ConvInteger kernel accepts).
+ */
+export function dynamicQuantConv(
+  g: GraphBuilder,
+  x: string,
+  w: { q: Uint8Array; zeroPoint: number; scale: number; dims: number[] },
+  attrs: typeof CONV3,
+  prefix: string,
+): string {
+  const [xq, xs, xz] = g.opMulti('DynamicQuantizeLinear', [x], 3);
+  const ci = g.op(
+    'ConvInteger',
+    [
+      xq,
+      g.init(`${prefix}.weight_quantized`, w.q, w.dims, 'uint8'),
+      xz,
+      g.init(`${prefix}.weight_zero_point`, Uint8Array.of(w.zeroPoint), [], 'uint8'),
+    ],
+    attrs,
+  );
+  const scale = g.op('Mul', [xs, g.init(`${prefix}.weight_scale`, Float32Array.of(w.scale), [])]);
+  return g.op('Mul', [g.op('Cast', [ci], { to: 1 }), scale]);
+}
+
+/** How the tiny unet stores its quantizable weights. */
+export type UnetQuant = 'none' | 'int4' | 'int8-dynamic';
+
+/**
+ * The tiny unet: conv_in (9 → UC, 3×3) + time embedding + conditioning → SiLU → conv (UC → UC) → SiLU →
+ * conv_out (UC → 4). Quantized forms of conv_in and the conditioning projection, all dequantizing to exactly the
+ * fp32 weights (so `tiny-sdxl-inpaint` is every variant's fp32 twin):
+ * - `int4`: conv_in as int8 QDQ (`DequantizeLinear`), the projection as int4 `MatMulNBits`;
+ * - `int8-dynamic`: `quantize_dynamic`'s form — conv_in as `DynamicQuantizeLinear` + `ConvInteger`, the
+ *   projection as `DynamicQuantizeLinear` + `MatMulInteger` (int8 per-column). Activations are quantized at run
+ *   time, so this variant differs from fp32 by activation rounding, not float rounding. The int8 weights use 7
+ *   bits (`reduce_range`), which onnxruntime's x86 u8s8 kernels need to avoid int16 saturation.
+ */
+function unet(seed: number, opts: { sdxl: boolean; quant: UnetQuant }): Uint8Array {
   const rng = new Rng(seed);
   const g = new GraphBuilder('unet');
   const sample = g.input('sample', 'float32', ['batch', 9, 'height', 'width']);
@@ -168,18 +234,33 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
 
   const convInW = randomWeights(rng, UC * 9 * 9, 0.15);
   const q8 = quantizeInt8(convInW);
-  let convIn: string;
-  if (opts.quant) {
-    const wq = g.init('conv_in.weight_quantized', q8.q, [UC, 9, 3, 3]);
-    convIn = g.op('DequantizeLinear', [
-      wq,
-      g.init('conv_in.weight_scale', Float32Array.of(q8.scale), []),
-      g.init('conv_in.weight_zp', Int8Array.of(0), []),
-    ]);
-  } else convIn = g.init('conv_in.weight', q8.dequant, [UC, 9, 3, 3]);
-  let x = g.op('Conv', [sample, convIn, g.init('conv_in.bias', randomWeights(rng, UC, 0.05), [UC])], {
-    ...CONV3,
-  });
+  // Drawn here (the rng order fixes every later weight) but added after the weight, as before.
+  const convInBias = randomWeights(rng, UC, 0.05);
+  const bias = () => g.init('conv_in.bias', convInBias, [UC]);
+  let x: string;
+  if (opts.quant === 'int8-dynamic') {
+    // The int8 codes shifted by 128 into uint8 with zero point 128: the same dequantized values.
+    const q = Uint8Array.from(q8.q, (v) => v + 128);
+    x = dynamicQuantConv(
+      g,
+      sample,
+      { q, zeroPoint: 128, scale: q8.scale, dims: [UC, 9, 3, 3] },
+      CONV3,
+      'conv_in',
+    );
+    x = g.op('Add', [x, g.op('Reshape', [bias(), g.ints('shape', [1, -1, 1, 1])])]);
+  } else {
+    let convIn: string;
+    if (opts.quant === 'int4') {
+      const wq = g.init('conv_in.weight_quantized', q8.q, [UC, 9, 3, 3]);
+      convIn = g.op('DequantizeLinear', [
+        wq,
+        g.init('conv_in.weight_scale', Float32Array.of(q8.scale), []),
+        g.init('conv_in.weight_zp', Int8Array.of(0), []),
+      ]);
+    } else convIn = g.init('conv_in.weight', q8.dequant, [UC, 9, 3, 3]);
+    x = g.op('Conv', [sample, convIn, bias()], { ...CONV3 });
+  }
 
   // Sinusoidal time embedding, one frequency per channel: works for a scalar, [1] or [B] timestep.
   const tf = g.op('Cast', [timestep], { to: 1 });
@@ -202,19 +283,36 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
   const K = 16;
   const projW = randomWeights(rng, K * UC, 0.6);
   const q4 = quantizeInt4(projW, K, UC, 16);
-  const cond = opts.quant
-    ? g.op(
-        'MatMulNBits',
-        [
+  // int8 codes per column: MatMulNBits' one block per column (block 16 = K) times 8, scale / 8 — the same
+  // dequantized values in 7 bits ([-64, 56]), i.e. quantize_dynamic's reduce_range: onnxruntime's x86 u8s8
+  // kernels add pairs of uint8·int8 products in int16 and saturate with full-range int8 weights (a test with
+  // codes in [-128, 127] is off by 25 % against the ONNX spec).
+  const int8Codes = () =>
+    Int8Array.from({ length: K * UC }, (_, i) => Math.round(q4.dequant[i] / q4.scales[i % UC]) * 8);
+  const cond =
+    opts.quant === 'int8-dynamic'
+      ? dynamicQuantMatMul(
+          g,
           folded,
-          g.init('cond.proj.qweight', q4.packed, [UC, q4.nBlocks, 8], 'uint8'),
-          g.init('cond.proj.scales', q4.scales, [UC * q4.nBlocks]),
-        ],
-        { K, N: UC, bits: 4, block_size: 16 },
-        undefined,
-        { domain: 'com.microsoft' },
-      )
-    : g.op('MatMul', [folded, g.init('cond.proj.weight', q4.dequant, [K, UC])]);
+          int8Codes(),
+          q4.scales.map((v) => v / 8),
+          K,
+          UC,
+          'cond.proj',
+        )
+      : opts.quant === 'int4'
+        ? g.op(
+            'MatMulNBits',
+            [
+              folded,
+              g.init('cond.proj.qweight', q4.packed, [UC, q4.nBlocks, 8], 'uint8'),
+              g.init('cond.proj.scales', q4.scales, [UC * q4.nBlocks]),
+            ],
+            { K, N: UC, bits: 4, block_size: 16 },
+            undefined,
+            { domain: 'com.microsoft' },
+          )
+        : g.op('MatMul', [folded, g.init('cond.proj.weight', q4.dequant, [K, UC])]);
   let c = cond;
   if (opts.sdxl) {
     const te = g.op(
@@ -250,7 +348,7 @@ function unet(seed: number, opts: { sdxl: boolean; quant: boolean }): Uint8Array
     'out_sample',
   );
   g.output(out, 'float32', ['batch', 4, 'height', 'width']);
-  return g.toModel({ opset: 18, ...(opts.quant ? { domains: { 'com.microsoft': 1 } } : {}) });
+  return g.toModel({ opset: 18, ...(opts.quant === 'int4' ? { domains: { 'com.microsoft': 1 } } : {}) });
 }
 
 /** VAE encoder: 8×8 average pooling (the real one downsamples by 8), a 1×1 conv to 4 latent channels. */
@@ -348,7 +446,7 @@ function specs(): TinySpec[] {
       components: {
         text_encoder: te1,
         text_encoder_2: te2,
-        unet: unet(301, { sdxl: true, quant: false }),
+        unet: unet(301, { sdxl: true, quant: 'none' }),
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
@@ -361,7 +459,20 @@ function specs(): TinySpec[] {
       components: {
         text_encoder: te1,
         text_encoder_2: te2,
-        unet: unet(301, { sdxl: true, quant: true }),
+        unet: unet(301, { sdxl: true, quant: 'int4' }),
+        vae_encoder: vaeE,
+        vae_decoder: vaeD,
+      },
+    },
+    {
+      id: 'tiny-sdxl-inpaint-int8',
+      name: 'Tiny SDXL-inpaint, int8 dynamic-quantized unet (DynamicQuantizeLinear + MatMulInteger/ConvInteger, tests)',
+      layout: 'sdxl-inpaint',
+      dtype: 'int8',
+      components: {
+        text_encoder: te1,
+        text_encoder_2: te2,
+        unet: unet(301, { sdxl: true, quant: 'int8-dynamic' }),
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
@@ -378,7 +489,7 @@ function specs(): TinySpec[] {
           pooled: 'pooler_output',
           hiddenStates: false,
         }),
-        unet: unet(302, { sdxl: false, quant: false }),
+        unet: unet(302, { sdxl: false, quant: 'none' }),
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
