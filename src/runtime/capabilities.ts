@@ -191,6 +191,77 @@ export async function requestPersistentStorage(
   }
 }
 
+/** Where the one automatic persistence request is remembered (the store's settings). */
+export const PERSIST_REQUEST_SETTING = 'storage.persistRequest';
+
+/** What `ensurePersistentStorage` found or did; the System panel shows it. */
+export interface PersistenceState {
+  /** The browser keeps our data under storage pressure (`navigator.storage.persisted()`). */
+  persisted: boolean;
+  /** When DefectLab asked (`persist()`), null if it never did; it asks automatically once per profile. */
+  askedAt: number | null;
+  /** It asked and the browser said no (and it is still not persistent). */
+  refused: boolean;
+  /** `persist()` was called by this call (false when the answer came from the remembered request). */
+  askedNow: boolean;
+  /** Set when the browser has no persistence API at all. */
+  unsupported?: string;
+}
+
+/** The piece of the store this needs (keeps capabilities free of the IndexedDB module). */
+export interface SettingsStore {
+  getSetting<T>(key: string): Promise<T | undefined>;
+  setSetting<T>(key: string, value: T): Promise<void>;
+}
+
+/**
+ * Asks for persistent storage once per profile, automatically (at first start, when the sample dataset or the
+ * first import is stored), and afterwards only reports the state: asking on every start would re-prompt in
+ * Firefox, and Chromium answers from its own heuristics (bookmarked, installed, engagement) without prompting, so
+ * asking again changes nothing until the user does one of those and presses "Persist storage" in the System panel.
+ */
+export async function ensurePersistentStorage(
+  settings: SettingsStore,
+  env: CapabilityEnv = globalThis as CapabilityEnv,
+): Promise<PersistenceState> {
+  const s = env.navigator?.storage;
+  const asked = await settings.getSetting<{ askedAt: number; granted: boolean }>(PERSIST_REQUEST_SETTING);
+  const askedAt = asked?.askedAt ?? null;
+  if (!s?.persist) {
+    return {
+      persisted: false,
+      askedAt,
+      refused: false,
+      askedNow: false,
+      unsupported: 'this browser has no navigator.storage.persist',
+    };
+  }
+  const already = s.persisted ? await s.persisted().catch(() => false) : false;
+  if (already) return { persisted: true, askedAt, refused: false, askedNow: false };
+  if (asked) return { persisted: false, askedAt, refused: true, askedNow: false };
+  return askForPersistence(settings, env);
+}
+
+/** Calls `persist()` now (the System panel's button, or the first automatic request) and remembers the answer. */
+export async function askForPersistence(
+  settings: SettingsStore,
+  env: CapabilityEnv = globalThis as CapabilityEnv,
+): Promise<PersistenceState> {
+  const granted = await requestPersistentStorage(env);
+  const now = Date.now();
+  await settings.setSetting(PERSIST_REQUEST_SETTING, { askedAt: now, granted });
+  return { persisted: granted, askedAt: now, refused: !granted, askedNow: true };
+}
+
+/** The notice shown when the browser refused persistence: what it means and what the user can do. */
+export function persistenceRefusedNotice(): string {
+  return (
+    'The browser did not grant persistent storage, so it may evict your datasets when the disk runs low — fix: ' +
+    'bookmark or install DefectLab (Chromium grants persistence to those), or allow it when Firefox asks, then ' +
+    'press "Persist storage" in the System panel; export datasets you cannot lose.'
+  );
+}
+
 export async function detectCapabilities(
   env: CapabilityEnv = globalThis as CapabilityEnv,
 ): Promise<Capabilities> {

@@ -5,7 +5,7 @@
  */
 import type { DatasetRecord } from '../core/dataset.ts';
 import type { DefectLabStore } from '../runtime/db/types.ts';
-import type { Capabilities } from '../runtime/capabilities.ts';
+import type { Capabilities, PersistenceState } from '../runtime/capabilities.ts';
 import { errorInfo } from '../core/errors.ts';
 
 export type TabId = 'data' | 'generate' | 'models' | 'train' | 'system';
@@ -29,6 +29,8 @@ export const app = $state({
   toasts: [] as Toast[],
   /** Set once detection finishes at start; null until then. */
   capabilities: null as Capabilities | null,
+  /** Persistent storage: asked for automatically once at first start; null until that check ran. */
+  persistence: null as PersistenceState | null,
   /** What start-up is doing (creating the sample dataset…); null when ready. */
   busy: null as string | null,
 });

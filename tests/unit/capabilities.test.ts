@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  PERSIST_REQUEST_SETTING,
+  askForPersistence,
   classifyAdapter,
+  ensurePersistentStorage,
+  persistenceRefusedNotice,
   detectCapabilities,
   detectStorage,
   detectThreads,
@@ -8,6 +12,7 @@ import {
   formatBytes,
   webGpuNotice,
   type CapabilityEnv,
+  type SettingsStore,
 } from '../../src/runtime/capabilities.ts';
 
 /** A fake adapter shaped like Chromium's (info, features set, limits object). */
@@ -120,6 +125,90 @@ describe('threads and storage', () => {
     expect(c.userAgent).toBe('test-UA');
     expect(c.webgpu.available).toBe(false);
     expect(webGpuNotice(c.webgpu)).toMatch(/WASM/);
+  });
+});
+
+/** Settings in a Map, like the store's settings object store. */
+function memorySettings(): SettingsStore & { map: Map<string, unknown> } {
+  const map = new Map<string, unknown>();
+  return {
+    map,
+    getSetting: async <T>(k: string) => map.get(k) as T | undefined,
+    setSetting: async <T>(k: string, v: T) => void map.set(k, v),
+  };
+}
+
+/** A StorageManager whose persist() answers `grant` and counts its calls. */
+function fakeStorage(grant: boolean | 'throws', persistedAlready = false) {
+  let persisted = persistedAlready;
+  const env = {
+    calls: 0,
+    navigator: {
+      storage: {
+        persist: async () => {
+          env.calls++;
+          if (grant === 'throws') throw new DOMException('private mode', 'InvalidStateError');
+          persisted = grant;
+          return grant;
+        },
+        persisted: async () => persisted,
+      },
+    },
+  };
+  return env;
+}
+
+describe('persistent storage: asked once by itself, answer remembered', () => {
+  it('asks once when not persistent, remembers a refusal and does not ask again', async () => {
+    const settings = memorySettings();
+    const env = fakeStorage(false);
+    const first = await ensurePersistentStorage(settings, env);
+    expect(env.calls).toBe(1);
+    expect(first).toMatchObject({ persisted: false, refused: true, askedNow: true });
+    expect(first.askedAt).toBeGreaterThan(0);
+    expect(settings.map.get(PERSIST_REQUEST_SETTING)).toEqual({ askedAt: first.askedAt, granted: false });
+    const second = await ensurePersistentStorage(settings, env);
+    expect(env.calls).toBe(1);
+    expect(second).toEqual({ persisted: false, refused: true, askedNow: false, askedAt: first.askedAt });
+    // The System panel's button asks again on purpose.
+    const again = await askForPersistence(settings, env);
+    expect(env.calls).toBe(2);
+    expect(again.refused).toBe(true);
+  });
+
+  it('a grant is reported as persistent and later starts only read persisted()', async () => {
+    const settings = memorySettings();
+    const env = fakeStorage(true);
+    expect(await ensurePersistentStorage(settings, env)).toMatchObject({
+      persisted: true,
+      refused: false,
+      askedNow: true,
+    });
+    expect((await ensurePersistentStorage(settings, env)).persisted).toBe(true);
+    expect(env.calls).toBe(1);
+  });
+
+  it('an origin already persistent is never asked; a throwing persist() counts as a refusal', async () => {
+    const already = fakeStorage(true, true);
+    const r = await ensurePersistentStorage(memorySettings(), already);
+    expect(already.calls).toBe(0);
+    expect(r).toEqual({ persisted: true, askedAt: null, refused: false, askedNow: false });
+    const throws = fakeStorage('throws');
+    expect(await ensurePersistentStorage(memorySettings(), throws)).toMatchObject({
+      persisted: false,
+      refused: true,
+    });
+    expect(throws.calls).toBe(1);
+  });
+
+  it('without the API it says so instead of claiming a refusal; the refusal notice carries a fix', async () => {
+    const settings = memorySettings();
+    const r = await ensurePersistentStorage(settings, { navigator: {} });
+    expect(r.persisted).toBe(false);
+    expect(r.refused).toBe(false);
+    expect(r.unsupported).toMatch(/navigator\.storage\.persist/);
+    expect(settings.map.size).toBe(0);
+    expect(persistenceRefusedNotice()).toMatch(/ — fix: bookmark or install/);
   });
 });
 

@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openDB } from 'idb';
 import { MIGRATIONS, SCHEMA_VERSION, deleteStore, openStore } from '../../src/runtime/db/store.ts';
 import {
@@ -315,14 +315,43 @@ describe('store: runs, heads, features, settings, storage', () => {
     expect(await store.getFeatures(k2)).toBeUndefined();
   });
 
-  it('keeps settings and answers storage questions without a StorageManager', async () => {
+  it('keeps settings', async () => {
     const { store } = await freshStore();
     expect(await store.getSetting('backend')).toBeUndefined();
     await store.setSetting('backend', { auto: 'wasm', ms: 12 });
     expect(await store.getSetting('backend')).toEqual({ auto: 'wasm', ms: 12 });
-    const info = await store.storageInfo();
-    expect(info.usage).toBeGreaterThanOrEqual(0);
-    expect(typeof (await store.requestPersistence())).toBe('boolean');
+  });
+
+  it('reports usage/quota/persistence from the StorageManager and passes on its persist() answer', async () => {
+    const { store } = await freshStore();
+    // Node has no StorageManager: the store answers "nothing known, not persistent" rather than throwing.
+    vi.stubGlobal('navigator', undefined);
+    expect(await store.storageInfo()).toEqual({ usage: 0, quota: 0, persisted: false });
+    expect(await store.requestPersistence()).toBe(false);
+    let calls = 0;
+    let answer: boolean | 'throws' = true;
+    vi.stubGlobal('navigator', {
+      storage: {
+        estimate: async () => ({ usage: 5_000, quota: 80_000 }),
+        persisted: async () => answer === true,
+        persist: async () => {
+          calls++;
+          if (answer === 'throws') throw new DOMException('private mode', 'InvalidStateError');
+          return answer;
+        },
+      },
+    });
+    try {
+      expect(await store.requestPersistence()).toBe(true);
+      expect(await store.storageInfo()).toEqual({ usage: 5_000, quota: 80_000, persisted: true });
+      answer = false;
+      expect(await store.requestPersistence()).toBe(false);
+      answer = 'throws';
+      expect(await store.requestPersistence()).toBe(false);
+      expect(calls).toBe(3);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });
 
