@@ -61,6 +61,9 @@ export interface ImageMeta {
   synthetic: boolean;
   maskId?: string;
   sha256: string;
+  /** Stored pixel size (heat maps are mapped back to it for pixel-level PRO and overlays). */
+  width: number;
+  height: number;
 }
 
 export interface DatasetFeatures {
@@ -121,6 +124,8 @@ export function imageMeta(r: ImageRecord): ImageMeta {
     synthetic: !!r.provenance,
     maskId: r.maskId,
     sha256: r.sha256,
+    width: r.width,
+    height: r.height,
   };
 }
 

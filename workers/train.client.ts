@@ -1,13 +1,21 @@
 /**
  * Main-thread client of the train worker: the same `TrainApi` as `TrainEngine`, through comlink. Epoch reports
  * arrive as progress (`stage: 'train'`, `detail`: the EpochReport) for live curves; `cancel(jobId)` stops
- * training after the current step and the head trained so far is still evaluated and saved.
+ * training after the current step and the head trained so far is still evaluated and saved. `evaluateHead`
+ * re-scores a saved head on its dataset's test split.
  */
 import type { ProgressFn } from '../src/core/progress.ts';
 import type { HeadRecord } from '../src/runtime/db/types.ts';
 import { FeaturesClientBase } from './features.client.ts';
 import { proxied } from './host.ts';
-import type { TrainApi, TrainRequest, TrainResponse } from './train.engine.ts';
+import type { ExportedFile } from '../src/runtime/heads/export.ts';
+import type {
+  EvaluateResponse,
+  ThresholdPolicy,
+  TrainApi,
+  TrainRequest,
+  TrainResponse,
+} from './train.engine.ts';
 
 export class TrainClient extends FeaturesClientBase<TrainApi> implements TrainApi {
   constructor() {
@@ -19,10 +27,18 @@ export class TrainClient extends FeaturesClientBase<TrainApi> implements TrainAp
   train(req: TrainRequest, jobId?: string, progress?: ProgressFn): Promise<TrainResponse> {
     return this.conn.guard(this.api.train(req, jobId, proxied(progress)));
   }
+  evaluateHead(
+    headId: string,
+    threshold?: ThresholdPolicy,
+    jobId?: string,
+    progress?: ProgressFn,
+  ): Promise<EvaluateResponse> {
+    return this.conn.guard(this.api.evaluateHead(headId, threshold, jobId, proxied(progress)));
+  }
   listHeads(datasetId?: string): Promise<Omit<HeadRecord, 'artifacts'>[]> {
     return this.conn.guard(this.api.listHeads(datasetId));
   }
-  exportHead(headId: string): Promise<{ name: string; data: Uint8Array }[]> {
+  exportHead(headId: string): Promise<ExportedFile[]> {
     return this.conn.guard(this.api.exportHead(headId));
   }
   deleteHead(headId: string): Promise<void> {

@@ -8,7 +8,6 @@ import { proceduralTexture } from '../../src/core/synth/textures.ts';
 import { type RasterImage, crop } from '../../src/core/image.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
 import { CseHead, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
-import { importHeadFiles, exportHeadFiles } from '../../src/runtime/heads/common.ts';
 import { makeCsePairSource, maskToGrid } from '../../src/runtime/heads/stream.ts';
 import { imagenetPreprocess } from '../../src/core/preprocess.ts';
 import { initTf } from '../../src/runtime/tf.ts';
@@ -67,10 +66,7 @@ describe('CSE head', () => {
     expect(auroc).toBeGreaterThan(0.9);
     expect(heatmaps[0].length).toBe(14 * 14);
     // Saved and restored heads score the same.
-    const files = exportHeadFiles(await head.toArtifacts(), {});
-    const back = CseHead.fromArtifacts(
-      importHeadFiles(new TextDecoder().decode(files[0].data), files[1].data),
-    );
+    const back = CseHead.fromArtifacts(await head.toArtifacts());
     const again = await back.predict(await extract(clean.slice(0, 2)));
     expect(Array.from(again.scores)).toEqual(Array.from(scores.slice(0, 2)));
     head.dispose();

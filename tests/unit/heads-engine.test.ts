@@ -11,6 +11,9 @@ import type { NewImage } from '../../src/runtime/db/types.ts';
 import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
 import { nodeBackend } from '../../src/runtime/ort-node.ts';
 import { tinyResnetModel } from '../../models/builders/backbone.ts';
+import { auPro } from '../../src/core/metrics/index.ts';
+import { knnScores, meanDistanceScores } from '../../src/core/experiments/baselines.ts';
+import { initTf, tf } from '../../src/runtime/tf.ts';
 import { TrainEngine } from '../../workers/train.engine.ts';
 
 /**
@@ -26,9 +29,21 @@ async function record(
   label: Label,
   split: Split,
   synthetic: boolean,
+  mask?: RasterImage,
+  defectClass?: string,
 ): Promise<NewImage> {
   const png = encodePng(img);
   return {
+    ...(mask
+      ? {
+          mask: {
+            blob: new Blob([encodePng(mask) as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
+            width: mask.width,
+            height: mask.height,
+          },
+        }
+      : {}),
+    ...(defectClass ? { defectClass } : {}),
     name: `img-${i}.png`,
     blob: new Blob([png as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
     mime: 'image/png',
@@ -48,14 +63,18 @@ async function setup() {
   const ds = await store.createDataset({ name: 'procedural', source: 'test' });
   const rng = new Rng(5);
   const cropAt = () => crop(surface, { x: rng.int(0, 192), y: rng.int(0, 192), width: 64, height: 64 });
-  const blur = (img: RasterImage, s: number) =>
-    blurDefect(img, { sigma: [2, 4], perlin_scale: [0, 2] }, s).image;
+  const blurred = (img: RasterImage, s: number) =>
+    blurDefect(img, { sigma: [2, 4], perlin_scale: [0, 2] }, s);
+  const blur = (img: RasterImage, s: number) => blurred(img, s).image;
   const recs: NewImage[] = [];
   let i = 0;
   for (let k = 0; k < 12; k++) recs.push(await record(cropAt(), i++, 'normal', 'train', false));
   for (let k = 0; k < 8; k++) recs.push(await record(blur(cropAt(), 100 + k), i++, 'defect', 'train', true));
   for (let k = 0; k < 6; k++) recs.push(await record(cropAt(), i++, 'normal', 'test', false));
-  for (let k = 0; k < 6; k++) recs.push(await record(blur(cropAt(), 200 + k), i++, 'defect', 'test', false));
+  for (let k = 0; k < 6; k++) {
+    const d = blurred(cropAt(), 200 + k);
+    recs.push(await record(d.image, i++, 'defect', 'test', false, d.mask, k % 2 ? 'blur-b' : 'blur-a'));
+  }
   await store.addImages(ds.id, recs);
   const engine = new TrainEngine({ ort: nodeBackend, store: async () => store, decode: decodeImage });
   await engine.loadBackbone({ bytes: tinyResnetModel(), name: 'tiny-resnet.onnx', device: 'cpu' });
@@ -99,10 +118,38 @@ describe('train engine (in-thread)', () => {
     const meta = JSON.parse(new TextDecoder().decode(files[2].data));
     expect(meta.backbone).toBe(heads[0].backbone);
     expect(meta.threshold).toBe(heads[0].threshold);
+    expect(meta.kind).toBe('bce');
+    expect(JSON.parse(new TextDecoder().decode(files[0].data)).format).toBe('layers-model');
+
+    // Baselines: the same pooled features, training normals as reference, the same test rows.
+    const test = again.images.flatMap((m, i) => (m.split === 'test' ? [i] : []));
+    const normals = again.images.flatMap((m, i) => (m.split === 'train' && m.label === 'normal' ? [i] : []));
+    const q = test.map((i) => again.pooled[i]);
+    const ref = normals.map((i) => again.pooled[i]);
+    expect(ev.baselines.map((b) => b.kind)).toEqual(['mean', 'knn']);
+    expect(ev.baselines[0].scores).toEqual(Array.from(meanDistanceScores(ref, q)));
+    expect(ev.baselines[1].scores).toEqual(Array.from(knnScores(ref, q)));
+    for (const b of ev.baselines) {
+      expect(b.thresholdSource).toBe('train, leave-one-out (optimistic)');
+      expect(b.metrics.tp + b.metrics.fn).toBe(6);
+    }
+    // BCE has no heat map: no PRO.
+    expect(ev.pixel).toBeUndefined();
+
+    // Re-evaluating the saved head: same scores, the stored threshold, labelled so.
+    const re = await engine.evaluateHead(res.headId!);
+    expect(re.evaluation!.scores).toEqual(ev.scores);
+    expect(re.evaluation!.threshold).toBe(heads[0].threshold);
+    expect(re.evaluation!.thresholdSource).toBe('train (optimistic) (stored with the head)');
+    const tuned = await engine.evaluateHead(res.headId!, { mode: 'test-best-f1' });
+    expect(tuned.evaluation!.thresholdSource).toBe('test (tuned on test)');
+    // Another backbone loaded: a named error instead of scores from the wrong features.
+    await engine.loadBackbone({ bytes: tinyResnetModel(), name: 'other.onnx', device: 'cpu' });
+    await expect(engine.evaluateHead(res.headId!)).rejects.toThrow(/HeadBackboneMismatchError.*fix: load/);
   });
 
-  it('spatial head gives heat maps on the feature grid; CSE trains with on-the-fly defects; stop returns early', async () => {
-    const { engine, datasetId } = await setup();
+  it('spatial head gives heat maps on the feature grid and PRO at mask pixels; CSE trains with on-the-fly defects; stop returns early', async () => {
+    const { engine, datasetId, store } = await setup();
     const sp = await engine.train({
       datasetId,
       head: 'spatial',
@@ -113,6 +160,35 @@ describe('train engine (in-thread)', () => {
     expect(sp.headId).toBeNull();
     expect(sp.evaluation?.heatmaps?.length).toBe(12);
     expect(sp.evaluation?.heatmapSize).toEqual([8, 8]);
+    // PRO at mask resolution, recomputed here with tfjs's bilinear resize (half-pixel centres) as the
+    // upsampler: 'stretch' preprocessing makes the grid → image mapping a plain resize.
+    const ev = sp.evaluation!;
+    expect(ev.preprocess.resize).toBe('stretch');
+    await initTf('wasm');
+    const maps = [];
+    const masks = [];
+    for (let i = 0; i < ev.images.length; i++) {
+      const m = ev.images[i];
+      let mask = new Uint8Array(m.width * m.height);
+      if (m.maskId) {
+        const rec = await store.getMask(m.maskId);
+        const dec = await decodeImage(new Uint8Array(await rec!.blob.arrayBuffer()), 'mask');
+        mask = Uint8Array.from(dec.raster.data, (v) => (v > 127 ? 1 : 0));
+      }
+      const up = tf.image.resizeBilinear(
+        tf.tensor3d(ev.heatmaps![i], [8, 8, 1]),
+        [m.height, m.width],
+        false,
+        true,
+      );
+      maps.push({ width: m.width, height: m.height, data: await up.data() });
+      up.dispose();
+      masks.push({ width: m.width, height: m.height, data: mask });
+    }
+    expect(ev.pixel!.images).toBe(12);
+    expect(ev.pixel!.regions).toBeGreaterThanOrEqual(6);
+    expect(ev.pixel!.auPro).toBeCloseTo(auPro(maps, masks, 0.3), 5);
+    expect(ev.images.filter((m) => m.defectClass).map((m) => m.defectClass)).toHaveLength(6);
 
     let jobSeen = '';
     const cse = await engine.train(
@@ -134,6 +210,7 @@ describe('train engine (in-thread)', () => {
     expect(cse.stopped).toBe('cancelled');
     expect(cse.history.length).toBe(2);
     expect(cse.evaluation?.scores.every((s) => s >= 0 && s <= 2)).toBe(true);
+    expect(cse.evaluation?.pixel?.auPro).toBeGreaterThanOrEqual(0);
     expect(cse.headId).not.toBeNull();
   });
 

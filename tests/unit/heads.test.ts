@@ -4,8 +4,9 @@ import { averagePrecision, rocAuc } from '../../src/core/metrics/index.ts';
 import { trainSpatialHead } from '../../src/runtime/heads/spatial.ts';
 import { composeTrainingSet } from '../../src/runtime/heads/stream.ts';
 import { initTf } from '../../src/runtime/tf.ts';
-import { BceHead, trainBceHead } from '../../src/runtime/heads/bce.ts';
-import { exportHeadFiles, importHeadFiles } from '../../src/runtime/heads/common.ts';
+import { trainBceHead } from '../../src/runtime/heads/bce.ts';
+import { fitBinary, stratifiedSplit, supervisedOptions } from '../../src/runtime/heads/common.ts';
+import { tf } from '../../src/runtime/tf.ts';
 
 /**
  * Linearly separable data: x ~ N(0, I_D) pushed to distance ≥ 1 from the plane along a random unit direction u, label = side of the
@@ -67,18 +68,88 @@ describe('BCE head', () => {
     [a, b, c].forEach((r) => r.head.dispose());
   });
 
-  it('round-trips through exported model.json + weights.bin with identical scores', async () => {
+  it('class weighting: the fitted head balances the classes; without it, it matches the base rate', async () => {
     await initTf('cpu');
-    const d = separable(60, 8, 9);
-    const { head } = await trainBceHead(d.x, d.y, { epochs: 3, hidden: 4 });
-    const files = exportHeadFiles(await head.toArtifacts(), { backbone: 'x', threshold: 0.5 });
-    expect(files.map((f) => f.name)).toEqual(['head.model.json', 'head.weights.bin', 'head.metadata.json']);
-    const json = new TextDecoder().decode(files[0].data);
-    expect(JSON.parse(json).weightsManifest[0].paths).toEqual(['head.weights.bin']);
-    const back = BceHead.fromArtifacts(importHeadFiles(json, files[1].data));
-    expect(Array.from(await back.predict(d.x))).toEqual(Array.from(await head.predict(d.x)));
-    head.dispose();
-    back.dispose();
+    // Overlapping classes at 1:9. At the optimum of a logistic regression the bias gradient is zero, so the mean
+    // predicted probability equals the (weighted) mean label: 0.1 unweighted; with weights n / (2·n_class) the
+    // class means of p average to 0.5. Both are properties of the loss, not of this code.
+    const rng = new Rng(8);
+    const x: Float32Array[] = [];
+    const y: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const label = i % 10 === 0 ? 1 : 0;
+      x.push(rng.normalArray(4).map((v, j) => v + (j === 0 ? label : 0)));
+      y.push(label);
+    }
+    // Full batches: the loss normalizes by the batch's weight sum, so only a full batch is the exact weighted mean.
+    const opts = { epochs: 500, batchSize: 400, learningRate: 0.05, validationFraction: 0, seed: 1 };
+    const meanOf = (p: Float32Array, cls: number) => {
+      const v = Array.from(p).filter((_, i) => y[i] === cls);
+      return v.reduce((a, b) => a + b, 0) / v.length;
+    };
+    const weighted = await trainBceHead(x, y, { ...opts, classWeighting: true });
+    const pw = await weighted.head.predict(x);
+    expect(Math.abs(0.5 * (meanOf(pw, 0) + meanOf(pw, 1)) - 0.5)).toBeLessThan(0.005);
+    const plain = await trainBceHead(x, y, { ...opts, classWeighting: false });
+    const pp = await plain.head.predict(x);
+    const meanAll = Array.from(pp).reduce((a, b) => a + b, 0) / pp.length;
+    expect(Math.abs(meanAll - 0.1)).toBeLessThan(0.005);
+    // The weighted head flags far more defects at p ≥ 0.5 (it is not taught "always normal").
+    const hits = (p: Float32Array) => Array.from(p).filter((v, i) => y[i] === 1 && v >= 0.5).length;
+    expect(hits(pw)).toBeGreaterThan(hits(pp) + 10);
+    weighted.head.dispose();
+    plain.head.dispose();
+  });
+
+  it('early stopping: stops `patience` epochs after the best validation loss and restores those weights', async () => {
+    await initTf('cpu');
+    // Random labels and more features than a validation set can support: the training loss keeps falling while
+    // the validation loss turns up, so the loop must stop early.
+    const rng = new Rng(13);
+    const n = 80;
+    const d = 40;
+    const x = Array.from({ length: n }, () => rng.normalArray(d));
+    const labels = Array.from({ length: n }, (_, i) => (rng.next() < 0.5 || i < 2 ? 1 : 0));
+    labels[2] = 0;
+    const o = supervisedOptions({ epochs: 300, learningRate: 0.05, batchSize: 16, patience: 4 });
+    const data = tf.tensor2d(
+      x.flatMap((r) => Array.from(r)),
+      [n, d],
+    );
+    const w = tf.variable(tf.zeros([d, 1]));
+    const b = tf.variable(tf.zeros([1]));
+    const forward = (t: tf.Tensor) =>
+      tf.reshape(tf.add(tf.matMul(t as tf.Tensor2D, w), b), [-1]) as tf.Tensor1D;
+    const fit = await fitBinary({
+      labels,
+      batch: (idx) => tf.gather(data, Int32Array.from(idx)),
+      forward,
+      variables: [w, b],
+      options: o,
+      rng: new Rng('early'),
+    });
+    expect(fit.stopped).toBe('early');
+    expect(fit.history.length).toBeLessThan(o.epochs);
+    const val = fit.history.map((h) => h.valLoss!);
+    const best = val.indexOf(Math.min(...val));
+    expect(best).toBe(val.length - 1 - o.patience);
+    expect(val.at(-1)!).toBeGreaterThan(val[best]);
+    // The same seeded Rng draws the same stratified split first, so the validation rows are known here.
+    const { train, val: vIdx } = stratifiedSplit(labels, o.validationFraction, new Rng('early'));
+    const npos = train.filter((i) => labels[i] === 1).length;
+    const wPos = train.length / (2 * npos);
+    const wNeg = train.length / (2 * (train.length - npos));
+    const z = await forward(tf.gather(data, Int32Array.from(vIdx))).data();
+    let num = 0;
+    let den = 0;
+    vIdx.forEach((i, k) => {
+      const wt = labels[i] ? wPos : wNeg;
+      num += wt * (Math.max(z[k], 0) - z[k] * labels[i] + Math.log1p(Math.exp(-Math.abs(z[k]))));
+      den += wt;
+    });
+    // The restored weights are the best epoch's: their validation loss is the minimum, not the last one.
+    expect(num / den).toBeCloseTo(val[best], 5);
+    [data, w, b].forEach((t) => t.dispose());
   });
 
   it('names the problem when a class is missing', async () => {

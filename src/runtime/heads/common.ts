@@ -1,6 +1,7 @@
 /**
  * What the three heads share: options, seeded initializers, the minibatch training loop with class weighting and
- * early stopping, and (de)serialization to tfjs weight artifacts.
+ * early stopping, and (de)serialization to tfjs weight artifacts (the stored form; the tfjs layers-model export
+ * is `export.ts`).
  *
  * tfjs-core has no layers API, so heads are explicit `tf.Variable`s updated by `tf.train.adam`. Every random
  * draw (init, split, shuffling) comes from one seeded `Rng`, and the CPU/WASM kernels are deterministic, so the
@@ -288,45 +289,4 @@ export function decodeHead(a: HeadArtifacts, kind: HeadKind): tf.NamedTensorMap 
       `${a.format} ${a.kind}`,
     );
   return tf.io.decodeWeights(a.weightData, a.weightSpecs);
-}
-
-/**
- * The three files of an exported head: tfjs `model.json` (format, weightsManifest pointing at `weights.bin`,
- * the head's config as `modelTopology`), the weights, and a metadata JSON (backbone, preprocessing, threshold).
- */
-export function exportHeadFiles(
-  a: HeadArtifacts,
-  metadata: Record<string, unknown>,
-  baseName = 'head',
-): { name: string; data: Uint8Array }[] {
-  const enc = new TextEncoder();
-  const modelJson = {
-    format: a.format,
-    generatedBy: 'DefectLab',
-    convertedBy: null,
-    modelTopology: { kind: a.kind, config: a.config },
-    weightsManifest: [{ paths: [`${baseName}.weights.bin`], weights: a.weightSpecs }],
-    userDefinedMetadata: metadata,
-  };
-  return [
-    { name: `${baseName}.model.json`, data: enc.encode(JSON.stringify(modelJson, null, 1)) },
-    { name: `${baseName}.weights.bin`, data: new Uint8Array(a.weightData) },
-    { name: `${baseName}.metadata.json`, data: enc.encode(JSON.stringify(metadata, null, 1)) },
-  ];
-}
-
-/** Reads the files written by `exportHeadFiles` back into artifacts. */
-export function importHeadFiles(modelJson: string, weights: Uint8Array): HeadArtifacts {
-  const m = JSON.parse(modelJson) as {
-    format: string;
-    modelTopology: { kind: HeadKind; config: Record<string, unknown> };
-    weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
-  };
-  return {
-    format: m.format as HeadArtifacts['format'],
-    kind: m.modelTopology.kind,
-    config: m.modelTopology.config,
-    weightSpecs: m.weightsManifest.flatMap((g) => g.weights),
-    weightData: weights.slice().buffer,
-  };
 }
