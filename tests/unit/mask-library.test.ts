@@ -5,11 +5,12 @@ import type { DefectLabStore } from '../../src/runtime/db/types.ts';
 import { createRaster } from '../../src/core/image.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { countOn, isBinaryMask, pixelsOutside } from '../../src/core/mask/index.ts';
-import { memsegDefect } from '../../src/core/synth/index.ts';
+import { memsegDefect, randomPerlinMask } from '../../src/core/synth/index.ts';
 import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
 import {
   addRandomRegions,
   applyMaskToImages,
+  featherOf,
   importDefectMasks,
   listLibrary,
   readMask,
@@ -116,6 +117,35 @@ describe('mask library', () => {
     expect(countOn(await readMask(regions[0]))).toBe(9);
   });
 
+  it('keeps the painter’s feather σ with library and region masks; the stored mask stays binary', async () => {
+    const { store, ds } = await fresh();
+    const m = square(32, 16, 4, 4, 6);
+    const lib = await saveLibraryMask(store, ds, m, 'soft', 2.5);
+    const back = (await listLibrary(store, ds))[0];
+    expect(featherOf(back)).toBe(2.5);
+    expect(featherOf(await store.getMask(lib.id))).toBe(2.5);
+    expect(isBinaryMask(await readMask(back))).toBe(true);
+    expect((await readMask(back)).data).toEqual(m.data);
+    // Saved without a σ (or by an older version): 0, the binary mask.
+    expect(featherOf(await saveLibraryMask(store, ds, m, 'hard'))).toBe(0);
+    expect(featherOf(undefined)).toBe(0);
+    await expect(saveLibraryMask(store, ds, m, 'bad', -1)).rejects.toThrow(
+      /featherSigma must be a number in \[0, 64\]/,
+    );
+
+    const img = await addImage(store, ds, 1);
+    await saveRegionMask(store, ds, img, m, 4);
+    expect(featherOf(await regionMaskOf(store, ds, img.id))).toBe(4);
+    // Re-saving the region with σ 0 replaces the record: no stale σ.
+    await saveRegionMask(store, ds, img, m, 0);
+    expect(featherOf(await regionMaskOf(store, ds, img.id))).toBe(0);
+    const other = await addImage(store, ds, 2, { width: 64, height: 32 });
+    const applied = await applyMaskToImages(store, ds, m, [img, other], 1.5);
+    expect(applied.map(featherOf)).toEqual([1.5, 1.5]);
+    // A label mask never carries a generation feather.
+    expect(featherOf({ ...back, kind: 'label' })).toBe(0);
+  });
+
   it('adds seeded random Perlin regions', async () => {
     const { store, ds } = await fresh();
     const recs = await addRandomRegions(store, ds, 32, 16, 3, 'r');
@@ -125,6 +155,12 @@ describe('mask library', () => {
     expect(masks[0].data).not.toEqual(masks[1].data);
     const again = await addRandomRegions(store, ds, 32, 16, 1, 'r');
     expect((await readMask(again[0])).data).toEqual(masks[0].data);
+    // They are randomPerlinMask's (MemSeg's rotated draw), named with the draw.
+    const direct = randomPerlinMask(32, 16, {}, 'r:0');
+    expect(masks[0].data).toEqual(direct.mask.data);
+    expect(recs[0].name).toBe(
+      `perlin ${direct.params.perlin_scale.join('×')} ${Math.round(direct.params.angle)}° (seed r:0, ${(100 * direct.params.coverage).toFixed(1)}%)`,
+    );
     await expect(addRandomRegions(store, ds, 32, 16, 0, 'r')).rejects.toThrow(
       /count must be an integer in \[1, 100\]/,
     );

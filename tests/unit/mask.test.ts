@@ -8,7 +8,6 @@ import {
   brushAlpha,
   countOn,
   decodeMaskPng,
-  EmptyRegionMaskError,
   encodeMaskPng,
   fitMask,
   growMask,
@@ -17,7 +16,6 @@ import {
   isBinaryMask,
   MaskDecodeError,
   pixelsOutside,
-  randomRegionMask,
   rasterizeEllipse,
   rasterizePolygon,
   rasterizeRect,
@@ -25,6 +23,7 @@ import {
   shrinkMask,
   squaredDistanceTo,
 } from '../../src/core/mask/index.ts';
+import { randomPerlinMask } from '../../src/core/synth/regionMask.ts';
 
 /** The mask as rows of '#' (in) and '.' (out), the easiest exact expectation to read. */
 function ascii(m: RasterImage): string[] {
@@ -246,32 +245,12 @@ describe('blur (generation only)', () => {
   });
 });
 
-describe('random Perlin region masks', () => {
-  it('binary, seeded, non-empty, different seeds differ', () => {
-    const a = randomRegionMask(64, 48, 'lib-1');
-    const b = randomRegionMask(64, 48, 'lib-1');
-    const c = randomRegionMask(64, 48, 'lib-2');
-    expect(isBinaryMask(a.mask)).toBe(true);
-    expect(a.mask.data).toEqual(b.mask.data);
-    expect(a.mask.data).not.toEqual(c.mask.data);
-    expect(countOn(a.mask)).toBeGreaterThanOrEqual(Math.ceil(0.005 * 64 * 48));
-    expect(a.params.coverage).toBeCloseTo(countOn(a.mask) / (64 * 48), 12);
-  });
-
-  it('an unsatisfiable coverage is reported after the bounded retries, not looped', () => {
-    // Perlin noise never exceeds 1, and with threshold 0.99 it never covers 90% of an image.
-    expect(() => randomRegionMask(32, 32, 1, { threshold: 0.99, minCoverage: 0.9, maxTries: 5 })).toThrow(
-      EmptyRegionMaskError,
-    );
-    expect(() => randomRegionMask(32, 32, 1, { threshold: 0.99, minCoverage: 0.9, maxTries: 5 })).toThrow(
-      /in 5 tries — fix:/,
-    );
-  });
-});
+// Random Perlin region masks live in src/core/synth/regionMask.ts (one implementation: MemSeg's rotated draw);
+// their tests are in synth.test.ts.
 
 describe('PNG round trip and helpers', () => {
   it('encode → decode gives the same binary mask', () => {
-    const m = randomRegionMask(40, 30, 3).mask;
+    const m = randomPerlinMask(40, 30, {}, 3).mask;
     const back = decodeMaskPng(encodeMaskPng(m));
     expect(back.width).toBe(40);
     expect(back.data).toEqual(m.data);

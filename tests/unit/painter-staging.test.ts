@@ -13,7 +13,18 @@ import {
   staging,
 } from '../../src/ui/generate/staging.svelte.ts';
 import { readMask } from '../../src/ui/generate/library.ts';
-import { formDefaults, sampleIds, sampleProvenance } from '../../src/ui/generate/plan.ts';
+import {
+  NoTextureImagesError,
+  formDefaults,
+  generatorOptions,
+  pickTextureImages,
+  provenanceOptions,
+  sampleIds,
+  sampleProvenance,
+  takesTextures,
+  type TextureRef,
+} from '../../src/ui/generate/plan.ts';
+import { BLUR_SCHEMA } from '../../src/core/synth/index.ts';
 
 function tile(w: number, h: number) {
   const img = createRaster(w, h, 1);
@@ -132,5 +143,109 @@ describe('generation form helpers', () => {
     expect(d.blend_factor).toEqual([0.15, 1]);
     // The defaults are valid options: the generator accepts them as they are.
     expect(() => memsegDefect(tile(40, 32), d, 1)).not.toThrow();
+  });
+
+  it('generatorOptions: only this generator’s keys, texture images in its images option', () => {
+    const tex = [createRaster(5, 5, 3, 10), createRaster(7, 3, 1, 200)];
+    // A value left over from another generator (blur's sigma) is dropped; an edited one is kept.
+    const opts = generatorOptions(MEMSEG_SCHEMA, { p_texture: 1, sigma: [1, 2] }, tex);
+    expect(opts.p_texture).toBe(1);
+    expect(opts).not.toHaveProperty('sigma');
+    expect(opts.textures).toEqual(tex);
+    expect(opts.textures).not.toBe(tex); // a copy: the form's list is not handed over
+    // No texture images: the option keeps its default (procedural textures).
+    expect(generatorOptions(MEMSEG_SCHEMA, {})).not.toHaveProperty('textures');
+    // A generator without an images option never gets one.
+    expect(generatorOptions(BLUR_SCHEMA, {}, tex)).not.toHaveProperty('textures');
+    expect(takesTextures(MEMSEG_SCHEMA)).toBe(true);
+    expect(takesTextures(BLUR_SCHEMA)).toBe(false);
+    // The result runs: every sample takes its source from the given images.
+    const src = tile(40, 32);
+    for (let seed = 0; seed < 6; seed++) {
+      const r = memsegDefect(src, opts, seed);
+      expect(r.params.source).toBe('texture');
+      expect([0, 1]).toContain((r.params.texture as { image_index: number }).image_index);
+    }
+    // Provenance keeps the count, never the pixels.
+    expect(provenanceOptions(MEMSEG_SCHEMA, opts).textures).toBe(2);
+    expect(JSON.stringify(provenanceOptions(MEMSEG_SCHEMA, opts)).length).toBeLessThan(2000);
+  });
+
+  it('pickTextureImages: seeded, real non-source images only, a named error when none is left', () => {
+    const imgs = [
+      { id: 'a' },
+      { id: 'b' },
+      { id: 'c' },
+      { id: 'd' },
+      { id: 'g', provenance: { generator: 'memseg' } },
+    ];
+    const p = pickTextureImages(imgs, ['a'], 2, 9);
+    expect(p).toHaveLength(2);
+    for (const i of p) expect(['b', 'c', 'd']).toContain(i.id);
+    expect(pickTextureImages([...imgs].reverse(), ['a'], 2, 9)).toEqual(p);
+    // Drawn independently of the source draw with the same seed, and different seeds differ somewhere.
+    const draws = new Set(
+      Array.from({ length: 8 }, (_, s) => JSON.stringify(pickTextureImages(imgs, ['a'], 2, s))),
+    );
+    expect(draws.size).toBeGreaterThan(1);
+    expect(
+      pickTextureImages(imgs, ['a'], 10, 1)
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['b', 'c', 'd']);
+    expect(() => pickTextureImages(imgs, ['a', 'b', 'c', 'd'], 2, 1)).toThrow(NoTextureImagesError);
+    expect(() => pickTextureImages(imgs, ['a', 'b', 'c', 'd'], 2, 1)).toThrow(/— fix: import more images/);
+    expect(() => pickTextureImages(imgs, [], 0, 1)).toThrow(/texture image count must be an integer/);
+  });
+
+  it('sampleProvenance records the texture source, the list and which texture the sample used', () => {
+    const src = tile(40, 32);
+    const refs: TextureRef[] = [
+      { kind: 'dataset', imageId: 'img-7', name: 'seven.png' },
+      { kind: 'dataset', imageId: 'img-9', name: 'nine.png' },
+    ];
+    const opts = generatorOptions(MEMSEG_SCHEMA, { p_texture: 1 }, [
+      createRaster(4, 4, 1, 30),
+      createRaster(4, 4, 1, 220),
+    ]);
+    const used = new Set<string>();
+    for (let seed = 0; seed < 12; seed++) {
+      const r = memsegDefect(src, opts, seed);
+      const prov = sampleProvenance({
+        generator: 'memseg',
+        options: provenanceOptions(MEMSEG_SCHEMA, opts),
+        params: r.params,
+        seed,
+        batchSeed: 1,
+        maskMode: 'none',
+        textureMode: 'dataset',
+        textures: refs,
+        featherSigma: 3,
+      });
+      const k = (r.params.texture as { image_index: number }).image_index;
+      expect(prov.parameters.texture).toEqual(refs[k]);
+      expect(prov.parameters.textureSource).toBe('dataset');
+      expect(prov.parameters.textureImages).toEqual(refs);
+      expect(prov.parameters.featherSigma).toBe(3);
+      used.add((prov.parameters.texture as { imageId: string }).imageId);
+      expect(structuredClone(prov)).toEqual(prov); // stored in IndexedDB
+    }
+    expect(used).toEqual(new Set(['img-7', 'img-9']));
+    // Procedural textures: the kind is in the drawn params, no image is named.
+    const proc = memsegDefect(src, { p_texture: 1 }, 1);
+    const prov = sampleProvenance({
+      generator: 'memseg',
+      options: {},
+      params: proc.params,
+      seed: 1,
+      batchSeed: 1,
+      maskMode: 'none',
+      textureMode: 'procedural',
+      textures: [],
+    });
+    expect(prov.parameters.texture).toBeUndefined();
+    expect(prov.parameters.textureSource).toBe('procedural');
+    expect((prov.parameters.drawn as { texture: { kind: string } }).texture.kind).toBeTruthy();
+    expect(prov.parameters).not.toHaveProperty('featherSigma');
   });
 });

@@ -2,5 +2,4 @@
 export * from './stamp.ts';
 export * from './morph.ts';
 export * from './ops.ts';
-export * from './region.ts';
 export * from './png.ts';

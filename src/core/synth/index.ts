@@ -19,7 +19,14 @@ export {
 export { cutPasteDefect, CUTPASTE_SCHEMA, type CutPasteOptions } from './cutpaste.ts';
 export { blurDefect, BLUR_SCHEMA, type BlurOptions } from './blur.ts';
 export { proceduralTexture, TEXTURE_KINDS, type TextureKind } from './textures.ts';
-export { randomPerlinMask, type RandomPerlinMaskOptions } from './regionMask.ts';
+export {
+  randomPerlinMask,
+  RegionCoverageError,
+  REGION_MASK_SCHEMA,
+  type RandomPerlinMaskOptions,
+  type RandomPerlinMaskResult,
+} from './regionMask.ts';
+export { featherDefect } from './feather.ts';
 export { STRUCTURE_OPS, type StructureOp } from './ops.ts';
 export { MaskUnsatisfiableError, type DefectResult, type GeneratorFn, type Seed } from './common.ts';
 export {

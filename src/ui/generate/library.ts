@@ -5,14 +5,41 @@
  *
  * Kinds (`MaskRecord.kind`): 'library' = saved for reuse (no image); 'region' = where generators may paint on
  * one image (`imageId` set, at most one per image); 'label' masks belong to the store's image records.
+ *
+ * Library and region masks also keep the painter's feather σ (`featherSigma`): the binary mask is what is stored
+ * and what labels are checked against; the σ says how soft the generation mask made from it is (diffusion's
+ * paste-back blur, the synthetic generators' blend edge). Label masks never carry one.
  */
 import type { ImageRecord, MaskRecord } from '../../core/dataset.ts';
 import type { RasterImage } from '../../core/image.ts';
 import { binarize } from '../../core/image.ts';
-import { checkMask, countOn, fitMask, randomRegionMask } from '../../core/mask/index.ts';
+import { checkMask, countOn, fitMask } from '../../core/mask/index.ts';
+import { randomPerlinMask } from '../../core/synth/regionMask.ts';
 import { decodeImage, encodePng } from '../../runtime/decode.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import type { DefectLabStore } from '../../runtime/db/types.ts';
+
+/**
+ * A stored mask with the feather σ the painter had when it was saved. The field travels in the same IndexedDB
+ * record (the store keeps every field it is given); `MaskRecord` itself does not declare it yet.
+ */
+export type GenerationMaskRecord = MaskRecord & { featherSigma?: number };
+
+/** Largest feather σ the painter offers (image pixels); stored values are clamped to it. */
+export const MAX_FEATHER = 64;
+
+/** The feather σ stored with a mask: 0 for masks saved without one (older records, label masks). */
+export function featherOf(rec: MaskRecord | undefined | null): number {
+  if (!rec || rec.kind === 'label') return 0;
+  const v = (rec as GenerationMaskRecord).featherSigma;
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(MAX_FEATHER, v) : 0;
+}
+
+function checkFeather(sigma: number): number {
+  if (typeof sigma !== 'number' || !Number.isFinite(sigma) || sigma < 0 || sigma > MAX_FEATHER)
+    throw new InvalidArgumentError('featherSigma', `a number in [0, ${MAX_FEATHER}] (pixels)`, sigma);
+  return sigma;
+}
 
 /** Mask → PNG Blob for the store. */
 export function maskBlob(mask: RasterImage): Blob {
@@ -21,7 +48,6 @@ export function maskBlob(mask: RasterImage): Blob {
   return new Blob([bytesOf(png)], { type: 'image/png' });
 }
 
-/** A stored mask's pixels (binary 0/255). */
 /**
  * A stored mask's pixels as a binary 0/255 mask. Decoding goes through the app's one image door
  * (`runtime/decode.ts`), so a mask imported as JPEG or RGB PNG reads too (gray ≥ 128 is in).
@@ -44,21 +70,24 @@ export async function saveLibraryMask(
   datasetId: string,
   mask: RasterImage,
   name: string,
-): Promise<MaskRecord> {
+  featherSigma = 0,
+): Promise<GenerationMaskRecord> {
   if (countOn(mask) === 0)
     throw new InvalidArgumentError(
       'mask',
       'a mask with at least one painted pixel (an empty region is useless)',
       'an empty mask',
     );
-  return store.putMask({
+  const rec: Omit<GenerationMaskRecord, 'id' | 'createdAt'> = {
     datasetId,
     blob: maskBlob(mask),
     width: mask.width,
     height: mask.height,
     kind: 'library',
     name,
-  });
+    ...(checkFeather(featherSigma) > 0 ? { featherSigma } : {}),
+  };
+  return store.putMask(rec);
 }
 
 /** The region mask stored for an image, if any. */
@@ -77,13 +106,16 @@ export async function saveRegionMask(
   datasetId: string,
   image: Pick<ImageRecord, 'id' | 'name' | 'width' | 'height'>,
   mask: RasterImage,
-): Promise<MaskRecord> {
+  featherSigma = 0,
+): Promise<GenerationMaskRecord> {
+  checkFeather(featherSigma);
   const fitted =
     mask.width === image.width && mask.height === image.height
       ? mask
       : fitMask(mask, image.width, image.height);
   const prev = await regionMaskOf(store, datasetId, image.id);
-  return store.putMask({
+  // A whole new record replaces the old one, so a σ set back to 0 does not linger.
+  const rec: Omit<GenerationMaskRecord, 'id' | 'createdAt'> & { id?: string } = {
     id: prev?.id,
     datasetId,
     imageId: image.id,
@@ -92,22 +124,31 @@ export async function saveRegionMask(
     height: fitted.height,
     kind: 'region',
     name: `region of ${image.name}`,
-  });
+    ...(featherSigma > 0 ? { featherSigma } : {}),
+  };
+  return store.putMask(rec);
 }
 
-/** Applies one mask to many images: each gets it (resized nearest-neighbour to its size) as its region mask. */
+/**
+ * Applies one mask to many images: each gets it (resized nearest-neighbour to its size) as its region mask, with
+ * the same feather σ.
+ */
 export async function applyMaskToImages(
   store: DefectLabStore,
   datasetId: string,
   mask: RasterImage,
   images: Pick<ImageRecord, 'id' | 'name' | 'width' | 'height'>[],
-): Promise<MaskRecord[]> {
-  const out: MaskRecord[] = [];
-  for (const img of images) out.push(await saveRegionMask(store, datasetId, img, mask));
+  featherSigma = 0,
+): Promise<GenerationMaskRecord[]> {
+  const out: GenerationMaskRecord[] = [];
+  for (const img of images) out.push(await saveRegionMask(store, datasetId, img, mask, featherSigma));
   return out;
 }
 
-/** `count` random Perlin region masks of the given size saved to the library, seeded (`seed`, `seed:1`, …). */
+/**
+ * `count` random Perlin region masks (`randomPerlinMask`: lattice 2^k, rotation, threshold) of the given size
+ * saved to the library, seeded `seed:0`, `seed:1`, ….
+ */
 export async function addRandomRegions(
   store: DefectLabStore,
   datasetId: string,
@@ -121,13 +162,14 @@ export async function addRandomRegions(
   const out: MaskRecord[] = [];
   for (let i = 0; i < count; i++) {
     const s = `${seed}:${i}`;
-    const { mask, params } = randomRegionMask(width, height, s);
+    const { mask, params } = randomPerlinMask(width, height, {}, s);
+    const [sx, sy] = params.perlin_scale;
     out.push(
       await saveLibraryMask(
         store,
         datasetId,
         mask,
-        `perlin ${params.scaleX}×${params.scaleY} (seed ${s}, ${(100 * params.coverage).toFixed(1)}%)`,
+        `perlin ${sx}×${sy} ${Math.round(params.angle)}° (seed ${s}, ${(100 * params.coverage).toFixed(1)}%)`,
       ),
     );
   }

@@ -48,7 +48,10 @@ export class MaskEditor implements ToolHost {
   brush: BrushOptions = { size: 24, hardness: 0.8 };
   /** Opacity of the mask overlay over the image, in [0, 1]. */
   overlayOpacity = 0.5;
-  /** Gaussian σ (image pixels) of the feathered generation mask; 0 = the binary mask itself. View setting only. */
+  /**
+   * Gaussian σ (image pixels) of the feathered generation mask; 0 = the binary mask itself. Not part of the mask
+   * or its undo history: it is saved next to the mask (library/region record) and reaches generation from there.
+   */
   featherSigma = 0;
   view: ViewTransform = { zoom: 1, panX: 0, panY: 0 };
   /** The in-progress gesture, drawn over the mask but not part of it yet. */
