@@ -5,6 +5,9 @@
  *               baselines over seeds; prints the Markdown table. --seeds 0,1,2,3 --n-aug 100 --epochs 50
  *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
  *               result.json) --store FILE (cell store; an interrupted run resumes from it)
+ *   experiment --config GRID.json   a user's grid (generators × N_aug × seeds × heads, see grid-config.ts) over
+ *               the config's "data" folder/manifest (or --data); --model FILE (backbone), --diffusion-dir DIR
+ *               (diffusion model folders, default models/tiny), --out DIR, --store FILE as above
  *   metrics     --input FILE (JSON {scores, labels} or CSV with score,label columns) [--threshold T | --max-fpr F]
  *   generate    --generator memseg|random-walk|cutpaste|blur --input IMAGE --seed N --out FILE.png (mask next to it)
  */
@@ -32,14 +35,16 @@ async function experiment(args: string[]): Promise<number> {
       'n-aug': { type: 'string', default: '100' },
       epochs: { type: 'string' },
       'cse-epochs': { type: 'string', default: '10' },
-      'cse-pool': { type: 'string' },
       'no-cse': { type: 'boolean', default: false },
       data: { type: 'string' },
       model: { type: 'string' },
       out: { type: 'string' },
       store: { type: 'string' },
+      config: { type: 'string' },
+      'diffusion-dir': { type: 'string' },
     },
   });
+  if (values.config !== undefined) return experimentFromConfig(values);
   const { runRealData } = await import('./realdata.ts');
   const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
   const { JsonFileCellStore } = await import('./cell-store.ts');
@@ -56,7 +61,6 @@ async function experiment(args: string[]): Promise<number> {
     nAug: Number(values['n-aug']),
     epochs: values.epochs ? Number(values.epochs) : undefined,
     cseEpochs: values['cse-epochs'] ? Number(values['cse-epochs']) : undefined,
-    csePool: values['cse-pool'] ? Number(values['cse-pool']) : undefined,
     skipCse: values['no-cse'],
     dataDir: values.data,
     modelPath: values.model,
@@ -69,18 +73,84 @@ async function experiment(args: string[]): Promise<number> {
   console.log(
     `\n${r.cells.length} cells (${r.resumed} resumed) in ${r.seconds.toFixed(0)} s on ${r.backend}; std = sample std over seeds`,
   );
-  if (values.out) {
-    mkdirSync(values.out, { recursive: true });
-    writeFileSync(join(values.out, 'table.md'), `${r.markdown}\n`);
-    writeFileSync(join(values.out, 'table.csv'), rowsToCsv(r.table));
-    writeFileSync(join(values.out, 'cells.csv'), cellsToCsv(r.cells));
-    writeFileSync(
-      join(values.out, 'result.json'),
-      toJson(r.cells, { command: r.command, seconds: r.seconds, warnings: r.warnings }),
-    );
-    console.error(`wrote ${values.out}/table.md, table.csv, cells.csv, result.json`);
-  }
+  if (values.out)
+    writeOutputs(values.out, r, {
+      csv: rowsToCsv(r.table),
+      cells: cellsToCsv(r.cells),
+      json: toJson(r.cells, { command: r.command, seconds: r.seconds, warnings: r.warnings }),
+    });
   return 0;
+}
+
+function writeOutputs(
+  out: string,
+  r: { markdown: string },
+  files: { csv: string; cells: string; json: string },
+): void {
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'table.md'), `${r.markdown}\n`);
+  writeFileSync(join(out, 'table.csv'), files.csv);
+  writeFileSync(join(out, 'cells.csv'), files.cells);
+  writeFileSync(join(out, 'result.json'), files.json);
+  console.error(`wrote ${out}/table.md, table.csv, cells.csv, result.json`);
+}
+
+async function experimentFromConfig(values: {
+  config?: string;
+  data?: string;
+  model?: string;
+  out?: string;
+  store?: string;
+  'diffusion-dir'?: string;
+}): Promise<number> {
+  const { GridConfigError, loadGridConfig, runGridConfig } = await import('./grid-config.ts');
+  const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
+  const { JsonFileCellStore } = await import('./cell-store.ts');
+  const file = String(values.config);
+  let config;
+  try {
+    config = await loadGridConfig(file);
+  } catch (e) {
+    if (e instanceof GridConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  const ctl = new AbortController();
+  const stop = () => {
+    console.error('stopping after the current step; finished cells stay in the store');
+    ctl.abort();
+  };
+  process.once('SIGINT', stop);
+  try {
+    const r = await runGridConfig(
+      config,
+      {
+        data: values.data,
+        backbone: values.model,
+        diffusionDir: values['diffusion-dir'],
+        store: values.store ? new JsonFileCellStore(values.store) : undefined,
+        signal: ctl.signal,
+        log: (l) => console.error(l),
+      },
+      file,
+    );
+    console.log(r.markdown);
+    for (const w of r.warnings) console.log(`> warning: ${w}`);
+    console.log(
+      `\n${r.cells.length} cells (${r.resumed} resumed) of ${r.dataset.name} in ${r.seconds.toFixed(0)} s on ${r.backend}; std = sample std over seeds`,
+    );
+    if (values.out)
+      writeOutputs(values.out, r, {
+        csv: rowsToCsv(r.table),
+        cells: cellsToCsv(r.cells),
+        json: toJson(r.cells, { config: file, spec: r.spec, seconds: r.seconds, warnings: r.warnings }),
+      });
+    return r.cells.some((c) => c.status === 'failed') ? 1 : 0;
+  } finally {
+    process.removeListener('SIGINT', stop);
+  }
 }
 
 function readScores(path: string): { scores: number[]; labels: number[] } {

@@ -3,12 +3,13 @@
  * onnxruntime-node). Models are resolved by id (default: the folders `npm run models:tiny` builds in
  * `models/tiny/<id>/`); the engine keeps the last one loaded.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DefectLabError } from '../src/core/errors.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import type { ModelManifest } from '../src/runtime/models/manifest.ts';
+import type { DiffusionModelSource } from './generators.ts';
 import {
   createDiffusionEngine,
   type DiffusionEngineApi,
@@ -50,6 +51,33 @@ export function localModels(dir = TINY_MODELS_DIR): (id: string) => Promise<Load
       );
     }
     return { manifest, source: { kind: 'dir', dir: folder }, backend: 'cpu' };
+  };
+}
+
+/**
+ * The experiment runner's diffusion models in Node: every `<dir>/<id>/manifest.json` (by default the tiny models
+ * `npm run models:tiny` builds), on onnxruntime-node CPU.
+ */
+export function nodeDiffusionSource(
+  dir = TINY_MODELS_DIR,
+  engine = nodeDiffusionEngine(),
+): DiffusionModelSource {
+  return {
+    async list() {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      const out: { id: string; name: string }[] = [];
+      for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name)))
+        try {
+          const m = JSON.parse(await readFile(`${dir}/${e.name}/manifest.json`, 'utf8')) as ModelManifest;
+          out.push({ id: e.name, name: m.name ?? e.name });
+        } catch {
+          // a folder without a readable manifest is not a model
+        }
+      return out;
+    },
+    resolve: localModels(dir),
+    engine,
+    fix: `run npm run models:tiny, or put an export with its manifest.json in a folder under ${dir} (CLI: --diffusion-dir DIR) and name that folder in the grid's diffusion.model`,
   };
 }
 

@@ -1,17 +1,216 @@
 /**
- * The synthetic-defect generators the Node runner can use, adapted from `src/core/synth` (pure TS) to the
- * runner's `(image, seed) → { image, mask }`. Diffusion is only offered when a diffusion engine is wired in.
+ * The synthetic-defect generators the experiment runner uses (Node CLI and the experiments worker alike; nothing
+ * here touches Node APIs), adapted to the runner's `(image, seed, ctx) → { image, mask }`:
+ * - the core synth generators (`src/core/synth`, pure TS);
+ * - `diffusion`, only when a `DiffusionModelSource` is wired in: the diffusion engine (`workers/diffusion.engine.ts`,
+ *   core pipeline + onnxruntime) inpainting DIAG-style seeded random (normal image, prompt, mask) triplets, with
+ *   the masks from the dataset (region masks, labelled training-defect masks) or random Perlin regions.
  */
-import type { GeneratorFn } from '../src/core/experiments/index.ts';
-import { blurDefect, cutPasteDefect, memsegDefect, randomWalkDefect } from '../src/core/synth/index.ts';
+import type { GenerateRequest } from '../src/core/diffusion/index.ts';
+import { DefectLabError } from '../src/core/errors.ts';
+import {
+  MissingDependencyError,
+  usesDiffusion,
+  validateDiffusionOptions,
+  type DiffusionGenOptions,
+  type GeneratorFn,
+  type GridSpec,
+} from '../src/core/experiments/index.ts';
+import type { RasterImage } from '../src/core/image.ts';
+import type { CancelSignal } from '../src/core/progress.ts';
+import { hashString } from '../src/core/rng.ts';
+import {
+  blurDefect,
+  cutPasteDefect,
+  memsegDefect,
+  randomPerlinMask,
+  randomWalkDefect,
+} from '../src/core/synth/index.ts';
+// The diffusion panel's pure planning (DIAG preset, triplet draw, request building), reused as is.
+import {
+  DEFAULT_SETTINGS,
+  DIAG_PRESET,
+  buildRequest,
+  changedMask,
+  planSamples,
+  promptPool,
+} from '../src/ui/diffusion/plan.ts';
+import type { DiffusionEngineApi, LoadRequest } from '../workers/diffusion.engine.ts';
+
+/** Where the runner's diffusion generator gets models: a folder of exports (Node) or the Models tab's cache. */
+export interface DiffusionModelSource {
+  /** Models usable here. */
+  list(): Promise<{ id: string; name: string }[]>;
+  /** The engine's load request for a listed model id. */
+  resolve(id: string): Promise<LoadRequest>;
+  engine: Pick<DiffusionEngineApi, 'load' | 'generate' | 'cancel'>;
+  /** What the user does to make a model available here (the fix of `NoDiffusionModelError`). */
+  fix: string;
+}
+
+/** The grid asks for diffusion (or In&Out with diffusion) but no usable model is here. */
+export class NoDiffusionModelError extends DefectLabError {
+  constructor(problem: string, fix: string) {
+    super('NoDiffusionModelError', problem, `${fix}, or drop diffusion and In&Out from the grid`);
+  }
+}
+
+/** The grid's masks = 'dataset' but the dataset has no region mask and no labelled training defect. */
+export class NoRegionMasksError extends DefectLabError {
+  constructor(dataset: string) {
+    super(
+      'NoRegionMasksError',
+      `dataset "${dataset}" has no region mask and no labelled training-defect mask for diffusion to inpaint in`,
+      'paint or save region masks (Paint & generate tab), or set the diffusion masks to "perlin" or "auto"',
+    );
+  }
+}
+
+/** Diffusion settings with DIAG's defaults (prompts, negative prompt, 30 steps, guidance 20, strength 0.99). */
+export function diffusionSettings(d: Partial<DiffusionGenOptions> = {}): DiffusionGenOptions {
+  return {
+    model: d.model ?? '',
+    prompts: d.prompts ?? promptPool(DIAG_PRESET),
+    negativePrompt: d.negativePrompt ?? DIAG_PRESET.negativePrompt,
+    steps: d.steps ?? DIAG_PRESET.steps,
+    guidanceScale: d.guidanceScale ?? DIAG_PRESET.guidanceScale,
+    strength: d.strength ?? DIAG_PRESET.strength,
+    masks: d.masks ?? 'auto',
+  };
+}
+
+/**
+ * Completes a grid's diffusion settings before it is expanded: DIAG defaults, the first available model when
+ * none is named, and a named error when the grid needs diffusion but no model (or not the named one) is here.
+ * Grids without diffusion come back unchanged.
+ */
+export async function prepareDiffusionGrid(
+  spec: GridSpec,
+  source: DiffusionModelSource | undefined,
+  noSourceFix = 'load a diffusion model',
+): Promise<GridSpec> {
+  if (!spec.generators.some((g) => usesDiffusion(g, spec.inOut))) return spec;
+  if (!source)
+    throw new NoDiffusionModelError(
+      'the grid uses the diffusion generator but no diffusion engine is wired in here',
+      noSourceFix,
+    );
+  const available = await source.list();
+  if (!available.length)
+    throw new NoDiffusionModelError(
+      'the grid uses the diffusion generator but no diffusion model is available',
+      source.fix,
+    );
+  const d = diffusionSettings({ ...spec.diffusion, model: spec.diffusion?.model || available[0].id });
+  if (!available.some((m) => m.id === d.model))
+    throw new NoDiffusionModelError(
+      `diffusion model "${d.model}" is not available here (available: ${available.map((m) => m.id).join(', ')})`,
+      source.fix,
+    );
+  validateDiffusionOptions(d);
+  return { ...spec, diffusion: d };
+}
+
+/** A random Perlin region of the image's size (`randomPerlinMask` returns the mask, or `{ mask, params }`). */
+function perlinRegion(image: RasterImage, seed: number): RasterImage {
+  const r = randomPerlinMask(
+    image.width,
+    image.height,
+    {},
+    hashString(`diffusion-mask:${seed}`),
+  ) as unknown as RasterImage | { mask: RasterImage };
+  return 'mask' in r ? r.mask : r;
+}
+
+function bridgeCancel(signal: CancelSignal | undefined, cancel: () => void): () => void {
+  const s = signal as Partial<AbortSignal> | undefined;
+  if (!s?.addEventListener) return () => {};
+  s.addEventListener('abort', cancel);
+  return () => s.removeEventListener?.('abort', cancel);
+}
+
+/**
+ * The runner's diffusion generator. Per (canvas, seed) it draws DIAG's triplet with `planSamples('triplets')`:
+ * a mask (from `ctx.regionMasks`, or a random Perlin region when the dataset has none or the settings say
+ * `perlin`), a prompt from the pool and the noise seed; builds the request with the panel's `buildRequest`; and
+ * inpaints with the engine, loading `diffusion.model` when it is not the loaded one. Calls are serialized: one
+ * engine (one set of sessions) runs one generation at a time. The returned mask marks every pixel the paste-back
+ * could change.
+ */
+export function diffusionGenerator(source: DiffusionModelSource): GeneratorFn {
+  let loaded = '';
+  let queue: Promise<unknown> = Promise.resolve();
+  let job = 0;
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const p = queue.then(f, f);
+    queue = p.catch(() => undefined);
+    return p;
+  };
+  return async (image, seed, ctx) => {
+    const d = ctx?.diffusion;
+    if (!d)
+      throw new MissingDependencyError(
+        'the diffusion generator was called without diffusion settings',
+        'give the grid a "diffusion" block (model, prompts, …)',
+      );
+    const masks: RasterImage[] = d.masks === 'perlin' ? [] : ((await ctx.regionMasks?.()) ?? []);
+    if (d.masks === 'dataset' && !masks.length) throw new NoRegionMasksError('this dataset');
+    const [plan] = planSamples(
+      { images: 1, masks: Math.max(1, masks.length), prompts: d.prompts.length },
+      1,
+      seed,
+      'triplets',
+    );
+    const mask = masks.length ? masks[plan.maskIndex] : perlinRegion(image, seed);
+    const settings = {
+      ...DEFAULT_SETTINGS,
+      negativePrompt: d.negativePrompt,
+      steps: d.steps,
+      guidanceScale: d.guidanceScale,
+      strength: d.strength,
+      previewEvery: 0,
+    };
+    const req: GenerateRequest = buildRequest(settings, image, mask, d.prompts[plan.promptIndex], plan.seed);
+    return serial(async () => {
+      if (loaded !== d.model) {
+        loaded = '';
+        await source.engine.load(await source.resolve(d.model));
+        loaded = d.model;
+      }
+      const jobId = `experiment-diffusion-${++job}`;
+      const unbridge = bridgeCancel(ctx.signal, () => source.engine.cancel(jobId));
+      try {
+        const r = await source.engine.generate(req, { jobId });
+        return { image: r.image, mask: changedMask(r.mask) };
+      } finally {
+        unbridge();
+      }
+    });
+  };
+}
 
 export function coreGenerators(
   options: Record<string, Record<string, unknown>> = {},
+  extra: { diffusion?: DiffusionModelSource } = {},
 ): Record<string, GeneratorFn> {
   return {
     memseg: (img, seed) => memsegDefect(img, options.memseg ?? {}, seed),
     'random-walk': (img, seed) => randomWalkDefect(img, options['random-walk'] ?? {}, seed),
     cutpaste: (img, seed) => cutPasteDefect(img, options.cutpaste ?? {}, seed),
     blur: (img, seed) => blurDefect(img, options.blur ?? {}, seed),
+    ...(extra.diffusion ? { diffusion: diffusionGenerator(extra.diffusion) } : {}),
   };
+}
+
+/**
+ * The CSE head's on-the-fly defects: MemSeg (Perlin/structure/texture) and blur, synchronous (the pair source
+ * calls them once per synthetic pair).
+ */
+export function cseGenerators(
+  options: Record<string, Record<string, unknown>> = {},
+): ((image: RasterImage, seed: number) => { image: RasterImage; mask: RasterImage })[] {
+  return [
+    (img, seed) => memsegDefect(img, options.memseg ?? {}, seed),
+    (img, seed) => blurDefect(img, options.blur ?? {}, seed),
+  ];
 }

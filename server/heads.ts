@@ -2,69 +2,101 @@
  * The runner's `HeadTrainer`s over the features engineer's tfjs heads (`src/runtime/heads/`), for Node and the
  * experiments worker alike (nothing here touches Node APIs):
  * - `bce`: `trainBceHead` on pooled features (Adam lr 1e-4, batch 32, class weighting, early stopping);
- * - `cse`: `trainCseHead` on spatial maps with pairs (normal, normal-or-synthetic p = 0.5); the synthetic
- *   defects come from the given generators (MemSeg Perlin/structure/texture and blur by default), a pool made
- *   up front so the backbone runs in batches.
+ * - `spatial`: `trainSpatialHead` on the backbone's spatial maps of the same rows (normals + synthetic + real);
+ *   its logit map, upsampled to the image, is the heat map (AUPRO when the test set has masks);
+ * - `cse`: `trainCseHead` on spatial maps of the normals with pairs (normal, normal-or-synthetic p = 0.5) from
+ *   `makeCsePairSource`: every synthetic defect is made on the fly by the given generators (MemSeg
+ *   Perlin/structure/texture and blur by default) and its mask is mapped to the feature grid with the backbone's
+ *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`).
  */
-import type { GeneratorFn, HeadSample, HeadTrainer, TrainedHead } from '../src/core/experiments/index.ts';
+import type { HeadSample, HeadTrainer, TrainedHead } from '../src/core/experiments/index.ts';
 import type { RasterImage } from '../src/core/image.ts';
-import type { CancelSignal } from '../src/core/progress.ts';
-import { Rng } from '../src/core/rng.ts';
+import type { PreprocessOptions } from '../src/core/preprocess.ts';
+import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
 import { trainBceHead } from '../src/runtime/heads/bce.ts';
-import { trainCseHead, type CsePair } from '../src/runtime/heads/cse.ts';
-import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
+import type { EpochReport } from '../src/runtime/heads/common.ts';
+import { trainCseHead } from '../src/runtime/heads/cse.ts';
+import { trainSpatialHead, type FeatureMap } from '../src/runtime/heads/spatial.ts';
+import { makeCsePairSource, type CseSourceOptions } from '../src/runtime/heads/stream.ts';
 import { initTf } from '../src/runtime/tf.ts';
+
+function epochProgress(onProgress: ProgressFn | undefined): (e: EpochReport) => void {
+  return (e) =>
+    onProgress?.({
+      stage: 'train',
+      done: e.epoch,
+      total: e.epochs,
+      unit: 'epochs',
+      detail: { loss: e.loss },
+    });
+}
+
+/** The cell's head options without the runner's bookkeeping keys. */
+function headExtra(defaults: Record<string, unknown>, extra: Record<string, unknown> | undefined) {
+  const o = { ...defaults, ...extra };
+  delete o.generator;
+  return o;
+}
 
 export function bceTrainer(defaults: Record<string, unknown> = {}): HeadTrainer {
   return {
     kind: 'bce',
     async train(rows, o): Promise<TrainedHead> {
       await initTf();
-      const extra = { ...defaults, ...o.extra };
-      delete extra.generator;
       const { head } = await trainBceHead(
         rows.map((r) => r.features),
         rows.map((r) => r.label),
-        { ...extra, seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
-        {
-          signal: o.signal,
-          onEpoch: (e) =>
-            o.onProgress?.({
-              stage: 'train',
-              done: e.epoch,
-              total: e.epochs,
-              unit: 'epochs',
-              detail: { loss: e.loss },
-            }),
-        },
+        { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
+        { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
       return { score: (q) => head.predict(q.map((r) => r.features)), dispose: () => head.dispose() };
     },
   };
 }
 
-/** What the CSE trainer needs from the backbone: spatial maps `[C, h, w]` of images. */
+/** What the spatial and CSE trainers need from the backbone. */
 export interface SpatialSource {
+  /** The backbone's preprocessing: where a mask pixel lands on the feature grid. */
+  preprocess: PreprocessOptions;
+  /** Spatial maps `[C, h, w]` of images, in order (no caching: on-the-fly defects). */
   spatial(images: RasterImage[], signal?: CancelSignal): Promise<FeatureMap[]>;
+  /**
+   * Spatial maps of runner rows by their stable id (the feature-cache key): the worker answers from IndexedDB
+   * so a resumed grid does not extract again. Default: `spatial` over the decoded rows.
+   */
+  keyed?(
+    rows: { id: string; load: () => Promise<RasterImage> }[],
+    signal?: CancelSignal,
+  ): Promise<FeatureMap[]>;
 }
 
 /**
- * `[h·w]` defect indicator of a mask [H, W] on an h×w grid (stretch geometry): 1 where at least `minFraction`
- * of the cell's pixels are defect.
+ * Spatial maps of runner rows: dataset images (`img:` ids, reused by every cell) are kept in memory, synthetic
+ * rows are not (they differ per cell and seed; the persistent cache, when there is one, keeps them).
  */
-export function maskToGrid(mask: RasterImage, h: number, w: number, minFraction = 0.05): Float32Array {
-  const out = new Float32Array(h * w);
-  for (let gy = 0; gy < h; gy++)
-    for (let gx = 0; gx < w; gx++) {
-      const y0 = Math.floor((gy * mask.height) / h);
-      const y1 = Math.max(y0 + 1, Math.floor(((gy + 1) * mask.height) / h));
-      const x0 = Math.floor((gx * mask.width) / w);
-      const x1 = Math.max(x0 + 1, Math.floor(((gx + 1) * mask.width) / w));
-      let n = 0;
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (mask.data[y * mask.width + x]) n++;
-      out[gy * w + gx] = n / ((y1 - y0) * (x1 - x0)) >= minFraction ? 1 : 0;
+export class SpatialMaps {
+  private readonly mem = new Map<string, FeatureMap>();
+  constructor(readonly source: SpatialSource) {}
+  async of(rows: HeadSample[], signal?: CancelSignal): Promise<FeatureMap[]> {
+    const todo = rows.filter((r, i) => !this.mem.has(r.id) && rows.findIndex((x) => x.id === r.id) === i);
+    const got = new Map<string, FeatureMap>();
+    for (let i = 0; i < todo.length; i += 16) {
+      const chunk = todo.slice(i, i + 16).map((r) => ({ id: r.id, load: loader(r) }));
+      const m = this.source.keyed
+        ? await this.source.keyed(chunk, signal)
+        : await this.source.spatial(await Promise.all(chunk.map((c) => c.load())), signal);
+      chunk.forEach((c, k) => {
+        got.set(c.id, m[k]);
+        if (c.id.startsWith('img:')) this.mem.set(c.id, m[k]);
+      });
     }
-  return out;
+    return rows.map((r) => (this.mem.get(r.id) ?? got.get(r.id)) as FeatureMap);
+  }
+}
+
+function loader(r: HeadSample): () => Promise<RasterImage> {
+  if (!r.load) throw new Error(`row ${r.id} has no image loader (spatial heads need pixels)`);
+  return r.load;
 }
 
 /** Bilinear upsampling of a float map [h, w] to [H, W] (half-pixel centres), for heat maps against masks. */
@@ -88,97 +120,79 @@ export function upsampleMap(map: Float32Array, h: number, w: number, H: number, 
   return out;
 }
 
-export interface CseTrainerOptions {
-  /** Generators of on-the-fly defects, drawn uniformly per synthetic pair. */
-  generators: GeneratorFn[];
-  /** Synthetic defects made up front per training run (default 64). */
-  poolSize?: number;
-  /** Options passed to `trainCseHead` (epochs, stepsPerEpoch, pairsPerStep, …). */
-  cse?: Record<string, unknown>;
+/** Heat maps `[h·w]` upsampled to each row's image size (the masks' size). */
+async function imageHeatMaps(rows: HeadSample[], heatmaps: Float32Array[], h: number, w: number) {
+  return Promise.all(
+    rows.map(async (r, i) => {
+      const img = await loader(r)();
+      return {
+        width: img.width,
+        height: img.height,
+        data: upsampleMap(heatmaps[i], h, w, img.height, img.width),
+      };
+    }),
+  );
 }
 
-export function cseTrainer(source: SpatialSource, opts: CseTrainerOptions): HeadTrainer {
-  const mapsOf = new Map<string, FeatureMap>();
-  const maps = async (rows: HeadSample[], signal?: CancelSignal): Promise<FeatureMap[]> => {
-    const todo = rows.filter((r) => !mapsOf.has(r.id));
-    for (let i = 0; i < todo.length; i += 16) {
-      const chunk = todo.slice(i, i + 16);
-      const imgs = await Promise.all(chunk.map((r) => (r.load as () => Promise<RasterImage>)()));
-      const m = await source.spatial(imgs, signal);
-      chunk.forEach((r, k) => mapsOf.set(r.id, m[k]));
-    }
-    return rows.map((r) => mapsOf.get(r.id) as FeatureMap);
+/** Supervised spatial head on the rows' spatial maps (labels from the rows). */
+export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unknown> = {}): HeadTrainer {
+  return {
+    kind: 'spatial',
+    async train(rows, o): Promise<TrainedHead> {
+      await initTf();
+      const train = await maps.of(rows, o.signal);
+      const [, h, w] = train[0].dims;
+      const { head } = await trainSpatialHead(
+        train,
+        rows.map((r) => r.label),
+        { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
+        { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
+      );
+      return {
+        score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, o.signal))).scores,
+        heatMaps: async (q: HeadSample[]) =>
+          imageHeatMaps(q, (await head.predict(await maps.of(q, o.signal))).heatmaps, h, w),
+        dispose: () => head.dispose(),
+      } as TrainedHead;
+    },
   };
+}
+
+export interface CseTrainerOptions {
+  /** Generators of the on-the-fly defects, one drawn per synthetic pair (synchronous: core synth). */
+  generators: CseSourceOptions['generators'];
+  /** Options passed to `trainCseHead` (epochs, stepsPerEpoch, pairsPerStep, …). */
+  cse?: Record<string, unknown>;
+  /** Pair-source options (`pDefect`, `cellThreshold`). */
+  pairs?: Pick<CseSourceOptions, 'pDefect' | 'cellThreshold'>;
+}
+
+export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrainer {
   return {
     kind: 'cse',
     unsupervised: true,
     async train(rows, o): Promise<TrainedHead> {
       await initTf();
       const normals = rows.filter((r) => r.label === 0);
-      const normalMaps = await maps(normals, o.signal);
+      const normalMaps = await maps.of(normals, o.signal);
       const [, h, w] = normalMaps[0].dims;
-      // The synthetic pool: defects drawn on random normals with seeds from the cell seed.
-      const rng = new Rng(`cse-pool:${o.seed}`);
-      const pool: { anchor: number; map: FeatureMap; defect: Float32Array }[] = [];
-      const poolSize = opts.poolSize ?? 64;
-      for (let i = 0; i < poolSize; i += 16) {
-        const made: { anchor: number; image: RasterImage; mask: RasterImage }[] = [];
-        for (let k = i; k < Math.min(poolSize, i + 16); k++) {
-          const anchor = rng.int(0, normals.length);
-          const gen = rng.choice(opts.generators);
-          const img = await (normals[anchor].load as () => Promise<RasterImage>)();
-          made.push({ anchor, ...(await gen(img, rng.nextUint32())) });
-        }
-        const m = await source.spatial(
-          made.map((x) => x.image),
-          o.signal,
-        );
-        made.forEach((x, k) => pool.push({ anchor: x.anchor, map: m[k], defect: maskToGrid(x.mask, h, w) }));
-      }
-      const zeros = new Float32Array(h * w);
-      const pairs = async (r: Rng): Promise<CsePair> => {
-        if (r.bernoulli(0.5)) {
-          const a = r.int(0, normalMaps.length);
-          let b = r.int(0, normalMaps.length);
-          if (normalMaps.length > 1 && b === a) b = (b + 1) % normalMaps.length;
-          return { anchor: normalMaps[a], other: normalMaps[b], defect: zeros };
-        }
-        const s = r.choice(pool);
-        return { anchor: normalMaps[s.anchor], other: s.map, defect: s.defect };
-      };
-      const extra = { ...opts.cse, ...o.extra };
-      delete extra.generator;
       const { head } = await trainCseHead(
         normalMaps,
-        pairs,
-        { ...extra, seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
-        {
-          signal: o.signal,
-          onEpoch: (e) =>
-            o.onProgress?.({
-              stage: 'train',
-              done: e.epoch,
-              total: e.epochs,
-              unit: 'epochs',
-              detail: { loss: e.loss },
-            }),
-        },
+        makeCsePairSource({
+          normals: await Promise.all(normals.map((r) => loader(r)())),
+          normalMaps,
+          extract: (images) => maps.source.spatial(images, o.signal),
+          generators: opts.generators,
+          preprocess: maps.source.preprocess,
+          ...opts.pairs,
+        }),
+        { ...headExtra(opts.cse ?? {}, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
+        { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
       return {
-        score: async (q) => (await head.predict(await maps(q, o.signal))).scores,
-        heatMaps: async (q: HeadSample[]) => {
-          const { heatmaps } = await head.predict(await maps(q, o.signal));
-          return Promise.all(
-            q.map(async (r, i) => {
-              const img = await (r.load as () => Promise<RasterImage>)();
-              return {
-                width: img.width,
-                height: img.height,
-                data: upsampleMap(heatmaps[i], h, w, img.height, img.width),
-              };
-            }),
-          );
-        },
+        score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, o.signal))).scores,
+        heatMaps: async (q: HeadSample[]) =>
+          imageHeatMaps(q, (await head.predict(await maps.of(q, o.signal))).heatmaps, h, w),
         dispose: () => head.dispose(),
       } as TrainedHead;
     },

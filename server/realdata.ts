@@ -15,8 +15,8 @@ import {
 import type { ProgressFn } from '../src/core/progress.ts';
 import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
-import { coreGenerators } from './generators.ts';
-import { bceTrainer, cseTrainer } from './heads.ts';
+import { coreGenerators, cseGenerators } from './generators.ts';
+import { bceTrainer, cseTrainer, SpatialMaps } from './heads.ts';
 
 export interface RealDataOptions {
   dataDir?: string;
@@ -25,10 +25,8 @@ export interface RealDataOptions {
   nAug?: number;
   /** BCE epochs (default 50, the head's default). */
   epochs?: number;
-  /** CSE epochs (default 20). */
+  /** CSE epochs (default 20, the head's default). */
   cseEpochs?: number;
-  /** CSE synthetic pool size (default 64). */
-  csePool?: number;
   /** Leave the CSE rows out (quick runs). */
   skipCse?: boolean;
   store?: CellStore;
@@ -76,10 +74,10 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       ...cse,
       ...supervised.filter((c) => c.head !== 'bce'),
     ];
-    const spatial = {
-      spatial: async (images: Parameters<typeof extractor.extractBoth>[0], signal?: AbortSignal) =>
-        (await extractor.extractBoth(images, signal)).spatial,
-    };
+    const maps = new SpatialMaps({
+      preprocess: extractor.backbone.preprocess,
+      spatial: async (images, signal) => (await extractor.extractBoth(images, signal)).spatial,
+    });
     const result = await runCells(
       configs,
       data,
@@ -88,10 +86,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
         generators,
         trainers: {
           bce: bceTrainer(),
-          cse: cseTrainer(spatial, {
-            generators: [generators.memseg, generators.blur],
-            poolSize: o.csePool ?? 64,
-          }),
+          cse: cseTrainer(maps, { generators: cseGenerators() }),
         },
       },
       {
@@ -116,7 +111,6 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       `npm run experiment:mt -- --seeds ${seeds.join(',')} --n-aug ${nAug}`,
       o.epochs ? `--epochs ${o.epochs}` : '',
       o.cseEpochs ? `--cse-epochs ${o.cseEpochs}` : '',
-      o.csePool ? `--cse-pool ${o.csePool}` : '',
       o.skipCse ? '--no-cse' : '',
     ]
       .filter(Boolean)

@@ -8,7 +8,12 @@ import type { ProgressFn } from '../src/core/progress.ts';
 import type { CellResult } from '../src/core/experiments/index.ts';
 import { FeaturesClientBase } from './features.client.ts';
 import { proxied } from './host.ts';
-import type { ExperimentRequest, ExperimentSummary, ExperimentsApi } from './experiments.engine.ts';
+import type {
+  DiffusionAvailability,
+  ExperimentRequest,
+  ExperimentSummary,
+  ExperimentsApi,
+} from './experiments.engine.ts';
 
 export class ExperimentsClient extends FeaturesClientBase<ExperimentsApi> implements ExperimentsApi {
   constructor() {
@@ -23,6 +28,9 @@ export class ExperimentsClient extends FeaturesClientBase<ExperimentsApi> implem
   }
   runExperiment(req: ExperimentRequest, jobId?: string, progress?: ProgressFn): Promise<ExperimentSummary> {
     return this.conn.guard(this.api.runExperiment(req, jobId, proxied(progress)));
+  }
+  diffusionModels(): Promise<DiffusionAvailability> {
+    return this.conn.guard(this.api.diffusionModels());
   }
   storedCells(datasetId: string, experimentId: string): Promise<Omit<CellResult, 'scores'>[]> {
     return this.conn.guard(this.api.storedCells(datasetId, experimentId));

@@ -1,10 +1,14 @@
-/** The experiments worker: backbone (ORT web), heads (tfjs WebGPU → WASM → CPU) and the grid runner in one worker. */
+/**
+ * The experiments worker: backbone (ORT web), heads (tfjs WebGPU → WASM → CPU), the diffusion models the Models tab
+ * cached, and the grid runner in one worker.
+ */
 import { exposeEngine } from './host.ts';
 import { ExperimentsEngine } from './experiments.engine.ts';
 import { openStore } from '../src/runtime/db/store.ts';
 import { decodeImage } from '../src/runtime/decode.ts';
 import { webBackend } from '../src/runtime/ort-web.ts';
 import { preferredBackend } from '../src/runtime/backend-choice.ts';
+import { cachedDiffusionSource } from './experiments.diffusion.ts';
 
 exposeEngine(
   new ExperimentsEngine({
@@ -12,5 +16,6 @@ exposeEngine(
     store: () => openStore(),
     decode: decodeImage,
     autoDevice: preferredBackend,
+    diffusion: cachedDiffusionSource(webBackend, preferredBackend),
   }),
 );

@@ -22,8 +22,10 @@ import {
   type ExperimentData,
   type ExperimentEnv,
   type ExperimentImage,
+  type GeneratorFn,
   type GridSpec,
   type HeadTrainer,
+  fmtClass,
 } from '../../src/core/experiments/index.ts';
 import { CancelledError } from '../../src/core/errors.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
@@ -135,6 +137,30 @@ describe('grid', () => {
   it('names the bad field', () => {
     expect(() => expandGrid({ ...spec, generators: ['gan' as never] }, 'f', 'x')).toThrow(/generators/);
     expect(() => expandGrid({ ...spec, seeds: [] }, 'f', 'x')).toThrow(/seeds.*non-empty/);
+    expect(() => expandGrid({ ...spec, heads: ['svm' as never] }, 'f', 'x')).toThrow(/heads\[\].*spatial/);
+    // Diffusion (alone or in In&Out) needs its settings; they name the bad field.
+    expect(() => expandGrid({ ...spec, generators: ['in-out'] }, 'f', 'x')).toThrow(/diffusion must be/);
+    const diffusion = {
+      model: 'm',
+      prompts: ['a crack'],
+      negativePrompt: '',
+      steps: 30,
+      guidanceScale: 20,
+      strength: 0.99,
+      masks: 'auto' as const,
+    };
+    expect(() =>
+      expandGrid({ ...spec, generators: ['diffusion'], diffusion: { ...diffusion, strength: 0 } }, 'f', 'x'),
+    ).toThrow(/diffusion\.strength/);
+    const cells = expandGrid({ ...spec, generators: ['none', 'memseg', 'in-out'], diffusion }, 'f', 'x');
+    // Only the cells that call diffusion carry (and hash) its settings.
+    expect(cells.filter((c) => c.diffusion).map((c) => c.generator)).toEqual([
+      'in-out',
+      'in-out',
+      'in-out',
+      'in-out',
+    ]);
+    expect(cells.find((c) => c.generator === 'memseg')?.diffusion).toBeUndefined();
   });
 });
 
@@ -210,6 +236,56 @@ describe('runner with fakes', () => {
     // (30 normals + 32 test + synthetic images of seed 0 and 1, at most 20 each).
     expect(counter.extracted).toBeLessThanOrEqual(30 + 32 + 40);
     expect(toMarkdown(r.table)).toMatch(/baseline: k-NN/);
+  });
+
+  it('In&Out alternates its pair (even N_aug = 50/50); a missing generator fails the run once, with the fix', async () => {
+    const e = env();
+    const calls: Record<string, number> = {};
+    const count =
+      (name: string, g: GeneratorFn): GeneratorFn =>
+      (img, seed, ctx) => {
+        calls[name] = (calls[name] ?? 0) + 1;
+        return g(img, seed, ctx);
+      };
+    e.generators = { memseg: count('memseg', e.generators.memseg), blob: count('blob', e.generators.memseg) };
+    const r = await runExperiment(
+      { ...spec, generators: ['in-out'], nAug: [10], seeds: [0], inOut: { in: 'blob', out: 'memseg' } },
+      dataset(),
+      e,
+    );
+    const cell = r.cells.find((c) => c.config.generator === 'in-out');
+    expect(cell?.status).toBe('done');
+    expect(cell?.synthetic).toEqual({ blob: 5, memseg: 5 });
+    expect(calls).toEqual({ blob: 5, memseg: 5 });
+    await expect(
+      runExperiment({ ...spec, generators: ['random-walk'], nAug: [10], seeds: [0] }, dataset(), env()),
+    ).rejects.toThrow(/MissingDependencyError: generator "random-walk" is not available here — fix:/);
+  });
+
+  it('per-class metrics reach the Markdown table and both CSV exports', async () => {
+    const r = await runExperiment(
+      { ...spec, generators: ['memseg'], nAug: [20], seeds: [0, 1] },
+      dataset(),
+      env(),
+    );
+    const md = toMarkdown(r.table);
+    expect(md).toMatch(/\| setting \| faint \(n = 6\) \| strong \(n = 6\) \|/);
+    const row = r.table.find((t) => t.generator === 'memseg');
+    expect(row?.perClass.strong.n).toBe(6);
+    // The strong class is easy for this head: its AP and recall show up in every export.
+    expect(md).toContain(
+      `| ${row?.label} | ${fmtClass(row?.perClass.faint)} | ${fmtClass(row?.perClass.strong)} |`,
+    );
+    expect(toMarkdown(r.table, ['ap'], { perClass: false })).not.toMatch(/strong/);
+    const [head, ...lines] = rowsToCsv(r.table).trim().split('\n');
+    const cols = head.split(',');
+    const i = cols.indexOf('class:strong:ap_mean');
+    expect(i).toBeGreaterThan(0);
+    expect(cols).toContain('class:faint:recall_std');
+    const memsegLine = lines.find((l) => l.includes(',memseg,'))!.split(',');
+    expect(Number(memsegLine[i])).toBeCloseTo(row!.perClass.strong.ap.mean, 12);
+    const cellHead = cellsToCsv(r.cells).split('\n')[0].split(',');
+    expect(cellHead).toEqual(expect.arrayContaining(['class:faint:ap', 'class:strong:recall', 'config']));
   });
 
   it('resumes: done cells are skipped, and a cancelled run continues where it stopped', async () => {

@@ -10,7 +10,7 @@ import { runRealData } from '../../server/realdata.ts';
 
 describe('real magnetic-tile run (reduced)', () => {
   it('prints the table; few-shot BCE reaches mean AP ≥ 0.6', { timeout: 600_000 }, async () => {
-    const r = await runRealData({ seeds: [0, 1], cseEpochs: 1, csePool: 16 });
+    const r = await runRealData({ seeds: [0, 1], cseEpochs: 1 });
     const row = (prefix: string) => r.table.find((t) => t.label.startsWith(prefix));
     for (const p of ['(a)', '(b)', '(c)', 'baseline: k-NN', 'baseline: cosine distance to mean']) {
       expect(row(p), p).toBeDefined();

@@ -177,19 +177,7 @@ describe('CLI', () => {
   });
 });
 
-describe('CSE adapter helpers', () => {
-  it('maskToGrid marks the grid cells a mask covers (stretch geometry)', async () => {
-    const { maskToGrid } = await import('../../server/heads.ts');
-    const m = createRaster(14, 7, 1);
-    // Defect = columns 7..13 of row 0. On a 7-row × 2-column grid each cell is 1 row × 7 columns: only cell
-    // (row 0, column 1) is covered. On 1 × 2 the right cell holds 7 of 49 defect pixels (14 % ≥ 5 %).
-    for (let x = 7; x < 14; x++) m.data[x] = 255;
-    const expected = new Array(14).fill(0);
-    expected[1] = 1;
-    expect(Array.from(maskToGrid(m, 7, 2))).toEqual(expected);
-    expect(Array.from(maskToGrid(m, 1, 2))).toEqual([0, 1]);
-    expect(Array.from(maskToGrid(m, 1, 2, 0.2))).toEqual([0, 0]);
-  });
+describe('spatial/CSE adapter helpers', () => {
   it('upsampleMap keeps constants and corners', async () => {
     const { upsampleMap } = await import('../../server/heads.ts');
     expect(Array.from(upsampleMap(Float32Array.from([2, 2, 2, 2]), 2, 2, 4, 4))).toEqual(

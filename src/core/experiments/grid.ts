@@ -4,7 +4,9 @@ import { hashString } from '../rng.ts';
 import {
   BASELINE_HEADS,
   GENERATOR_CHOICES,
+  HEAD_CHOICES,
   type CellConfig,
+  type DiffusionGenOptions,
   type GeneratorChoice,
   type HeadChoice,
   type StreamMode,
@@ -25,12 +27,55 @@ export interface GridSpec {
   threshold?: ThresholdPolicy;
   valFraction?: number;
   inOut?: { in: string; out: string };
+  /** Settings of the diffusion generator; required when `diffusion` or an In&Out with diffusion is in the grid. */
+  diffusion?: DiffusionGenOptions;
   headOptions?: Partial<Record<HeadChoice, Record<string, unknown>>>;
   /** Add the k-NN and mean-distance baseline rows (default true: every table carries them). */
   baselines?: boolean;
 }
 
 export const DEFAULT_THRESHOLD: ThresholdPolicy = { mode: 'val-best-f1' };
+export const DEFAULT_IN_OUT = { in: 'diffusion', out: 'memseg' } as const;
+export const DIFFUSION_MASK_SOURCES: readonly DiffusionGenOptions['masks'][] = ['auto', 'dataset', 'perlin'];
+
+/** Whether cells of this generator (with this In&Out pair) call the diffusion generator. */
+export function usesDiffusion(
+  generator: GeneratorChoice,
+  inOut: { in: string; out: string } = DEFAULT_IN_OUT,
+): boolean {
+  return (
+    generator === 'diffusion' ||
+    (generator === 'in-out' && (inOut.in === 'diffusion' || inOut.out === 'diffusion'))
+  );
+}
+
+/** Checks diffusion settings field by field (`field` prefixes the names in the message). */
+export function validateDiffusionOptions(d: DiffusionGenOptions, field = 'diffusion'): void {
+  if (!d || typeof d !== 'object')
+    throw new InvalidArgumentError(field, 'an object with model, prompts, steps, …', d);
+  if (typeof d.model !== 'string' || !d.model)
+    throw new InvalidArgumentError(
+      `${field}.model`,
+      'a model id (a folder under models/tiny, or a cached model)',
+      d.model,
+    );
+  if (
+    !Array.isArray(d.prompts) ||
+    !d.prompts.length ||
+    d.prompts.some((p) => typeof p !== 'string' || !p.trim())
+  )
+    throw new InvalidArgumentError(`${field}.prompts`, 'a non-empty list of non-empty prompts', d.prompts);
+  if (typeof d.negativePrompt !== 'string')
+    throw new InvalidArgumentError(`${field}.negativePrompt`, 'a string (may be empty)', d.negativePrompt);
+  if (!Number.isInteger(d.steps) || d.steps < 1 || d.steps > 1000)
+    throw new InvalidArgumentError(`${field}.steps`, 'an integer in 1..1000', d.steps);
+  if (!(d.guidanceScale >= 0 && d.guidanceScale <= 100))
+    throw new InvalidArgumentError(`${field}.guidanceScale`, 'a number in [0, 100]', d.guidanceScale);
+  if (!(d.strength > 0 && d.strength <= 1))
+    throw new InvalidArgumentError(`${field}.strength`, 'a number in (0, 1]', d.strength);
+  if (!DIFFUSION_MASK_SOURCES.includes(d.masks))
+    throw new InvalidArgumentError(`${field}.masks`, DIFFUSION_MASK_SOURCES.join(' | '), d.masks);
+}
 
 /** A stable id of a configuration: readable prefix + hash of the full config, so a changed option is a new cell. */
 export function cellId(c: CellConfig): string {
@@ -61,6 +106,17 @@ export function validateGrid(spec: GridSpec): void {
   for (const g of spec.generators)
     if (!GENERATOR_CHOICES.includes(g))
       throw new InvalidArgumentError('generators[]', GENERATOR_CHOICES.join(' | '), g);
+  for (const h of spec.heads)
+    if (!HEAD_CHOICES.includes(h)) throw new InvalidArgumentError('heads[]', HEAD_CHOICES.join(' | '), h);
+  if (spec.generators.some((g) => usesDiffusion(g, spec.inOut))) {
+    if (!spec.diffusion)
+      throw new InvalidArgumentError(
+        'diffusion',
+        'diffusion settings (at least a model id) because the grid uses the diffusion generator or In&Out',
+        spec.diffusion,
+      );
+    validateDiffusionOptions(spec.diffusion);
+  }
   for (const n of spec.nAug)
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('nAug[]', 'integers ≥ 0', n);
   for (const s of spec.seeds)
@@ -89,7 +145,7 @@ export function expandGrid(spec: GridSpec, dataset: string, extractor: string): 
     epochs: spec.epochs,
     threshold: spec.threshold ?? DEFAULT_THRESHOLD,
     valFraction: spec.valFraction ?? 0.2,
-    inOut: spec.inOut ?? { in: 'diffusion', out: 'memseg' },
+    inOut: spec.inOut ?? { ...DEFAULT_IN_OUT },
   };
   const out: CellConfig[] = [];
   const seen = new Set<string>();
@@ -106,7 +162,16 @@ export function expandGrid(spec: GridSpec, dataset: string, extractor: string): 
       for (const fewShot of spec.fewShot ?? [false])
         for (const head of trained)
           for (const seed of spec.seeds)
-            push({ ...base, generator, nAug, head, fewShot, seed, headOptions: spec.headOptions?.[head] });
+            push({
+              ...base,
+              generator,
+              nAug,
+              head,
+              fewShot,
+              seed,
+              diffusion: usesDiffusion(generator, base.inOut) && nAug > 0 ? spec.diffusion : undefined,
+              headOptions: spec.headOptions?.[head],
+            });
   const baselines = new Set<HeadChoice>(spec.heads.filter((h) => BASELINE_HEADS.includes(h)));
   if (spec.baselines !== false) for (const b of BASELINE_HEADS) baselines.add(b);
   for (const head of baselines)

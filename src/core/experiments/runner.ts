@@ -30,7 +30,7 @@ import {
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress.ts';
 import { Rng, hashString } from '../rng.ts';
 import { knnTrainer, meanDistanceTrainer } from './baselines.ts';
-import { cellId, expandGrid, type GridSpec } from './grid.ts';
+import { cellId, expandGrid, stableStringify, type GridSpec } from './grid.ts';
 import { mixedSupervisionStream } from './stream.ts';
 import { aggregate, type TableRow } from './table.ts';
 import { chooseThreshold } from './threshold.ts';
@@ -43,6 +43,7 @@ import type {
   ExperimentData,
   ExperimentImage,
   FeatureExtractor,
+  GeneratorContext,
   GeneratorFn,
   HeadChoice,
   HeadSample,
@@ -132,22 +133,35 @@ class FeatureBank {
   }
 }
 
-/** Memoizes generated images so a cell's synthetic defects are made once per (generator, canvas, seed). */
+/** Memoizes generated images so a cell's synthetic defects are made once per (generator, settings, canvas, seed). */
 class SynthBank {
   private readonly made = new Map<string, Promise<RasterImage>>();
-  constructor(private readonly env: ExperimentEnv) {}
-  load(name: string, canvas: ExperimentImage, seed: number): () => Promise<RasterImage> {
+  private regionMasks: Promise<RasterImage[]> | null = null;
+  constructor(
+    private readonly env: ExperimentEnv,
+    private readonly data: ExperimentData,
+  ) {}
+  /** The dataset's region masks, loaded once per run and shared by every cell. */
+  private masks = (): Promise<RasterImage[]> => {
+    this.regionMasks ??= this.data.regionMasks ? this.data.regionMasks() : Promise.resolve([]);
+    return this.regionMasks;
+  };
+  load(
+    name: string,
+    canvas: ExperimentImage,
+    seed: number,
+    settingsKey: string,
+    ctx: Omit<GeneratorContext, 'regionMasks'>,
+  ): () => Promise<RasterImage> {
     return () => {
-      const key = `${name}|${canvas.id}|${seed}`;
+      const key = `${name}|${settingsKey}|${canvas.id}|${seed}`;
       let p = this.made.get(key);
       if (!p) {
         const gen = this.env.generators[name];
-        if (!gen)
-          throw new MissingDependencyError(
-            `generator "${name}" is not available here`,
-            `register it in the experiment environment or drop "${name}" from the grid`,
-          );
-        p = canvas.load().then(async (img) => (await gen(img, seed)).image);
+        if (!gen) throw missingGenerator(name);
+        p = canvas
+          .load()
+          .then(async (img) => (await gen(img, seed, { ...ctx, regionMasks: this.masks })).image);
         this.made.set(key, p);
       }
       return p;
@@ -159,6 +173,21 @@ class SynthBank {
   }
 }
 
+function missingGenerator(name: string): MissingDependencyError {
+  return new MissingDependencyError(
+    `generator "${name}" is not available here`,
+    name === 'diffusion'
+      ? "load a diffusion model (Models tab; in Node run npm run models:tiny and name its folder in the grid's diffusion.model) or drop diffusion and In&Out from the grid"
+      : `register it in the experiment environment or drop "${name}" from the grid`,
+  );
+}
+
+/** Generator names a cell calls (In&Out: both of its pair). */
+export function cellGenerators(c: CellConfig): string[] {
+  if (c.generator === 'none' || c.nAug === 0) return [];
+  return c.generator === 'in-out' ? [...new Set([c.inOut.in, c.inOut.out])] : [c.generator];
+}
+
 /** The state shared by the cells of one run (feature and synthetic caches). */
 export class ExperimentContext {
   readonly features: FeatureBank;
@@ -168,7 +197,7 @@ export class ExperimentContext {
     readonly env: ExperimentEnv,
   ) {
     this.features = new FeatureBank(env);
-    this.synth = new SynthBank(env);
+    this.synth = new SynthBank(env, data);
   }
 
   trainer(head: HeadChoice): HeadTrainer {
@@ -257,10 +286,15 @@ export async function runCell(
     const valNormals = order.slice(0, nValNormals).map((i) => data.trainNormals[i]);
     const trainNormals = order.slice(nValNormals).map((i) => data.trainNormals[i]);
 
-    // 2. Synthetic defects from the train-part normals.
+    // 2. Synthetic defects from the train-part normals. In&Out alternates its pair, so an even N_aug is 50/50.
     const synthItems: Parameters<ExperimentContext['rows']>[0] = [];
+    const synthetic: Record<string, number> = {};
     if (config.generator !== 'none' && config.nAug > 0) {
       const canvasRng = new Rng(`canvas:${data.name}:${config.seed}`);
+      // Settings that change the images are part of the synthetic image's key (feature cache included).
+      const diffusionKey = config.diffusion
+        ? hashString(stableStringify(config.diffusion)).toString(16).padStart(8, '0')
+        : '';
       for (let i = 0; i < config.nAug; i++) {
         const name =
           config.generator === 'in-out'
@@ -268,11 +302,21 @@ export async function runCell(
               ? config.inOut.in
               : config.inOut.out
             : config.generator;
+        if (name === 'diffusion' && !config.diffusion)
+          throw new MissingDependencyError(
+            'this cell uses the diffusion generator but its config has no diffusion settings',
+            'give the grid a "diffusion" block (model, prompts, steps, guidanceScale, strength, masks)',
+          );
         const canvas = trainNormals[canvasRng.int(0, trainNormals.length)];
         const seed = hashString(`${name}:${config.seed}:${i}`);
+        const tag = name === 'diffusion' ? `${name}@${diffusionKey}` : name;
+        synthetic[name] = (synthetic[name] ?? 0) + 1;
         synthItems.push({
-          key: `syn:${name}:${canvas.id}:${seed}`,
-          load: ctx.synth.load(name, canvas, seed),
+          key: `syn:${tag}:${canvas.id}:${seed}`,
+          load: ctx.synth.load(name, canvas, seed, name === 'diffusion' ? diffusionKey : '', {
+            diffusion: name === 'diffusion' ? config.diffusion : undefined,
+            signal,
+          }),
           label: 1,
           source: 'synthetic',
         });
@@ -391,6 +435,7 @@ export async function runCell(
         metrics,
         thresholdSource: choice.source,
         perClass,
+        ...(synthItems.length ? { synthetic } : {}),
         scores: opts.keepScores === false ? undefined : Array.from(testScores),
         warnings,
         ms: Date.now() - t0,
@@ -435,6 +480,12 @@ export async function runCells(
   env: ExperimentEnv,
   opts: RunOptions = {},
 ): Promise<ExperimentResult> {
+  // A generator the environment lacks would fail every cell that needs it: say so once, before any work
+  // (cells already done in the store need nothing).
+  const todo: CellConfig[] = [];
+  for (const c of configs) if ((await opts.store?.get(cellId(c)))?.status !== 'done') todo.push(c);
+  const missing = [...new Set(todo.flatMap(cellGenerators))].filter((g) => !env.generators[g]);
+  if (missing.length) throw missingGenerator(missing[0]);
   const ctx = new ExperimentContext(data, env);
   const cells: CellResult[] = [];
   let resumed = 0;

@@ -23,7 +23,8 @@ export interface TableRow {
   /** Distinct threshold sources of the row's cells (normally one). */
   thresholdSource: string;
   stats: Record<TableMetric, Stat>;
-  perClass: Record<string, { ap: Stat; recall: Stat }>;
+  /** Per defect class: AP and recall at the cell's threshold over seeds; `n` = test defects of the class. */
+  perClass: Record<string, { ap: Stat; recall: Stat; n: number }>;
   failed: number;
 }
 
@@ -75,6 +76,7 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
       perClass[k] = {
         ap: meanStd(done.map((c) => c.perClass?.[k]?.ap ?? NaN)),
         recall: meanStd(done.map((c) => c.perClass?.[k]?.recall ?? NaN)),
+        n: Math.max(0, ...done.map((c) => c.perClass?.[k]?.n ?? 0)),
       };
     rows.push({
       label: rowLabel(cfg),
@@ -100,10 +102,27 @@ export function fmtStat(s: Stat, digits = 3): string {
     : s.mean.toFixed(digits);
 }
 
-/** Markdown table (the README/docs results table). */
+/** Defect classes named by any row, sorted. */
+export function tableClasses(rows: readonly { perClass?: Record<string, unknown> }[]): string[] {
+  const set = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r.perClass ?? {})) set.add(k);
+  return [...set].sort();
+}
+
+/** "AP mean ± std · R mean ± std" of one row and class, "—" when the class has no result. */
+export function fmtClass(c: { ap: Stat; recall: Stat } | undefined, digits = 3): string {
+  if (!c || !Number.isFinite(c.ap.mean)) return '—';
+  return `${fmtStat(c.ap, digits)} · R ${fmtStat(c.recall, 2)}`;
+}
+
+/**
+ * Markdown: the results table (the README/docs table), then, when the test set names defect classes, the
+ * per-class table (each class's defects against all test normals: AP, and recall R at the cell's threshold).
+ */
 export function toMarkdown(
   rows: readonly TableRow[],
   metrics: readonly TableMetric[] = ['ap', 'auroc', 'f1', 'mcc', 'valAp'],
+  o: { perClass?: boolean } = {},
 ): string {
   const head = [
     'setting',
@@ -118,6 +137,20 @@ export function toMarkdown(
         .map((m) => fmtStat(r.stats[m]))
         .join(' | ')} | ${r.thresholdSource} |`,
     );
+  const classes = o.perClass === false ? [] : tableClasses(rows);
+  if (classes.length) {
+    const n = (k: string) => Math.max(0, ...rows.map((r) => r.perClass[k]?.n ?? 0));
+    const ch = ['setting', ...classes.map((k) => `${k} (n = ${n(k)})`)];
+    lines.push(
+      '',
+      'Per defect class: AP of the class against all test normals · R = its recall at the threshold above.',
+      '',
+      `| ${ch.join(' | ')} |`,
+      `|${ch.map(() => ' --- ').join('|')}|`,
+    );
+    for (const r of rows)
+      lines.push(`| ${r.label} | ${classes.map((k) => fmtClass(r.perClass[k])).join(' | ')} |`);
+  }
   return lines.join('\n');
 }
 
@@ -126,11 +159,17 @@ function csvField(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** One line per row: mean and std columns per metric (std is the sample std over seeds). */
+/**
+ * One line per row: mean and std columns per metric (std is the sample std over seeds), then per defect class
+ * `class:<name>:ap_mean`, `…:ap_std`, `…:recall_mean`, `…:recall_std`, `…:n`.
+ */
 export function rowsToCsv(rows: readonly TableRow[]): string {
   const header = ['setting', 'generator', 'n_aug', 'head', 'few_shot', 'seeds', 'threshold_source'];
   for (const m of TABLE_METRICS) header.push(`${m}_mean`, `${m}_std`);
-  const lines = [header.join(',')];
+  const classes = tableClasses(rows);
+  for (const k of classes)
+    for (const f of ['ap_mean', 'ap_std', 'recall_mean', 'recall_std', 'n']) header.push(`class:${k}:${f}`);
+  const lines = [header.map(csvField).join(',')];
   for (const r of rows) {
     const f: unknown[] = [
       r.label,
@@ -142,6 +181,10 @@ export function rowsToCsv(rows: readonly TableRow[]): string {
       r.thresholdSource,
     ];
     for (const m of TABLE_METRICS) f.push(r.stats[m].mean, r.stats[m].std);
+    for (const k of classes) {
+      const c = r.perClass[k];
+      f.push(c?.ap.mean, c?.ap.std, c?.recall.mean, c?.recall.std, c?.n);
+    }
     lines.push(f.map(csvField).join(','));
   }
   return lines.join('\n') + '\n';
@@ -161,8 +204,11 @@ export function cellsToCsv(cells: readonly CellResult[]): string {
     'threshold',
   ];
   const metrics = ['ap', 'auroc', 'precision', 'recall', 'f1', 'mcc', 'fpr', 'valAp'] as const;
-  header.push(...metrics, 'config');
-  const lines = [header.join(',')];
+  header.push(...metrics);
+  const classes = tableClasses(cells);
+  for (const k of classes) header.push(`class:${k}:ap`, `class:${k}:recall`);
+  header.push('config');
+  const lines = [header.map(csvField).join(',')];
   for (const c of cells) {
     const k = c.config;
     const f: unknown[] = [
@@ -177,6 +223,7 @@ export function cellsToCsv(cells: readonly CellResult[]): string {
       c.metrics?.threshold,
     ];
     for (const m of metrics) f.push(c.metrics?.[m]);
+    for (const cls of classes) f.push(c.perClass?.[cls]?.ap, c.perClass?.[cls]?.recall);
     f.push(JSON.stringify(k));
     lines.push(f.map(csvField).join(','));
   }

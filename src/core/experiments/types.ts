@@ -18,6 +18,7 @@ export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
 
 /** Head axis: trained heads, plus the two defect-free baselines computed on the same features. */
 export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'knn' | 'mean';
+export const HEAD_CHOICES: readonly HeadChoice[] = ['bce', 'spatial', 'cse', 'knn', 'mean'];
 export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
 
 /** One image of an experiment's data. `load` is lazy so a 1000-image set is not held decoded at once. */
@@ -44,6 +45,11 @@ export interface ExperimentData {
   validation?: ExperimentImage[];
   /** Held-out test images (both classes). */
   test: ExperimentImage[];
+  /**
+   * Masks the diffusion generator may inpaint in: the dataset's region/library masks and the label masks of its
+   * real training defects (never test masks, which would leak the test defects' shapes).
+   */
+  regionMasks?: () => Promise<RasterImage[]>;
 }
 
 /**
@@ -88,10 +94,40 @@ export interface HeadTrainer {
   train(rows: HeadSample[], options: HeadTrainOptions): Promise<TrainedHead>;
 }
 
-/** A synthetic-defect generator: same (image, seed) → same output. `mask` is binary 0/255, [H, W]. */
+/**
+ * Settings of the diffusion generator, stored in every cell that uses it (so the cell re-runs from its config).
+ * Defaults are DIAG's (Girella et al.): expert prompts, its negative prompt, 30 steps, guidance 20, strength 0.99.
+ */
+export interface DiffusionGenOptions {
+  /** Model id: a folder under models/tiny (Node) or a model cached by the Models tab (browser). */
+  model: string;
+  /** Prompt pool; each sample draws one (DIAG's random (image, prompt, mask) triplets). */
+  prompts: string[];
+  negativePrompt: string;
+  steps: number;
+  guidanceScale: number;
+  strength: number;
+  /**
+   * Where the inpainting masks come from: `dataset` the dataset's region masks and the label masks of its real
+   * training defects (never test masks), `perlin` random Perlin regions, `auto` the dataset's when it has any.
+   */
+  masks: 'auto' | 'dataset' | 'perlin';
+}
+
+/** What a generator may need beyond (image, seed): the cell's settings for it and the dataset's masks. */
+export interface GeneratorContext {
+  /** The cell's diffusion settings (generator `diffusion` only). */
+  diffusion?: DiffusionGenOptions;
+  /** Region masks of the dataset (any size, 0/255), loaded once per run. */
+  regionMasks?: () => Promise<RasterImage[]>;
+  signal?: CancelSignal;
+}
+
+/** A synthetic-defect generator: same (image, seed, settings) → same output. `mask` is binary 0/255, [H, W]. */
 export type GeneratorFn = (
   image: RasterImage,
   seed: number,
+  ctx?: GeneratorContext,
 ) => Promise<{ image: RasterImage; mask: RasterImage }> | { image: RasterImage; mask: RasterImage };
 
 /** How the threshold of a cell is chosen. Test-set tuning exists only when asked and is labelled so. */
@@ -119,8 +155,10 @@ export interface CellConfig {
   threshold: ThresholdPolicy;
   /** Fraction of normals (and synthetic defects) held out for validation when no real validation set exists. */
   valFraction: number;
-  /** Generators mixed by `in-out`: `in` first half, `out` second half. */
+  /** Generators mixed by `in-out`, alternating (`in` for even, `out` for odd indices): an even N_aug is 50/50. */
   inOut: { in: string; out: string };
+  /** Diffusion settings; present exactly when the cell uses the diffusion generator (alone or in In&Out). */
+  diffusion?: DiffusionGenOptions;
   headOptions?: Record<string, unknown>;
 }
 
@@ -159,6 +197,8 @@ export interface CellResult {
   /** Where the threshold came from: 'val:real', 'val:synthetic', 'val:normals@fpr≤0.05', 'test (tuned on test)'. */
   thresholdSource?: string;
   perClass?: Record<string, ClassMetrics>;
+  /** Synthetic defects made for the cell, per generator name (In&Out: half each). */
+  synthetic?: Record<string, number>;
   /** Test scores in the order of `data.test` (for curves, histograms, confusion cells). */
   scores?: number[];
   warnings: string[];

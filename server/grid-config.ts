@@ -1,0 +1,266 @@
+/**
+ * `npm run cli -- experiment --config grid.json`: a user's grid over a dataset folder or manifest.
+ *
+ * The config is a `GridSpec` (src/core/experiments/grid.ts) plus where the data and the backbone are:
+ *
+ * ```json
+ * { "data": "../shared/data/magnetic-tile-compact", "backbone": "../shared/models/mobilenetv2-12-int8.onnx",
+ *   "generators": ["none", "memseg", "diffusion", "in-out"], "nAug": [20], "seeds": [0, 1], "heads": ["bce", "spatial"],
+ *   "diffusion": { "model": "tiny-sd-inpaint", "steps": 30 } }
+ * ```
+ *
+ * Paths are relative to the config file. The file is checked against `GRID_CONFIG_SCHEMA` with fastify's JSON
+ * Schema validator (the one the HTTP API uses) and then by the core's `validateGrid`; any problem is a
+ * `GridConfigError` naming the file, the field and the fix. Diffusion settings default to DIAG's.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import Fastify from 'fastify';
+import { DefectLabError, errorInfo } from '../src/core/errors.ts';
+import {
+  DIFFUSION_MASK_SOURCES,
+  GENERATOR_CHOICES,
+  HEAD_CHOICES,
+  expandGrid,
+  runCells,
+  toMarkdown,
+  validateGrid,
+  type CellStore,
+  type ExperimentResult,
+  type GridSpec,
+} from '../src/core/experiments/index.ts';
+import type { ProgressFn } from '../src/core/progress.ts';
+import { identifyBackbone } from '../src/runtime/backbone.ts';
+import { loadDatasetFolder, type FolderDataset } from './dataset-folder.ts';
+import { TINY_MODELS_DIR, nodeDiffusionSource } from './diffusion.ts';
+import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
+import { coreGenerators, cseGenerators, diffusionSettings, prepareDiffusionGrid } from './generators.ts';
+import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
+
+export class GridConfigError extends DefectLabError {
+  constructor(file: string, problem: string, fix: string) {
+    super('GridConfigError', `${file}: ${problem}`, fix);
+  }
+}
+
+const SCHEMA_FIX =
+  'edit the file to match the grid config schema (server/README.md, "experiment --config"), e.g. {"data": "DIR", "generators": ["memseg"], "nAug": [20], "seeds": [0, 1], "heads": ["bce"]}';
+
+const generatorName = {
+  type: 'string',
+  enum: [...GENERATOR_CHOICES.filter((g) => g !== 'none' && g !== 'in-out'), 'blur', 'cutpaste'],
+};
+const intList = (minimum: number) => ({ type: 'array', items: { type: 'integer', minimum } });
+
+/** JSON Schema of a grid config file (draft-07, as fastify's validator reads it). */
+export const GRID_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['generators', 'seeds', 'heads'],
+  properties: {
+    data: { type: 'string', minLength: 1 },
+    backbone: { type: 'string', minLength: 1 },
+    generators: { type: 'array', minItems: 1, items: { type: 'string', enum: [...GENERATOR_CHOICES] } },
+    nAug: intList(0),
+    seeds: { ...intList(-2147483648), minItems: 1 },
+    heads: { type: 'array', minItems: 1, items: { type: 'string', enum: [...HEAD_CHOICES] } },
+    fewShot: { type: 'array', minItems: 1, items: { type: 'boolean' } },
+    stream: { type: 'string', enum: ['concat', 'mixed'] },
+    realProbability: { type: 'number', minimum: 0, maximum: 1 },
+    epochs: { type: 'integer', minimum: 1 },
+    valFraction: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
+    threshold: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mode'],
+      properties: {
+        mode: { type: 'string', enum: ['val-best-f1', 'val-fpr', 'test-best-f1'] },
+        maxFpr: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
+    inOut: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['in', 'out'],
+      properties: { in: generatorName, out: generatorName },
+    },
+    diffusion: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        model: { type: 'string', minLength: 1 },
+        prompts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+        negativePrompt: { type: 'string' },
+        steps: { type: 'integer', minimum: 1, maximum: 1000 },
+        guidanceScale: { type: 'number', minimum: 0, maximum: 100 },
+        strength: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        masks: { type: 'string', enum: [...DIFFUSION_MASK_SOURCES] },
+      },
+    },
+    headOptions: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(HEAD_CHOICES.map((h) => [h, { type: 'object' }])),
+    },
+    baselines: { type: 'boolean' },
+  },
+} as const;
+
+export interface GridConfig extends GridSpec {
+  /** Dataset folder or manifest.json, absolute (resolved against the config file). */
+  data?: string;
+  /** Backbone ONNX file, absolute. */
+  backbone?: string;
+}
+
+let validator: ReturnType<typeof Fastify> | null = null;
+
+/** Checks a parsed config against the schema with fastify's validator (strict: no coercion, no defaults). */
+async function schemaErrors(config: unknown): Promise<string | null> {
+  if (!validator) {
+    validator = Fastify({
+      logger: false,
+      ajv: {
+        customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true },
+      },
+    });
+    validator.post('/', { schema: { body: GRID_CONFIG_SCHEMA } }, async () => ({ ok: true }));
+  }
+  const r = await validator.inject({ method: 'POST', url: '/', payload: config as object });
+  if (r.statusCode === 200) return null;
+  const body = r.json() as { message?: string };
+  return (body.message ?? r.body).replace(/^body\/?/, '/').replace(/, body\/?/g, ', /');
+}
+
+/** Reads, schema-checks and semantically checks a grid config; paths become absolute. */
+export async function loadGridConfig(file: string): Promise<GridConfig> {
+  const abs = resolve(file);
+  if (!existsSync(abs))
+    throw new GridConfigError(abs, 'no such file', 'pass --config PATH of an existing grid JSON file');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(abs, 'utf8'));
+  } catch (e) {
+    throw new GridConfigError(abs, `is not valid JSON (${(e as Error).message})`, SCHEMA_FIX);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new GridConfigError(abs, 'must hold one JSON object', SCHEMA_FIX);
+  const problem = await schemaErrors(raw);
+  if (problem) throw new GridConfigError(abs, problem, SCHEMA_FIX);
+  const c = raw as GridConfig;
+  const base = dirname(abs);
+  const config: GridConfig = {
+    ...c,
+    nAug: c.nAug ?? [],
+    data: c.data ? resolve(base, c.data) : undefined,
+    backbone: c.backbone ? resolve(base, c.backbone) : undefined,
+  };
+  try {
+    // The model may be left to the run (first available); the other diffusion fields get DIAG's defaults.
+    validateGrid({
+      ...config,
+      diffusion: diffusionSettings({
+        ...config.diffusion,
+        model: config.diffusion?.model ?? '(first available)',
+      }),
+    });
+  } catch (e) {
+    throw new GridConfigError(abs, errorInfo(e).message, SCHEMA_FIX);
+  }
+  return config;
+}
+
+/** The manifest id of a known backbone file (by sha256), else `<folder>/<file>`: the extractor id cells record. */
+async function backboneId(path: string): Promise<string> {
+  const known = await identifyBackbone(new Uint8Array(readFileSync(path)));
+  return known?.id ?? `${basename(dirname(path))}/${basename(path)}`;
+}
+
+export interface RunGridOptions {
+  /** Overrides the config's `data`. */
+  data?: string;
+  /** Overrides the config's `backbone` (default: MobileNetV2-int8 in ../shared). */
+  backbone?: string;
+  /** Folder of diffusion model folders (default models/tiny). */
+  diffusionDir?: string;
+  store?: CellStore;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+  log?: (line: string) => void;
+}
+
+export interface GridRunResult extends ExperimentResult {
+  markdown: string;
+  spec: GridSpec;
+  dataset: FolderDataset;
+  seconds: number;
+  backend: string;
+}
+
+/** Runs a loaded config: dataset folder, Node backbone, BCE/spatial/CSE heads, core + diffusion generators. */
+export async function runGridConfig(
+  config: GridConfig,
+  o: RunGridOptions = {},
+  configFile = 'the grid config',
+): Promise<GridRunResult> {
+  const t0 = performance.now();
+  const dataPath = o.data ?? config.data;
+  if (!dataPath)
+    throw new GridConfigError(
+      configFile,
+      'names no dataset',
+      'add "data": "DIR or DIR/manifest.json" to the config, or pass --data',
+    );
+  const data = loadDatasetFolder(dataPath);
+  for (const r of data.rejected) o.log?.(`skipped ${r}`);
+  const diffusion = nodeDiffusionSource(o.diffusionDir ?? TINY_MODELS_DIR);
+  const { data: _d, backbone: _b, ...grid } = config;
+  const spec = await prepareDiffusionGrid(grid, diffusion);
+  const backbonePath = o.backbone ?? config.backbone ?? MOBILENET_PATH;
+  if (!existsSync(backbonePath))
+    throw new GridConfigError(
+      configFile,
+      `backbone ${backbonePath} does not exist`,
+      'set "backbone" to an ONNX image classifier (relative to the config) or pass --model FILE',
+    );
+  const extractor = await loadNodeExtractor(backbonePath, await backboneId(backbonePath));
+  try {
+    const maps = new SpatialMaps({
+      preprocess: extractor.backbone.preprocess,
+      spatial: async (images, signal) => (await extractor.extractBoth(images, signal)).spatial,
+    });
+    const configs = expandGrid(spec, data.name, extractor.id);
+    const result = await runCells(
+      configs,
+      data,
+      {
+        extractor,
+        generators: coreGenerators({}, { diffusion }),
+        trainers: {
+          bce: bceTrainer(),
+          spatial: spatialTrainer(maps),
+          cse: cseTrainer(maps, { generators: cseGenerators() }),
+        },
+      },
+      {
+        store: o.store,
+        signal: o.signal,
+        onProgress: o.onProgress,
+        onCell: (c, resumed) =>
+          o.log?.(
+            `${resumed ? 'resumed' : 'done   '} ${c.id}  ${c.status === 'done' ? `AP ${c.metrics?.ap.toFixed(3)}  threshold from ${c.thresholdSource}` : `FAILED ${c.error}`}  (${(c.ms / 1000).toFixed(1)} s)`,
+          ),
+      },
+    );
+    return {
+      ...result,
+      markdown: toMarkdown(result.table, ['ap', 'auroc', 'f1', 'mcc', 'fpr', 'valAp']),
+      spec,
+      dataset: data,
+      seconds: (performance.now() - t0) / 1000,
+      backend: extractor.backbone.backend,
+    };
+  } finally {
+    await extractor.release();
+  }
+}
