@@ -1,0 +1,186 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { unzipSync } from 'fflate';
+import { expect, test, type Page } from './fixtures.ts';
+
+/**
+ * Evaluation in the built app on real data, kept tiny: 14 magnetic-tile photos (../shared, copied only into a
+ * temp dir) with their real masks and defect classes, MobileNetV2-int8 features on ORT-WASM, then
+ * - a spatial head and a CSE head on tfjs-WASM: the metric table has the head row with AUPRO and the two
+ *   defect-free baseline rows; the evaluation panel has per-class metrics; a confusion cell opens its images with
+ *   the heat map drawn over them;
+ * - the spatial head once more on tfjs-WebGPU (SwiftShader here: few epochs);
+ * - a long run stopped with the Stop button;
+ * - a saved head re-evaluated, and exported as tfjs model.json + weights.bin + metadata.json.
+ */
+const SHARED = path.resolve(import.meta.dirname, '../../../shared');
+const MODEL = path.join(SHARED, 'models/mobilenetv2-12-int8.onnx');
+const DATA = path.join(SHARED, 'data/magnetic-tile-compact');
+
+interface Item {
+  file: string;
+  label: number;
+  split: string;
+  mask: string | null;
+  defect_class: string;
+}
+
+/** 5 train normals + 3 few-shot defects (train) + 3 test normals + 3 test defects of two classes. */
+function subset(): string {
+  const m = JSON.parse(readFileSync(path.join(DATA, 'manifest.json'), 'utf8')) as { items: Item[] };
+  const take = (split: string, label: number, n: number, cls?: string) =>
+    m.items
+      .filter((i) => i.split === split && i.label === label && (!cls || i.defect_class === cls))
+      .slice(0, n);
+  const testDefects = m.items.filter((i) => i.split === 'test' && i.label === 1);
+  const classes = [...new Set(testDefects.map((i) => i.defect_class))].slice(0, 2);
+  const items = [
+    ...take('train', 0, 5),
+    ...take('fewshot', 1, 3),
+    ...take('test', 0, 3),
+    ...take('test', 1, 2, classes[0]),
+    ...take('test', 1, 1, classes[1]),
+  ];
+  const dir = mkdtempSync(path.join(tmpdir(), 'dl-eval-'));
+  const root = path.join(dir, 'mt-eval');
+  mkdirSync(path.join(root, 'images'), { recursive: true });
+  mkdirSync(path.join(root, 'masks'), { recursive: true });
+  for (const i of items) {
+    copyFileSync(path.join(DATA, i.file), path.join(root, i.file));
+    if (i.mask) copyFileSync(path.join(DATA, i.mask), path.join(root, i.mask));
+  }
+  writeFileSync(path.join(root, 'manifest.json'), JSON.stringify({ ...m, items }, null, 1));
+  return root;
+}
+
+async function train(page: Page, head: 'spatial' | 'cse', tfBackend: 'wasm' | 'webgpu', epochs: number) {
+  await page.getByTestId('head-kind').selectOption(head);
+  await page.getByTestId('tf-backend').selectOption(tfBackend);
+  await page.getByTestId('hp-epochs').fill(String(epochs));
+  await page.getByTestId('hp-lr').fill('0.001');
+  await page.getByTestId('train-start').click();
+  const done = page.getByTestId('evaluation');
+  const failure = page.getByTestId('toast-error');
+  await expect(done.or(failure).first()).toBeVisible({ timeout: 600_000 });
+  if (await failure.count()) throw new Error(`training failed: ${await failure.first().textContent()}`);
+  await expect(page.getByTestId('result-tf-backend')).toHaveText(tfBackend);
+}
+
+/** The metric table: head row with AUPRO in [0, 1] and the two baseline rows with finite AP. */
+async function checkTable(page: Page) {
+  const table = page.getByTestId('train-metric-table');
+  const pro = Number(await table.getByTestId('train-metric-pro').textContent());
+  expect(pro).toBeGreaterThanOrEqual(0);
+  expect(pro).toBeLessThanOrEqual(1);
+  const rows = table.getByTestId('baseline-row');
+  await expect(rows).toHaveCount(2);
+  expect(await rows.evaluateAll((r) => r.map((e) => e.getAttribute('data-kind')))).toEqual(['mean', 'knn']);
+  for (const ap of await table.getByTestId('baseline-ap').allTextContents()) {
+    expect(Number(ap)).toBeGreaterThan(0);
+    expect(Number(ap)).toBeLessThanOrEqual(1);
+  }
+  return pro;
+}
+
+/** Opens the non-empty actual-defect cell and waits for every image to carry its heat map. */
+async function openDefectCell(page: Page) {
+  const panel = page.getByTestId('evaluation');
+  await expect(panel.getByTestId('per-class-row')).toHaveCount(2);
+  const tp = panel.getByTestId('confusion-tp');
+  const cell = (await tp.isDisabled()) ? panel.getByTestId('confusion-fn') : tp;
+  const n = parseInt((await cell.textContent()) ?? '0', 10);
+  expect(n).toBeGreaterThan(0);
+  await cell.click();
+  const tiles = panel.getByTestId('confusion-gallery').getByTestId('heatmap-image');
+  await expect(tiles).toHaveCount(n);
+  for (let i = 0; i < n; i++) await expect(tiles.nth(i)).toHaveAttribute('data-overlay', 'heat');
+  // The canvas holds the photo at its own size (longest side 256) with coloured heat over grey pixels.
+  const stats = await tiles
+    .first()
+    .locator('canvas')
+    .evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let colour = 0;
+      for (let p = 0; p < d.length; p += 4) if (Math.abs(d[p] - d[p + 2]) > 30) colour++;
+      return { w: c.width, h: c.height, colour: colour / (d.length / 4) };
+    });
+  expect(Math.max(stats.w, stats.h)).toBe(256);
+  expect(stats.colour).toBeGreaterThan(0.5);
+  await expect(tiles.first().getByTestId('heatmap-score')).toContainText('score');
+}
+
+test('real tiles: spatial + CSE heads → metric table with PRO and baselines, heat maps in confusion cells, stop, re-evaluate, export', async ({
+  page,
+}) => {
+  test.setTimeout(1_200_000);
+  const folder = subset();
+  await page.goto('/');
+  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
+  await page.getByTestId('import-target').selectOption('new');
+  await page.getByTestId('import-folder').setInputFiles(folder);
+  const report = page.getByTestId('import-report');
+  await expect(report.getByTestId('report-added')).toHaveText('14', { timeout: 180_000 });
+  await report.getByTestId('report-close').click();
+
+  await page.locator('[data-tab="train"]').click();
+  await page.getByTestId('backbone-file').setInputFiles(MODEL);
+  await page.getByTestId('backbone-device').selectOption('wasm');
+  await page.getByTestId('backbone-load').click();
+  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 180_000 });
+
+  // Spatial head on WASM.
+  await train(page, 'spatial', 'wasm', 15);
+  const spatialPro = await checkTable(page);
+  await openDefectCell(page);
+  await expect(page.getByTestId('head-item')).toHaveCount(1);
+
+  // CSE head on WASM (no real defect used; synthetic ones made on the fly).
+  await train(page, 'cse', 'wasm', 2);
+  await checkTable(page);
+  await openDefectCell(page);
+
+  // One WebGPU run: the spatial head on tfjs-WebGPU.
+  await train(page, 'spatial', 'webgpu', 3);
+  const gpuPro = await checkTable(page);
+
+  // Stop: a long run ends as cancelled soon after the button is pressed.
+  await page.getByTestId('head-kind').selectOption('spatial');
+  await page.getByTestId('tf-backend').selectOption('wasm');
+  await page.getByTestId('hp-epochs').fill('1000');
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('train-progress')).toContainText('train', { timeout: 300_000 });
+  await page.getByTestId('train-stop').click();
+  await expect(page.getByTestId('result-stopped')).toHaveText('cancelled', { timeout: 300_000 });
+  const epochsRun = Number(await page.getByTestId('loss-chart').getAttribute('data-epochs'));
+  expect(epochsRun).toBeGreaterThan(0);
+  expect(epochsRun).toBeLessThan(1000);
+  await expect(page.getByTestId('head-item')).toHaveCount(4);
+  const stoppedPro = await checkTable(page);
+
+  // Re-evaluate a saved spatial head: cached features and restored weights give the PRO of one of the spatial
+  // runs above (the three share a name, so which one is not known here).
+  const first = page.getByTestId('head-item').filter({ hasText: 'spatial' }).first();
+  await first.getByTestId('head-evaluate').click();
+  await expect(page.getByTestId('evaluation-title')).toContainText('re-evaluated', { timeout: 300_000 });
+  expect([spatialPro, gpuPro, stoppedPro]).toContain(await checkTable(page));
+
+  // Export: a zip with a tfjs layers model and its metadata.
+  const download = page.waitForEvent('download');
+  await first.getByTestId('head-export').click();
+  const file = await (await download).path();
+  const files = unzipSync(new Uint8Array(readFileSync(file)));
+  expect(Object.keys(files).sort()).toEqual(['metadata.json', 'model.json', 'weights.bin']);
+  const modelJson = JSON.parse(new TextDecoder().decode(files['model.json']));
+  expect(modelJson.format).toBe('layers-model');
+  expect(modelJson.weightsManifest[0].paths).toEqual(['./weights.bin']);
+  const bytes = modelJson.weightsManifest[0].weights.reduce(
+    (s: number, w: { shape: number[] }) => s + 4 * w.shape.reduce((a, b) => a * b, 1),
+    0,
+  );
+  expect(files['weights.bin'].length).toBe(bytes);
+  const meta = JSON.parse(new TextDecoder().decode(files['metadata.json']));
+  expect(meta).toMatchObject({ kind: 'spatial', backbone: 'mobilenetv2-12-int8' });
+  expect(Number.isFinite(meta.threshold)).toBe(true);
+  expect(meta.model.input.shape).toEqual([96, 14, 14]);
+});
