@@ -69,6 +69,11 @@ export interface MaskRecord {
   /** 'label' (ground truth), 'region' (where a generator may paint), 'library' (saved for reuse). */
   kind: 'label' | 'region' | 'library';
   name?: string;
+  /**
+   * The painter's feather σ (image pixels) for region and library masks: the stored mask stays binary; the
+   * feather softens the blend at generation time. Absent on label masks and older records.
+   */
+  featherSigma?: number;
   createdAt: number;
 }
 

@@ -19,19 +19,13 @@ import { decodeImage, encodePng } from '../../runtime/decode.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import type { DefectLabStore } from '../../runtime/db/types.ts';
 
-/**
- * A stored mask with the feather σ the painter had when it was saved. The field travels in the same IndexedDB
- * record (the store keeps every field it is given); `MaskRecord` itself does not declare it yet.
- */
-export type GenerationMaskRecord = MaskRecord & { featherSigma?: number };
-
 /** Largest feather σ the painter offers (image pixels); stored values are clamped to it. */
 export const MAX_FEATHER = 64;
 
 /** The feather σ stored with a mask: 0 for masks saved without one (older records, label masks). */
 export function featherOf(rec: MaskRecord | undefined | null): number {
   if (!rec || rec.kind === 'label') return 0;
-  const v = (rec as GenerationMaskRecord).featherSigma;
+  const v = rec.featherSigma;
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(MAX_FEATHER, v) : 0;
 }
 
@@ -71,14 +65,14 @@ export async function saveLibraryMask(
   mask: RasterImage,
   name: string,
   featherSigma = 0,
-): Promise<GenerationMaskRecord> {
+): Promise<MaskRecord> {
   if (countOn(mask) === 0)
     throw new InvalidArgumentError(
       'mask',
       'a mask with at least one painted pixel (an empty region is useless)',
       'an empty mask',
     );
-  const rec: Omit<GenerationMaskRecord, 'id' | 'createdAt'> = {
+  const rec: Omit<MaskRecord, 'id' | 'createdAt'> = {
     datasetId,
     blob: maskBlob(mask),
     width: mask.width,
@@ -107,7 +101,7 @@ export async function saveRegionMask(
   image: Pick<ImageRecord, 'id' | 'name' | 'width' | 'height'>,
   mask: RasterImage,
   featherSigma = 0,
-): Promise<GenerationMaskRecord> {
+): Promise<MaskRecord> {
   checkFeather(featherSigma);
   const fitted =
     mask.width === image.width && mask.height === image.height
@@ -115,7 +109,7 @@ export async function saveRegionMask(
       : fitMask(mask, image.width, image.height);
   const prev = await regionMaskOf(store, datasetId, image.id);
   // A whole new record replaces the old one, so a σ set back to 0 does not linger.
-  const rec: Omit<GenerationMaskRecord, 'id' | 'createdAt'> & { id?: string } = {
+  const rec: Omit<MaskRecord, 'id' | 'createdAt'> & { id?: string } = {
     id: prev?.id,
     datasetId,
     imageId: image.id,
@@ -139,8 +133,8 @@ export async function applyMaskToImages(
   mask: RasterImage,
   images: Pick<ImageRecord, 'id' | 'name' | 'width' | 'height'>[],
   featherSigma = 0,
-): Promise<GenerationMaskRecord[]> {
-  const out: GenerationMaskRecord[] = [];
+): Promise<MaskRecord[]> {
+  const out: MaskRecord[] = [];
   for (const img of images) out.push(await saveRegionMask(store, datasetId, img, mask, featherSigma));
   return out;
 }
