@@ -115,6 +115,28 @@ export interface GridConfig extends GridSpec {
 
 let validator: ReturnType<typeof Fastify> | null = null;
 
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** One line per schema problem, naming the field (JSON pointer) and, where ajv knows it, the bad key or value. */
+function describeIssue(e: AjvIssue, config: unknown): string {
+  const at = e.instancePath || '/';
+  if (e.keyword === 'additionalProperties')
+    return `${at} has an unknown key "${String(e.params.additionalProperty)}"`;
+  if (e.keyword === 'enum') {
+    const got = e.instancePath
+      .split('/')
+      .slice(1)
+      .reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
+    return `${at} must be one of ${(e.params.allowedValues as unknown[]).join(' | ')} (got ${JSON.stringify(got)})`;
+  }
+  return `${at} ${e.message ?? 'is invalid'}`;
+}
+
 /** Checks a parsed config against the schema with fastify's validator (strict: no coercion, no defaults). */
 async function schemaErrors(config: unknown): Promise<string | null> {
   if (!validator) {
@@ -124,12 +146,13 @@ async function schemaErrors(config: unknown): Promise<string | null> {
         customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true },
       },
     });
-    validator.post('/', { schema: { body: GRID_CONFIG_SCHEMA } }, async () => ({ ok: true }));
+    validator.post('/', { schema: { body: GRID_CONFIG_SCHEMA }, attachValidation: true }, async (req) => ({
+      issues: (req.validationError as { validation?: AjvIssue[] } | undefined)?.validation ?? [],
+    }));
   }
   const r = await validator.inject({ method: 'POST', url: '/', payload: config as object });
-  if (r.statusCode === 200) return null;
-  const body = r.json() as { message?: string };
-  return (body.message ?? r.body).replace(/^body\/?/, '/').replace(/, body\/?/g, ', /');
+  const issues = (r.json() as { issues: AjvIssue[] }).issues;
+  return issues.length ? issues.map((e) => describeIssue(e, config)).join('; ') : null;
 }
 
 /** Reads, schema-checks and semantically checks a grid config; paths become absolute. */

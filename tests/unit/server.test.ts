@@ -3,7 +3,7 @@ import { buildServer } from '../../server/app.ts';
 import { main } from '../../server/cli.ts';
 import { createRaster } from '../../src/core/image.ts';
 import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -175,6 +175,111 @@ describe('CLI', () => {
       console.error = err;
     }
   });
+});
+
+/** Runs the CLI, capturing stdout and stderr lines. */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = (s: string) => out.push(String(s));
+  console.error = (s: string) => err.push(String(s));
+  try {
+    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+/** A dataset in the MVTec layout: train/good, test/good, test/scratch, ground_truth/scratch/<stem>_mask.png. */
+function mvtecFolder(): string {
+  const root = mkdtempSync(join(tmpdir(), 'dl-cli-mvtec-'));
+  for (const d of ['train/good', 'test/good', 'test/scratch', 'ground_truth/scratch'])
+    mkdirSync(join(root, d), { recursive: true });
+  const tile = (seed: number, scratch: boolean) => {
+    const img = createRaster(40, 40, 1);
+    const mask = createRaster(40, 40, 1);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = 110 + ((i * 7919 + seed * 104729) % 23);
+    if (scratch)
+      for (let y = 8; y < 32; y++)
+        for (let x = 10 + (seed % 15); x < 13 + (seed % 15); x++) {
+          img.data[y * 40 + x] = 20;
+          mask.data[y * 40 + x] = 255;
+        }
+    return { img, mask };
+  };
+  for (let i = 0; i < 8; i++) writeFileSync(join(root, `train/good/${i}.png`), encodePng(tile(i, false).img));
+  for (let i = 0; i < 4; i++) {
+    writeFileSync(join(root, `test/good/${i}.png`), encodePng(tile(50 + i, false).img));
+    const t = tile(80 + i, true);
+    writeFileSync(join(root, `test/scratch/${i}.png`), encodePng(t.img));
+    writeFileSync(join(root, `ground_truth/scratch/${i}_mask.png`), encodePng(t.mask));
+  }
+  return root;
+}
+
+describe('CLI experiment --config', () => {
+  it('refuses a config that breaks the schema, naming the file, the field and the fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dl-cli-grid-'));
+    const file = join(dir, 'grid.json');
+    writeFileSync(file, JSON.stringify({ generators: ['memseg'], nAug: ['20'], seeds: [0], heads: ['bce'] }));
+    const bad = await cli(['experiment', '--config', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/GridConfigError: .*grid\.json: \/nAug\/0 must be integer — fix: edit the file/);
+    writeFileSync(file, JSON.stringify({ generators: ['gan'], seeds: [0], heads: ['bce'], epoch: 3 }));
+    const two = await cli(['experiment', '--config', file]);
+    expect(two.err).toMatch(/grid\.json: \/ has an unknown key "epoch"/);
+    expect(two.err).toMatch(/\/generators\/0 must be one of none \| memseg .* \(got "gan"\)/);
+    writeFileSync(file, '{ "generators": ["memseg"], ');
+    expect((await cli(['experiment', '--config', file])).err).toMatch(/grid\.json: is not valid JSON/);
+    const missing = await cli(['experiment', '--config', join(dir, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/nope\.json: no such file — fix: pass --config/);
+    // Semantics beyond the schema come from the core's validateGrid, with the file named too.
+    writeFileSync(
+      file,
+      JSON.stringify({ generators: ['diffusion'], seeds: [0], heads: ['bce'], diffusion: { prompts: [] } }),
+    );
+    expect((await cli(['experiment', '--config', file])).err).toMatch(
+      /grid\.json: \/diffusion\/prompts must NOT have fewer than 1 items/,
+    );
+  });
+
+  it(
+    'runs a grid over an MVTec-layout folder and writes the table with per-class columns',
+    { timeout: 300_000 },
+    async () => {
+      const data = mvtecFolder();
+      const dir = mkdtempSync(join(tmpdir(), 'dl-cli-grid-'));
+      const file = join(dir, 'grid.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          data,
+          backbone: join(import.meta.dirname, '../../models/tiny/tiny-resnet/model.onnx'),
+          generators: ['memseg', 'random-walk'],
+          nAug: [6],
+          seeds: [0, 1],
+          heads: ['bce'],
+          epochs: 3,
+        }),
+      );
+      const out = join(dir, 'out');
+      const r = await cli(['experiment', '--config', file, '--out', out, '--store', join(dir, 'cells.json')]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/\| memseg ×6 · bce \| 2 \|/);
+      expect(r.out).toMatch(/\| random-walk ×6 · bce \| 2 \|/);
+      expect(r.out).toMatch(/\| baseline: k-NN cosine distance \| 2 \|/);
+      expect(r.out).toMatch(/\| setting \| scratch \(n = 4\) \|/);
+      for (const f of ['table.md', 'table.csv', 'cells.csv', 'result.json'])
+        expect(existsSync(join(out, f))).toBe(true);
+      expect(readFileSync(join(out, 'table.csv'), 'utf8').split('\n')[0]).toContain('class:scratch:ap_mean');
+      // The cell store makes a second run resume every cell.
+      const again = await cli(['experiment', '--config', file, '--store', join(dir, 'cells.json')]);
+      expect(again.out).toMatch(/8 cells \(8 resumed\)/);
+    },
+  );
 });
 
 describe('spatial/CSE adapter helpers', () => {
