@@ -189,6 +189,18 @@ describe('store: images', () => {
     expect(c.byLabelSplit['normal/val']).toBe(0);
     expect(c.masks).toBe(2);
     expect(c.generated).toEqual({ cutpaste: 1 });
+
+    // browseImages answers both questions from one read: the filtered list and the whole dataset's counts.
+    for (const f of [
+      undefined,
+      { split: 'test' as const },
+      { generator: 'cutpaste' },
+      { label: 'defect' as const },
+    ]) {
+      const b = await store.browseImages(d.id, f);
+      expect(b.images.map((r) => r.id)).toEqual((await store.listImages(d.id, f)).map((r) => r.id));
+      expect(b.counts).toEqual(c);
+    }
   });
 
   it('updates label/split/defectClass transactionally (an unknown id changes nothing)', async () => {

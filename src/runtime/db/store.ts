@@ -128,6 +128,31 @@ function emptyCounts(): Counts {
   return { total: 0, byLabel, bySplit, byLabelSplit, masks: 0, generated: {} };
 }
 
+/** The images matching `filter`, in import order (createdAt, then name) so the grid is stable across reloads. */
+function filterImages(all: ImageRecord[], filter?: ImageFilter): ImageRecord[] {
+  const gen = filter?.generator;
+  const out = all.filter(
+    (r) =>
+      (!filter?.label || r.label === filter.label) &&
+      (!filter?.split || r.split === filter.split) &&
+      (gen === undefined || (gen === 'none' ? !r.provenance : r.provenance?.generator === gen)),
+  );
+  return out.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function countRecords(all: ImageRecord[]): Counts {
+  const c = emptyCounts();
+  for (const r of all) {
+    c.total++;
+    c.byLabel[r.label]++;
+    c.bySplit[r.split]++;
+    c.byLabelSplit[`${r.label}/${r.split}`]++;
+    if (r.maskId) c.masks++;
+    if (r.provenance) c.generated[r.provenance.generator] = (c.generated[r.provenance.generator] ?? 0) + 1;
+  }
+  return c;
+}
+
 function featureKey(k: FeatureKey): string {
   return `${k.backbone}\u0000${k.preprocessing}\u0000${k.sha256}`;
 }
@@ -254,35 +279,26 @@ class IdbStore implements DefectLabStore {
     return (await this.db.get('images', id)) as ImageRecord | undefined;
   }
 
+  // One getAll per question, not a cursor: a cursor pays a round trip per record (seconds at 10,000 images),
+  // and the records carry Blob handles, not the bytes, so reading them all at once is cheap.
+  private allImages(datasetId: string): Promise<ImageRecord[]> {
+    return this.db.getAllFromIndex('images', 'datasetId', datasetId) as Promise<ImageRecord[]>;
+  }
+
   async listImages(datasetId: string, filter?: ImageFilter): Promise<ImageRecord[]> {
-    const all = (await this.db.getAllFromIndex('images', 'datasetId', datasetId)) as ImageRecord[];
-    const gen = filter?.generator;
-    const out = all.filter(
-      (r) =>
-        (!filter?.label || r.label === filter.label) &&
-        (!filter?.split || r.split === filter.split) &&
-        (gen === undefined || (gen === 'none' ? !r.provenance : r.provenance?.generator === gen)),
-    );
-    // Import order (createdAt, then name) so the grid is stable across reloads.
-    return out.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return filterImages(await this.allImages(datasetId), filter);
   }
 
   async countImages(datasetId: string): Promise<Counts> {
-    const c = emptyCounts();
-    const tx = this.db.transaction('images', 'readonly');
-    let cursor = await tx.store.index('datasetId').openCursor(datasetId);
-    while (cursor) {
-      const r = cursor.value as ImageRecord;
-      c.total++;
-      c.byLabel[r.label]++;
-      c.bySplit[r.split]++;
-      c.byLabelSplit[`${r.label}/${r.split}`]++;
-      if (r.maskId) c.masks++;
-      if (r.provenance) c.generated[r.provenance.generator] = (c.generated[r.provenance.generator] ?? 0) + 1;
-      cursor = await cursor.continue();
-    }
-    await tx.done;
-    return c;
+    return countRecords(await this.allImages(datasetId));
+  }
+
+  async browseImages(
+    datasetId: string,
+    filter?: ImageFilter,
+  ): Promise<{ images: ImageRecord[]; counts: Counts }> {
+    const all = await this.allImages(datasetId);
+    return { images: filterImages(all, filter), counts: countRecords(all) };
   }
 
   async updateImages(

@@ -103,6 +103,8 @@ export interface DefectLabStore {
   getImage(id: string): Promise<ImageRecord | undefined>;
   listImages(datasetId: string, filter?: ImageFilter): Promise<ImageRecord[]>;
   countImages(datasetId: string): Promise<Counts>;
+  /** `listImages(filter)` and `countImages` (of the whole dataset) from one read: what the browser shows. */
+  browseImages(datasetId: string, filter?: ImageFilter): Promise<{ images: ImageRecord[]; counts: Counts }>;
   updateImages(
     ids: string[],
     patch: Partial<Pick<ImageRecord, 'label' | 'split' | 'defectClass'>>,
