@@ -1,8 +1,12 @@
 /**
- * Features per second of the real MobileNetV2-int8 (224×224) and the tiny ResNet-shaped backbone (64×64) on
- * onnxruntime-node CPU, batch 8, after one warm-up batch. Reads ../shared in place; skips MobileNetV2 (with a
- * reason) when the file is absent. Browser figures (WebGPU/WASM) come from the Train tab's own timing, printed by
- * the Playwright test tests/e2e/train.spec.ts, not from here.
+ * Features per second (pooled + spatial map, batch 8: the features engine's default) of the real
+ * MobileNetV2-int8 (224×224) and the tiny ResNet-shaped backbone (64×64, `npm run models:tiny`), after one
+ * warm-up batch, on
+ * - onnxruntime-node CPU;
+ * - the built app's features worker (`workers/features.*`, onnxruntime-web) in Chromium on WebGPU and on WASM,
+ *   with the ratio to Node CPU. WebGPU here is SwiftShader (a CPU emulation, ~100× slower than WASM), so the
+ *   WebGPU figures say nothing about a real GPU, and they use fewer images.
+ * Reads ../shared in place; a missing file or build part is `skipped` with the reason.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,8 +15,17 @@ import { Rng } from '../src/core/rng.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../src/runtime/backbone.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import { tinyResnetModel } from '../models/builders/backbone.ts';
+import { ROOT, browserSkipReason, evaluateSource, openApp, startWorker, withBuiltApp } from './_browser.ts';
 
-const MNV2 = resolve(import.meta.dirname, '../../shared/models/mobilenetv2-12-int8.onnx');
+const MNV2 = resolve(ROOT, '../shared/models/mobilenetv2-12-int8.onnx');
+const TINY = resolve(ROOT, 'models/tiny/tiny-resnet/model.onnx');
+const BATCH = 8;
+
+/** Images per measurement: Node CPU and WASM, and SwiftShader WebGPU (slow, so fewer). */
+const COUNTS: Record<string, { cpu: number; webgpu: number }> = {
+  'tiny-resnet': { cpu: 256, webgpu: Number(process.env.DL_BENCH_FEATURES_GPU_TINY ?? 64) },
+  'mobilenetv2-12-int8': { cpu: 32, webgpu: Number(process.env.DL_BENCH_FEATURES_GPU_MNV2 ?? 16) },
+};
 
 function images(n: number, w: number, h: number): RasterImage[] {
   const rng = new Rng('bench-features');
@@ -23,27 +36,154 @@ function images(n: number, w: number, h: number): RasterImage[] {
   });
 }
 
-async function measure(bytes: Uint8Array, id: string, n: number, batchSize: number) {
+interface Figure {
+  backend: string;
+  images: number;
+  batchSize: number;
+  seconds: number;
+  featuresPerSecond: number;
+}
+
+async function nodeFigure(bytes: Uint8Array, id: string): Promise<Figure> {
   const entry = findBackbone(id)!;
   const bb = await Backbone.load(bytes, { ...manifestLoadOptions(entry), ort: nodeBackend, device: 'cpu' });
   const { width, height } = entry.preprocess;
+  const n = COUNTS[id].cpu;
   const imgs = images(n, width, height);
-  await bb.extract(imgs.slice(0, batchSize), { batchSize });
+  await bb.extract(imgs.slice(0, BATCH), { batchSize: BATCH });
   const t0 = performance.now();
-  await bb.extract(imgs, { batchSize });
+  await bb.extract(imgs, { batchSize: BATCH });
   const s = (performance.now() - t0) / 1000;
   await bb.release();
-  return { backend: 'onnxruntime-node cpu', images: n, batchSize, seconds: s, featuresPerSecond: n / s };
+  return {
+    backend: 'onnxruntime-node cpu',
+    images: n,
+    batchSize: BATCH,
+    seconds: s,
+    featuresPerSecond: n / s,
+  };
+}
+
+/**
+ * Runs in the page against the features worker: per backend, load (bytes or the app's /models/ URL), one warm-up
+ * batch, then `extractImages` of `count` images (random pixels from a fixed LCG) timed end to end, as the app
+ * calls it (images cloned into the worker, features back).
+ */
+const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch }) => {
+  const api = globalThis.__bench.features;
+  const bytes = b64 ? Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)) : undefined;
+  let s = 12345;
+  const make = (n) => Array.from({ length: n }, () => {
+    const data = new Uint8ClampedArray(width * height * 3);
+    for (let i = 0; i < data.length; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; data[i] = s >>> 24; }
+    return { width, height, channels: 3, data };
+  });
+  const out = {};
+  for (const [device, count] of Object.entries(plan)) {
+    const t0 = performance.now();
+    const info = await api.loadBackbone({ manifestId, url, bytes, device });
+    const loadMs = performance.now() - t0;
+    await api.extractImages(make(batch));
+    const imgs = make(count);
+    const t1 = performance.now();
+    const f = await api.extractImages(imgs);
+    const seconds = (performance.now() - t1) / 1000;
+    out[device] = {
+      backend: 'onnxruntime-web ' + info.backend + ' (features worker)',
+      ranOn: info.backend,
+      ...(info.fallbackReason ? { fallbackReason: info.fallbackReason } : {}),
+      images: count,
+      batchSize: batch,
+      loadMs: Math.round(loadMs),
+      seconds,
+      featuresPerSecond: count / seconds,
+      pooledDim: f.pooled[0].length,
+      spatialDims: f.spatial[0].dims,
+    };
+  }
+  await api.releaseBackbone();
+  return out;
+}`;
+
+type BrowserFigures = Record<string, Record<string, unknown>>;
+
+async function browserFigures(): Promise<BrowserFigures | { skipped: string }> {
+  const skip = browserSkipReason();
+  if (skip) return { skipped: skip };
+  const port = Number(process.env.DL_BENCH_FEATURES_PORT ?? 4215);
+  return withBuiltApp(port, async (app) => {
+    const page = await openApp(app);
+    await startWorker(page, app.dist, 'features');
+    const out: BrowserFigures = {};
+    const models = [
+      {
+        id: 'tiny-resnet',
+        ok: existsSync(TINY) || 'no models/tiny/tiny-resnet/model.onnx (npm run models:tiny)',
+        // As the app loads it: from its own server (the preview serves models/ at /models/).
+        arg: { url: '/models/tiny/tiny-resnet/model.onnx' },
+      },
+      {
+        id: 'mobilenetv2-12-int8',
+        ok: existsSync(MNV2) || `${MNV2} not found`,
+        // As a user picks it: the file's bytes.
+        arg: { b64: existsSync(MNV2) ? readFileSync(MNV2).toString('base64') : '' },
+      },
+    ];
+    for (const m of models) {
+      if (m.ok !== true) {
+        out[m.id] = { skipped: m.ok };
+        continue;
+      }
+      const { width, height } = findBackbone(m.id)!.preprocess;
+      try {
+        out[m.id] = await evaluateSource(page, WORKER_BENCH, {
+          manifestId: m.id,
+          ...m.arg,
+          width,
+          height,
+          plan: { wasm: COUNTS[m.id].cpu, webgpu: COUNTS[m.id].webgpu },
+          batch: BATCH,
+        });
+      } catch (e) {
+        out[m.id] = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    return out;
+  });
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  out['tiny-resnet'] = await measure(tinyResnetModel(), 'tiny-resnet', 256, 32);
-  out['mobilenetv2-12-int8'] = existsSync(MNV2)
-    ? await measure(new Uint8Array(readFileSync(MNV2)), 'mobilenetv2-12-int8', 32, 8)
-    : { skipped: `${MNV2} not found` };
-  out.browser = {
-    note: 'WebGPU/WASM features/s come from the built app: tests/e2e/train.spec.ts prints featuresPerSecond per device (MobileNetV2-int8, 224×224, batch 8); compare with the Node CPU figure above',
+  const out: Record<string, Record<string, unknown>> = {};
+  out['tiny-resnet'] = {
+    nodeCpu: await nodeFigure(
+      existsSync(TINY) ? new Uint8Array(readFileSync(TINY)) : tinyResnetModel(),
+      'tiny-resnet',
+    ),
   };
+  out['mobilenetv2-12-int8'] = existsSync(MNV2)
+    ? { nodeCpu: await nodeFigure(new Uint8Array(readFileSync(MNV2)), 'mobilenetv2-12-int8') }
+    : { skipped: `${MNV2} not found` };
+  let browser: BrowserFigures | { skipped: string } | { error: string };
+  try {
+    browser = await browserFigures();
+  } catch (e) {
+    // Reported (bench/run.ts then exits 1) without losing the Node figures.
+    browser = { error: e instanceof Error ? e.message : String(e) };
+  }
+  if ('skipped' in browser || 'error' in browser) return { ...out, browser };
+  for (const [id, figs] of Object.entries(browser)) {
+    const node = (out[id]?.nodeCpu as Figure | undefined)?.featuresPerSecond;
+    if ('skipped' in figs || 'error' in figs) {
+      out[id].browser = figs;
+      continue;
+    }
+    for (const [device, f] of Object.entries(figs as Record<string, { featuresPerSecond: number }>))
+      out[id][`browser_${device}`] = { ...f, ratioToNodeCpu: node ? f.featuresPerSecond / node : null };
+  }
   return out;
+}
+
+// `npx tsx bench/features.ts` runs it alone.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await run(), null, 2));
 }
