@@ -40,8 +40,12 @@ export interface LoadedInfo {
   layout: ModelManifest['layout'];
   resolution: number;
   /** Where each component runs and, when it differs from the request, why. */
-  components: Partial<Record<ComponentName, { backend: Backend; fallbackReason: string }>>;
+  components: Partial<
+    Record<ComponentName, { backend: Backend; fallbackReason: string; partialFallback: string }>
+  >;
   loadMs: number;
+  /** Pre-load warnings (the model may not fit this device's memory); empty when it clearly fits. */
+  warnings: string[];
   ortVersion: string;
   flavour: 'web' | 'node';
 }
@@ -143,6 +147,23 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
           assertLayout(manifest.layout, name, `${manifest.id}/${comp.file}`, summary);
           graphs.push({ name, bytes, summary });
         }
+        // The whole model against the device (memory, adapter limits, shader-f16), still before the current
+        // model is released: a model that cannot fit is refused and the loaded one keeps working.
+        const warnings =
+          (await deps.ort.preflight?.(
+            {
+              name: manifest.id,
+              components: graphs.map(({ name, summary: s }) => ({
+                name: `${manifest.id}/${name}`,
+                needs: {
+                  largestTensorBytes: s.largestTensorBytes,
+                  totalBytes: s.totalTensorBytes,
+                  usesFp16: s.usesFp16,
+                },
+              })),
+            },
+            req.backend,
+          )) ?? [];
         opts?.onProgress?.({ stage: 'load', done: 1, total: steps, unit: 'items', message: 'checked' });
         await unload();
         const partial: Partial<Record<keyof Omit<DiffusionModels, 'config'>, SessionLike>> = {};
@@ -166,11 +187,16 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
               totalBytes: summary.totalTensorBytes,
               usesFp16: summary.usesFp16,
             },
+            ops: summary.ops,
             ...(externalData ? { externalData } : {}),
           });
           sessions.push(s);
           partial[SESSION_KEYS[name]] = s;
-          components[name] = { backend: s.backend, fallbackReason: s.fallbackReason };
+          components[name] = {
+            backend: s.backend,
+            fallbackReason: s.fallbackReason,
+            partialFallback: s.partialFallback,
+          };
           opts?.onProgress?.({ stage: 'load', done: i + 2, total: steps, unit: 'items', message: name });
         }
         const models: DiffusionModels = {
@@ -196,6 +222,7 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
           resolution: manifest.resolution,
           components,
           loadMs: Date.now() - t0,
+          warnings,
           ortVersion: deps.ort.version,
           flavour: deps.ort.flavour,
         };

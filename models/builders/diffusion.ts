@@ -18,6 +18,8 @@
  *   `DynamicQuantizeLinear` + `ConvInteger` (uint8 weights), the conditioning projection as `DynamicQuantizeLinear`
  *   + `MatMulInteger` (int8, per column). Its weights dequantize exactly to the fp32 model's, so the difference
  *   is the run-time rounding of activations (bounded in the tests, not float-exact).
+ * - `tiny-sdxl-inpaint-fp16`: the fp32 model converted to fp16 weights, I/O and compute (`fp16.ts`), as an
+ *   optimum `--dtype fp16` export is: WebGPU needs shader-f16 for it; onnxruntime's CPU/WASM kernels run it.
  * - `tiny-sd-inpaint`: SD-1.5-style: one text_encoder (last_hidden_state [B,77,768], pooler_output), unet without
  *   added conditioning (timestep float32 scalar), the same VAE.
  *
@@ -31,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { Rng } from '../../src/core/rng.ts';
 import { bytesToUnicode } from '../../src/core/diffusion/tokenizer.ts';
 import { GraphBuilder, randomWeights } from './graph.ts';
+import { toFp16 } from './fp16.ts';
 import type { ModelManifest, ManifestFile, ComponentName } from '../../src/runtime/models/manifest.ts';
 
 const TOKENS = 77;
@@ -75,10 +78,13 @@ function textEncoder(
   const g = new GraphBuilder('text_encoder');
   const ids = g.input('input_ids', 'int32', ['batch_size', 'sequence_length']);
   const rep = opts.width / opts.hidden;
-  // Token embedding: ids mod 64 index a 64-row table (the real vocabulary has 49408 rows).
+  // Token embedding: ids mod 64 index a 64-row table (the real vocabulary has 49408 rows). The modulo is
+  // spelled id − 64·(id ÷ 64) in int32 because onnxruntime-web's WebGPU provider has no Mod kernel, and a
+  // CPU-placed node would make the WebGPU parity test cover less than a real CLIP encoder.
   const table = g.init('embed.weight', randomWeights(rng, 64 * opts.hidden, 1), [64, opts.hidden]);
   const pos = g.init('pos.weight', randomWeights(rng, TOKENS * opts.hidden, 0.1), [TOKENS, opts.hidden]);
-  const idx = g.op('Mod', [ids, g.init('mod64', Int32Array.of(64), [])]);
+  const k64 = g.init('k64', Int32Array.of(64), []);
+  const idx = g.op('Sub', [ids, g.op('Mul', [g.op('Div', [ids, k64]), k64])]);
   let h = g.op('Add', [g.op('Gather', [table, idx], { axis: 0 }), pos]);
   const widen = (x: string, name: string) => g.op('Tile', [x, g.ints('tile', [1, 1, rep])], {}, name);
   const hs: string[] = [h];
@@ -437,6 +443,7 @@ function specs(): TinySpec[] {
   const vaeD = vaeDecoder(402);
   const te1 = textEncoder(101, { hidden: HID, width: 768, pooled: 'pooler_output', hiddenStates: true });
   const te2 = textEncoder(102, { hidden: HID2, width: 1280, pooled: 'text_embeds', hiddenStates: true });
+  const unetFp32 = unet(301, { sdxl: true, quant: 'none' });
   return [
     {
       id: 'tiny-sdxl-inpaint',
@@ -446,7 +453,7 @@ function specs(): TinySpec[] {
       components: {
         text_encoder: te1,
         text_encoder_2: te2,
-        unet: unet(301, { sdxl: true, quant: 'none' }),
+        unet: unetFp32,
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
@@ -475,6 +482,19 @@ function specs(): TinySpec[] {
         unet: unet(301, { sdxl: true, quant: 'int8-dynamic' }),
         vae_encoder: vaeE,
         vae_decoder: vaeD,
+      },
+    },
+    {
+      id: 'tiny-sdxl-inpaint-fp16',
+      name: 'Tiny SDXL-inpaint, fp16 weights and I/O (tests)',
+      layout: 'sdxl-inpaint',
+      dtype: 'float16',
+      components: {
+        text_encoder: toFp16(te1),
+        text_encoder_2: toFp16(te2),
+        unet: toFp16(unetFp32),
+        vae_encoder: toFp16(vaeE),
+        vae_decoder: toFp16(vaeD),
       },
     },
     {
@@ -525,7 +545,7 @@ export async function tinyDiffusionModels(): Promise<
       fp16 ||= s.usesFp16;
       components[name] = {
         file,
-        dtype: name === 'unet' ? spec.dtype : 'float32',
+        dtype: name === 'unet' || spec.dtype === 'float16' ? spec.dtype : 'float32',
         inputs: s.inputs,
         outputs: s.outputs,
       };

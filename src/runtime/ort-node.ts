@@ -6,12 +6,15 @@
  */
 import * as ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import {
   SessionCreateError,
+  checkModelPlan,
   messageOf,
   wrapSession,
   type Backend,
   type CreateSessionOptions,
+  type ModelPlan,
   type OrtBackend,
   type OrtSession,
   type TensorCtor,
@@ -86,4 +89,8 @@ export const nodeBackend: OrtBackend = {
     return ['cpu'];
   },
   createSession,
+  // Node has no GPU adapter here (CUDA reports its own out-of-memory); RAM is the limit that matters.
+  async preflight(plan: ModelPlan) {
+    return checkModelPlan(plan, { totalMemoryBytes: totalmem() });
+  },
 };

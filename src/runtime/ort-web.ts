@@ -11,15 +11,18 @@
 import * as ort from 'onnxruntime-web';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import { inspectOnnx } from './models/onnx-inspect.ts';
+import { checkProbe, dequantizeProbe } from './ort-selfcheck.ts';
 import {
   SessionCreateError,
   checkAdapterLimits,
+  checkModelPlan,
   messageOf,
   wrapSession,
   type AdapterFacts,
   type Backend,
   type CreateSessionOptions,
   type ModelNeeds,
+  type ModelPlan,
   type OrtBackend,
   type OrtSession,
   type TensorCtor,
@@ -74,6 +77,63 @@ function needsOf(bytes: Uint8Array, opts: CreateSessionOptions, name: string): M
   return { largestTensorBytes: s.largestTensorBytes, totalBytes: s.totalTensorBytes, usesFp16: s.usesFp16 };
 }
 
+let dequantizeCheck: Promise<string> | null = null;
+/**
+ * '' when this adapter's WebGPU DequantizeLinear computes what the spec says (int8 and uint8), else the problem;
+ * run once (two tiny sessions), only when a graph headed for WebGPU contains DequantizeLinear.
+ */
+function webgpuDequantizeProblem(): Promise<string> {
+  dequantizeCheck ??= (async () => {
+    for (const kind of ['int8', 'uint8'] as const) {
+      const problem = await checkProbe(dequantizeProbe(kind), async (model) => {
+        const s = await ort.InferenceSession.create(model, { executionProviders: ['webgpu'] });
+        try {
+          const x = new ort.Tensor('float32', Float32Array.of(0), [1]);
+          const out = await s.run({ x });
+          return (await out.y.getData(true)) as Float32Array;
+        } finally {
+          await s.release();
+        }
+      });
+      if (problem) return `${kind} DequantizeLinear on this WebGPU adapter is wrong: ${problem}`;
+    }
+    return '';
+  })();
+  return dequantizeCheck;
+}
+
+/** onnxruntime's message when `session.disable_cpu_ep_fallback` meets a node without a kernel on the EP. */
+const CPU_FALLBACK_REFUSED = /fallback to CPU EP has been explicitly disabled/i;
+
+/**
+ * A WebGPU session, and whether onnxruntime had to place some nodes on its CPU (WASM) kernels. The JSEP WebGPU
+ * provider lacks kernels for some ops (int8 dynamic quantization: DynamicQuantizeLinear, MatMulInteger,
+ * ConvInteger); onnxruntime then assigns those nodes to the CPU provider, node by node, and copies tensors
+ * across — correct, but slower, and invisible unless asked. So the first attempt forbids the CPU fallback; only
+ * if onnxruntime refuses for that reason is the session created again with it, and the caller is told.
+ */
+async function createOnWebgpu(
+  bytes: Uint8Array,
+  common: ort.InferenceSession.SessionOptions,
+  name: string,
+): Promise<{ session: ort.InferenceSession; partialFallback: string }> {
+  try {
+    const session = await ort.InferenceSession.create(bytes, {
+      ...common,
+      executionProviders: ['webgpu'],
+      extra: { session: { disable_cpu_ep_fallback: '1' } },
+    });
+    return { session, partialFallback: '' };
+  } catch (e) {
+    if (!CPU_FALLBACK_REFUSED.test(messageOf(e))) throw e;
+  }
+  const session = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['webgpu'] });
+  return {
+    session,
+    partialFallback: `some nodes of ${name} have no WebGPU kernel in onnxruntime-web (e.g. a cast of an int64 timestep, int8 dynamic-quantization ops) and run on its CPU (WASM) kernels: same results, slower where those nodes are heavy`,
+  };
+}
+
 /**
  * Creates a session on WebGPU (default when available) or WASM. A WebGPU request without WebGPU, or whose
  * session creation fails, falls back to WASM with the reason in `fallbackReason`; a model that does not fit the
@@ -88,7 +148,10 @@ export async function createSession(
   const requested: Backend = opts.backend ?? 'webgpu';
   const bytes = await load(model);
   const externalData = opts.externalData?.map((e) => ({ path: e.path, data: e.data }));
-  const common = { graphOptimizationLevel: 'all' as const, ...(externalData ? { externalData } : {}) };
+  const common: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    ...(externalData ? { externalData } : {}),
+  };
   let fallbackReason =
     requested === 'cuda' || requested === 'cpu'
       ? `${requested} is not available in the browser; using WASM`
@@ -98,24 +161,49 @@ export async function createSession(
     if (!facts) fallbackReason = 'WebGPU is not available in this browser; using WASM';
     else {
       checkAdapterLimits(name, needsOf(bytes, opts, name), facts);
-      try {
-        const s = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['webgpu'] });
-        return wrapSession(s, ort.Tensor as unknown as TensorCtor, {
-          name,
-          backend: 'webgpu',
-          fallbackReason: '',
-        });
-      } catch (e) {
-        fallbackReason = `WebGPU could not load ${name} (${messageOf(e).split('\n')[0]}); using WASM`;
-      }
+      const ops = opts.ops ?? inspectOnnx(bytes, name).ops;
+      const dqProblem = ops.includes('DequantizeLinear') ? await webgpuDequantizeProblem() : '';
+      if (dqProblem)
+        fallbackReason = `${dqProblem} (onnxruntime-web's JSEP kernel); ${name} uses it, so it runs on WASM`;
+      else
+        try {
+          const { session, partialFallback } = await createOnWebgpu(bytes, common, name);
+          return wrapSession(session, ort.Tensor as unknown as TensorCtor, {
+            name,
+            backend: 'webgpu',
+            fallbackReason: '',
+            partialFallback,
+          });
+        } catch (e) {
+          fallbackReason = `WebGPU could not load ${name} (${messageOf(e).split('\n')[0]}); using WASM`;
+        }
     }
   }
   try {
     const s = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['wasm'] });
-    return wrapSession(s, ort.Tensor as unknown as TensorCtor, { name, backend: 'wasm', fallbackReason });
+    return wrapSession(s, ort.Tensor as unknown as TensorCtor, {
+      name,
+      backend: 'wasm',
+      fallbackReason,
+      partialFallback: '',
+    });
   } catch (e) {
     throw new SessionCreateError(name, 'wasm', e);
   }
+}
+
+/**
+ * The whole-model check before loading: on WebGPU (the default when present) the adapter's buffer limits and
+ * shader-f16, everywhere `navigator.deviceMemory` (page and worker both expose it in Chromium).
+ */
+export async function preflight(plan: ModelPlan, backend?: Backend): Promise<string[]> {
+  const wantsGpu = (backend ?? 'webgpu') === 'webgpu';
+  const adapter = wantsGpu ? await adapterFacts() : null;
+  const deviceMemoryGiB = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
+  return checkModelPlan(plan, {
+    adapter,
+    ...(typeof deviceMemoryGiB === 'number' ? { deviceMemoryGiB } : {}),
+  });
 }
 
 export const webBackend: OrtBackend = {
@@ -125,4 +213,5 @@ export const webBackend: OrtBackend = {
     return (await adapter()) ? ['webgpu', 'wasm'] : ['wasm'];
   },
   createSession,
+  preflight,
 };

@@ -42,6 +42,8 @@ export interface CreateSessionOptions {
   externalData?: { path: string; data: Uint8Array | string }[];
   /** Known needs (from the manifest) so the limits check need not parse the graph. */
   needs?: ModelNeeds;
+  /** The graph's op types (`inspectOnnx(...).ops`), so kernel self-checks need not parse it again. */
+  ops?: readonly string[];
   /** WASM threads (web only). Defaults to 1, which is what works everywhere (see DEVELOPERS.md). */
   numThreads?: number;
 }
@@ -53,6 +55,11 @@ export interface OrtSession extends SessionLike {
   readonly backend: Backend;
   /** Why the backend differs from the one requested (no CUDA, no WebGPU, …); empty when it does not. */
   readonly fallbackReason: string;
+  /**
+   * Non-empty when the session runs on `backend` but onnxruntime placed some nodes on its CPU kernels (ops the
+   * WebGPU provider lacks, e.g. int8 dynamic quantization): correct results, slower.
+   */
+  readonly partialFallback: string;
 }
 
 /** The door both flavours implement. */
@@ -62,6 +69,11 @@ export interface OrtBackend {
   availableBackends(): Promise<Backend[]>;
   /** Loads a model from bytes or a URL/path. */
   createSession(model: Uint8Array | string, opts?: CreateSessionOptions): Promise<OrtSession>;
+  /**
+   * Before loading a whole model: refuses one this device cannot hold on `backend` (`checkModelPlan`: adapter
+   * limits, shader-f16, memory) and returns warnings for one that may not fit.
+   */
+  preflight?(plan: ModelPlan, backend?: Backend): Promise<string[]>;
   /** onnxruntime's version, for provenance and the System panel. */
   readonly version: string;
 }
@@ -129,6 +141,95 @@ export function checkAdapterLimits(name: string, needs: ModelNeeds, adapter: Ada
     );
 }
 
+/** The model's weights cannot fit this device's memory or the browser's storage. */
+export class MemoryLimitError extends DefectLabError {
+  constructor(problem: string, fix: string) {
+    super('MemoryLimitError', problem, fix);
+  }
+}
+
+/** What the memory check knows about the device; every field is optional (browsers expose little). */
+export interface MemoryFacts {
+  /** `navigator.deviceMemory`: GiB of RAM, rounded down to a power of two and capped at 8 (so 8 means "≥ 8"). */
+  deviceMemoryGiB?: number;
+  /** Node: bytes of RAM (`os.totalmem()`), not capped. */
+  totalMemoryBytes?: number;
+}
+
+/** A whole model for the pre-load check: its total needs and each component's (named in messages). */
+export interface ModelPlan {
+  name: string;
+  components: { name: string; needs: ModelNeeds }[];
+}
+
+const WAY_OUT =
+  'pick a smaller tier (int8/int4, or the SD-inpaint model) or run on the server backend (npm run server)';
+
+/**
+ * Checks a model's total weight bytes against the device's memory before anything is loaded. Throws
+ * `MemoryLimitError` when the weights alone exceed it — session creation holds them at least once, so loading
+ * could only end in an out-of-memory crash. Returns warnings (not refusals) when they take more than half of
+ * it: loading may work but swap or kill the tab. `navigator.deviceMemory` is capped at 8 GiB, so from a value
+ * of 8 nothing is refused (the device may have far more), only warned about.
+ */
+export function checkModelMemory(name: string, needs: ModelNeeds, facts: MemoryFacts): string[] {
+  const warnings: string[] = [];
+  const capped = facts.totalMemoryBytes === undefined && facts.deviceMemoryGiB !== undefined;
+  const ram = facts.totalMemoryBytes ?? (facts.deviceMemoryGiB ?? 0) * GiB;
+  if (ram <= 0) return warnings;
+  const ramText = capped && (facts.deviceMemoryGiB ?? 0) >= 8 ? `at least ${fmtBytes(ram)}` : fmtBytes(ram);
+  if (needs.totalBytes > ram && !(capped && (facts.deviceMemoryGiB ?? 0) >= 8))
+    throw new MemoryLimitError(
+      `${name} has ${fmtBytes(needs.totalBytes)} of weights but this device has ${ramText} of memory`,
+      WAY_OUT,
+    );
+  if (needs.totalBytes > ram / 2)
+    warnings.push(
+      `${name} has ${fmtBytes(needs.totalBytes)} of weights and this device reports ${ramText} of memory: loading may fail or slow the machine — ${WAY_OUT}`,
+    );
+  return warnings;
+}
+
+/**
+ * Refuses a download the browser's storage quota cannot take (`navigator.storage.estimate()`): `bytesToFetch` is
+ * what is not stored yet (a resumed download needs only the rest).
+ */
+export function checkStorageQuota(
+  name: string,
+  bytesToFetch: number,
+  estimate: { quota?: number; usage?: number },
+): void {
+  if (estimate.quota === undefined) return;
+  const free = estimate.quota - (estimate.usage ?? 0);
+  if (bytesToFetch > free)
+    throw new MemoryLimitError(
+      `${name} needs ${fmtBytes(bytesToFetch)} more of storage but the browser grants this site ${fmtBytes(Math.max(0, free))} free (quota ${fmtBytes(estimate.quota)})`,
+      `free disk space or purge cached models, pick the files from disk instead (Models tab → Pick files: read in place, not copied), ${WAY_OUT}`,
+    );
+}
+
+/**
+ * The pre-load check both flavours run (`OrtBackend.preflight`): each component against the adapter's buffer
+ * limits and shader-f16 when headed for WebGPU (`checkAdapterLimits`, named `<model>/<component>`), then the
+ * summed weights against the device's memory (`checkModelMemory`). Throws the first refusal; returns warnings.
+ */
+export function checkModelPlan(
+  plan: ModelPlan,
+  facts: MemoryFacts & { adapter?: AdapterFacts | null },
+): string[] {
+  if (facts.adapter) for (const c of plan.components) checkAdapterLimits(c.name, c.needs, facts.adapter);
+  return checkModelMemory(plan.name, combineNeeds(plan.components.map((c) => c.needs)), facts);
+}
+
+/** Needs of a whole model from its components' needs: weights add up, the largest tensor is the maximum. */
+export function combineNeeds(parts: readonly ModelNeeds[]): ModelNeeds {
+  return {
+    largestTensorBytes: Math.max(0, ...parts.map((p) => p.largestTensorBytes)),
+    totalBytes: parts.reduce((a, p) => a + p.totalBytes, 0),
+    usesFp16: parts.some((p) => p.usesFp16),
+  };
+}
+
 const ORT_TYPES: Record<string, TensorType> = {
   float32: 'float32',
   float16: 'float16',
@@ -155,6 +256,17 @@ export function valueInfos(
   });
 }
 
+/**
+ * fp16 outputs as the core expects them, Uint16Array bit patterns. Where the JS engine has `Float16Array`
+ * (Chromium now does), onnxruntime-common returns one, whose elements are values, not bits: reading it as bits
+ * turned every fp16 result into NaN in the browser. The buffer holds the same halves, so a view suffices.
+ */
+function halfBits(type: string, data: TensorLike['data']): TensorLike['data'] {
+  if (type !== 'float16' || data instanceof Uint16Array) return data;
+  const v = data as unknown as ArrayBufferView & { length: number };
+  return new Uint16Array(v.buffer, v.byteOffset, v.length);
+}
+
 /** The two constructors every ORT flavour exposes (`ort.Tensor`), typed loosely enough for both. */
 export interface TensorCtor {
   new (type: TensorType, data: TensorLike['data'], dims: readonly number[]): Tensor;
@@ -171,7 +283,7 @@ export interface TensorCtor {
 export function wrapSession(
   session: InferenceSession,
   TensorClass: TensorCtor,
-  info: { name: string; backend: Backend; fallbackReason: string },
+  info: { name: string; backend: Backend; fallbackReason: string; partialFallback?: string },
 ): OrtSession {
   let chain: Promise<unknown> = Promise.resolve();
   let released = false;
@@ -196,7 +308,7 @@ export function wrapSession(
       const out: Record<string, TensorLike> = {};
       for (const [k, v] of Object.entries(result)) {
         const t = v as Tensor;
-        const data = (await t.getData(true)) as TensorLike['data'];
+        const data = halfBits(t.type, (await t.getData(true)) as TensorLike['data']);
         out[k] = { type: (ORT_TYPES[t.type] ?? 'float32') as TensorType, data, dims: [...t.dims] };
       }
       return out;
@@ -209,6 +321,7 @@ export function wrapSession(
     name: info.name,
     backend: info.backend,
     fallbackReason: info.fallbackReason,
+    partialFallback: info.partialFallback ?? '',
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputs,

@@ -189,6 +189,37 @@ describe('ModelManager download', () => {
     expect((await mgr2.storedBytes(sdxl.manifest)).complete).toBe(true);
   });
 
+  it('storage quota: refuses before the first request when the rest cannot fit, counting a resume', async () => {
+    const store = new MemoryFileStore();
+    const total = totalBytes(sd.manifest);
+    const { fetchFn, requests } = fakeServer(sd.files);
+    // The browser grants 1000 bytes fewer than the model needs.
+    const tight = async () => ({ quota: total - 1000 + 500, usage: 500 });
+    await expect(
+      new ModelManager(store, fetchFn, tight).download(sd.manifest, 'http://srv/m/'),
+    ).rejects.toThrow(
+      /MemoryLimitError: tiny-sd-inpaint needs .* more of storage but the browser grants this site .* free.*— fix:/,
+    );
+    expect(requests).toEqual([]);
+    expect(store.dump()).toEqual({ complete: [], partial: [] });
+    // With 2000 bytes already stored (a resume), the same quota suffices: only the rest is counted.
+    const cut = fakeServer(sd.files, { failAfter: 2 });
+    await expect(
+      new ModelManager(store, cut.fetchFn, async () => ({ quota: total })).download(
+        sd.manifest,
+        'http://srv/m/',
+        {
+          chunkBytes: 1000,
+        },
+      ),
+    ).rejects.toThrow(DownloadError);
+    const usedByPartial = async () => ({ quota: total - 1000 + 2000, usage: 2000 });
+    await new ModelManager(store, fetchFn, usedByPartial).download(sd.manifest, 'http://srv/m/', {
+      chunkBytes: 1000,
+    });
+    expect((await new ModelManager(store, fetchFn).storedBytes(sd.manifest)).complete).toBe(true);
+  });
+
   it('works with a server that ignores Range', async () => {
     const store = new MemoryFileStore();
     const { fetchFn } = fakeServer(sd.files, { ignoreRange: true });

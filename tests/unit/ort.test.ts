@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../models/builders/graph.ts';
-import { createSession, checkAdapterLimits, GpuLimitError } from '../../src/runtime/ort-node.ts';
+import {
+  createSession,
+  checkAdapterLimits,
+  checkModelMemory,
+  checkModelPlan,
+  checkStorageQuota,
+  GpuLimitError,
+  MemoryLimitError,
+  nodeBackend,
+} from '../../src/runtime/ort-node.ts';
+import { checkProbe, dequantizeProbe } from '../../src/runtime/ort-selfcheck.ts';
 import { inspectOnnx, TruncatedModelError } from '../../src/runtime/models/onnx-inspect.ts';
 import { tensor } from '../../src/core/tensor.ts';
 
@@ -119,5 +129,106 @@ describe('inspectOnnx', () => {
       expect(() => inspectOnnx(bytes.subarray(0, cut), 'unet.onnx'), `cut at ${cut}`).toThrow(
         TruncatedModelError,
       );
+  });
+});
+
+describe('memory checks before loading', () => {
+  const GiB = 1024 ** 3;
+  const needs = (totalGiB: number, largestMiB = 10, usesFp16 = false) => ({
+    totalBytes: totalGiB * GiB,
+    largestTensorBytes: largestMiB * 1024 ** 2,
+    usesFp16,
+  });
+
+  it('refuses weights larger than navigator.deviceMemory, warns above half, and never refuses from the 8 GiB cap', () => {
+    expect(() => checkModelMemory('sdxl', needs(6.5), { deviceMemoryGiB: 4 })).toThrow(MemoryLimitError);
+    expect(() => checkModelMemory('sdxl', needs(6.5), { deviceMemoryGiB: 4 })).toThrow(
+      /MemoryLimitError: sdxl has 6\.50 GiB of weights but this device has 4\.00 GiB of memory — fix: .*smaller tier.*server backend/,
+    );
+    const warn = checkModelMemory('sdxl-int8', needs(3), { deviceMemoryGiB: 4 });
+    expect(warn).toHaveLength(1);
+    expect(warn[0]).toMatch(/3\.00 GiB of weights .* 4\.00 GiB .*smaller tier/);
+    expect(checkModelMemory('sd-int4', needs(1), { deviceMemoryGiB: 4 })).toEqual([]);
+    // deviceMemory 8 means "8 or more": a 12 GiB model is a warning there, not a refusal.
+    const capped = checkModelMemory('sdxl', needs(12), { deviceMemoryGiB: 8 });
+    expect(capped[0]).toMatch(/at least 8\.00 GiB/);
+    // Node's os.totalmem() is exact, so it refuses above it.
+    expect(() => checkModelMemory('sdxl', needs(12), { totalMemoryBytes: 8 * GiB })).toThrow(
+      MemoryLimitError,
+    );
+    // Nothing known: nothing refused.
+    expect(checkModelMemory('sdxl', needs(100), {})).toEqual([]);
+  });
+
+  it('checks every component against the adapter (named) and the summed weights against memory', () => {
+    const adapter = {
+      maxBufferSize: 256 * 1024 ** 2,
+      maxStorageBufferBindingSize: 128 * 1024 ** 2,
+      shaderF16: true,
+    };
+    const plan = {
+      name: 'm',
+      components: [
+        { name: 'm/text_encoder', needs: needs(0.5, 100) },
+        { name: 'm/unet', needs: needs(2, 200) },
+      ],
+    };
+    expect(() => checkModelPlan(plan, { adapter })).toThrow(
+      /GpuLimitError: m\/unet has a 200\.0 MiB weight tensor.*128\.0 MiB/,
+    );
+    // Without an adapter (WASM) the largest tensor does not matter; the 2.5 GiB total does, against 2 GiB.
+    expect(() => checkModelPlan(plan, { adapter: null, deviceMemoryGiB: 2 })).toThrow(
+      /MemoryLimitError: m has 2\.50 GiB of weights but this device has 2\.00 GiB/,
+    );
+    expect(checkModelPlan(plan, { adapter: null, deviceMemoryGiB: 8 })).toEqual([]);
+  });
+
+  it('refuses a download the storage quota cannot take, counting only what is not stored yet', () => {
+    expect(() => checkStorageQuota('sdxl', 7 * GiB, { quota: 10 * GiB, usage: 4 * GiB })).toThrow(
+      /MemoryLimitError: sdxl needs 7\.00 GiB more of storage but the browser grants this site 6\.00 GiB free.*— fix: .*Pick files.*not copied/,
+    );
+    expect(() => checkStorageQuota('sdxl', 5 * GiB, { quota: 10 * GiB, usage: 4 * GiB })).not.toThrow();
+    expect(() => checkStorageQuota('sdxl', 5 * GiB, {})).not.toThrow();
+  });
+
+  it('the Node door refuses through preflight from os.totalmem()', async () => {
+    const { totalmem } = await import('node:os');
+    const plan = (bytes: number) => ({
+      name: 'big',
+      components: [
+        { name: 'big/unet', needs: { totalBytes: bytes, largestTensorBytes: 1, usesFp16: false } },
+      ],
+    });
+    await expect(nodeBackend.preflight!(plan(totalmem() + 1))).rejects.toThrow(MemoryLimitError);
+    expect(await nodeBackend.preflight!(plan(1024))).toEqual([]);
+  });
+});
+
+describe('kernel self-check probes', () => {
+  it('the DequantizeLinear probe is a valid model whose expected values onnxruntime-node reproduces', async () => {
+    for (const kind of ['int8', 'uint8'] as const) {
+      const probe = dequantizeProbe(kind);
+      // Expected values come from the spec formula (q − zp)·scale; the int8 probe spans the whole range.
+      expect(Math.min(...probe.expected)).toBe(-64);
+      const problem = await checkProbe(probe, async (model) => {
+        const s = await createSession(model);
+        const out = await s.run({ x: tensor('float32', Float32Array.of(0), [1]) });
+        await s.release();
+        return out.y.data as Float32Array;
+      });
+      expect(problem, kind).toBe('');
+    }
+  });
+  it('reports a wrong or failing kernel', async () => {
+    const probe = dequantizeProbe('int8');
+    expect(await checkProbe(probe, async () => probe.expected.map((v) => v + 0.25))).toMatch(
+      /off by up to 0\.250/,
+    );
+    expect(await checkProbe(probe, async () => new Float32Array(3))).toMatch(/off by up to Infinity/);
+    expect(
+      await checkProbe(probe, async () => {
+        throw new Error('no kernel');
+      }),
+    ).toMatch(/failed to run \(no kernel\)/);
   });
 });

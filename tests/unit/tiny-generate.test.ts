@@ -137,6 +137,26 @@ describe('tiny models end to end on onnxruntime-node', () => {
     await q.unload();
   });
 
+  it('fp16 weights and I/O run on onnxruntime-node CPU and track the fp32 model', async () => {
+    // A real fp16 session (fp16 inputs fed as Uint16 halves, fp16 outputs read back), not a cast wrapper.
+    // Tolerance: fp16 keeps 11 significant bits (relative rounding 2^-11 ≈ 4.9e-4 per value); through five
+    // graphs, guidance 7.5 and six steps that grows (observed ≈ 0.15 % of the latents' peak); bound 1 % of the
+    // peak, and a tenth of the seed effect. Above 1e-6, or nothing ran in fp16.
+    const fp = await loaded('tiny-sdxl-inpaint');
+    const h = await loaded('tiny-sdxl-inpaint-fp16');
+    const a = await fp.generate(request());
+    const b = await h.generate(request());
+    const other = await fp.generate(request({ seed: 43 }));
+    const d = maxAbsDiff(a.latents, b.latents);
+    const peak = Math.max(...Array.from(a.latents, Math.abs));
+    expect(b.latents.every(Number.isFinite)).toBe(true);
+    expect(d).toBeGreaterThan(1e-6);
+    expect(d / peak).toBeLessThan(0.01);
+    expect(d).toBeLessThan(maxAbsDiff(a.latents, other.latents) / 10);
+    await fp.unload();
+    await h.unload();
+  });
+
   it('bad input: empty mask, full mask and a mismatched graph are named errors; the loaded model still works', async () => {
     const engine = await loaded('tiny-sdxl-inpaint');
     const empty = createRaster(64, 48, 1);

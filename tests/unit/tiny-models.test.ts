@@ -17,7 +17,7 @@ import { createSession } from '../../src/runtime/ort-node.ts';
 import { validateManifest, requiredComponents } from '../../src/runtime/models/manifest.ts';
 import { layoutProblems } from '../../src/runtime/models/layout.ts';
 import { inspectOnnx } from '../../src/runtime/models/onnx-inspect.ts';
-import { tensor, type TensorLike } from '../../src/core/tensor.ts';
+import { floatToHalf, tensor, toFloat32, type TensorLike } from '../../src/core/tensor.ts';
 import { Rng } from '../../src/core/rng.ts';
 
 const built = await tinyDiffusionModels();
@@ -39,6 +39,7 @@ describe('tiny diffusion models', () => {
     expect([...byId.keys()].sort()).toEqual([
       'tiny-sd-inpaint',
       'tiny-sdxl-inpaint',
+      'tiny-sdxl-inpaint-fp16',
       'tiny-sdxl-inpaint-int4',
       'tiny-sdxl-inpaint-int8',
     ]);
@@ -88,6 +89,40 @@ describe('tiny diffusion models', () => {
     expect(o1.last_hidden_state.dims).toEqual([2, 77, 768]);
     expect(o1.pooler_output.dims).toEqual([2, 768]);
     for (const s of [unet, te1, te2]) await s.release();
+  });
+
+  it('fp16 variant: real fp16 I/O on onnxruntime-node, every float weight fp16, declared as needing shader-f16', async () => {
+    const { manifest, files } = byId.get('tiny-sdxl-inpaint-fp16')!;
+    expect(manifest.gpu?.shaderF16).toBe(true);
+    const unetBytes = files.get(manifest.components.unet!.file)!;
+    expect(inspectOnnx(unetBytes).usesFp16).toBe(true);
+    const unet = await createSession(unetBytes);
+    expect(unet.inputs.map((i) => [i.name, i.type])).toEqual([
+      ['sample', 'float16'],
+      ['timestep', 'int64'],
+      ['encoder_hidden_states', 'float16'],
+      ['text_embeds', 'float16'],
+      ['time_ids', 'float16'],
+    ]);
+    const dec = await createSession(files.get(manifest.components.vae_decoder!.file)!);
+    const z = tensor(
+      'float16',
+      Uint16Array.from({ length: 4 * 16 }, (_, i) => floatToHalf((i % 7) / 7)),
+      [1, 4, 4, 4],
+    );
+    const y = (await dec.run({ latent_sample: z })).sample;
+    expect(y.type).toBe('float16');
+    expect(y.dims).toEqual([1, 3, 32, 32]);
+    // The same decode in fp32: fp16 rounding (2^-11 relative) through two convs stays under 1e-2 absolute
+    // on outputs in [-1, 1].
+    const fp = byId.get('tiny-sdxl-inpaint')!;
+    const dec32 = await createSession(fp.files.get(fp.manifest.components.vae_decoder!.file)!);
+    const y32 = (await dec32.run({ latent_sample: tensor('float32', toFloat32(z), [1, 4, 4, 4]) })).sample;
+    const a = toFloat32(y);
+    const b = y32.data as Float32Array;
+    expect(Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])))).toBeLessThan(1e-2);
+    expect(Math.max(...Array.from(b, Math.abs))).toBeGreaterThan(0.1);
+    for (const s of [unet, dec, dec32]) await s.release();
   });
 
   it('VAE round trip keeps the 8× factor, outputs stay in [-1, 1]', async () => {

@@ -21,6 +21,17 @@ import { assertLayout } from './layout.ts';
 import { inspectOnnx } from './onnx-inspect.ts';
 import { Sha256 } from './sha256.ts';
 import type { FileStore } from './store.ts';
+import { checkStorageQuota } from '../ort.ts';
+
+/** `navigator.storage.estimate()`'s shape: what the browser grants this origin and what it already uses. */
+export type StorageEstimateFn = () => Promise<{ quota?: number; usage?: number }>;
+
+/** The browser's estimate for persistent stores; none for memory (Node) or where the API is missing. */
+function defaultEstimate(store: FileStore): StorageEstimateFn | undefined {
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (store.kind === 'memory' || typeof storage?.estimate !== 'function') return undefined;
+  return () => storage.estimate();
+}
 
 /** Where a model's files come from. */
 export type ModelSource =
@@ -172,10 +183,14 @@ export function checkGraph(m: ModelManifest, path: string, bytes: Uint8Array): v
 }
 
 export class ModelManager {
+  private readonly estimate: StorageEstimateFn | undefined;
   constructor(
     private readonly store: FileStore,
     private readonly fetchFn: typeof fetch = (...a) => fetch(...a),
-  ) {}
+    estimate?: StorageEstimateFn,
+  ) {
+    this.estimate = estimate ?? defaultEstimate(store);
+  }
 
   private key(m: { id: string }, path: string): string {
     return `${m.id}/${path}`;
@@ -198,6 +213,9 @@ export class ModelManager {
       );
     }
     const resumedFrom = [...stored.values()].reduce((a, b) => a + b, 0);
+    // Refuse before the first byte when the rest cannot fit the quota (a half-downloaded model helps nobody).
+    if (this.estimate)
+      checkStorageQuota(manifest.id, totalBytes(manifest) - resumedFrom, await this.estimate());
     const started = Date.now();
     const report = (file: string) =>
       opts.onProgress?.(overallProgress(manifest, stored, resumedFrom, started, Date.now(), file));

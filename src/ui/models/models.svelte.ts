@@ -6,11 +6,17 @@
 /* eslint-disable svelte/prefer-svelte-reactivity -- the Maps here hold File objects posted to the worker
    (structured clone needs plain Maps) and are never rendered; the UI reads counts from `models`. */
 import { errorInfo } from '../../core/errors.ts';
-import { validateManifest, serverBase, hubBase, type ModelManifest } from '../../runtime/models/manifest.ts';
+import {
+  validateManifest,
+  serverBase,
+  hubBase,
+  totalBytes,
+  type ModelManifest,
+} from '../../runtime/models/manifest.ts';
 import { ModelManager, type DownloadProgress, type ModelSource } from '../../runtime/models/manager.ts';
 import { CacheStorageFileStore, OpfsFileStore, storeFor } from '../../runtime/models/store.ts';
 import { sha256HexSync } from '../../runtime/models/sha256.ts';
-import { checkAdapterLimits, type Backend } from '../../runtime/ort.ts';
+import { checkModelPlan, type Backend } from '../../runtime/ort.ts';
 import type { WebGpuCapability } from '../../runtime/capabilities.ts';
 import { preferredBackend } from '../../runtime/backend-choice.ts';
 import { diffusionClient } from '../../../workers/diffusion.client.ts';
@@ -65,22 +71,38 @@ export function baseUrl(m: ModelManifest, kind: SourceKind): string | null {
 }
 
 /**
- * Why this GPU cannot run a model on WebGPU (the manifest's declared needs against the adapter's limits), or
- * null when it fits or nothing is known. Shown before the user spends a download on it.
+ * Why this device cannot (or may not) run a model — the manifest's declared needs against the adapter's limits
+ * and shader-f16, its total bytes against `navigator.deviceMemory` — or null when it fits or nothing is known.
+ * Shown before the user spends a download on it (the load repeats the check from the graphs themselves).
  */
 export function gpuWarning(m: ModelManifest, webgpu: WebGpuCapability | undefined): string | null {
-  if (!m.gpu || !webgpu?.available) return null;
+  const deviceMemoryGiB = (navigator as { deviceMemory?: number }).deviceMemory;
+  const adapter =
+    m.gpu && webgpu?.available
+      ? {
+          maxBufferSize: webgpu.limits.maxBufferSize,
+          maxStorageBufferBindingSize: webgpu.limits.maxStorageBufferBindingSize,
+          shaderF16: webgpu.shaderF16,
+        }
+      : null;
   try {
-    checkAdapterLimits(
-      m.id,
-      { largestTensorBytes: m.gpu.largestTensorBytes, totalBytes: 0, usesFp16: m.gpu.shaderF16 },
+    const warnings = checkModelPlan(
       {
-        maxBufferSize: webgpu.limits.maxBufferSize,
-        maxStorageBufferBindingSize: webgpu.limits.maxStorageBufferBindingSize,
-        shaderF16: webgpu.shaderF16,
+        name: m.id,
+        components: [
+          {
+            name: m.id,
+            needs: {
+              largestTensorBytes: m.gpu?.largestTensorBytes ?? 0,
+              totalBytes: totalBytes(m),
+              usesFp16: m.gpu?.shaderF16 ?? false,
+            },
+          },
+        ],
       },
+      { adapter, ...(typeof deviceMemoryGiB === 'number' ? { deviceMemoryGiB } : {}) },
     );
-    return null;
+    return warnings[0] ?? null;
   } catch (e) {
     return errorInfo(e).message;
   }
