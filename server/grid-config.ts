@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import Fastify from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
 import {
   DIFFUSION_MASK_SOURCES,
@@ -146,9 +146,13 @@ async function schemaErrors(config: unknown): Promise<string | null> {
         customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true },
       },
     });
-    validator.post('/', { schema: { body: GRID_CONFIG_SCHEMA }, attachValidation: true }, async (req) => ({
-      issues: (req.validationError as { validation?: AjvIssue[] } | undefined)?.validation ?? [],
-    }));
+    validator.post(
+      '/',
+      { schema: { body: GRID_CONFIG_SCHEMA }, attachValidation: true },
+      async (req: FastifyRequest) => ({
+        issues: (req.validationError as { validation?: AjvIssue[] } | undefined)?.validation ?? [],
+      }),
+    );
   }
   const r = await validator.inject({ method: 'POST', url: '/', payload: config as object });
   const issues = (r.json() as { issues: AjvIssue[] }).issues;
