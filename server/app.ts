@@ -6,7 +6,8 @@
  * - GET  /api/capabilities           ORT flavour/providers, the CUDA → CPU fallback reason, generators, heads
  * - POST /api/metrics                scores + labels (+ threshold or policy) → AP, AUROC, P/R/F1/MCC/FPR, curves
  * - POST /api/synth/generate         PNG (base64) + generator + seed → defect PNG + mask PNG + params
- * - POST /api/experiments/run        a grid on a manifest dataset (default: the real magnetic-tile run)
+ * - POST /api/experiments/run        the real magnetic-tile run (seeds, N_aug, epochs)
+ * - POST /api/experiments/grid       a user's grid config (the CLI's `experiment --config` JSON) over a dataset folder
  * - POST /api/diffusion/generate     inpainting through the diffusion engine (503 with a fix when none is wired in)
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -21,11 +22,14 @@ import {
 } from '../src/core/metrics/index.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import { coreGenerators } from './generators.ts';
+import type { GridConfig } from './grid-config.ts';
 import { probeOrt, type OrtProbe } from './probe.ts';
 
 export interface ServerDeps {
   /** Runs the experiment route (injected so tests can use a fast fake). */
   runExperiment?: (body: ExperimentBody) => Promise<unknown>;
+  /** Runs a checked grid config (default: `runGridConfig`, the CLI's runner). */
+  runGrid?: (config: GridConfig) => Promise<unknown>;
   /** Diffusion inpainting, when an engine is available. */
   diffusion?: (body: Record<string, unknown>) => Promise<unknown>;
   /** Capability probe (defaults to creating a tiny ORT session on CPU and, if asked, CUDA). */
@@ -96,7 +100,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
     return {
       ort,
       generators: Object.keys(generators),
-      heads: ['bce', 'cse', 'knn', 'mean'],
+      heads: ['bce', 'spatial', 'cse', 'knn', 'mean'],
       diffusion: Boolean(deps.diffusion),
     };
   });
@@ -215,6 +219,37 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
         });
       return JSON.parse(
         JSON.stringify(await run(req.body ?? {}), (_k, v) =>
+          typeof v === 'number' && !Number.isFinite(v) ? null : v,
+        ),
+      );
+    },
+  );
+
+  app.post<{ Body: Record<string, unknown> }>(
+    '/api/experiments/grid',
+    {
+      // The route's own schema only asks for an object: fastify's default validator silently drops unknown keys,
+      // and a misspelt grid field must be an error, so parseGridConfig checks GRID_CONFIG_SCHEMA strictly.
+      schema: { body: { type: 'object' } },
+    },
+    async (req) => {
+      const { parseGridConfig, runGridConfig } = await import('./grid-config.ts');
+      const config = await parseGridConfig(req.body, process.cwd(), 'the request body');
+      const run =
+        deps.runGrid ??
+        (async (c: GridConfig) => {
+          const r = await runGridConfig(c, {}, 'the request body');
+          return {
+            markdown: r.markdown,
+            table: r.table,
+            warnings: r.warnings,
+            seconds: r.seconds,
+            backend: r.backend,
+            cells: r.cells.map(({ scores: _s, ...cell }) => cell),
+          };
+        });
+      return JSON.parse(
+        JSON.stringify(await run(config), (_k, v) =>
           typeof v === 'number' && !Number.isFinite(v) ? null : v,
         ),
       );

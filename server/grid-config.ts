@@ -159,7 +159,7 @@ async function schemaErrors(config: unknown): Promise<string | null> {
   return issues.length ? issues.map((e) => describeIssue(e, config)).join('; ') : null;
 }
 
-/** Reads, schema-checks and semantically checks a grid config; paths become absolute. */
+/** Reads, schema-checks and semantically checks a grid config file; paths become absolute. */
 export async function loadGridConfig(file: string): Promise<GridConfig> {
   const abs = resolve(file);
   if (!existsSync(abs))
@@ -170,12 +170,19 @@ export async function loadGridConfig(file: string): Promise<GridConfig> {
   } catch (e) {
     throw new GridConfigError(abs, `is not valid JSON (${(e as Error).message})`, SCHEMA_FIX);
   }
+  return parseGridConfig(raw, dirname(abs), abs);
+}
+
+/**
+ * Schema-checks and semantically checks an already parsed config (a file's contents or an HTTP body);
+ * relative paths resolve against `base`. `source` names where it came from in every error.
+ */
+export async function parseGridConfig(raw: unknown, base: string, source: string): Promise<GridConfig> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    throw new GridConfigError(abs, 'must hold one JSON object', SCHEMA_FIX);
+    throw new GridConfigError(source, 'must hold one JSON object', SCHEMA_FIX);
   const problem = await schemaErrors(raw);
-  if (problem) throw new GridConfigError(abs, problem, SCHEMA_FIX);
+  if (problem) throw new GridConfigError(source, problem, SCHEMA_FIX);
   const c = raw as GridConfig;
-  const base = dirname(abs);
   const config: GridConfig = {
     ...c,
     nAug: c.nAug ?? [],
@@ -192,7 +199,7 @@ export async function loadGridConfig(file: string): Promise<GridConfig> {
       }),
     });
   } catch (e) {
-    throw new GridConfigError(abs, errorInfo(e).message, SCHEMA_FIX);
+    throw new GridConfigError(source, errorInfo(e).message, SCHEMA_FIX);
   }
   return config;
 }

@@ -8,7 +8,7 @@ const app = buildServer({ diffusion: diffusionHandler(nodeDiffusionEngine(), loc
 app.listen({ host: '127.0.0.1', port }).then(
   (addr) =>
     console.log(
-      `DefectLab API on ${addr} (GET /api/health, /api/capabilities; POST /api/metrics, /api/synth/generate, /api/experiments/run, /api/diffusion/generate)`,
+      `DefectLab API on ${addr} (GET /api/health, /api/capabilities; POST /api/metrics, /api/synth/generate, /api/experiments/run, /api/experiments/grid, /api/diffusion/generate)`,
     ),
   (e: unknown) => {
     console.error(

@@ -282,6 +282,56 @@ describe('CLI experiment --config', () => {
   );
 });
 
+describe('POST /api/experiments/grid', () => {
+  it(
+    'refuses a misspelt field with the field named (no silent drop) and runs a real grid',
+    { timeout: 300_000 },
+    async () => {
+      const app = buildServer();
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/api/experiments/grid',
+        payload: { generators: ['memseg'], nAug: [4], seeds: [0], heads: ['bce'], epoch: 3 },
+      });
+      expect(bad.statusCode).toBe(422);
+      expect(bad.json()).toMatchObject({ code: 'GridConfigError' });
+      expect(bad.json().message).toMatch(/the request body: \/ has an unknown key "epoch"/);
+      expect(bad.json().fix).toMatch(/grid config schema/);
+
+      const noData = await app.inject({
+        method: 'POST',
+        url: '/api/experiments/grid',
+        payload: { generators: ['memseg'], nAug: [4], seeds: [0], heads: ['bce'] },
+      });
+      expect(noData.statusCode).toBe(422);
+      expect(noData.json().message).toMatch(/names no dataset/);
+
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/experiments/grid',
+        payload: {
+          data: mvtecFolder(),
+          backbone: join(import.meta.dirname, '../../models/tiny/tiny-resnet/model.onnx'),
+          generators: ['memseg'],
+          nAug: [6],
+          seeds: [0, 1],
+          heads: ['bce'],
+          epochs: 3,
+        },
+      });
+      expect(r.statusCode, r.body).toBe(200);
+      const b = r.json();
+      expect(b.markdown).toMatch(/\| memseg ×6 · bce \| 2 \|/);
+      expect(b.markdown).toMatch(/\| baseline: k-NN cosine distance \| 2 \|/);
+      expect(b.cells.length).toBeGreaterThanOrEqual(2);
+      expect(b.cells[0].scores).toBeUndefined();
+      const row = b.table.find((t: { label: string }) => t.label === 'memseg ×6 · bce');
+      expect(row.seeds).toEqual([0, 1]);
+      expect(row.stats.ap.mean).toBeGreaterThanOrEqual(0);
+    },
+  );
+});
+
 describe('spatial/CSE adapter helpers', () => {
   it('upsampleMap keeps constants and corners', async () => {
     const { upsampleMap } = await import('../../server/heads.ts');
