@@ -32,6 +32,8 @@ export interface ServerDeps {
   runGrid?: (config: GridConfig) => Promise<unknown>;
   /** Diffusion inpainting, when an engine is available. */
   diffusion?: (body: Record<string, unknown>) => Promise<unknown>;
+  /** Where experiment runs put their sessions ('cuda': CUDA when present, else CPU with the reason). */
+  device?: 'cpu' | 'cuda';
   /** Capability probe (defaults to creating a tiny ORT session on CPU and, if asked, CUDA). */
   probe?: () => Promise<OrtProbe>;
 }
@@ -208,7 +210,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
         deps.runExperiment ??
         (async (b: ExperimentBody) => {
           const { runRealData } = await import('./realdata.ts');
-          const r = await runRealData(b);
+          const r = await runRealData({ ...b, device: deps.device });
           return {
             markdown: r.markdown,
             table: r.table,
@@ -238,7 +240,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
       const run =
         deps.runGrid ??
         (async (c: GridConfig) => {
-          const r = await runGridConfig(c, {}, 'the request body');
+          const r = await runGridConfig(c, { device: deps.device }, 'the request body');
           return {
             markdown: r.markdown,
             table: r.table,

@@ -5,6 +5,7 @@
  *               baselines over seeds; prints the Markdown table. --seeds 0,1,2,3 --n-aug 100 --epochs 50
  *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
  *               result.json) --store FILE (cell store; an interrupted run resumes from it)
+ *               --device cuda|cpu (default cuda: the CUDA execution provider when present, else CPU and why)
  *   experiment --config GRID.json   a user's grid (generators × N_aug × seeds × heads, see grid-config.ts) over
  *               the config's "data" folder/manifest (or --data); --model FILE (backbone), --diffusion-dir DIR
  *               (diffusion model folders, default models/tiny), --out DIR, --store FILE as above
@@ -42,9 +43,17 @@ async function experiment(args: string[]): Promise<number> {
       store: { type: 'string' },
       config: { type: 'string' },
       'diffusion-dir': { type: 'string' },
+      device: { type: 'string', default: 'cuda' },
     },
   });
-  if (values.config !== undefined) return experimentFromConfig(values);
+  const device = values.device;
+  if (device !== 'cpu' && device !== 'cuda') {
+    console.error(
+      `--device ${device}: unknown device — fix: pass --device cuda (CUDA when present, else CPU) or --device cpu`,
+    );
+    return 2;
+  }
+  if (values.config !== undefined) return experimentFromConfig({ ...values, device });
   const { runRealData } = await import('./realdata.ts');
   const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
   const { JsonFileCellStore } = await import('./cell-store.ts');
@@ -64,6 +73,7 @@ async function experiment(args: string[]): Promise<number> {
     skipCse: values['no-cse'],
     dataDir: values.data,
     modelPath: values.model,
+    device,
     store: values.store ? new JsonFileCellStore(values.store) : undefined,
     signal: ctl.signal,
     log: (l) => console.error(l),
@@ -102,6 +112,7 @@ async function experimentFromConfig(values: {
   out?: string;
   store?: string;
   'diffusion-dir'?: string;
+  device: 'cpu' | 'cuda';
 }): Promise<number> {
   const { GridConfigError, loadGridConfig, runGridConfig } = await import('./grid-config.ts');
   const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
@@ -130,6 +141,7 @@ async function experimentFromConfig(values: {
         data: values.data,
         backbone: values.model,
         diffusionDir: values['diffusion-dir'],
+        device: values.device,
         store: values.store ? new JsonFileCellStore(values.store) : undefined,
         signal: ctl.signal,
         log: (l) => console.error(l),

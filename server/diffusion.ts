@@ -31,13 +31,19 @@ export interface DiffusionBody {
 export const TINY_MODELS_DIR = resolve(import.meta.dirname, '../models/tiny');
 
 /** Resolves a model id to a folder `<dir>/<id>/` holding `manifest.json` and the ONNX files. */
-export function localModels(dir = TINY_MODELS_DIR): (id: string) => Promise<LoadRequest> {
+/** Where Node sessions run: CUDA when asked and present (else CPU, with the reason on the session), or CPU. */
+export type NodeDevice = 'cpu' | 'cuda';
+
+export function localModels(
+  dir = TINY_MODELS_DIR,
+  device: NodeDevice = 'cpu',
+): (id: string) => Promise<LoadRequest> {
   return async (id) => {
     if (!/^[\w.-]+$/.test(id))
       throw new DefectLabError(
         'ModelNotFoundError',
         `bad model id ${JSON.stringify(id)}`,
-        'use a folder name under models/tiny',
+        `use the name of a model folder under ${dir}`,
       );
     const folder = `${dir}/${id}`;
     let manifest: ModelManifest;
@@ -50,7 +56,7 @@ export function localModels(dir = TINY_MODELS_DIR): (id: string) => Promise<Load
         'run npm run models:tiny',
       );
     }
-    return { manifest, source: { kind: 'dir', dir: folder }, backend: 'cpu' };
+    return { manifest, source: { kind: 'dir', dir: folder }, backend: device };
   };
 }
 
@@ -61,6 +67,7 @@ export function localModels(dir = TINY_MODELS_DIR): (id: string) => Promise<Load
 export function nodeDiffusionSource(
   dir = TINY_MODELS_DIR,
   engine = nodeDiffusionEngine(),
+  device: NodeDevice = 'cpu',
 ): DiffusionModelSource {
   return {
     async list() {
@@ -75,7 +82,7 @@ export function nodeDiffusionSource(
         }
       return out;
     },
-    resolve: localModels(dir),
+    resolve: localModels(dir, device),
     engine,
     fix: `run npm run models:tiny, or put an export with its manifest.json in a folder under ${dir} (CLI: --diffusion-dir DIR) and name that folder in the grid's diffusion.model`,
   };

@@ -32,7 +32,7 @@ import {
 import type { ProgressFn } from '../src/core/progress.ts';
 import { identifyBackbone } from '../src/runtime/backbone.ts';
 import { loadDatasetFolder, type FolderDataset } from './dataset-folder.ts';
-import { TINY_MODELS_DIR, nodeDiffusionSource } from './diffusion.ts';
+import { TINY_MODELS_DIR, nodeDiffusionSource, type NodeDevice } from './diffusion.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators, diffusionSettings, prepareDiffusionGrid } from './generators.ts';
 import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
@@ -217,6 +217,8 @@ export interface RunGridOptions {
   backbone?: string;
   /** Folder of diffusion model folders (default models/tiny). */
   diffusionDir?: string;
+  /** 'cuda' asks for the CUDA execution provider (CPU with the reason when it is missing); default 'cpu'. */
+  device?: NodeDevice;
   store?: CellStore;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
@@ -247,7 +249,7 @@ export async function runGridConfig(
     );
   const data = loadDatasetFolder(dataPath);
   for (const r of data.rejected) o.log?.(`skipped ${r}`);
-  const diffusion = nodeDiffusionSource(o.diffusionDir ?? TINY_MODELS_DIR);
+  const diffusion = nodeDiffusionSource(o.diffusionDir ?? TINY_MODELS_DIR, undefined, o.device);
   const { data: _d, backbone: _b, ...grid } = config;
   const spec = await prepareDiffusionGrid(grid, diffusion);
   const backbonePath = o.backbone ?? config.backbone ?? MOBILENET_PATH;
@@ -257,7 +259,9 @@ export async function runGridConfig(
       `backbone ${backbonePath} does not exist`,
       'set "backbone" to an ONNX image classifier (relative to the config) or pass --model FILE',
     );
-  const extractor = await loadNodeExtractor(backbonePath, await backboneId(backbonePath));
+  const extractor = await loadNodeExtractor(backbonePath, await backboneId(backbonePath), o.device);
+  if (extractor.backbone.session.fallbackReason)
+    o.log?.(`backbone: ${extractor.backbone.session.fallbackReason}`);
   try {
     const maps = new SpatialMaps({
       preprocess: extractor.backbone.preprocess,

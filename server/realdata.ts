@@ -29,6 +29,8 @@ export interface RealDataOptions {
   cseEpochs?: number;
   /** Leave the CSE rows out (quick runs). */
   skipCse?: boolean;
+  /** 'cuda' asks for the CUDA execution provider (CPU with the reason when it is missing); default 'cpu'. */
+  device?: 'cpu' | 'cuda';
   store?: CellStore;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
@@ -47,7 +49,9 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
   const seeds = o.seeds ?? [0, 1, 2, 3];
   const nAug = o.nAug ?? 100;
   const data = loadManifestDataset(o.dataDir ?? MAGNETIC_TILE_DIR);
-  const extractor = await loadNodeExtractor(o.modelPath ?? MOBILENET_PATH);
+  const extractor = await loadNodeExtractor(o.modelPath ?? MOBILENET_PATH, undefined, o.device);
+  if (extractor.backbone.session.fallbackReason)
+    o.log?.(`backbone: ${extractor.backbone.session.fallbackReason}`);
   try {
     const generators = coreGenerators();
     const supervised = expandGrid(

@@ -282,6 +282,39 @@ describe('CLI experiment --config', () => {
   );
 });
 
+describe('CLI --device', () => {
+  it(
+    'refuses an unknown device; cuda falls back to CPU with the reason where CUDA is missing',
+    { timeout: 300_000 },
+    async () => {
+      const bad = await cli(['experiment', '--device', 'gpu', '--config', 'x.json']);
+      expect(bad.code).toBe(2);
+      expect(bad.err).toMatch(/--device gpu: unknown device — fix: pass --device cuda/);
+
+      const dir = mkdtempSync(join(tmpdir(), 'dl-cli-dev-'));
+      const file = join(dir, 'grid.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          data: mvtecFolder(),
+          backbone: join(import.meta.dirname, '../../models/tiny/tiny-resnet/model.onnx'),
+          generators: ['memseg'],
+          nAug: [4],
+          seeds: [0],
+          heads: ['bce'],
+          epochs: 2,
+        }),
+      );
+      const r = await cli(['experiment', '--config', file, '--device', 'cuda']);
+      expect(r.code, r.err).toBe(0);
+      // This machine has no CUDA: the run says so and names where it ran. Where CUDA exists it runs there.
+      if (/on cpu;/.test(r.out))
+        expect(r.err).toMatch(/backbone: CUDA execution provider unavailable .*running on CPU/);
+      else expect(r.out).toMatch(/on cuda;/);
+    },
+  );
+});
+
 describe('POST /api/experiments/grid', () => {
   it(
     'refuses a misspelt field with the field named (no silent drop) and runs a real grid',
