@@ -18,7 +18,7 @@ import type { EpochReport } from '../src/runtime/heads/common.ts';
 import { trainCseHead } from '../src/runtime/heads/cse.ts';
 import { trainSpatialHead, type FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { makeCsePairSource, type CseSourceOptions } from '../src/runtime/heads/stream.ts';
-import { initTf } from '../src/runtime/tf.ts';
+import { ensureTf } from '../src/runtime/tf.ts';
 
 function epochProgress(onProgress: ProgressFn | undefined): (e: EpochReport) => void {
   return (e) =>
@@ -42,7 +42,7 @@ export function bceTrainer(defaults: Record<string, unknown> = {}): HeadTrainer 
   return {
     kind: 'bce',
     async train(rows, o): Promise<TrainedHead> {
-      await initTf();
+      await ensureTf();
       const { head } = await trainBceHead(
         rows.map((r) => r.features),
         rows.map((r) => r.label),
@@ -139,7 +139,7 @@ export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unkno
   return {
     kind: 'spatial',
     async train(rows, o): Promise<TrainedHead> {
-      await initTf();
+      await ensureTf();
       const train = await maps.of(rows, o.signal);
       const [, h, w] = train[0].dims;
       const { head } = await trainSpatialHead(
@@ -172,7 +172,7 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
     kind: 'cse',
     unsupervised: true,
     async train(rows, o): Promise<TrainedHead> {
-      await initTf();
+      await ensureTf();
       const normals = rows.filter((r) => r.label === 0);
       const normalMaps = await maps.of(normals, o.signal);
       const [, h, w] = normalMaps[0].dims;

@@ -106,6 +106,15 @@ export function initTf(pref: TfBackendPreference = 'auto'): Promise<TfBackendNam
   return name;
 }
 
+/**
+ * The backend already chosen by an earlier `initTf` (whatever its preference), else `initTf('auto')`. For code
+ * that trains inside a run whose caller picked the backend: calling `initTf('auto')` there would switch away
+ * from an explicit choice such as 'wasm' while the run still reports it.
+ */
+export function ensureTf(): Promise<TfBackendName> {
+  return active ? active.name : initTf('auto');
+}
+
 /** The backend tfjs is using now (after `initTf`). */
 export function currentTfBackend(): string {
   return tf.getBackend();

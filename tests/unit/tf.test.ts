@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { currentTfBackend, initTf, tf } from '../../src/runtime/tf.ts';
+import { currentTfBackend, ensureTf, initTf, tf } from '../../src/runtime/tf.ts';
 
 describe('tfjs door (Node)', () => {
   it("'auto' picks WASM in Node, gradients are registered, and an explicit CPU choice is honoured", async () => {
@@ -9,6 +9,9 @@ describe('tfjs door (Node)', () => {
     const g = tf.grad((x: tf.Tensor) => tf.div(tf.sum(tf.square(x)), 2))(tf.tensor1d([1, 2, 3]));
     expect(Array.from(await g.data())).toEqual([1, 2, 3]);
     expect(await initTf('cpu')).toBe('cpu');
+    expect(currentTfBackend()).toBe('cpu');
+    // A trainer inside a run keeps the caller's explicit choice ('auto' here would switch back to WASM).
+    expect(await ensureTf()).toBe('cpu');
     expect(currentTfBackend()).toBe('cpu');
   });
 
