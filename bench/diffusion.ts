@@ -1,5 +1,6 @@
 /**
- * Diffusion speed on the tiny models: per-step UNet time (one batched cond/uncond call, 8×8 latents) and
+ * Diffusion speed on the tiny models: per-step UNet time (one batched cond/uncond call, 8×8 latents; in the
+ * browser the engine's own timing of each UNet call in the worker, `EngineResult.unetMs`) and
  * end-to-end generation time (encode prompts → VAE encode → N steps → decode → paste back), on
  * - Node CPU (onnxruntime-node), for tiny SDXL-inpaint, its int4 variant and tiny SD-inpaint;
  * - the browser worker (onnxruntime-web) on WASM and WebGPU (SwiftShader here: a CPU emulation, so WebGPU
@@ -15,7 +16,7 @@ import { chromiumArgs } from '../playwright.config.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import { createDiffusionEngine } from '../workers/diffusion.engine.ts';
 import { tinyDiffusionModels } from '../models/builders/diffusion.ts';
-import { tensor } from '../src/core/tensor.ts';
+import { fromFloat32, tensor, toFloat32 } from '../src/core/tensor.ts';
 import { Rng } from '../src/core/rng.ts';
 import type { GenerateRequest } from '../src/core/diffusion/index.ts';
 
@@ -58,10 +59,13 @@ async function nodeFigures(): Promise<Record<string, unknown>> {
     await engine.load({ manifest, source, backend: 'cpu' });
     const loadMs = performance.now() - t0;
     // UNet alone: the batched (uncond, cond) call the loop makes per step.
-    const unetSession = await nodeBackend.createSession(files.get(manifest.components.unet!.file)!);
+    const unetComp = manifest.components.unet!;
+    const unetSession = await nodeBackend.createSession(files.get(unetComp.file)!, {
+      externalData: unetComp.externalData?.map((p) => ({ path: p.split('/').pop()!, data: files.get(p)! })),
+    });
     const rng = new Rng(2);
     const sdxl = manifest.layout === 'sdxl-inpaint';
-    const feeds = {
+    const f32 = {
       sample: tensor('float32', rng.normalArray(2 * 9 * 64), [2, 9, 8, 8]),
       timestep: sdxl
         ? tensor('int64', BigInt64Array.of(500n), [1])
@@ -78,6 +82,16 @@ async function nodeFigures(): Promise<Record<string, unknown>> {
           }
         : {}),
     };
+    // In the graph's own dtypes (the fp16 variant takes fp16 halves).
+    const feeds = Object.fromEntries(
+      Object.entries(f32).map(([name, t]) => {
+        const type = unetSession.inputs.find((i) => i.name === name)?.type ?? t.type;
+        return [
+          name,
+          t.type === 'float32' && type === 'float16' ? fromFloat32(toFloat32(t), type, t.dims) : t,
+        ];
+      }),
+    );
     const unetMs: number[] = [];
     for (let i = 0; i < 30; i++) {
       const t = performance.now();
@@ -141,14 +155,17 @@ const BROWSER_BENCH = `async ({ req, plan }) => {
     const loadMs = performance.now() - t0;
     const stamps = [];
     const t1 = performance.now();
-    await api.client().generate({ ...req, image, mask, steps }, {
+    const r = await api.client().generate({ ...req, image, mask, steps }, {
       onProgress: (p) => { if (p.stage === 'denoise') stamps.push(performance.now()); },
     });
     const e2e = performance.now() - t1;
     const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
+    // UNet-only: the engine times each UNet call inside the worker (no messaging or scheduler in it).
+    const unet = [...r.unetMs].sort((a, b) => a - b);
     out[backend] = {
       ranOn: info.components.unet.backend,
       loadMs: Math.round(loadMs),
+      unetStepMedianMs: unet.length ? +unet[unet.length >> 1].toFixed(2) : null,
       stepMedianMs: gaps.length ? +gaps[gaps.length >> 1].toFixed(1) : null,
       endToEndMs: Math.round(e2e),
       steps,

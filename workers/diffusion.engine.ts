@@ -55,6 +55,27 @@ export interface EngineResult extends GenerateResult {
   /** Backend of the UNet (the component that dominates the time). */
   backend: Backend;
   ms: number;
+  /** Wall time of each UNet call (one per step, cond and uncond batched), for benchmarks. */
+  unetMs: number[];
+}
+
+/** The same session, timing each `run` into `into` (a generate-local array, so runs never mix). */
+function timed(s: SessionLike, into: number[]): SessionLike {
+  return {
+    inputNames: s.inputNames,
+    outputNames: s.outputNames,
+    inputs: s.inputs,
+    outputs: s.outputs,
+    async run(feeds, outputNames) {
+      const t0 = performance.now();
+      try {
+        return await s.run(feeds, outputNames);
+      } finally {
+        into.push(performance.now() - t0);
+      }
+    },
+    release: () => s.release(),
+  };
 }
 
 export interface DiffusionEngineApi extends Cancellable {
@@ -112,7 +133,13 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
         'a folder source needs file access, which only the Node engine has',
         'pick the files (Models tab → Pick files) or serve the folder with npm start',
       );
-    return { manifest, read: (path) => read(`${source.dir.replace(/\/$/, '')}/${path}`) };
+    const full = (path: string) => `${source.dir.replace(/\/$/, '')}/${path}`;
+    // The Node door reads a path itself, so external data is never read here.
+    return {
+      manifest,
+      read: (path) => read(full(path)),
+      url: async (path) => ({ url: full(path), release() {} }),
+    };
   }
 
   async function unload(): Promise<void> {
@@ -171,25 +198,34 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
         for (const [i, { name, bytes, summary }] of graphs.entries()) {
           throwIfCancelled(job.signal, `loading ${manifest.id}`);
           const comp = manifest.components[name]!;
+          // External data goes to onnxruntime as URLs (object URLs of cached Blobs / picked Files, server
+          // URLs, file paths in Node) so no single multi-GB Uint8Array is ever built here; bytes only where
+          // the platform has no object URLs.
+          const dir = comp.file.includes('/') ? comp.file.slice(0, comp.file.lastIndexOf('/') + 1) : '';
+          const urls: { release(): void }[] = [];
           const externalData = comp.externalData
             ? await Promise.all(
-                comp.externalData.map(async (p) => ({
-                  path: p.split('/').pop()!,
-                  data: await files.read(p),
-                })),
+                comp.externalData.map(async (p) => {
+                  const path = p.startsWith(dir) ? p.slice(dir.length) : p.split('/').pop()!;
+                  const ref = await files.url?.(p);
+                  if (ref) urls.push(ref);
+                  return { path, data: ref ? ref.url : await files.read(p) };
+                }),
               )
             : undefined;
-          const s = await deps.ort.createSession(bytes, {
-            backend: req.backend,
-            name: `${manifest.id}/${name}`,
-            needs: {
-              largestTensorBytes: summary.largestTensorBytes,
-              totalBytes: summary.totalTensorBytes,
-              usesFp16: summary.usesFp16,
-            },
-            ops: summary.ops,
-            ...(externalData ? { externalData } : {}),
-          });
+          const s = await deps.ort
+            .createSession(bytes, {
+              backend: req.backend,
+              name: `${manifest.id}/${name}`,
+              needs: {
+                largestTensorBytes: summary.largestTensorBytes,
+                totalBytes: summary.totalTensorBytes,
+                usesFp16: summary.usesFp16,
+              },
+              ops: summary.ops,
+              ...(externalData ? { externalData } : {}),
+            })
+            .finally(() => urls.forEach((u) => u.release()));
           sessions.push(s);
           partial[SESSION_KEYS[name]] = s;
           components[name] = {
@@ -241,8 +277,10 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
       if (!c) throw new NoModelLoadedError();
       const job = jobs.start(opts?.jobId);
       const t0 = Date.now();
+      const unetMs: number[] = [];
       try {
-        const r = await generate(c.models, c.tokenizer, req, {
+        const models = { ...c.models, unet: timed(c.models.unet, unetMs) };
+        const r = await generate(models, c.tokenizer, req, {
           signal: job.signal,
           onProgress: opts?.onProgress,
         });
@@ -251,6 +289,7 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
           modelId: c.info.modelId,
           backend: c.info.components.unet?.backend ?? 'cpu',
           ms: Date.now() - t0,
+          unetMs,
         };
       } finally {
         job.done();

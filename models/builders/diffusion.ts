@@ -20,6 +20,8 @@
  *   is the run-time rounding of activations (bounded in the tests, not float-exact).
  * - `tiny-sdxl-inpaint-fp16`: the fp32 model converted to fp16 weights, I/O and compute (`fp16.ts`), as an
  *   optimum `--dtype fp16` export is: WebGPU needs shader-f16 for it; onnxruntime's CPU/WASM kernels run it.
+ * - `tiny-sd-inpaint-extdata`: `tiny-sd-inpaint` with its unet and VAE decoder weights in ONNX external data
+ *   (`<component>/model.onnx_data`, `external.ts`), the format of every model above 2 GB.
  * - `tiny-sd-inpaint`: SD-1.5-style: one text_encoder (last_hidden_state [B,77,768], pooler_output), unet without
  *   added conditioning (timestep float32 scalar), the same VAE.
  *
@@ -34,6 +36,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { bytesToUnicode } from '../../src/core/diffusion/tokenizer.ts';
 import { GraphBuilder, randomWeights } from './graph.ts';
 import { toFp16 } from './fp16.ts';
+import { toExternalData } from './external.ts';
 import type { ModelManifest, ManifestFile, ComponentName } from '../../src/runtime/models/manifest.ts';
 
 const TOKENS = 77;
@@ -436,11 +439,20 @@ interface TinySpec {
   layout: 'sdxl-inpaint' | 'sd-inpaint';
   dtype: ModelManifest['dtype'];
   components: Partial<Record<ComponentName, Uint8Array>>;
+  /** Components whose weights (initializers of 64 bytes or more) go to `<component>/model.onnx_data`. */
+  externalData?: ComponentName[];
 }
 
 function specs(): TinySpec[] {
   const vaeE = vaeEncoder(401);
   const vaeD = vaeDecoder(402);
+  const sdUnet = unet(302, { sdxl: false, quant: 'none' });
+  const sdTextEncoder = textEncoder(201, {
+    hidden: HID,
+    width: 768,
+    pooled: 'pooler_output',
+    hiddenStates: false,
+  });
   const te1 = textEncoder(101, { hidden: HID, width: 768, pooled: 'pooler_output', hiddenStates: true });
   const te2 = textEncoder(102, { hidden: HID2, width: 1280, pooled: 'text_embeds', hiddenStates: true });
   const unetFp32 = unet(301, { sdxl: true, quant: 'none' });
@@ -503,16 +515,24 @@ function specs(): TinySpec[] {
       layout: 'sd-inpaint',
       dtype: 'float32',
       components: {
-        text_encoder: textEncoder(201, {
-          hidden: HID,
-          width: 768,
-          pooled: 'pooler_output',
-          hiddenStates: false,
-        }),
-        unet: unet(302, { sdxl: false, quant: 'none' }),
+        text_encoder: sdTextEncoder,
+        unet: sdUnet,
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
+    },
+    {
+      id: 'tiny-sd-inpaint-extdata',
+      name: 'Tiny SD-inpaint, unet and VAE decoder weights in ONNX external data (tests)',
+      layout: 'sd-inpaint',
+      dtype: 'float32',
+      components: {
+        text_encoder: sdTextEncoder,
+        unet: sdUnet,
+        vae_encoder: vaeE,
+        vae_decoder: vaeD,
+      },
+      externalData: ['unet', 'vae_decoder'],
     },
   ];
 }
@@ -537,9 +557,17 @@ export async function tinyDiffusionModels(): Promise<
     const components: ModelManifest['components'] = {};
     let largestTensorBytes = 0;
     let fp16 = false;
-    for (const [name, bytes] of Object.entries(spec.components) as [ComponentName, Uint8Array][]) {
+    for (const [name, graphBytes] of Object.entries(spec.components) as [ComponentName, Uint8Array][]) {
       const file = `${name}/model.onnx`;
-      add(file, bytes);
+      let bytes = graphBytes;
+      let externalData: string[] | undefined;
+      if (spec.externalData?.includes(name)) {
+        const ext = toExternalData(graphBytes, 'model.onnx_data', 64);
+        bytes = ext.model;
+        add(file, bytes);
+        add(`${name}/model.onnx_data`, ext.data);
+        externalData = [`${name}/model.onnx_data`];
+      } else add(file, bytes);
       const s = inspectOnnx(bytes, file);
       largestTensorBytes = Math.max(largestTensorBytes, s.largestTensorBytes);
       fp16 ||= s.usesFp16;
@@ -548,6 +576,7 @@ export async function tinyDiffusionModels(): Promise<
         dtype: name === 'unet' || spec.dtype === 'float16' ? spec.dtype : 'float32',
         inputs: s.inputs,
         outputs: s.outputs,
+        ...(externalData ? { externalData } : {}),
       };
     }
     const tokenizers = spec.layout === 'sdxl-inpaint' ? ['tokenizer', 'tokenizer_2'] : ['tokenizer'];

@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
+import { resolveObjectURL } from 'node:buffer';
 import { totalmem } from 'node:os';
 import {
   SessionCreateError,
@@ -22,8 +23,14 @@ import {
 
 export * from './ort.ts';
 
+/** Bytes of a model or external-data file given as bytes, an http(s) URL, a `blob:` object URL or a path. */
 async function load(model: Uint8Array | string): Promise<Uint8Array> {
   if (typeof model !== 'string') return model;
+  if (model.startsWith('blob:')) {
+    const blob = resolveObjectURL(model);
+    if (!blob) throw new Error(`${model} was revoked or never created`);
+    return new Uint8Array(await blob.arrayBuffer());
+  }
   if (/^https?:/.test(model)) {
     const res = await fetch(model);
     if (!res.ok) throw new Error(`GET ${model} answered ${res.status}`);

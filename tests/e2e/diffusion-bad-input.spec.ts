@@ -4,11 +4,18 @@
  *   a truncated file → `DownloadError` saying it is shorter than the manifest; the dataset is untouched; once the
  *   server is healthy again the same button resumes and completes;
  * - Cache Storage and OPFS stores resume an interrupted download without refetching stored chunks, and hand back
- *   the exact bytes (sha256 = manifest).
+ *   the exact bytes (sha256 = manifest);
+ * - a picked export whose unet does not fit the layout (an SD unet, same byte size, under the SDXL manifest) →
+ *   `LayoutMismatchError` naming the file and the missing input in the Models tab, the loaded model still loaded;
+ * - an empty mask and a mask covering everything → `EmptyMaskError` / `MaskCoversImageError` in the diffusion
+ *   panel, nothing staged;
+ * each with every store snapshotted before and after: image and mask records, model cache entries (Cache
+ * Storage and OPFS) — unchanged.
  */
 import { expect, test, type Page } from './fixtures.ts';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 const ID = 'tiny-sd-inpaint';
 const UNET = resolve(process.cwd(), 'models/tiny', ID, 'unet/model.onnx');
@@ -32,6 +39,147 @@ async function imageCount(page: Page): Promise<number> {
     });
   });
 }
+
+/** Everything a failed load or generate must not touch: record counts and the model caches' entry names. */
+async function storedState(page: Page) {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('defectlab');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const count = (name: string) =>
+      new Promise<number>((res, rej) => {
+        const r = db.transaction(name).objectStore(name).count();
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+    const cacheKeys: string[] = [];
+    for (const name of await caches.keys())
+      for (const req of await (await caches.open(name)).keys()) cacheKeys.push(`${name} ${req.url}`);
+    const opfs: string[] = [];
+    const walk = async (d: FileSystemDirectoryHandle, path: string) => {
+      for await (const [name, h] of (
+        d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }
+      ).entries()) {
+        if (h.kind === 'directory') await walk(h as FileSystemDirectoryHandle, `${path}${name}/`);
+        else opfs.push(`${path}${name} ${(await (h as FileSystemFileHandle).getFile()).size}`);
+      }
+    };
+    await walk(await navigator.storage.getDirectory(), '');
+    return {
+      images: await count('images'),
+      masks: await count('masks'),
+      cacheKeys: cacheKeys.sort(),
+      opfs: opfs.sort(),
+    };
+  });
+}
+
+/** Downloads a model through the Models tab (server source) and loads it on WASM. */
+async function downloadAndLoad(page: Page, id: string) {
+  await page.locator('[data-tab="models"]').click();
+  await page.getByTestId(`model-download-${id}`).click();
+  await expect(page.getByTestId(`model-cached-${id}`)).toContainText('✓', { timeout: 120_000 });
+  await page.getByTestId('models-backend').selectOption('wasm');
+  await page.getByTestId(`model-load-${id}`).click();
+  await expect(page.getByTestId('models-loaded')).toContainText(id, { timeout: 120_000 });
+}
+
+/**
+ * `bytes` grown to exactly `size` by an unknown ModelProto field (number 1000, length-delimited): protobuf
+ * readers skip it, so the graph is unchanged — a wrong graph that passes the picked-file size check.
+ */
+function padOnnx(bytes: Uint8Array, size: number): Uint8Array {
+  const key = [0xc2, 0x3e]; // (1000 << 3) | 2 as a varint
+  const varint = (n: number) => {
+    const out: number[] = [];
+    while (n > 0x7f) {
+      out.push((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    out.push(n);
+    return out;
+  };
+  let payload = size - bytes.length - key.length - 1;
+  while (key.length + varint(payload).length + payload > size - bytes.length) payload--;
+  const head = [...key, ...varint(payload)];
+  const pad = new Uint8Array(size - bytes.length - head.length - payload);
+  if (pad.length) throw new Error(`cannot pad ${bytes.length} to ${size} exactly`);
+  return Uint8Array.from([...bytes, ...head, ...new Uint8Array(payload)]);
+}
+
+test('a picked export whose unet does not fit the layout: LayoutMismatchError named, nothing stored changes', async ({
+  page,
+}) => {
+  const sdxl = resolve(process.cwd(), 'models/tiny/tiny-sdxl-inpaint');
+  const dir = join(mkdtempSync(join(tmpdir(), 'dl-bad-')), 'export');
+  cpSync(sdxl, dir, { recursive: true });
+  const sdxlUnet = readFileSync(join(sdxl, 'unet/model.onnx'));
+  const sdUnet = readFileSync(resolve(process.cwd(), 'models/tiny/tiny-sd-inpaint/unet/model.onnx'));
+  writeFileSync(join(dir, 'unet/model.onnx'), padOnnx(sdUnet, sdxlUnet.length));
+
+  await page.goto('/');
+  await waitForApp(page);
+  // A working model is loaded first: the bad one must not replace it.
+  await downloadAndLoad(page, 'tiny-sd-inpaint');
+  const before = await storedState(page);
+  await page.getByTestId('model-source-tiny-sdxl-inpaint').selectOption('files');
+  await page.getByTestId('model-folder-tiny-sdxl-inpaint').setInputFiles(dir);
+  await expect(page.getByTestId('model-row-tiny-sdxl-inpaint')).toContainText('files picked');
+  await page.getByTestId('model-load-tiny-sdxl-inpaint').click();
+  const error = page.getByTestId('models-error');
+  await expect(error).toContainText(
+    'LayoutMismatchError: tiny-sdxl-inpaint/unet/model.onnx does not match the sdxl-inpaint layout',
+  );
+  await expect(error).toContainText('text_embeds is missing');
+  await expect(error).toContainText('— fix:');
+  await expect(page.getByTestId('models-loaded')).toContainText('tiny-sd-inpaint');
+  expect(await storedState(page)).toEqual(before);
+});
+
+for (const kind of ['empty', 'full'] as const)
+  test(`${kind} mask: a named error in the diffusion panel, nothing staged, nothing stored changes`, async ({
+    page,
+  }) => {
+    await page.goto('/');
+    await waitForApp(page);
+    await downloadAndLoad(page, 'tiny-sd-inpaint');
+    await page.locator('[data-tab="generate"]').click();
+    await expect(page.getByTestId('painter-canvas')).toBeVisible({ timeout: 60_000 });
+    await page.getByTestId('painter-clear').click();
+    // Clear leaves nothing painted; Invert of nothing paints every pixel.
+    if (kind === 'full') await page.getByTestId('painter-invert').click();
+    await page.getByTestId('gen-generator').selectOption('diffusion');
+    await page.getByTestId('gen-source').selectOption('current');
+    await page.getByTestId('gen-mask').selectOption('painted');
+    await page.getByTestId('diffusion-use-painting').click();
+    const panel = page.getByTestId('diffusion-panel');
+    await expect(panel).toBeVisible();
+    await panel.getByTestId('diffusion-steps').fill('2');
+    // The painting was stored by "use the current painting"; from here on nothing may change.
+    const before = await storedState(page);
+    if (kind === 'empty') {
+      // An empty painting is not stored, so there is no mask to send: Generate stays disabled and the panel
+      // says why, in the engine's words (the Node side asserts the engine's own EmptyMaskError).
+      await expect(panel.getByTestId('diffusion-generate')).toBeDisabled();
+      const hint = panel.getByTestId('diffusion-mask-missing');
+      await expect(hint).toContainText('EmptyMaskError: the mask has no painted pixel');
+      await expect(hint).toContainText('— fix: paint the region');
+      await expect(panel.getByText('0 region mask(s)')).toBeVisible();
+      expect(await storedState(page)).toEqual(before);
+      return;
+    }
+    await panel.getByTestId('diffusion-generate').click();
+    const error = panel.getByTestId('diffusion-error');
+    await expect(error).toContainText('MaskCoversImageError: the mask covers the whole image', {
+      timeout: 120_000,
+    });
+    await expect(error).toContainText('— fix:');
+    const pending = page.getByTestId('staging-pending');
+    if (await pending.count()) await expect(pending).toHaveText('0 pending');
+    expect(await storedState(page)).toEqual(before);
+  });
 
 test('corrupted and truncated files are named, not cached, the dataset is untouched, and Resume completes', async ({
   page,

@@ -5,7 +5,8 @@
  * encoder, float scalar timestep), SDXL int4 (MatMulNBits + QDQ) and SDXL int8 dynamic (DynamicQuantizeLinear +
  * MatMulInteger/ConvInteger). The tiny UNets' first conv has 9 input channels — the case that gave wrong results
  * with 'onnxruntime-web/webgpu' on SwiftShader. The browser reads the model from its cache after downloading it
- * from the app's own server, as a user would.
+ * from the app's own server, as a user would. `tiny-sd-inpaint-extdata` keeps its unet and VAE decoder weights
+ * in ONNX external data (the format of models above 2 GB), read from OPFS as object URLs.
  *
  * What onnxruntime-web does with ops its JSEP WebGPU provider lacks is asserted, not assumed: it places those
  * nodes on its CPU (WASM) kernels, node by node, and the session still reports webgpu; the engine finds out by
@@ -104,6 +105,8 @@ const CASES: {
 }[] = [
   { id: 'tiny-sdxl-inpaint', components: 5, partlyOnCpu: ['unet'] },
   { id: 'tiny-sd-inpaint', components: 4, partlyOnCpu: [] },
+  // Weights in model.onnx_data: cached in OPFS, handed to onnxruntime-web as object URLs of the stored files.
+  { id: 'tiny-sd-inpaint-extdata', components: 4, partlyOnCpu: [] },
   // SwiftShader's WebGPU DequantizeLinear fails the runtime self-check, so the QDQ unet runs on WASM.
   { id: 'tiny-sdxl-inpaint-int4', components: 5, partlyOnCpu: [], onWasm: ['unet'] },
   { id: 'tiny-sdxl-inpaint-int8', components: 5, partlyOnCpu: ['unet'], relative: { webgpu: 1e-3 } },

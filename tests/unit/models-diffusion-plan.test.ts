@@ -46,7 +46,7 @@ describe('planSamples', () => {
   });
   it('names what is missing', () => {
     expect(() => planSamples({ ...pools, masks: 0 }, 1, 1, 'paired')).toThrow(
-      /region masks must be at least one mask/,
+      /EmptyMaskError: the mask has no painted pixel.*— fix: paint the region/,
     );
     expect(() => planSamples({ ...pools, prompts: 0 }, 1, 1, 'paired')).toThrow(/prompts/);
     expect(() => planSamples(pools, 0, 1, 'paired')).toThrow(/count must be an integer in 1\.\.1000/);

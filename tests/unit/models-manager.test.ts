@@ -10,6 +10,8 @@ import { tinyDiffusionModels } from '../../models/builders/diffusion.ts';
 import {
   validateManifest,
   ManifestError,
+  hubBase,
+  serverBase,
   totalBytes,
   type ModelManifest,
 } from '../../src/runtime/models/manifest.ts';
@@ -18,6 +20,7 @@ import { inspectOnnx, TruncatedModelError } from '../../src/runtime/models/onnx-
 import {
   ChecksumError,
   DownloadError,
+  joinUrl,
   ModelManager,
   nextRange,
   overallProgress,
@@ -90,6 +93,32 @@ describe('manifest validation', () => {
     }
     // SD layout needs no second encoder.
     expect(validateManifest(clone(sd.manifest)).components.text_encoder_2).toBeUndefined();
+  });
+});
+
+describe('source URLs', () => {
+  // Hugging Face serves a file of a repo at https://huggingface.co/{repo_id}/resolve/{revision}/{filename}
+  // (huggingface_hub's hf_hub_url); the expected strings below are that template filled in by hand.
+  it('hub base: Hugging Face resolve/<revision>/ style, main by default, a mirror base without double slashes', () => {
+    const m = { ...clone(sdxl.manifest), hub: { repo: 'defectlab/sdxl-inpaint-onnx' } };
+    expect(hubBase(m)).toBe('https://huggingface.co/defectlab/sdxl-inpaint-onnx/resolve/main/');
+    expect(hubBase({ ...m, hub: { repo: 'org/model', revision: 'v1.2' } })).toBe(
+      'https://huggingface.co/org/model/resolve/v1.2/',
+    );
+    expect(hubBase(m, 'https://hf-mirror.example/')).toBe(
+      'https://hf-mirror.example/defectlab/sdxl-inpaint-onnx/resolve/main/',
+    );
+    expect(hubBase(clone(sd.manifest))).toBeNull();
+    // A file URL: the base joined with the manifest path, each segment percent-encoded, slashes kept.
+    expect(joinUrl(hubBase(m)!, 'unet/model.onnx_data')).toBe(
+      'https://huggingface.co/defectlab/sdxl-inpaint-onnx/resolve/main/unet/model.onnx_data',
+    );
+    expect(joinUrl('https://huggingface.co/o/r/resolve/main', 'tokenizer 2/vocab#1.json')).toBe(
+      'https://huggingface.co/o/r/resolve/main/tokenizer%202/vocab%231.json',
+    );
+    expect(serverBase(sd.manifest, 'http://localhost:4173')).toBe(
+      'http://localhost:4173/models/tiny/tiny-sd-inpaint/',
+    );
   });
 });
 

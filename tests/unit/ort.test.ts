@@ -1,3 +1,5 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../models/builders/graph.ts';
 import {
@@ -230,5 +232,37 @@ describe('kernel self-check probes', () => {
         throw new Error('no kernel');
       }),
     ).toMatch(/failed to run \(no kernel\)/);
+  });
+});
+
+describe('the single onnxruntime door', () => {
+  it('no module but src/runtime/ort*.ts imports onnxruntime (grep over every source file of the repo)', () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const skip = new Set(['node_modules', '.git', 'test-results', 'playwright-report', 'coverage']);
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (skip.has(e.name) || e.name.startsWith('dist') || e.name.startsWith('.')) continue;
+        const full = join(dir, e.name);
+        if (e.isDirectory()) walk(full);
+        else if (/\.(ts|mts|cts|js|mjs|cjs|svelte)$/.test(e.name)) files.push(full);
+      }
+    };
+    walk(root);
+    // Static and dynamic imports and requires of any onnxruntime package (web, node, common, sub-paths).
+    const importRe =
+      /(?:from\s*|import\s*\(\s*|import\s+|require\s*\(\s*)['"`]onnxruntime(?:-web|-node|-common)?(?:\/[^'"`]*)?['"`]/;
+    // This file is skipped: it quotes ort.ts's import line below.
+    const importers = files
+      .filter((f) => f !== import.meta.filename && importRe.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(root, f).split('\\').join('/'))
+      .sort();
+    expect(files.length).toBeGreaterThan(100);
+    expect(importers).toEqual(['src/runtime/ort-node.ts', 'src/runtime/ort-web.ts', 'src/runtime/ort.ts']);
+    // ort.ts is the shared half: types only, so neither bundle pulls the other flavour's runtime.
+    const shared = readFileSync(join(root, 'src/runtime/ort.ts'), 'utf8');
+    expect(shared.match(/^import .*onnxruntime.*$/gm)).toEqual([
+      "import type { InferenceSession, Tensor } from 'onnxruntime-common';",
+    ]);
   });
 });

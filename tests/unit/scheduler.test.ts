@@ -149,6 +149,111 @@ describe('inpainting strength rule (SDXL inpaint get_timesteps + add_noise at th
   });
 });
 
+/**
+ * ᾱ_t of the scaled_linear schedule in float64, straight from diffusers' published definition (DDPM/LDM):
+ * β_i = (√β_start + i·(√β_end − √β_start)/(T − 1))², ᾱ_t = Π_{i ≤ t} (1 − β_i). Written here, not imported, so the
+ * DDIM expectations below do not come from the code under test.
+ */
+function alphaBar(t: number, betaStart = 0.00085, betaEnd = 0.012, T = 1000): number {
+  let a = 1;
+  for (let i = 0; i <= t; i++) {
+    const b = (Math.sqrt(betaStart) + (i * (Math.sqrt(betaEnd) - Math.sqrt(betaStart))) / (T - 1)) ** 2;
+    a *= 1 - b;
+  }
+  return a;
+}
+
+describe('DDIM inpainting strength rule (derived from diffusers’ formulas; the golden file has Euler only)', () => {
+  // diffusers' DDIMScheduler.set_timesteps, timestep_spacing "leading", steps_offset 1:
+  //   step_ratio = T // n;  timesteps = (arange(n) · step_ratio)[::-1] + 1
+  // StableDiffusionXLInpaintPipeline.get_timesteps (no denoising_start), DDIM order 1:
+  //   init = min(int(n · strength), n);  t_start = max(n − init, 0);  timesteps[t_start:], set_begin_index(t_start)
+  const cases: { n: number; strength: number; expected: number[]; why: string }[] = [
+    // ratio 100: [901, 801, …, 1]; init = 5, t_start = 5 → the last five.
+    { n: 10, strength: 0.5, expected: [401, 301, 201, 101, 1], why: '10 × 0.5' },
+    // ratio ⌊1000/7⌋ = 142: [853, 711, 569, 427, 285, 143, 1]; init = ⌊5.25⌋ = 5, t_start = 2.
+    { n: 7, strength: 0.75, expected: [569, 427, 285, 143, 1], why: '7 × 0.75' },
+    // ratio 250: [751, 501, 251, 1]; init = ⌊1.2⌋ = 1, t_start = 3.
+    { n: 4, strength: 0.3, expected: [1], why: '4 × 0.3' },
+    // ratio 1000 // 30 = 33: [958, 925, …, 1]; DIAG's strength: init = ⌊29.7⌋ = 29, t_start = 1 → from 925.
+    {
+      n: 30,
+      strength: 0.99,
+      expected: Array.from({ length: 29 }, (_, i) => (28 - i) * 33 + 1),
+      why: '30 × 0.99',
+    },
+    // strength 1 keeps every step: init = n, t_start = 0.
+    { n: 5, strength: 1, expected: [801, 601, 401, 201, 1], why: '5 × 1' },
+  ];
+  for (const c of cases)
+    it(`${c.why}: timesteps, add_noise at the first kept timestep, first step from the begin index`, () => {
+      const s = new DDIMScheduler(golden.ddim_config);
+      const ts = s.inpaintTimesteps(c.n, c.strength);
+      expect(ts).toEqual(c.expected);
+      // add_noise (DDPM forward process): √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε at t = ts[0].
+      const x0 = f32([0.7, -1.2, 0.05]);
+      const eps = f32([-0.3, 0.9, 1.4]);
+      const a = alphaBar(ts[0]);
+      const noisy = s.addNoise(x0, eps, ts[0]);
+      expectClose(
+        noisy,
+        Array.from(x0, (v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]),
+        `noisy@${ts[0]}`,
+      );
+      // DDIM step (η = 0) with the true ε: x̂₀ = x₀, so x_prev = √ᾱ_prev·x₀ + √(1 − ᾱ_prev)·ε, where
+      // prev = t − T/n and, past the start, ᾱ_prev = ᾱ_0 (set_alpha_to_one false).
+      const prevT = ts[0] - Math.floor(1000 / c.n);
+      const ap = prevT >= 0 ? alphaBar(prevT) : alphaBar(0);
+      expectClose(
+        s.step(eps, ts[0], noisy),
+        Array.from(x0, (v, i) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * eps[i]),
+        `prev@${prevT}`,
+      );
+    });
+});
+
+describe('v_prediction (Salimans & Ho: v = α·ε − σ·x₀) gives the same step as ε-prediction of the same ε', () => {
+  // With x_t = α_t·x₀ + σ_t·ε (α = √ᾱ, σ = √(1 − ᾱ)) and v = α·ε − σ·x₀, diffusers recovers
+  // x̂₀ = α·x_t − σ·v and ε̂ = α·v + σ·x_t — exactly x₀ and ε. So a v-model and an ε-model that agree on ε must
+  // produce the same step; for DDIM that step is also the closed form √ᾱ_prev·x₀ + √(1 − ᾱ_prev)·ε.
+  const x0 = f32([0.4, -0.8, 1.1, 0]);
+  const eps = f32([1.2, 0.3, -0.6, -1.5]);
+  it('DDIM', () => {
+    const cfgV = { ...golden.ddim_config, prediction_type: 'v_prediction' } as SchedulerConfig;
+    const sv = new DDIMScheduler(cfgV);
+    const se = new DDIMScheduler(golden.ddim_config);
+    sv.setTimesteps(20);
+    se.setTimesteps(20);
+    const t = sv.timesteps[6]; // 50·13 + 1 = 651
+    expect(t).toBe(651);
+    const a = alphaBar(t);
+    const xt = Float32Array.from(x0, (v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]);
+    const vel = Float32Array.from(x0, (v, i) => Math.sqrt(a) * eps[i] - Math.sqrt(1 - a) * v);
+    const ap = alphaBar(t - 50);
+    const closed = Array.from(x0, (v, i) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * eps[i]);
+    expectClose(sv.step(vel, t, xt), closed, 'v step');
+    expectClose(se.step(eps, t, xt), closed, 'ε step');
+  });
+  it('Euler (σ-space sample x = x₀ + σ·ε; the v-model sees x/√(σ² + 1))', () => {
+    const cfgV = { ...golden.config, prediction_type: 'v_prediction' } as SchedulerConfig;
+    const sv = new EulerDiscreteScheduler(cfgV);
+    const se = new EulerDiscreteScheduler(golden.config);
+    sv.setTimesteps(20);
+    se.setTimesteps(20);
+    const k = 6;
+    const t = sv.timesteps[k];
+    const sigma = sv.sigmas[k];
+    // In VP terms: α = 1/√(σ² + 1), σ_vp = σ/√(σ² + 1); v = α·ε − σ_vp·x₀.
+    const norm = Math.sqrt(sigma * sigma + 1);
+    const x = Float32Array.from(x0, (v, i) => v + sigma * eps[i]);
+    const vel = Float32Array.from(x0, (v, i) => eps[i] / norm - (sigma / norm) * v);
+    // Euler: x_next = x + (σ_next − σ)·(x − x̂₀)/σ, and x − x̂₀ = σ·ε, so x_next = x₀ + σ_next·ε.
+    const closed = Array.from(x0, (v, i) => v + sv.sigmas[k + 1] * eps[i]);
+    expectClose(sv.step(vel, t, x), closed, 'v step');
+    expectClose(se.step(eps, t, x), closed, 'ε step');
+  });
+});
+
 describe('EulerAncestralDiscreteScheduler (no golden file: checked by its defining identities)', () => {
   const c = golden.euler[0];
   const zeroNoise = { normal: () => 0 } as unknown as Rng;

@@ -17,6 +17,9 @@ import type { ModelManifest } from '../../src/runtime/models/manifest.ts';
 import type { GenerateRequest } from '../../src/core/diffusion/index.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
+import { ModelManager } from '../../src/runtime/models/manager.ts';
+import { MemoryFileStore } from '../../src/runtime/models/store.ts';
+import { sha256HexSync } from '../../src/runtime/models/sha256.ts';
 
 type Built = { manifest: ModelManifest; files: Map<string, Uint8Array> };
 let models: Map<string, Built>;
@@ -157,12 +160,66 @@ describe('tiny models end to end on onnxruntime-node', () => {
     await h.unload();
   });
 
+  it('external data: weights in model.onnx_data reach onnxruntime as URLs, never as one buffer; same latents', async () => {
+    // The spy records what the engine hands the door: for a component with external data it must be a URL
+    // string (an object URL of the picked Blob), not a Uint8Array the engine assembled.
+    const seen: { name: string; data: unknown[] }[] = [];
+    const spy = {
+      ...nodeBackend,
+      createSession: (model: Uint8Array | string, opts?: Parameters<typeof nodeBackend.createSession>[1]) => {
+        seen.push({ name: opts?.name ?? '', data: (opts?.externalData ?? []).map((e) => e.data) });
+        return nodeBackend.createSession(model, opts);
+      },
+    };
+    const ext = models.get('tiny-sd-inpaint-extdata')!;
+    expect(ext.manifest.components.unet!.externalData).toEqual(['unet/model.onnx_data']);
+    // The graph file holds no weights of its own: they are all in the data file.
+    expect(ext.files.get('unet/model.onnx')!.length).toBeLessThan(
+      ext.files.get('unet/model.onnx_data')!.length,
+    );
+    const engine = createDiffusionEngine({ ort: spy });
+    await engine.load({ manifest: ext.manifest, source: picked(ext), backend: 'cpu' });
+    const withExt = seen.filter((s) => s.data.length > 0);
+    expect(withExt.map((s) => s.name)).toEqual([
+      'tiny-sd-inpaint-extdata/unet',
+      'tiny-sd-inpaint-extdata/vae_decoder',
+    ]);
+    for (const s of withExt) for (const d of s.data) expect(d).toMatch(/^blob:/);
+    const a = await engine.generate(request());
+    const plain = await loaded('tiny-sd-inpaint');
+    const b = await plain.generate(request());
+    expect(maxAbsDiff(a.latents, b.latents)).toBe(0);
+    await engine.unload();
+    await plain.unload();
+  });
+
   it('bad input: empty mask, full mask and a mismatched graph are named errors; the loaded model still works', async () => {
-    const engine = await loaded('tiny-sdxl-inpaint');
+    // The model comes from the engine's cache (downloaded into a store first), so "nothing stored changes" is
+    // checked on a real store: same keys, same bytes after every refusal.
+    const sdxlBuilt = models.get('tiny-sdxl-inpaint')!;
+    const store = new MemoryFileStore();
+    const serve = (async (url: RequestInfo | URL) => {
+      const body = sdxlBuilt.files.get(decodeURIComponent(String(url).replace('http://srv/', '')));
+      return body
+        ? new Response(body.slice() as Uint8Array<ArrayBuffer>, { status: 200 })
+        : new Response('missing', { status: 404 });
+    }) as typeof fetch;
+    await new ModelManager(store, serve).download(sdxlBuilt.manifest, 'http://srv/');
+    const snapshot = async () =>
+      Promise.all((await store.keys()).map(async (k) => `${k} ${sha256HexSync(await store.read(k))}`)).then(
+        (a) => ({ keys: a, all: store.dump() }),
+      );
+    const before = await snapshot();
+    const engine = createDiffusionEngine({ ort: nodeBackend, store, fetchFn: serve });
+    await engine.load({ manifest: sdxlBuilt.manifest, source: { kind: 'cache' }, backend: 'cpu' });
     const empty = createRaster(64, 48, 1);
     await expect(engine.generate(request({ mask: empty }))).rejects.toThrow(/EmptyMask.*— fix:/s);
     const full = createRaster(64, 48, 1, 255);
     await expect(engine.generate(request({ mask: full }))).rejects.toThrow(/MaskCovers.*— fix:/s);
+    await expect(engine.generate(request({ mask: full, onlyMasked: { padding: 8 } }))).rejects.toThrow(
+      /MaskCoversImageError: the mask covers the whole image, so "only masked"/,
+    );
+    expect(await snapshot()).toEqual(before);
     const bad = models.get('tiny-sd-inpaint')!;
     // SD graphs under an SDXL manifest: the unet lacks text_embeds/time_ids and has 768-wide context.
     const sdxl = models.get('tiny-sdxl-inpaint')!;
@@ -184,6 +241,7 @@ describe('tiny models end to end on onnxruntime-node', () => {
     expect((await engine.loaded())?.modelId).toBe('tiny-sdxl-inpaint');
     const ok = await engine.generate(request());
     expect(ok.latents.every(Number.isFinite)).toBe(true);
+    expect(await snapshot()).toEqual(before);
     await engine.unload();
   });
 
@@ -212,6 +270,15 @@ describe('Node engine from a folder', () => {
     expect(info.components.unet?.backend).toBe('cpu');
     const r = await engine.generate(request({ steps: 3, previewEvery: 1 }));
     expect(r.latents.every(Number.isFinite)).toBe(true);
+    // The external-data twin from its folder: the door reads model.onnx_data by path; same latents.
+    const extDir = resolve(dir, '../tiny-sd-inpaint-extdata');
+    if (!existsSync(resolve(extDir, 'unet/model.onnx_data')))
+      await buildDiffusionTinyModels(resolve(dir, '..'));
+    const ext = createNodeDiffusionEngine();
+    await ext.load({ manifest: await readManifest(extDir), source: { kind: 'dir', dir: extDir } });
+    const r2 = await ext.generate(request({ steps: 3, previewEvery: 1 }));
+    expect(maxAbsDiff(r.latents, r2.latents)).toBe(0);
+    await ext.unload();
     await engine.unload();
   });
 });

@@ -38,6 +38,7 @@ describe('tiny diffusion models', () => {
   it('validate, stay a few KB per graph and fit their layouts', () => {
     expect([...byId.keys()].sort()).toEqual([
       'tiny-sd-inpaint',
+      'tiny-sd-inpaint-extdata',
       'tiny-sdxl-inpaint',
       'tiny-sdxl-inpaint-fp16',
       'tiny-sdxl-inpaint-int4',

@@ -365,6 +365,20 @@ export class ModelManager {
 export interface ModelFiles {
   readonly manifest: ModelManifest;
   read(path: string): Promise<Uint8Array>;
+  /**
+   * A URL onnxruntime can fetch the file from without this code holding its bytes: an object URL of the cached
+   * Blob / picked File (no copy), or the server URL. For external data, whose files can exceed what one
+   * ArrayBuffer holds (~2 GB). `release()` revokes an object URL once the session is created; null where the
+   * platform has no object URLs (then `read` it is).
+   */
+  url?(path: string): Promise<{ url: string; release(): void } | null>;
+}
+
+/** An object URL for a Blob where the platform has them (browsers, workers, Node ≥ 16), else null. */
+function objectUrl(blob: Blob): { url: string; release(): void } | null {
+  if (typeof URL.createObjectURL !== 'function') return null;
+  const url = URL.createObjectURL(blob);
+  return { url, release: () => URL.revokeObjectURL(url) };
 }
 
 class CachedFiles implements ModelFiles {
@@ -377,6 +391,12 @@ class CachedFiles implements ModelFiles {
     if ((await this.store.size(key)) < 0) throw new ModelNotCachedError(this.manifest.id, path);
     return this.store.read(key);
   }
+  async url(path: string): Promise<{ url: string; release(): void } | null> {
+    const key = `${this.manifest.id}/${path}`;
+    if ((await this.store.size(key)) < 0) throw new ModelNotCachedError(this.manifest.id, path);
+    const blob = await this.store.blob(key);
+    return objectUrl(blob);
+  }
 }
 
 class PickedFiles implements ModelFiles {
@@ -385,6 +405,12 @@ class PickedFiles implements ModelFiles {
     private readonly files: Map<string, Blob>,
   ) {}
   async read(path: string): Promise<Uint8Array> {
+    return new Uint8Array(await this.file(path).arrayBuffer());
+  }
+  async url(path: string): Promise<{ url: string; release(): void } | null> {
+    return objectUrl(this.file(path));
+  }
+  private file(path: string): Blob {
     const f = this.files.get(path) ?? [...this.files.entries()].find(([k]) => k.endsWith('/' + path))?.[1];
     if (!f)
       throw new DefectLabError(
@@ -399,7 +425,7 @@ class PickedFiles implements ModelFiles {
         `the picked file has ${f.size} bytes, the manifest says ${entry.bytes}`,
         'pick the folder of the same export the manifest describes',
       );
-    return new Uint8Array(await f.arrayBuffer());
+    return f;
   }
 }
 
@@ -414,6 +440,9 @@ class UrlFiles implements ModelFiles {
     const res = await this.fetchFn(url);
     if (!res.ok) throw new DownloadError(`${this.manifest.id}/${path}`, `GET ${url} answered ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
+  }
+  async url(path: string): Promise<{ url: string; release(): void }> {
+    return { url: joinUrl(this.base, path), release() {} };
   }
 }
 

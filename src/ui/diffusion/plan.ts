@@ -6,6 +6,7 @@
 import type { SampleProvenance } from '../../core/dataset.ts';
 import type { GenerateRequest, GenerateResult } from '../../core/diffusion/index.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { EmptyMaskError } from '../../core/diffusion/inpaint.ts';
 import { createRaster, resizeNearest, type RasterImage } from '../../core/image.ts';
 import { Rng } from '../../core/rng.ts';
 
@@ -84,12 +85,8 @@ export function planSamples(
   if (!Number.isInteger(count) || count < 1 || count > 1000)
     throw new InvalidArgumentError('count', 'an integer in 1..1000', count);
   if (pools.images < 1) throw new InvalidArgumentError('source images', 'at least one image', pools.images);
-  if (pools.masks < 1)
-    throw new InvalidArgumentError(
-      'region masks',
-      'at least one mask (paint one or pick from the library)',
-      pools.masks,
-    );
+  // No mask at all is the UI's form of an empty mask (an empty painting is not stored): the engine's own error.
+  if (pools.masks < 1) throw new EmptyMaskError();
   if (pools.prompts < 1)
     throw new InvalidArgumentError('prompts', 'at least one non-empty prompt', pools.prompts);
   const out: PlannedSample[] = [];
