@@ -20,6 +20,9 @@
  *   is the run-time rounding of activations (bounded in the tests, not float-exact).
  * - `tiny-sdxl-inpaint-fp16`: the fp32 model converted to fp16 weights, I/O and compute (`fp16.ts`), as an
  *   optimum `--dtype fp16` export is: WebGPU needs shader-f16 for it; onnxruntime's CPU/WASM kernels run it.
+ * - `tiny-sdxl-inpaint-int4-fp16`: the int4 model with fp16 activations (every graph through `fp16.ts`; the
+ *   quantized weights stay int4/int8, their scales become fp16): the int4-weights/fp16-activations tier. Its
+ *   fp16 twin is `tiny-sdxl-inpaint-fp16`.
  * - `tiny-sd-inpaint-extdata`: `tiny-sd-inpaint` with its unet and VAE decoder weights in ONNX external data
  *   (`<component>/model.onnx_data`, `external.ts`), the format of every model above 2 GB.
  * - `tiny-sd-inpaint`: SD-1.5-style: one text_encoder (last_hidden_state [B,77,768], pooler_output), unet without
@@ -456,6 +459,7 @@ function specs(): TinySpec[] {
   const te1 = textEncoder(101, { hidden: HID, width: 768, pooled: 'pooler_output', hiddenStates: true });
   const te2 = textEncoder(102, { hidden: HID2, width: 1280, pooled: 'text_embeds', hiddenStates: true });
   const unetFp32 = unet(301, { sdxl: true, quant: 'none' });
+  const unetInt4 = unet(301, { sdxl: true, quant: 'int4' });
   return [
     {
       id: 'tiny-sdxl-inpaint',
@@ -478,7 +482,7 @@ function specs(): TinySpec[] {
       components: {
         text_encoder: te1,
         text_encoder_2: te2,
-        unet: unet(301, { sdxl: true, quant: 'int4' }),
+        unet: unetInt4,
         vae_encoder: vaeE,
         vae_decoder: vaeD,
       },
@@ -505,6 +509,19 @@ function specs(): TinySpec[] {
         text_encoder: toFp16(te1),
         text_encoder_2: toFp16(te2),
         unet: toFp16(unetFp32),
+        vae_encoder: toFp16(vaeE),
+        vae_decoder: toFp16(vaeD),
+      },
+    },
+    {
+      id: 'tiny-sdxl-inpaint-int4-fp16',
+      name: 'Tiny SDXL-inpaint, int4 MatMulNBits + int8 QDQ weights with fp16 activations (tests)',
+      layout: 'sdxl-inpaint',
+      dtype: 'int4',
+      components: {
+        text_encoder: toFp16(te1),
+        text_encoder_2: toFp16(te2),
+        unet: toFp16(unetInt4),
         vae_encoder: toFp16(vaeE),
         vae_decoder: toFp16(vaeD),
       },

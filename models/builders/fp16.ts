@@ -1,7 +1,8 @@
 /**
  * Turns an fp32 ONNX model into an fp16 one the way fp16 exports look (optimum `--dtype fp16`, onnxconverter's
  * float16 conversion): float initializers, graph inputs/outputs and `Cast(to=float)` become float16; the inputs
- * the ONNX spec keeps float32 (Resize `scales`) stay. Used for the tiny fp16-I/O variant, so the pipeline's
+ * the ONNX spec keeps float32 (Resize `scales`) stay. Quantized weights stay int4/int8 and their scales become
+ * fp16 (MatMulNBits takes fp16 A and scales; DequantizeLinear needs opset 19 for an fp16 scale). Used for the tiny fp16-I/O variant, so the pipeline's
  * dtype handling meets a real fp16 session instead of a fake.
  */
 import onnxProto from 'onnx-proto';
@@ -35,5 +36,8 @@ export function toFp16(bytes: Uint8Array): Uint8Array {
   for (const n of g.node ?? [])
     if (n.opType === 'Cast')
       for (const a of n.attribute ?? []) if (a.name === 'to' && Number(a.i) === FLOAT) a.i = FLOAT16;
+  // DequantizeLinear takes an fp16 scale from opset 19 on (int4/int8 weights with fp16 activations).
+  if ((g.node ?? []).some((n) => n.opType === 'DequantizeLinear'))
+    for (const o of m.opsetImport ?? []) if (!o.domain && Number(o.version) < 19) o.version = 19;
   return onnx.ModelProto.encode(m).finish();
 }

@@ -42,6 +42,7 @@ describe('tiny diffusion models', () => {
       'tiny-sdxl-inpaint',
       'tiny-sdxl-inpaint-fp16',
       'tiny-sdxl-inpaint-int4',
+      'tiny-sdxl-inpaint-int4-fp16',
       'tiny-sdxl-inpaint-int8',
     ]);
     for (const { manifest, files } of built) {
