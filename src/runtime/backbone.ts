@@ -66,9 +66,9 @@ export interface FeatureGraphInfo {
 const FEATURE_SUFFIX = '__defectlab';
 
 /**
- * A manifest's choice of spatial map when the pool's input is not the best one (MobileNetV2's last map is
- * 1280×7×7: coarse and 13× the work of the 96×14×14 stage output the heads prefer). `scale`/`zeroPoint` name
- * the quantization initializers of an int8 tensor.
+ * A manifest's (or caller's) choice of spatial map instead of the pool's input, e.g. MobileNetV2's 96×14×14
+ * stride-16 output (finer, lighter, but measured worse for the CSE and spatial heads on the magnetic tiles; see
+ * models/manifests/backbones.json). `scale`/`zeroPoint` name the quantization initializers of an int8 tensor.
  */
 export interface SpatialTensorSpec {
   tensor: string;

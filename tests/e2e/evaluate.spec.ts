@@ -182,5 +182,5 @@ test('real tiles: spatial + CSE heads → metric table with PRO and baselines, h
   const meta = JSON.parse(new TextDecoder().decode(files['metadata.json']));
   expect(meta).toMatchObject({ kind: 'spatial', backbone: 'mobilenetv2-12-int8' });
   expect(Number.isFinite(meta.threshold)).toBe(true);
-  expect(meta.model.input.shape).toEqual([96, 14, 14]);
+  expect(meta.model.input.shape).toEqual([1280, 7, 7]);
 });

@@ -94,8 +94,10 @@ test('MobileNetV2-int8 features of real tiles → BCE head on WebGPU and on WASM
   // the head below still trains on tfjs-WebGPU.
   if ((await page.getByTestId('backbone-backend').textContent()) !== 'webgpu')
     await expect(page.getByTestId('backbone-fallback')).toContainText('DequantizeLinear');
-  // The picked bytes are recognised by sha256 as the manifest's MobileNetV2, so its 96×14×14 map is used.
-  await expect(page.getByTestId('backbone-info')).toContainText('426_quantized');
+  // The picked bytes are recognised by sha256 as the manifest's MobileNetV2: pooled = the dequantized pool output,
+  // spatial = the pool's 1280×7×7 float input (tensor 627), the same maps the Node runner uses.
+  await expect(page.getByTestId('backbone-info')).toContainText('464_quantized__defectlab_float');
+  await expect(page.getByTestId('backbone-info')).toContainText('spatial 627');
 
   const gpu = await trainOnce(page, 'webgpu');
   await expect(page.getByTestId('head-item')).toHaveCount(1);

@@ -77,16 +77,27 @@ describe('MobileNetV2-int8 backbone (real pretrained model, onnxruntime-node CPU
     await bb.release();
   });
 
-  it('with the manifest (found by sha256): the 96×14×14 stage output as spatial map', async () => {
+  it('with the manifest (found by sha256): the 1280×7×7 pool input, as in Node; spatialTensor picks another map', async () => {
     const entry = await identifyBackbone(bytes);
     expect(entry?.id).toBe('mobilenetv2-12-int8');
     expect(findBackbone('mobilenetv2-12-int8')).toBe(entry);
     const bb = await Backbone.load(bytes, { ...manifestLoadOptions(entry!), ort: nodeBackend });
     const f = await bb.extract(await tiles(2, 0));
-    expect(f.spatial[1].dims).toEqual([96, 14, 14]);
+    expect(f.spatial[1].dims).toEqual(entry!.spatial);
+    expect(f.spatial[1].dims).toEqual([1280, 7, 7]);
     expect(f.pooled[1].length).toBe(1280);
-    expect(bb.info.spatialOutput).toBe('426_quantized__defectlab_float');
     await bb.release();
+    // The finer stride-16 block output, dequantized with its own scale and zero point.
+    const fine = await Backbone.load(bytes, {
+      id: 'mobilenetv2-12-int8',
+      ort: nodeBackend,
+      spatialTensor: { tensor: '426_quantized', scale: '426_scale', zeroPoint: '426_zero_point' },
+    });
+    const g = await fine.extract(await tiles(2, 0));
+    expect(g.spatial[1].dims).toEqual([96, 14, 14]);
+    expect(fine.info.spatialOutput).toBe('426_quantized__defectlab_float');
+    expect(Array.from(g.pooled[1])).toEqual(Array.from(f.pooled[1]));
+    await fine.release();
   });
 
   it('keeps the classifier intact: logits equal the unrewritten model exactly', async () => {
