@@ -8,11 +8,9 @@
  *   Skipped with DL_BENCH_BROWSER=0 or when the build is missing.
  * Tiny models measure the pipeline's overhead, not SDXL's cost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium } from '@playwright/test';
-import { chromiumArgs } from '../playwright.config.ts';
+import { ROOT, browserSkipReason, evaluateSource, median, withBuiltApp } from './_browser.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import { createDiffusionEngine } from '../workers/diffusion.engine.ts';
 import { tinyDiffusionModels } from '../models/builders/diffusion.ts';
@@ -21,13 +19,6 @@ import { Rng } from '../src/core/rng.ts';
 import type { GenerateRequest } from '../src/core/diffusion/index.ts';
 
 const STEPS = Number(process.env.DL_BENCH_DIFFUSION_STEPS ?? 10);
-const ROOT = resolve(import.meta.dirname, '..');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function request(steps: number): GenerateRequest {
   const rng = new Rng(1);
@@ -117,28 +108,6 @@ async function nodeFigures(): Promise<Record<string, unknown>> {
   return out;
 }
 
-async function waitForServer(url: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > until) throw new Error(`vite preview did not answer at ${url}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function stop(server: ChildProcess): void {
-  if (server.pid)
-    try {
-      process.kill(-server.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-}
-
 /** Runs in the page: downloads the tiny SDXL model from the app's server, then times each backend. */
 const BROWSER_BENCH = `async ({ req, plan }) => {
   const api = globalThis.__defectlabModels;
@@ -177,39 +146,19 @@ const BROWSER_BENCH = `async ({ req, plan }) => {
 }`;
 
 async function browserFigures(): Promise<Record<string, unknown>> {
-  const dist = process.env.DL_DIST ?? 'dist';
-  if (process.env.DL_BENCH_BROWSER === '0') return { skipped: 'DL_BENCH_BROWSER=0' };
-  if (!existsSync(resolve(ROOT, dist, 'index.html')))
-    return { skipped: `no build in ${dist}/ (npm run build)` };
+  const skip = browserSkipReason();
+  if (skip) return { skipped: skip };
   if (!existsSync(resolve(ROOT, 'models/tiny/tiny-sdxl-inpaint/manifest.json')))
     return { skipped: 'no tiny models (npm run models:tiny)' };
-  const port = Number(process.env.DL_BENCH_DIFFUSION_PORT ?? 4213);
-  const server = spawn('npx', ['vite', 'preview', '--outDir', dist, '--port', String(port), '--strictPort'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-    detached: true,
-  });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: chromiumArgs,
-  });
-  try {
-    await waitForServer(`http://localhost:${port}/`, 60_000);
-    const page = await browser.newPage();
-    await page.goto(`http://localhost:${port}/`);
+  return withBuiltApp(Number(process.env.DL_BENCH_DIFFUSION_PORT ?? 4213), async (app) => {
+    const page = await app.browser.newPage();
+    await page.goto(app.url);
     await page.waitForFunction(() => '__defectlabModels' in globalThis, undefined, { timeout: 60_000 });
     const req = request(0);
     // SwiftShader WebGPU is ~100× slower than WASM here: fewer steps keep the bench short.
     const plan = { wasm: STEPS, webgpu: Math.min(STEPS, 3) };
-    // Plain JS source: tsx's keepNames would inject a `__name` helper the page does not have.
-    return (await page.evaluate(`(${BROWSER_BENCH})(${JSON.stringify({ req, plan })})`)) as Record<
-      string,
-      unknown
-    >;
-  } finally {
-    await browser.close();
-    stop(server);
-  }
+    return evaluateSource<Record<string, unknown>>(page, BROWSER_BENCH, { req, plan });
+  });
 }
 
 export async function run(): Promise<Record<string, unknown>> {

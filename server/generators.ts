@@ -26,7 +26,7 @@ import {
   randomPerlinMask,
   randomWalkDefect,
 } from '../src/core/synth/index.ts';
-// The diffusion panel's pure planning (DIAG preset, triplet draw, request building), reused as is.
+// The pure diffusion planning the Paint tab uses too (DIAG preset, triplet draw, request building).
 import {
   DEFAULT_SETTINGS,
   DIAG_PRESET,
@@ -34,7 +34,7 @@ import {
   changedMask,
   planSamples,
   promptPool,
-} from '../src/ui/diffusion/plan.ts';
+} from '../src/core/diffusion/plan.ts';
 import type { DiffusionEngineApi, LoadRequest } from '../workers/diffusion.engine.ts';
 
 /** Where the runner's diffusion generator gets models: a folder of exports (Node) or the Models tab's cache. */

@@ -35,7 +35,7 @@ import { loadDatasetFolder, type FolderDataset } from './dataset-folder.ts';
 import { TINY_MODELS_DIR, nodeDiffusionSource, type NodeDevice } from './diffusion.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators, diffusionSettings, prepareDiffusionGrid } from './generators.ts';
-import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
+import { bceTrainer, cellLogLine, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
 
 export class GridConfigError extends DefectLabError {
   constructor(file: string, problem: string, fix: string) {
@@ -284,10 +284,7 @@ export async function runGridConfig(
         store: o.store,
         signal: o.signal,
         onProgress: o.onProgress,
-        onCell: (c, resumed) =>
-          o.log?.(
-            `${resumed ? 'resumed' : 'done   '} ${c.id}  ${c.status === 'done' ? `AP ${c.metrics?.ap.toFixed(3)}  threshold from ${c.thresholdSource}` : `FAILED ${c.error}`}  (${(c.ms / 1000).toFixed(1)} s)`,
-          ),
+        onCell: (c, resumed) => o.log?.(cellLogLine(c, resumed)),
       },
     );
     return {

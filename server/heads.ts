@@ -9,7 +9,7 @@
  *   Perlin/structure/texture and blur by default) and its mask is mapped to the feature grid with the backbone's
  *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`).
  */
-import type { HeadSample, HeadTrainer, TrainedHead } from '../src/core/experiments/index.ts';
+import type { CellResult, HeadSample, HeadTrainer, TrainedHead } from '../src/core/experiments/index.ts';
 import type { RasterImage } from '../src/core/image.ts';
 import type { PreprocessOptions } from '../src/core/preprocess.ts';
 import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
@@ -148,14 +148,37 @@ export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unkno
         { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      return {
-        score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, o.signal))).scores,
-        heatMaps: async (q: HeadSample[]) =>
-          imageHeatMaps(q, (await head.predict(await maps.of(q, o.signal))).heatmaps, h, w),
-        dispose: () => head.dispose(),
-      } as TrainedHead;
+      return mapHeadResult(head, maps, h, w, o.signal);
     },
   };
+}
+
+/** A trained head over spatial maps (spatial or CSE) as the runner's `TrainedHead`: scores and image heat maps. */
+function mapHeadResult(
+  head: {
+    predict(maps: readonly FeatureMap[]): Promise<{ scores: Float32Array; heatmaps: Float32Array[] }>;
+    dispose(): void;
+  },
+  maps: SpatialMaps,
+  h: number,
+  w: number,
+  signal?: CancelSignal,
+): TrainedHead {
+  return {
+    score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, signal))).scores,
+    heatMaps: async (q: HeadSample[]) =>
+      imageHeatMaps(q, (await head.predict(await maps.of(q, signal))).heatmaps, h, w),
+    dispose: () => head.dispose(),
+  } as TrainedHead;
+}
+
+/** One line per finished or resumed cell for the CLI's log. */
+export function cellLogLine(c: CellResult, resumed: boolean): string {
+  const what =
+    c.status === 'done'
+      ? `AP ${c.metrics?.ap.toFixed(3)}  threshold from ${c.thresholdSource}`
+      : `FAILED ${c.error}`;
+  return `${resumed ? 'resumed' : 'done   '} ${c.id}  ${what}  (${(c.ms / 1000).toFixed(1)} s)`;
 }
 
 export interface CseTrainerOptions {
@@ -189,12 +212,7 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
         { ...headExtra(opts.cse ?? {}, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      return {
-        score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, o.signal))).scores,
-        heatMaps: async (q: HeadSample[]) =>
-          imageHeatMaps(q, (await head.predict(await maps.of(q, o.signal))).heatmaps, h, w),
-        dispose: () => head.dispose(),
-      } as TrainedHead;
+      return mapHeadResult(head, maps, h, w, o.signal);
     },
   };
 }

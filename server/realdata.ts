@@ -16,7 +16,7 @@ import type { ProgressFn } from '../src/core/progress.ts';
 import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators } from './generators.ts';
-import { bceTrainer, cseTrainer, SpatialMaps } from './heads.ts';
+import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from './heads.ts';
 
 export interface RealDataOptions {
   dataDir?: string;
@@ -97,10 +97,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
         store: o.store,
         signal: o.signal,
         onProgress: o.onProgress,
-        onCell: (c, resumed) =>
-          o.log?.(
-            `${resumed ? 'resumed' : 'done   '} ${c.id}  ${c.status === 'done' ? `AP ${c.metrics?.ap.toFixed(3)}  threshold from ${c.thresholdSource}` : `FAILED ${c.error}`}  (${(c.ms / 1000).toFixed(1)} s)`,
-          ),
+        onCell: (c, resumed) => o.log?.(cellLogLine(c, resumed)),
       },
     );
     const table = aggregate(result.cells);

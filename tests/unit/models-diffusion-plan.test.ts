@@ -13,7 +13,7 @@ import {
   planSamples,
   promptPool,
   provenanceOf,
-} from '../../src/ui/diffusion/plan.ts';
+} from '../../src/core/diffusion/plan.ts';
 import { createRaster } from '../../src/core/image.ts';
 
 describe('planSamples', () => {

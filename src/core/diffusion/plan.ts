@@ -3,12 +3,12 @@
  * (normal image, prompt, mask) triplets, seeded), and the provenance each staged sample carries. No DOM, no
  * workers: unit-tested in Node.
  */
-import type { SampleProvenance } from '../../core/dataset.ts';
-import type { GenerateRequest, GenerateResult } from '../../core/diffusion/index.ts';
-import { InvalidArgumentError } from '../../core/errors.ts';
-import { EmptyMaskError } from '../../core/diffusion/inpaint.ts';
-import { createRaster, resizeNearest, type RasterImage } from '../../core/image.ts';
-import { Rng } from '../../core/rng.ts';
+import type { SampleProvenance } from '../dataset.ts';
+import type { GenerateRequest, GenerateResult } from './index.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { EmptyMaskError } from './inpaint.ts';
+import { createRaster, resizeNearest, type RasterImage } from '../image.ts';
+import { Rng } from '../rng.ts';
 
 export interface DiffusionSettings {
   /** One prompt per line; several lines form the prompt pool batch mode draws from. */
