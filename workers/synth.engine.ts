@@ -37,6 +37,8 @@ export interface SynthBatchRequest {
   options?: Record<string, unknown>;
   n: number;
   seed: Seed;
+  /** Feather σ per image (or one for all), applied inside the region masks (see `generateBatch`). */
+  feathers?: number[];
 }
 
 /**
@@ -108,6 +110,7 @@ export function createSynthEngine(): SynthEngineApi {
           req.seed,
           {
             signal: job.signal,
+            feathers: req.feathers,
             onProgress: progress ?? opts?.onProgress,
             onSample: onSamples
               ? async (s) => {

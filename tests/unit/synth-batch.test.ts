@@ -16,6 +16,7 @@ import {
   randomWalkDefect,
   sampleSeed,
 } from '../../src/core/synth/index.ts';
+import { featherDefect } from '../../src/core/synth/feather.ts';
 import { createSynthEngine, type SynthEngineApi } from '../../workers/synth.engine.ts';
 
 function noisy(width: number, height: number, channels: 1 | 3, seed: number): RasterImage {
@@ -82,6 +83,28 @@ describe('generateBatch', () => {
     await expect(run).rejects.toThrow(CancelledError);
     await expect(run).rejects.toThrow(/3 of 50 samples were finished/);
     expect(made).toEqual([0, 1, 2]);
+  });
+
+  it('feathers samples inside their region in the batch itself: same labels, σ recorded, outside untouched', async () => {
+    const region = createRaster(64, 48, 1);
+    for (let y = 8; y < 40; y++) for (let x = 10; x < 54; x++) region.data[y * 64 + x] = 255;
+    const plain = await generateBatch([images[0]], [region], 'memseg', {}, 3, 'f');
+    const soft = await generateBatch([images[0]], [region], 'memseg', {}, 3, 'f', { feathers: [4] });
+    const none = await generateBatch([images[0]], [region], 'memseg', {}, 3, 'f', { feathers: [0] });
+    for (let i = 0; i < 3; i++) {
+      const want = featherDefect(images[0], plain.samples[i], region, 4);
+      expect(soft.samples[i].image.data).toEqual(want.image.data);
+      expect(soft.samples[i].mask.data).toEqual(plain.samples[i].mask.data);
+      expect(soft.samples[i].params.feather_sigma).toBe(4);
+      expect(none.samples[i].image.data).toEqual(plain.samples[i].image.data);
+      for (let p = 0; p < 64 * 48; p++)
+        if (!region.data[p])
+          for (let c = 0; c < 3; c++)
+            expect(soft.samples[i].image.data[p * 3 + c]).toBe(images[0].data[p * 3 + c]);
+    }
+    await expect(generateBatch(images, null, 'memseg', {}, 2, 1, { feathers: [1, 2, 3] })).rejects.toThrow(
+      /feathers\.length must be 1 or 2/,
+    );
   });
 
   it('validates its arguments', async () => {

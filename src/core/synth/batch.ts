@@ -14,7 +14,9 @@ import {
   type ProgressFn,
 } from '../progress.ts';
 import { hashString } from '../rng.ts';
-import { MaskUnsatisfiableError, type GeneratorFn, type Seed } from './common.ts';
+import { blurMask } from '../mask/morph.ts';
+import { MaskUnsatisfiableError, type DefectResult, type GeneratorFn, type Seed } from './common.ts';
+import { featherDefect } from './feather.ts';
 import { checkImage, checkSeed } from './options.ts';
 import { getGenerator } from './registry.ts';
 
@@ -53,6 +55,11 @@ export interface BatchOptions {
    * promise is awaited, so a consumer across a worker boundary can apply back-pressure.
    */
   onSample?: (s: BatchSample) => void | Promise<void>;
+  /**
+   * Feather σ (pixels) per image, aligned like `masks` (or one for all): each sample made inside a region is
+   * blended back with that region's soft edge (`featherDefect`, label masks stay binary). 0 or absent = none.
+   */
+  feathers?: readonly number[];
 }
 
 /** The seed of sample `index` of a batch seeded with `seed`. */
@@ -64,7 +71,7 @@ export function sampleSeed(seed: Seed, index: number): number {
  * Generates `n` samples.
  * @param images source images (any sizes/channels), used round-robin: sample i uses images[i % images.length]
  * @param masks null, or region masks aligned with `images` (null entries = anywhere), or one mask for all;
- *   a mask overrides `options.region_mask`
+ *   a mask overrides `options.region_mask`; with `feathers`, samples are feathered along it
  * @throws CancelledError when `signal` fires (between samples); InvalidArgumentError for bad arguments.
  */
 export async function generateBatch(
@@ -74,7 +81,7 @@ export async function generateBatch(
   options: Record<string, unknown>,
   n: number,
   seed: Seed,
-  { signal, onProgress, onSample }: BatchOptions = {},
+  { signal, onProgress, onSample, feathers }: BatchOptions = {},
 ): Promise<BatchResult> {
   if (!Array.isArray(images) || images.length === 0)
     throw new InvalidArgumentError('images', 'a non-empty list of images', images);
@@ -84,6 +91,21 @@ export async function generateBatch(
   if (!Number.isInteger(n) || n < 1 || n > 100_000)
     throw new InvalidArgumentError('n', 'an integer in [1, 100000]', n);
   checkSeed(seed);
+  if (feathers && feathers.length !== images.length && feathers.length !== 1)
+    throw new InvalidArgumentError(
+      'feathers.length',
+      `1 or ${images.length} (one per image)`,
+      feathers.length,
+    );
+  // The soft region edge, made once per region (many samples share it).
+  const soft = new Map<RasterImage, RasterImage>();
+  const feather = (i: number, region: RasterImage | undefined, r: DefectResult): DefectResult => {
+    const sigma = feathers ? (feathers.length === 1 ? feathers[0] : feathers[i]) : 0;
+    if (!region || !sigma) return r;
+    let sm = soft.get(region);
+    if (!sm) soft.set(region, (sm = blurMask(region, sigma)));
+    return featherDefect(images[i], r, region, sigma, sm);
+  };
   const { name, fn } =
     typeof generator === 'string' ? { name: generator, fn: getGenerator(generator).fn } : generator;
 
@@ -99,7 +121,7 @@ export async function generateBatch(
       masks === null ? undefined : ((masks.length === 1 ? masks[0] : masks[sourceIndex]) ?? undefined);
     const opts = region === undefined ? options : { ...options, region_mask: region };
     try {
-      const r = fn(images[sourceIndex], opts, s);
+      const r = feather(sourceIndex, region, fn(images[sourceIndex], opts, s));
       const sample: BatchSample = { index: i, sourceIndex, generator: name, seed: s, ...r };
       samples.push(sample);
       await onSample?.(sample);
