@@ -215,12 +215,15 @@ export async function loadModel(id: string, backend?: Backend): Promise<LoadedIn
   const source: ModelSource =
     models.source[id] === 'files' && files ? { kind: 'files', files } : { kind: 'cache' };
   models.loading = { id, done: 0, total: 1, message: 'starting' };
+  // Progress travels on its own message channel and can land after the load's result: a late message must not
+  // bring `loading` back (every Load button would stay disabled).
+  let settled = false;
   try {
     const info = await diffusionClient().load(
       { manifest: JSON.parse(JSON.stringify(m)), source, backend: backend ?? (await resolveBackend()) },
       {
         onProgress: (p) => {
-          models.loading = { id, done: p.done, total: p.total, message: p.message ?? '' };
+          if (!settled) models.loading = { id, done: p.done, total: p.total, message: p.message ?? '' };
         },
       },
     );
@@ -230,6 +233,7 @@ export async function loadModel(id: string, backend?: Backend): Promise<LoadedIn
     fail(e);
     return null;
   } finally {
+    settled = true;
     models.loading = null;
   }
 }
