@@ -23,6 +23,32 @@ import { Rng } from '../../src/core/rng.ts';
 const built = await tinyDiffusionModels();
 const byId = new Map(built.map((b) => [b.manifest.id, b]));
 
+/**
+ * Runs two SDXL-layout tiny UNets on the same seeded feeds; returns the largest |difference| and the reference's
+ * largest |value| (the sessions stay open for the caller's further checks).
+ */
+async function compareUnets(reference: Uint8Array, other: Uint8Array) {
+  const a = await createSession(reference);
+  const b = await createSession(other);
+  const rng = new Rng(9);
+  const feeds: Record<string, TensorLike> = {
+    sample: tensor('float32', rng.normalArray(2 * 9 * 64), [2, 9, 8, 8]),
+    timestep: tensor('int64', BigInt64Array.of(981n), [1]),
+    encoder_hidden_states: tensor('float32', rng.normalArray(2 * 77 * 2048), [2, 77, 2048]),
+    text_embeds: tensor('float32', rng.normalArray(2 * 1280), [2, 1280]),
+    time_ids: tensor('float32', Float32Array.of(64, 64, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64), [2, 6]),
+  };
+  const ya = (await a.run(feeds)).out_sample.data as Float32Array;
+  const yb = (await b.run(feeds)).out_sample.data as Float32Array;
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < ya.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(ya[i] - yb[i]));
+    maxAbs = Math.max(maxAbs, Math.abs(ya[i]));
+  }
+  return { maxDiff, maxAbs, a, b };
+}
+
 describe('tiny diffusion models', () => {
   it('are deterministic and match the committed manifests byte for byte', async () => {
     const again = await tinyDiffusionModels();
@@ -152,26 +178,11 @@ describe('tiny diffusion models', () => {
       expect.arrayContaining(['com.microsoft.MatMulNBits', 'DequantizeLinear']),
     );
     expect(inspectOnnx(fp.files.get('unet/model.onnx')!).ops).not.toContain('com.microsoft.MatMulNBits');
-    const a = await createSession(fp.files.get('unet/model.onnx')!);
-    const b = await createSession(qBytes);
-    const rng = new Rng(9);
-    const feeds: Record<string, TensorLike> = {
-      sample: tensor('float32', rng.normalArray(2 * 9 * 64), [2, 9, 8, 8]),
-      timestep: tensor('int64', BigInt64Array.of(981n), [1]),
-      encoder_hidden_states: tensor('float32', rng.normalArray(2 * 77 * 2048), [2, 77, 2048]),
-      text_embeds: tensor('float32', rng.normalArray(2 * 1280), [2, 1280]),
-      time_ids: tensor('float32', Float32Array.of(64, 64, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64), [2, 6]),
-    };
-    const ya = (await a.run(feeds)).out_sample.data as Float32Array;
-    const yb = (await b.run(feeds)).out_sample.data as Float32Array;
-    let maxDiff = 0;
-    let maxAbs = 0;
-    for (let i = 0; i < ya.length; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(ya[i] - yb[i]));
-      maxAbs = Math.max(maxAbs, Math.abs(ya[i]));
-    }
+    const { maxDiff, maxAbs, a, b } = await compareUnets(fp.files.get('unet/model.onnx')!, qBytes);
     expect(maxAbs).toBeGreaterThan(0.01);
     expect(maxDiff).toBeLessThan(1e-5);
+    await a.release();
+    await b.release();
   });
 
   it('int8 dynamic blocks compute what the ONNX spec says (independent TypeScript emulation, rel. 1e-6)', async () => {
@@ -262,24 +273,7 @@ describe('tiny diffusion models', () => {
       expect.arrayContaining(['DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger']),
     );
     expect(q.manifest.dtype).toBe('int8');
-    const a = await createSession(fp.files.get('unet/model.onnx')!);
-    const b = await createSession(qBytes);
-    const rng = new Rng(9);
-    const feeds: Record<string, TensorLike> = {
-      sample: tensor('float32', rng.normalArray(2 * 9 * 64), [2, 9, 8, 8]),
-      timestep: tensor('int64', BigInt64Array.of(981n), [1]),
-      encoder_hidden_states: tensor('float32', rng.normalArray(2 * 77 * 2048), [2, 77, 2048]),
-      text_embeds: tensor('float32', rng.normalArray(2 * 1280), [2, 1280]),
-      time_ids: tensor('float32', Float32Array.of(64, 64, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64), [2, 6]),
-    };
-    const ya = (await a.run(feeds)).out_sample.data as Float32Array;
-    const yb = (await b.run(feeds)).out_sample.data as Float32Array;
-    let maxDiff = 0;
-    let maxAbs = 0;
-    for (let i = 0; i < ya.length; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(ya[i] - yb[i]));
-      maxAbs = Math.max(maxAbs, Math.abs(ya[i]));
-    }
+    const { maxDiff, maxAbs, a, b } = await compareUnets(fp.files.get('unet/model.onnx')!, qBytes);
     expect(maxAbs).toBeGreaterThan(0.5);
     expect(maxDiff).toBeGreaterThan(1e-4);
     expect(maxDiff / maxAbs).toBeLessThan(0.02);
