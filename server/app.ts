@@ -21,6 +21,7 @@ import {
   thresholdAtFpr,
 } from '../src/core/metrics/index.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
+import type { ExperimentResult } from '../src/core/experiments/index.ts';
 import { coreGenerators } from './generators.ts';
 import type { GridConfig } from './grid-config.ts';
 import { probeOrt, type OrtProbe } from './probe.ts';
@@ -45,6 +46,23 @@ export interface ExperimentBody {
   cseEpochs?: number;
   skipCse?: boolean;
   dataDir?: string;
+}
+
+/** An experiment run as a reply: the tables and cells without their per-image scores. */
+function experimentReply(r: ExperimentResult & { markdown: string; seconds: number; backend: string }) {
+  return {
+    markdown: r.markdown,
+    table: r.table,
+    warnings: r.warnings,
+    seconds: r.seconds,
+    backend: r.backend,
+    cells: r.cells.map(({ scores: _s, ...cell }) => cell),
+  };
+}
+
+/** NaN / ±Infinity (undefined metrics) as null: JSON has no such numbers. */
+function jsonSafe(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x)));
 }
 
 const numberArray = { type: 'array', items: { type: 'number' } } as const;
@@ -210,20 +228,9 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
         deps.runExperiment ??
         (async (b: ExperimentBody) => {
           const { runRealData } = await import('./realdata.ts');
-          const r = await runRealData({ ...b, device: deps.device });
-          return {
-            markdown: r.markdown,
-            table: r.table,
-            warnings: r.warnings,
-            seconds: r.seconds,
-            cells: r.cells.map(({ scores: _s, ...c }) => c),
-          };
+          return experimentReply(await runRealData({ ...b, device: deps.device }));
         });
-      return JSON.parse(
-        JSON.stringify(await run(req.body ?? {}), (_k, v) =>
-          typeof v === 'number' && !Number.isFinite(v) ? null : v,
-        ),
-      );
+      return jsonSafe(await run(req.body ?? {}));
     },
   );
 
@@ -240,21 +247,9 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
       const run =
         deps.runGrid ??
         (async (c: GridConfig) => {
-          const r = await runGridConfig(c, { device: deps.device }, 'the request body');
-          return {
-            markdown: r.markdown,
-            table: r.table,
-            warnings: r.warnings,
-            seconds: r.seconds,
-            backend: r.backend,
-            cells: r.cells.map(({ scores: _s, ...cell }) => cell),
-          };
+          return experimentReply(await runGridConfig(c, { device: deps.device }, 'the request body'));
         });
-      return JSON.parse(
-        JSON.stringify(await run(config), (_k, v) =>
-          typeof v === 'number' && !Number.isFinite(v) ? null : v,
-        ),
-      );
+      return jsonSafe(await run(config));
     },
   );
 
