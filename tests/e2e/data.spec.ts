@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test, type Page } from './fixtures.ts';
+import { waitForApp } from './helpers.ts';
 import { unzipSync, zipSync } from 'fflate';
 
 // The package is ESM, so `import.meta.dirname` stands in for __dirname; ../shared sits next to the repo root.
@@ -63,11 +64,6 @@ function zipFolder(): Uint8Array {
   }
   // PNGs do not compress further; level 0 keeps the zip quick to build and read.
   return zipSync(files, { level: 0 });
-}
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
 }
 
 async function importThrough(page: Page, input: 'import-files' | 'import-folder', files: string) {

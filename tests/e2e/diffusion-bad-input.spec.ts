@@ -16,14 +16,10 @@ import { expect, test, type Page } from './fixtures.ts';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { waitForApp } from './helpers.ts';
 
 const ID = 'tiny-sd-inpaint';
 const UNET = resolve(process.cwd(), 'models/tiny', ID, 'unet/model.onnx');
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 async function imageCount(page: Page): Promise<number> {
   return page.evaluate(async () => {

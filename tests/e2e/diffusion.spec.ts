@@ -5,14 +5,10 @@
  * accept them, and find them stored in IndexedDB with their provenance (generator, model, seed, prompt, source
  * image, mask). WASM backend here for speed; the WebGPU path is covered by diffusion-parity.spec.ts.
  */
-import { expect, test, type Page } from './fixtures.ts';
+import { expect, test } from './fixtures.ts';
+import { waitForApp } from './helpers.ts';
 
 const ID = 'tiny-sdxl-inpaint';
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 test('download → reload from cache → paint → generate 2 → accept → stored with provenance', async ({
   page,

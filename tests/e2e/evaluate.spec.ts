@@ -1,8 +1,14 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import { expect, test, type Page } from './fixtures.ts';
+import {
+  MOBILENET_INT8,
+  importIntoNewDataset,
+  loadBackboneFileOnWasm,
+  mtManifest,
+  mtSubset,
+  waitForApp,
+} from './helpers.ts';
 
 /**
  * Evaluation in the built app on real data, kept tiny: 14 magnetic-tile photos (../shared, copied only into a
@@ -14,44 +20,23 @@ import { expect, test, type Page } from './fixtures.ts';
  * - a long run stopped with the Stop button;
  * - a saved head re-evaluated, and exported as tfjs model.json + weights.bin + metadata.json.
  */
-const SHARED = path.resolve(import.meta.dirname, '../../../shared');
-const MODEL = path.join(SHARED, 'models/mobilenetv2-12-int8.onnx');
-const DATA = path.join(SHARED, 'data/magnetic-tile-compact');
-
-interface Item {
-  file: string;
-  label: number;
-  split: string;
-  mask: string | null;
-  defect_class: string;
-}
 
 /** 5 train normals + 3 few-shot defects (train) + 3 test normals + 3 test defects of two classes. */
 function subset(): string {
-  const m = JSON.parse(readFileSync(path.join(DATA, 'manifest.json'), 'utf8')) as { items: Item[] };
+  const m = mtManifest();
   const take = (split: string, label: number, n: number, cls?: string) =>
     m.items
       .filter((i) => i.split === split && i.label === label && (!cls || i.defect_class === cls))
       .slice(0, n);
   const testDefects = m.items.filter((i) => i.split === 'test' && i.label === 1);
   const classes = [...new Set(testDefects.map((i) => i.defect_class))].slice(0, 2);
-  const items = [
+  return mtSubset('mt-eval', [
     ...take('train', 0, 5),
     ...take('fewshot', 1, 3),
     ...take('test', 0, 3),
     ...take('test', 1, 2, classes[0]),
     ...take('test', 1, 1, classes[1]),
-  ];
-  const dir = mkdtempSync(path.join(tmpdir(), 'dl-eval-'));
-  const root = path.join(dir, 'mt-eval');
-  mkdirSync(path.join(root, 'images'), { recursive: true });
-  mkdirSync(path.join(root, 'masks'), { recursive: true });
-  for (const i of items) {
-    copyFileSync(path.join(DATA, i.file), path.join(root, i.file));
-    if (i.mask) copyFileSync(path.join(DATA, i.mask), path.join(root, i.mask));
-  }
-  writeFileSync(path.join(root, 'manifest.json'), JSON.stringify({ ...m, items }, null, 1));
-  return root;
+  ]);
 }
 
 async function train(page: Page, head: 'spatial' | 'cse', tfBackend: 'wasm' | 'webgpu', epochs: number) {
@@ -116,18 +101,9 @@ test('real tiles: spatial + CSE heads → metric table with PRO and baselines, h
   test.setTimeout(1_200_000);
   const folder = subset();
   await page.goto('/');
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-folder').setInputFiles(folder);
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText('14', { timeout: 180_000 });
-  await report.getByTestId('report-close').click();
-
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-file').setInputFiles(MODEL);
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 180_000 });
+  await waitForApp(page);
+  await importIntoNewDataset(page, 'import-folder', folder, 14, 180_000);
+  await loadBackboneFileOnWasm(page, MOBILENET_INT8, 180_000);
 
   // Spatial head on WASM.
   await train(page, 'spatial', 'wasm', 15);

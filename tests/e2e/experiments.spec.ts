@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { chromiumArgs } from '../../playwright.config.ts';
 import type { CellResult } from '../../src/core/experiments/types.ts';
 import { expect, test, type Page } from './fixtures.ts';
+import { waitForApp } from './helpers.ts';
 
 /**
  * The experiment runner panel in the built app, on the built-in sample dataset with the tiny ResNet backbone:
@@ -19,11 +20,6 @@ test.use({
 });
 
 const MODEL = 'tiny-sd-inpaint';
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 async function openRunner(page: Page) {
   await page.locator('[data-tab="train"]').click();

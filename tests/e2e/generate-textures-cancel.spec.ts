@@ -10,31 +10,23 @@
  *   the staging strip.
  * Stored records are read back from IndexedDB (reading only).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Page } from './fixtures.ts';
+import { MT_DATA, importIntoNewDataset, mtManifest, waitForApp } from './helpers.ts';
 
-const SRC = path.resolve(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
-const manifest = JSON.parse(readFileSync(path.join(SRC, 'manifest.json'), 'utf8')) as {
-  items: { file: string; defect_class: string; width: number; height: number }[];
-};
+const manifest = mtManifest();
 const free = manifest.items.filter((i) => i.defect_class === 'MT_Free').slice(0, 3);
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 /** Imports real tiles into a new dataset through the Data tab and opens the Paint & generate tab. */
 async function importTiles(page: Page, files: string[]) {
   await page.goto('/');
   await waitForApp(page);
-  await page.locator('[data-tab="data"]').click();
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-files').setInputFiles(files.map((f) => path.join(SRC, f)));
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText(String(files.length), { timeout: 120_000 });
-  await report.getByTestId('report-close').click();
+  await importIntoNewDataset(
+    page,
+    'import-files',
+    files.map((f) => path.join(MT_DATA, f)),
+    files.length,
+  );
   await page.locator('[data-tab="generate"]').click();
   await expect(page.getByTestId('painter-canvas')).toBeVisible();
 }
@@ -222,7 +214,7 @@ test('MemSeg with texture image files the user picks: provenance names the file'
   // Any image file will do as a texture: here two other tiles, picked from disk (not imported).
   await page
     .getByTestId('gen-texture-files')
-    .setInputFiles([free[1].file, free[2].file].map((f) => path.join(SRC, f)));
+    .setInputFiles([free[1].file, free[2].file].map((f) => path.join(MT_DATA, f)));
   await expect(page.getByTestId('gen-texture-loaded')).toHaveText('2 loaded');
   await page.getByTestId('gen-options').locator('xpath=..').locator('summary').click();
   await page.getByTestId('gen-opt-p_texture').fill('1');

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encode } from 'fast-png';
 import { chromiumArgs } from '../../playwright.config.ts';
-import { expect, test, type Page } from './fixtures.ts';
+import { expect, test } from './fixtures.ts';
+import { importIntoNewDataset, waitForApp } from './helpers.ts';
 
 test.use({
   launchOptions: {
@@ -20,11 +21,6 @@ test.use({
     args: [...chromiumArgs.filter((a) => !/webgpu|swiftshader/i.test(a)), '--disable-features=WebGPU'],
   },
 });
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 test('no WebGPU adapter: notice, System panel, import, MemSeg and training all on WASM', async ({ page }) => {
   test.setTimeout(900_000);
@@ -69,12 +65,7 @@ test('no WebGPU adapter: notice, System panel, import, MemSeg and training all o
     writeFileSync(f, encode({ width: 32, height: 32, channels: 1, depth: 8, data: px }));
     return f;
   });
-  await page.locator('[data-tab="data"]').click();
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-files').setInputFiles(files);
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText('3', { timeout: 120_000 });
-  await report.getByTestId('report-close').click();
+  await importIntoNewDataset(page, 'import-files', files, 3);
   await expect(page.getByTestId('count-total')).toHaveText('3 images');
 
   // 5. MemSeg on the built-in sample dataset's first image, accepted into the dataset.

@@ -5,21 +5,13 @@
  * synth worker, accept 5 and reject 3 (keyboard and buttons), reload, and find exactly 5 new defect images whose
  * stored masks lie inside the painted region. Stored records are read back from IndexedDB (reading only).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Page } from './fixtures.ts';
+import { MT_DATA, importIntoNewDataset, mtManifest, waitForApp } from './helpers.ts';
 
-const SRC = path.resolve(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
-const manifest = JSON.parse(readFileSync(path.join(SRC, 'manifest.json'), 'utf8')) as {
-  items: { file: string; defect_class: string; width: number; height: number }[];
-};
+const manifest = mtManifest();
 const tile = manifest.items.find((i) => i.defect_class === 'MT_Free')!;
 const tileName = path.basename(tile.file);
-
-async function waitForApp(page: Page) {
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
-}
 
 const painted = async (page: Page) =>
   Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0]);
@@ -135,12 +127,7 @@ test('paint a region on a real tile, generate 8 MemSeg defects in it, accept 5, 
   await waitForApp(page);
 
   // Import one real photo into a new dataset through the Data tab's file input.
-  await page.locator('[data-tab="data"]').click();
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-files').setInputFiles(path.join(SRC, tile.file));
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText('1', { timeout: 120_000 });
-  await report.getByTestId('report-close').click();
+  await importIntoNewDataset(page, 'import-files', path.join(MT_DATA, tile.file), 1);
 
   // Paint.
   await page.locator('[data-tab="generate"]').click();

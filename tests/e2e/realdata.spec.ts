@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { chromiumArgs } from '../../playwright.config.ts';
 import { toMarkdown, type TableRow } from '../../src/core/experiments/table.ts';
 import type { CellResult } from '../../src/core/experiments/types.ts';
 import { expect, test, type Page } from './fixtures.ts';
+import {
+  MOBILENET_INT8,
+  MT_DATA,
+  importIntoNewDataset,
+  loadBackboneFileOnWasm,
+  waitForApp,
+} from './helpers.ts';
 
 /**
  * Issue 5's real-data table in the built app, the browser twin of `npm run experiment:mt` (server/realdata.ts):
@@ -17,9 +23,6 @@ import { expect, test, type Page } from './fixtures.ts';
  * WASM only: the browser starts without the WebGPU flags, so every 'auto' in the app (ORT and tfjs) resolves to
  * WASM (SwiftShader WebGPU is ~100× slower).
  */
-const SHARED = path.resolve(import.meta.dirname, '../../../shared');
-const MODEL = path.join(SHARED, 'models/mobilenetv2-12-int8.onnx');
-const DATA = path.join(SHARED, 'data/magnetic-tile-compact');
 const SEEDS = [0, 1, 2, 3];
 
 test.use({
@@ -105,20 +108,10 @@ test('real magnetic tiles: zero-shot, few-shot and CSE over 4 seeds with baselin
 }) => {
   test.setTimeout(4 * 3600_000);
   await page.goto('/');
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
+  await waitForApp(page);
 
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-folder').setInputFiles(DATA);
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText('210', { timeout: 600_000 });
-  await report.getByTestId('report-close').click();
-
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-file').setInputFiles(MODEL);
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 300_000 });
+  await importIntoNewDataset(page, 'import-folder', MT_DATA, 210, 600_000);
+  await loadBackboneFileOnWasm(page, MOBILENET_INT8, 300_000);
   await page.getByText('Experiment runner (generators').click();
   const panel = page.getByRole('region', { name: 'Experiments' });
   await expect(panel.getByRole('button', { name: 'Run', exact: true })).toBeEnabled({ timeout: 300_000 });

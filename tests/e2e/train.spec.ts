@@ -1,7 +1,5 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect, test, type Page } from './fixtures.ts';
+import { MOBILENET_INT8, importIntoNewDataset, mtManifest, mtSubset, waitForApp } from './helpers.ts';
 
 /**
  * The real-data path in the built app: import a small magnetic-tile subset (real photos, ../shared read in place
@@ -9,38 +7,18 @@ import { expect, test, type Page } from './fixtures.ts';
  * extract features, train a BCE head with tfjs on WebGPU and again on WASM (backend override), and read the
  * metric table (with its defect-free baseline rows). Kept small (20 images at 224×224) because WebGPU here is SwiftShader.
  */
-const SHARED = path.resolve(import.meta.dirname, '../../../shared');
-const MODEL = path.join(SHARED, 'models/mobilenetv2-12-int8.onnx');
-const DATA = path.join(SHARED, 'data/magnetic-tile-compact');
-
-interface Item {
-  file: string;
-  label: number;
-  split: string;
-  mask: string | null;
-}
 
 /** 6 train normals + 4 few-shot defects (train) + 5 test normals + 5 test defects. */
 function subset(): string {
-  const m = JSON.parse(readFileSync(path.join(DATA, 'manifest.json'), 'utf8')) as { items: Item[] };
+  const m = mtManifest();
   const take = (split: string, label: number, n: number) =>
     m.items.filter((i) => i.split === split && i.label === label).slice(0, n);
-  const items = [
+  return mtSubset('mt-subset', [
     ...take('train', 0, 6),
     ...take('fewshot', 1, 4),
     ...take('test', 0, 5),
     ...take('test', 1, 5),
-  ];
-  const dir = mkdtempSync(path.join(tmpdir(), 'dl-train-'));
-  const root = path.join(dir, 'mt-subset');
-  mkdirSync(path.join(root, 'images'), { recursive: true });
-  mkdirSync(path.join(root, 'masks'), { recursive: true });
-  for (const i of items) {
-    copyFileSync(path.join(DATA, i.file), path.join(root, i.file));
-    if (i.mask) copyFileSync(path.join(DATA, i.mask), path.join(root, i.mask));
-  }
-  writeFileSync(path.join(root, 'manifest.json'), JSON.stringify({ ...m, items }, null, 1));
-  return root;
+  ]);
 }
 
 async function trainOnce(page: Page, tfBackend: 'webgpu' | 'wasm') {
@@ -76,17 +54,12 @@ test('MobileNetV2-int8 features of real tiles → BCE head on WebGPU and on WASM
   test.setTimeout(1_500_000);
   const folder = subset();
   await page.goto('/');
-  await expect(page.getByRole('heading', { name: 'DefectLab' })).toBeVisible();
-  await expect(page.getByTestId('app-busy')).toHaveCount(0, { timeout: 120_000 });
+  await waitForApp(page);
 
-  await page.getByTestId('import-target').selectOption('new');
-  await page.getByTestId('import-folder').setInputFiles(folder);
-  const report = page.getByTestId('import-report');
-  await expect(report.getByTestId('report-added')).toHaveText('20', { timeout: 180_000 });
-  await report.getByTestId('report-close').click();
+  await importIntoNewDataset(page, 'import-folder', folder, 20, 180_000);
 
   await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-file').setInputFiles(MODEL);
+  await page.getByTestId('backbone-file').setInputFiles(MOBILENET_INT8);
   await page.getByTestId('backbone-device').selectOption('webgpu');
   await page.getByTestId('backbone-load').click();
   await expect(page.getByTestId('backbone-info')).toBeVisible({ timeout: 180_000 });
