@@ -9,7 +9,7 @@ import type { ImageRecord, Label, Split } from '../src/core/dataset.ts';
 import { DefectLabError } from '../src/core/errors.ts';
 import type { RasterImage } from '../src/core/image.ts';
 import { type PreprocessOptions, preprocessingId } from '../src/core/preprocess.ts';
-import type { ProgressFn } from '../src/core/progress.ts';
+import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
 import {
   BACKBONES,
   Backbone,
@@ -237,25 +237,35 @@ export class FeaturesEngine implements FeaturesApi {
     jobId?: string,
     progress?: ProgressFn,
   ): Promise<DatasetFeatures> {
-    const b = this.requireBackbone();
-    const store = await this.store();
-    const records = await store.listImages(datasetId, filter);
     const job = this.jobs.start(jobId);
     try {
-      const cache = new CachedFeatures(b, store);
-      const feats = await cache.extract(
-        records.map((r) => ({ sha256: r.sha256, load: () => this.decodeRecord(r) })),
-        { signal: job.signal, onProgress: progress },
-      );
-      return {
-        images: records.map(imageMeta),
-        pooled: feats.map((f) => f.pooled),
-        spatial: feats.map((f) => (f.spatial ? { data: f.spatial.data, dims: f.spatial.dims } : emptyMap())),
-        cached: cache.hits,
-      };
+      return await this.datasetFeatures(datasetId, filter, job.signal, progress);
     } finally {
       job.done();
     }
+  }
+
+  /** `extractDataset` under a caller's job, so that a train or evaluate job's Stop also stops its extraction. */
+  protected async datasetFeatures(
+    datasetId: string,
+    filter: ImageFilter | undefined,
+    signal: CancelSignal,
+    progress?: ProgressFn,
+  ): Promise<DatasetFeatures> {
+    const b = this.requireBackbone();
+    const store = await this.store();
+    const records = await store.listImages(datasetId, filter);
+    const cache = new CachedFeatures(b, store);
+    const feats = await cache.extract(
+      records.map((r) => ({ sha256: r.sha256, load: () => this.decodeRecord(r) })),
+      { signal, onProgress: progress },
+    );
+    return {
+      images: records.map(imageMeta),
+      pooled: feats.map((f) => f.pooled),
+      spatial: feats.map((f) => (f.spatial ? { data: f.spatial.data, dims: f.spatial.dims } : emptyMap())),
+      cached: cache.hits,
+    };
   }
 
   protected async decodeRecord(r: ImageRecord): Promise<RasterImage> {

@@ -23,7 +23,7 @@ import {
   thresholdAtFpr,
 } from '../src/core/metrics/index.ts';
 import type { PreprocessOptions } from '../src/core/preprocess.ts';
-import type { Progress, ProgressFn } from '../src/core/progress.ts';
+import type { CancelSignal, Progress, ProgressFn } from '../src/core/progress.ts';
 import { Rng } from '../src/core/rng.ts';
 import { getGenerator } from '../src/core/synth/index.ts';
 import type { HeadRecord } from '../src/runtime/db/types.ts';
@@ -199,16 +199,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     const tfBackend = await initTf(req.tfBackend ?? 'auto');
     const job = this.jobs.start(jobId);
     try {
-      const tf0 = performance.now();
-      const feats = await this.extractDataset(req.datasetId, undefined, undefined, (p) =>
-        report({ ...p, stage: 'features' }),
-      );
-      const features = {
-        images: feats.images.length,
-        extracted: feats.images.length - feats.cached,
-        seconds: (performance.now() - tf0) / 1000,
-        device: backbone.backend,
-      };
+      const { feats, features } = await this.timedFeatures(req.datasetId, job.signal, report);
       const sets = splitSets(feats.images);
       const { normal, synthetic, real, val, test } = sets;
       const counts = {
@@ -315,6 +306,21 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     } finally {
       job.done();
     }
+  }
+
+  /** A dataset's features, reported as the 'features' stage, with what the response says about them. */
+  private async timedFeatures(datasetId: string, signal: CancelSignal, progress?: ProgressFn) {
+    const t0 = performance.now();
+    const feats = await this.datasetFeatures(datasetId, undefined, signal, (p) =>
+      progress?.({ ...p, stage: 'features' }),
+    );
+    const features = {
+      images: feats.images.length,
+      extracted: feats.images.length - feats.cached,
+      seconds: (performance.now() - t0) / 1000,
+      device: this.requireBackbone().backend,
+    };
+    return { feats, features };
   }
 
   private preprocessingIdOf(): string {
@@ -556,29 +562,25 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     await initTf((rec.metadata.tfBackend as TfBackendPreference | undefined) ?? 'auto').catch(() =>
       initTf('auto'),
     );
-    const t0 = performance.now();
-    const feats = await this.extractDataset(rec.datasetId, undefined, jobId, (p) =>
-      progress?.({ ...p, stage: 'features' }),
-    );
-    const features = {
-      images: feats.images.length,
-      extracted: feats.images.length - feats.cached,
-      seconds: (performance.now() - t0) / 1000,
-      device: backbone.backend,
-    };
-    const sets = splitSets(feats.images);
-    const head = headFromArtifacts(rec.artifacts as HeadArtifacts);
+    const job = this.jobs.start(jobId);
     try {
-      const evaluation =
-        sets.test.length > 0
-          ? await this.evaluate(head, feats, threshold, sets, {
-              threshold: rec.threshold,
-              source: rec.thresholdSource,
-            })
-          : null;
-      return { headId, name: rec.name, kind: rec.kind, features, evaluation };
+      const { feats, features } = await this.timedFeatures(rec.datasetId, job.signal, progress);
+      const sets = splitSets(feats.images);
+      const head = headFromArtifacts(rec.artifacts as HeadArtifacts);
+      try {
+        const evaluation =
+          sets.test.length > 0
+            ? await this.evaluate(head, feats, threshold, sets, {
+                threshold: rec.threshold,
+                source: rec.thresholdSource,
+              })
+            : null;
+        return { headId, name: rec.name, kind: rec.kind, features, evaluation };
+      } finally {
+        head.dispose();
+      }
     } finally {
-      head.dispose();
+      job.done();
     }
   }
 

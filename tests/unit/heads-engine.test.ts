@@ -214,6 +214,37 @@ describe('train engine (in-thread)', () => {
     expect(cse.headId).not.toBeNull();
   });
 
+  it('Stop during the features stage stops the extraction: no epoch, no head, the extracted features stay cached', async () => {
+    const { engine, store, datasetId } = await setup();
+    let stoppedAt = -1;
+    const run = engine.train(
+      { datasetId, head: 'bce', tfBackend: 'wasm', supervised: { epochs: 5 } },
+      'job-stop-early',
+      (p) => {
+        // The first batch of 8 images is extracted: press Stop, like the Train tab's button.
+        if (p.stage === 'features' && stoppedAt < 0) {
+          stoppedAt = p.done;
+          engine.cancel('job-stop-early');
+        }
+        if (p.stage === 'train') throw new Error('training started after Stop');
+      },
+    );
+    await expect(run).rejects.toThrow(/CancelledError: feature extraction was cancelled; 8 of 32/);
+    expect(stoppedAt).toBe(8);
+    expect(await engine.listHeads(datasetId)).toEqual([]);
+    // The next run reuses what was extracted before the Stop.
+    expect((await engine.extractDataset(datasetId)).cached).toBe(8);
+
+    // Stopping a saved head's re-evaluation during its features stage works the same way.
+    const res = await engine.train({ datasetId, head: 'bce', tfBackend: 'wasm', supervised: { epochs: 2 } });
+    await store.clearFeatures();
+    await expect(
+      engine.evaluateHead(res.headId!, { mode: 'stored' }, 'job-eval', (p) => {
+        if (p.stage === 'features') engine.cancel('job-eval');
+      }),
+    ).rejects.toThrow(/CancelledError: feature extraction/);
+  });
+
   it('names the problem when the stream has no defects for a supervised head', async () => {
     const { engine, datasetId } = await setup();
     await expect(
