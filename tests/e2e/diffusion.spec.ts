@@ -5,6 +5,8 @@
  * accept them, and find them stored in IndexedDB with their provenance (generator, model, seed, prompt, source
  * image, mask). WASM backend here for speed; the WebGPU path is covered by diffusion-parity.spec.ts.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { expect, test } from './fixtures.ts';
 import { waitForApp } from './helpers.ts';
 
@@ -81,6 +83,29 @@ test('download → reload from cache → paint → generate 2 → accept → sto
   await panel.getByTestId('diffusion-generate').click();
   await expect(panel.getByTestId('diffusion-summary')).toHaveText('2 samples staged', { timeout: 180_000 });
   await expect(page.getByTestId('staging-pending')).toHaveText('2 pending');
+  // The latest raw generation is previewed: an opaque picture at the model's resolution, not a blank.
+  const { resolution } = JSON.parse(
+    readFileSync(resolve(process.cwd(), 'models/manifests', `${ID}.json`), 'utf8'),
+  ) as { resolution: number };
+  const preview = await panel.getByTestId('diffusion-preview').evaluate(async (el: HTMLImageElement) => {
+    await el.decode();
+    const c = document.createElement('canvas');
+    c.width = el.naturalWidth;
+    c.height = el.naturalHeight;
+    const ctx = c.getContext('2d')!;
+    ctx.drawImage(el, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let opaque = true;
+    const grays = new Set<number>();
+    for (let p = 0; p < d.length; p += 4) {
+      opaque &&= d[p + 3] === 255;
+      grays.add(d[p]);
+    }
+    return { w: el.naturalWidth, h: el.naturalHeight, opaque, levels: grays.size };
+  });
+  expect([preview.w, preview.h]).toEqual([resolution, resolution]);
+  expect(preview.opaque).toBe(true);
+  expect(preview.levels).toBeGreaterThan(8);
   await page.getByTestId('staging-accept-all').click();
   await expect(page.getByTestId('staging-accepted')).toHaveText('2 accepted');
 
