@@ -22,7 +22,7 @@ import {
 } from '../src/core/metrics/index.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import type { ExperimentResult } from '../src/core/experiments/index.ts';
-import { coreGenerators } from './generators.ts';
+import { coreGenerators } from '../src/app/generators.ts';
 import type { GridConfig } from './grid-config.ts';
 import { probeOrt, type OrtProbe } from './probe.ts';
 

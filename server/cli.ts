@@ -221,7 +221,7 @@ async function generate(args: string[]): Promise<number> {
     return 2;
   }
   const { decodeImage, encodePng } = await import('../src/runtime/decode.ts');
-  const { coreGenerators } = await import('./generators.ts');
+  const { coreGenerators } = await import('../src/app/generators.ts');
   const gens = coreGenerators();
   const gen = gens[String(values.generator)];
   if (!gen) {

@@ -9,7 +9,7 @@ import { DefectLabError } from '../src/core/errors.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import type { ModelManifest } from '../src/runtime/models/manifest.ts';
-import type { DiffusionModelSource } from './generators.ts';
+import type { DiffusionModelSource } from '../src/app/generators.ts';
 import {
   createDiffusionEngine,
   type DiffusionEngineApi,

@@ -34,8 +34,13 @@ import { identifyBackbone } from '../src/runtime/backbone.ts';
 import { loadDatasetFolder, type FolderDataset } from './dataset-folder.ts';
 import { TINY_MODELS_DIR, nodeDiffusionSource, type NodeDevice } from './diffusion.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
-import { coreGenerators, cseGenerators, diffusionSettings, prepareDiffusionGrid } from './generators.ts';
-import { bceTrainer, cellLogLine, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
+import {
+  coreGenerators,
+  cseGenerators,
+  diffusionSettings,
+  prepareDiffusionGrid,
+} from '../src/app/generators.ts';
+import { bceTrainer, cellLogLine, cseTrainer, spatialTrainer, SpatialMaps } from '../src/app/heads.ts';
 
 export class GridConfigError extends DefectLabError {
   constructor(file: string, problem: string, fix: string) {

@@ -15,8 +15,8 @@ import {
 import type { ProgressFn } from '../src/core/progress.ts';
 import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
-import { coreGenerators, cseGenerators } from './generators.ts';
-import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from './heads.ts';
+import { coreGenerators, cseGenerators } from '../src/app/generators.ts';
+import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
 
 export interface RealDataOptions {
   dataDir?: string;

@@ -12,7 +12,7 @@ import {
   type FileStore,
 } from '../src/runtime/models/store.ts';
 import type { Backend, OrtBackend } from '../src/runtime/ort.ts';
-import { NoDiffusionModelError, type DiffusionModelSource } from '../server/generators.ts';
+import { NoDiffusionModelError, type DiffusionModelSource } from '../src/app/generators.ts';
 import { createDiffusionEngine } from './diffusion.engine.ts';
 
 const FIX = 'download a diffusion model in the Models tab';

@@ -30,8 +30,8 @@ import {
   cseGenerators,
   prepareDiffusionGrid,
   type DiffusionModelSource,
-} from '../server/generators.ts';
-import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from '../server/heads.ts';
+} from '../src/app/generators.ts';
+import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from '../src/app/heads.ts';
 import { FeaturesEngine, type FeaturesApi, type FeaturesEngineDeps } from './features.engine.ts';
 
 export interface ExperimentRequest {

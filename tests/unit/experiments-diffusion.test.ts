@@ -15,9 +15,9 @@ import { encodePng } from '../../src/runtime/decode.ts';
 import { loadDatasetFolder } from '../../server/dataset-folder.ts';
 import { TINY_MODELS_DIR, nodeDiffusionSource } from '../../server/diffusion.ts';
 import { loadNodeExtractor } from '../../server/features.ts';
-import { coreGenerators, type DiffusionModelSource } from '../../server/generators.ts';
+import { coreGenerators, type DiffusionModelSource } from '../../src/app/generators.ts';
 import { loadGridConfig, runGridConfig } from '../../server/grid-config.ts';
-import { bceTrainer } from '../../server/heads.ts';
+import { bceTrainer } from '../../src/app/heads.ts';
 
 const TINY_RESNET = join(TINY_MODELS_DIR, 'tiny-resnet/model.onnx');
 
@@ -163,7 +163,7 @@ describe('diffusion and In&Out cells (tiny models, Node)', () => {
 
 describe('no diffusion model', () => {
   it('a grid that needs diffusion fails once with NoDiffusionModelError and the fix', async () => {
-    const { prepareDiffusionGrid, NoDiffusionModelError } = await import('../../server/generators.ts');
+    const { prepareDiffusionGrid, NoDiffusionModelError } = await import('../../src/app/generators.ts');
     const empty = mkdtempSync(join(tmpdir(), 'dl-no-models-'));
     const spec = {
       generators: ['memseg', 'in-out'] as const,

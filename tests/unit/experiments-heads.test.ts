@@ -17,7 +17,7 @@ import { imagenetPreprocess } from '../../src/core/preprocess.ts';
 import { Rng } from '../../src/core/rng.ts';
 import type { FeatureMap } from '../../src/runtime/heads/spatial.ts';
 import { initTf } from '../../src/runtime/tf.ts';
-import { cseTrainer, spatialTrainer, SpatialMaps, type SpatialSource } from '../../server/heads.ts';
+import { cseTrainer, spatialTrainer, SpatialMaps, type SpatialSource } from '../../src/app/heads.ts';
 
 const S = 16;
 

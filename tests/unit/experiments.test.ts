@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MemoryCellStore,
   RunRecordCellStore,
-  SYNTHETIC_ONLY_WARNING,
+  syntheticOnlyWarning,
   aggregate,
   cellsToCsv,
   confusionCells,
@@ -28,6 +28,7 @@ import {
   fmtClass,
 } from '../../src/core/experiments/index.ts';
 import { CancelledError } from '../../src/core/errors.ts';
+import { averagePrecision } from '../../src/core/metrics/index.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 
@@ -223,7 +224,11 @@ describe('runner with fakes', () => {
     expect(memseg?.stats.ap.n).toBe(2);
     expect(memseg?.stats.ap.mean).toBeGreaterThan(0.9);
     expect(memseg?.thresholdSource).toBe('val:synthetic');
-    expect(r.warnings).toContain(SYNTHETIC_ONLY_WARNING);
+    // The synthetic-only warning quotes each cell's own validation and test AP.
+    const cell = r.cells.find((c) => c.config.generator === 'memseg' && c.config.head === 'bce')!;
+    expect(cell.warnings).toContain(syntheticOnlyWarning(cell.metrics!.valAp, cell.metrics!.ap));
+    expect(cell.warnings.join()).toContain(`validation AP ${cell.metrics!.valAp.toFixed(3)}`);
+    expect(cell.warnings.join()).toContain(`test AP ${cell.metrics!.ap.toFixed(3)}`);
     expect(
       r.table
         .filter((row) => row.baseline)
@@ -338,7 +343,7 @@ describe('runner with fakes', () => {
     const real = await runExperiment({ ...spec, generators: ['memseg'], nAug: [10], seeds: [0] }, d, env());
     const bce = real.cells.find((c) => c.config.head === 'bce');
     expect(bce?.thresholdSource).toBe('val:real');
-    expect(bce?.warnings).not.toContain(SYNTHETIC_ONLY_WARNING);
+    expect(bce?.warnings.join()).not.toMatch(/synthetic defects only/);
     const tuned = await runExperiment(
       { ...spec, generators: ['memseg'], nAug: [10], seeds: [0], threshold: { mode: 'test-best-f1' } },
       dataset(),
@@ -447,7 +452,8 @@ describe('evaluation panel logic', () => {
     const val = { scores: [0.1, 0.9], labels: [0, 1], synthetic: true };
     const v = panelThreshold('val-best-f1', { test, val });
     expect(v).toMatchObject({ threshold: 0.9, source: 'val:synthetic' });
-    expect(v.warnings).toContain(SYNTHETIC_ONLY_WARNING);
+    // Validation AP 1 (two rows, ranked right) and this test set's own AP.
+    expect(v.warnings).toEqual([syntheticOnlyWarning(1, averagePrecision(scores, labels))]);
     expect(panelThreshold('manual', { test, manual: 0.5 }).threshold).toBe(0.5);
     expect(panelThreshold('val-fpr', { test }).threshold).toBeNaN();
   });

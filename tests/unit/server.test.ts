@@ -366,8 +366,12 @@ describe('POST /api/experiments/grid', () => {
 });
 
 describe('spatial/CSE adapter helpers', () => {
-  it('upsampleMap keeps constants and corners', async () => {
-    const { upsampleMap } = await import('../../server/heads.ts');
+  it('map heads bring grid maps onto image pixels with the preprocessing geometry: constants and corners', async () => {
+    // The runner's heads use the viewer's own mapping (heatmap.ts); under stretch it is plain bilinear.
+    const { heatmapToImage } = await import('../../src/runtime/heads/heatmap.ts');
+    const pre = { width: 2, height: 2, resize: 'stretch' as const };
+    const upsampleMap = (m: Float32Array, h: number, w: number, H: number, W: number) =>
+      heatmapToImage(m, h, w, pre, W, H);
     expect(Array.from(upsampleMap(Float32Array.from([2, 2, 2, 2]), 2, 2, 4, 4))).toEqual(
       new Array(16).fill(2),
     );

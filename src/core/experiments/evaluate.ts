@@ -1,9 +1,18 @@
 /**
- * The evaluation panel's logic, pure: threshold choice with its label, the metric row, score histograms and the
- * confusion-matrix cells (which images fall where).
+ * The evaluation panel's logic, pure: its threshold modes (through the one chooser, `threshold.ts`), the metric
+ * row, per-defect-class metrics (the runner's own rule), score histograms and the confusion-matrix cells (which
+ * images fall where).
  */
-import { bestF1Threshold, metricRow, thresholdAtFpr, type MetricRow } from '../metrics/index.ts';
-import { SYNTHETIC_ONLY_WARNING, TEST_TUNED_WARNING, type ThresholdChoice } from './threshold.ts';
+import {
+  averagePrecision,
+  confusionAt,
+  metricRow,
+  recall,
+  rocAuc,
+  type MetricRow,
+} from '../metrics/index.ts';
+import { chooseThreshold, defectSourcesOf, type ThresholdChoice } from './threshold.ts';
+import type { ThresholdPolicy } from './types.ts';
 
 export type ThresholdMode = 'trained' | 'val-best-f1' | 'val-fpr' | 'test-best-f1' | 'test-fpr' | 'manual';
 
@@ -20,47 +29,65 @@ export interface ThresholdInputs {
 /** Threshold for a panel mode, labelled with where it came from; test-derived ones carry a warning. */
 export function panelThreshold(mode: ThresholdMode, x: ThresholdInputs): ThresholdChoice {
   const maxFpr = x.maxFpr ?? 0.05;
-  switch (mode) {
-    case 'trained':
-      if (!x.trained)
-        return { threshold: NaN, source: 'none', warnings: ['this head has no stored threshold'] };
-      return {
-        threshold: x.trained.threshold,
-        source: x.trained.source,
-        warnings:
-          x.trained.source.includes('synthetic') && !x.trained.source.includes('real')
-            ? [SYNTHETIC_ONLY_WARNING]
-            : [],
-      };
-    case 'val-best-f1':
-    case 'val-fpr': {
-      if (!x.val)
-        return { threshold: NaN, source: 'none', warnings: ['no validation scores: pick another threshold'] };
-      const src = x.val.synthetic ? 'val:synthetic' : 'val:real';
-      const warnings = x.val.synthetic ? [SYNTHETIC_ONLY_WARNING] : [];
-      return mode === 'val-best-f1'
-        ? { threshold: bestF1Threshold(x.val.scores, x.val.labels).threshold, source: src, warnings }
-        : {
-            threshold: thresholdAtFpr(x.val.scores, x.val.labels, maxFpr),
-            source: `${src}@fpr≤${maxFpr}`,
-            warnings: [],
-          };
-    }
-    case 'test-best-f1':
-      return {
-        threshold: bestF1Threshold(x.test.scores, x.test.labels).threshold,
-        source: 'test (tuned on test)',
-        warnings: [TEST_TUNED_WARNING],
-      };
-    case 'test-fpr':
-      return {
-        threshold: thresholdAtFpr(x.test.scores, x.test.labels, maxFpr),
-        source: `test@fpr≤${maxFpr} (tuned on test)`,
-        warnings: [TEST_TUNED_WARNING],
-      };
-    case 'manual':
-      return { threshold: x.manual ?? NaN, source: 'manual', warnings: [] };
-  }
+  if (mode === 'trained' && !x.trained)
+    return { threshold: NaN, source: 'none', warnings: ['this head has no stored threshold'] };
+  if ((mode === 'val-best-f1' || mode === 'val-fpr') && !x.val)
+    return { threshold: NaN, source: 'none', warnings: ['no validation scores: pick another threshold'] };
+  const policy: ThresholdPolicy =
+    mode === 'trained'
+      ? { mode: 'given', threshold: x.trained!.threshold, source: x.trained!.source }
+      : mode === 'manual'
+        ? { mode: 'given', threshold: x.manual ?? NaN, source: 'manual' }
+        : mode === 'val-fpr' || mode === 'test-fpr'
+          ? { mode, maxFpr }
+          : { mode };
+  const val = x.val
+    ? { ...x.val, defectSources: defectSourcesOf(x.val.labels, x.val.synthetic) }
+    : { scores: [], labels: [], defectSources: [] };
+  return chooseThreshold(policy, val, x.test);
+}
+
+export interface ClassRow {
+  defectClass: string;
+  /** Defects of this class. */
+  n: number;
+  ap: number;
+  auroc: number;
+  /** Recall of this class's defects at the threshold, and how many that is. */
+  recall: number;
+  detected: number;
+}
+
+/**
+ * Per-defect-class metrics: each named class's defects against all normals of the split, so a class that
+ * synthetic defects help and one they hurt show apart. Defects without a class name are left out.
+ */
+export function perClassMetrics(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: readonly (string | undefined)[],
+  threshold: number,
+): ClassRow[] {
+  const names = new Set<string>();
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 1 && classes[i]) names.add(classes[i] as string);
+  return [...names].sort().map((k) => {
+    const s: number[] = [];
+    const l: number[] = [];
+    for (let i = 0; i < labels.length; i++)
+      if (labels[i] === 0 || classes[i] === k) {
+        s.push(scores[i]);
+        l.push(labels[i]);
+      }
+    const c = confusionAt(s, l, threshold);
+    return {
+      defectClass: k,
+      n: c.tp + c.fn,
+      ap: averagePrecision(s, l),
+      auroc: rocAuc(s, l),
+      recall: recall(c),
+      detected: c.tp,
+    };
+  });
 }
 
 export interface Histogram {

@@ -18,13 +18,9 @@ import type { RasterImage } from '../image.ts';
 import {
   auPro,
   averagePrecision,
-  confusionAt,
-  f1,
-  fpr,
-  mcc,
-  precision,
-  recall,
-  rocAuc,
+  labelComponents,
+  metricRow,
+  type MaskLike,
   type ScoreMap,
 } from '../metrics/index.ts';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress.ts';
@@ -33,9 +29,12 @@ import { knnTrainer, meanDistanceTrainer } from './baselines.ts';
 import { cellId, expandGrid, stableStringify, type GridSpec } from './grid.ts';
 import { mixedSupervisionStream } from './stream.ts';
 import { aggregate, type TableRow } from './table.ts';
-import { chooseThreshold } from './threshold.ts';
+import { perClassMetrics } from './evaluate.ts';
+import { chooseThreshold, type ThresholdChoice } from './threshold.ts';
 import type {
+  BaselineResult,
   CellConfig,
+  CellCounts,
   CellMetrics,
   CellResult,
   CellStore,
@@ -48,6 +47,8 @@ import type {
   HeadChoice,
   HeadSample,
   HeadTrainer,
+  PixelEvaluation,
+  ThresholdPolicy,
   TrainedHead,
 } from './types.ts';
 
@@ -57,9 +58,33 @@ export class MissingDependencyError extends DefectLabError {
   }
 }
 
-/** A trained head may also draw heat maps [H, W] per row (spatial, CSE): then AUPRO is reported when masks exist. */
+/**
+ * A trained head that also draws heat maps (spatial, CSE): maps on the feature grid per row, and how one is
+ * brought onto an image's pixels (through the backbone's preprocessing geometry). Then PRO is reported when test
+ * defects have masks, and the viewer can overlay the maps.
+ */
 export interface HeatMapHead extends TrainedHead {
-  heatMaps(rows: HeadSample[]): Promise<ScoreMap[]>;
+  /** Maps `[h·w]` per row on the feature grid. */
+  gridMaps(rows: HeadSample[]): Promise<{ h: number; w: number; maps: Float32Array[] }>;
+  /** One grid map `[h·w]` on an image of `width × height` pixels. */
+  toImage(map: Float32Array, h: number, w: number, width: number, height: number): Float32Array;
+}
+
+/** What `runCell` can keep or do beyond the table's numbers (the Train tab asks for all of it). */
+export interface CellOptions {
+  signal?: CancelSignal;
+  onProgress?: ProgressFn;
+  /** Keep per-image test and validation scores (curves, histograms, re-thresholding); default true. */
+  keepScores?: boolean;
+  /** Keep the test heat maps on the feature grid (viewer overlays). */
+  keepMaps?: boolean;
+  /** Evaluate the defect-free baselines (mean, k-NN) inside the cell, on its split and threshold policy. */
+  withBaselines?: boolean;
+  /**
+   * Called with the trained head and the finished result before the head is disposed (the Train tab saves it
+   * here). Errors fail the cell.
+   */
+  onHead?: (head: TrainedHead, result: CellResult) => Promise<void>;
 }
 
 /** Optional persistent feature cache (the app's IndexedDB cache, a JSON file in the CLI). */
@@ -79,14 +104,12 @@ export interface ExperimentEnv {
   batchSize?: number;
 }
 
-export interface RunOptions {
+export interface RunOptions extends Pick<CellOptions, 'keepScores' | 'keepMaps' | 'withBaselines'> {
   store?: CellStore;
   signal?: CancelSignal;
   onProgress?: ProgressFn;
   /** Called after every finished (or loaded-from-store) cell, for live tables. */
   onCell?: (r: CellResult, resumed: boolean) => void;
-  /** Keep per-image test scores in each cell (curves, histograms); default true. */
-  keepScores?: boolean;
 }
 
 export interface ExperimentResult {
@@ -184,7 +207,7 @@ function missingGenerator(name: string): MissingDependencyError {
 
 /** Generator names a cell calls (In&Out: both of its pair). */
 export function cellGenerators(c: CellConfig): string[] {
-  if (c.generator === 'none' || c.nAug === 0) return [];
+  if (c.generator === 'none' || c.generator === 'accepted' || c.nAug === 0) return [];
   return c.generator === 'in-out' ? [...new Set([c.inOut.in, c.inOut.out])] : [c.generator];
 }
 
@@ -242,7 +265,7 @@ export class ExperimentContext {
 
   realRows(
     images: ExperimentImage[],
-    source: 'real' | 'normal' | 'auto',
+    source: 'real' | 'normal' | 'synthetic' | 'auto',
     signal?: CancelSignal,
   ): Promise<Row[]> {
     return this.rows(
@@ -259,14 +282,98 @@ export class ExperimentContext {
 }
 
 function isHeatMapHead(h: TrainedHead): h is HeatMapHead {
-  return typeof (h as Partial<HeatMapHead>).heatMaps === 'function';
+  return typeof (h as Partial<HeatMapHead>).gridMaps === 'function';
+}
+
+/** Threshold, metrics and per-class metrics of one scorer (a head or a baseline) on a cell's val/test rows. */
+function evaluateScores(
+  policy: ThresholdPolicy,
+  valRows: Row[],
+  valScores: Float32Array,
+  testRows: Row[],
+  testScores: Float32Array,
+): { choice: ThresholdChoice; metrics: CellMetrics; perClass: Record<string, ClassMetrics> } {
+  const testLabels = testRows.map((r) => r.label);
+  const valLabels = valRows.map((r) => r.label);
+  const choice = chooseThreshold(
+    policy,
+    {
+      scores: valScores,
+      labels: valLabels,
+      defectSources: valRows
+        .filter((r) => r.label === 1)
+        .map((r) => (r.source === 'synthetic' ? 'synthetic' : 'real')),
+    },
+    { scores: testScores, labels: testLabels },
+  );
+  const metrics: CellMetrics = {
+    ...metricRow(testScores, testLabels, choice.threshold),
+    valAp: valLabels.includes(1) && valLabels.includes(0) ? averagePrecision(valScores, valLabels) : NaN,
+  };
+  const perClass: Record<string, ClassMetrics> = {};
+  for (const c of perClassMetrics(
+    testScores,
+    testLabels,
+    testRows.map((r) => r.defectClass),
+    choice.threshold,
+  ))
+    perClass[c.defectClass] = { n: c.n, ap: c.ap, auroc: c.auroc, recall: c.recall };
+  return { choice, metrics, perClass };
+}
+
+const BASELINE_LABELS = {
+  mean: 'baseline: cosine distance to mean normal',
+  knn: 'baseline: k-NN cosine distance (k = 1)',
+} as const;
+
+/**
+ * PRO at each test image's own pixels (AUPRO@0.3): grid maps brought onto the mask through the head's geometry.
+ * Normal test images count with an empty mask (their pixels are the false positives); defect images without a
+ * mask are left out. Undefined without any defect region.
+ */
+async function pixelEvaluation(
+  head: HeatMapHead,
+  images: ExperimentImage[],
+  rows: Row[],
+  grid: { h: number; w: number; maps: Float32Array[] },
+): Promise<PixelEvaluation | undefined> {
+  const maps: ScoreMap[] = [];
+  const masks: MaskLike[] = [];
+  let regions = 0;
+  for (let i = 0; i < images.length; i++) {
+    const im = images[i];
+    const raw = im.label === 1 ? ((await im.loadMask?.()) ?? null) : null;
+    if (!raw && im.label === 1) continue;
+    let mask: MaskLike;
+    if (raw) {
+      mask = { width: raw.width, height: raw.height, data: raw.data.map((v) => (v > 127 ? 1 : 0)) };
+      regions += labelComponents(mask).count;
+    } else {
+      const size = im.size ?? (await rows[i].load!());
+      mask = { width: size.width, height: size.height, data: new Uint8Array(size.width * size.height) };
+    }
+    masks.push(mask);
+    maps.push({
+      width: mask.width,
+      height: mask.height,
+      data: head.toImage(grid.maps[i], grid.h, grid.w, mask.width, mask.height),
+    });
+  }
+  if (regions === 0) return undefined;
+  return {
+    auPro: auPro(maps, masks, 0.3),
+    fprLimit: 0.3,
+    regions,
+    images: maps.length,
+    resolution: 'mask pixels (heat map upsampled bilinearly through the preprocessing geometry)',
+  };
 }
 
 /** Runs one cell from its config. Throws only on cancel; other failures come back as `status: 'failed'`. */
 export async function runCell(
   config: CellConfig,
   ctx: ExperimentContext,
-  opts: { signal?: CancelSignal; onProgress?: ProgressFn; keepScores?: boolean } = {},
+  opts: CellOptions = {},
 ): Promise<CellResult> {
   const t0 = Date.now();
   const id = cellId(config);
@@ -289,7 +396,21 @@ export async function runCell(
     // 2. Synthetic defects from the train-part normals. In&Out alternates its pair, so an even N_aug is 50/50.
     const synthItems: Parameters<ExperimentContext['rows']>[0] = [];
     const synthetic: Record<string, number> = {};
-    if (config.generator !== 'none' && config.nAug > 0) {
+    if (config.generator === 'accepted') {
+      // The dataset's accepted synthetic defects, in their stored order (the first nAug of them).
+      const accepted = (data.acceptedSynthetic ?? []).slice(0, config.nAug);
+      for (const im of accepted) {
+        const generator = im.generator ?? 'accepted';
+        synthetic[generator] = (synthetic[generator] ?? 0) + 1;
+        synthItems.push({
+          key: `img:${im.id}`,
+          load: () => im.load(),
+          label: 1,
+          source: 'synthetic',
+          defectClass: im.defectClass,
+        });
+      }
+    } else if (config.generator !== 'none' && config.nAug > 0) {
       const canvasRng = new Rng(`canvas:${data.name}:${config.seed}`);
       // Settings that change the images are part of the synthetic image's key (feature cache included).
       const diffusionKey = config.diffusion
@@ -363,84 +484,93 @@ export async function runCell(
     });
     ctx.synth.clear();
     try {
-      // 4. Scores and threshold.
+      // 4. Scores, threshold, metrics and per-class metrics.
       const testScores = await head.score(testRows);
       const valScores = valRows.length ? await head.score(valRows) : new Float32Array(0);
-      const testLabels = testRows.map((r) => r.label);
-      const valLabels = valRows.map((r) => r.label);
-      const choice = chooseThreshold(
+      const { choice, metrics, perClass } = evaluateScores(
         config.threshold,
-        {
-          scores: valScores,
-          labels: valLabels,
-          defectSources: valRows
-            .filter((r) => r.label === 1)
-            .map((r) => (r.source === 'synthetic' ? 'synthetic' : 'real')),
-        },
-        { scores: testScores, labels: testLabels },
+        valRows,
+        valScores,
+        testRows,
+        testScores,
       );
       warnings.push(...choice.warnings);
-      const c = confusionAt(testScores, testLabels, choice.threshold);
-      const metrics: CellMetrics = {
-        ap: averagePrecision(testScores, testLabels),
-        auroc: rocAuc(testScores, testLabels),
-        precision: precision(c),
-        recall: recall(c),
-        f1: f1(c),
-        mcc: mcc(c),
-        fpr: fpr(c),
-        threshold: choice.threshold,
-        ...c,
-        valAp: valLabels.includes(1) ? averagePrecision(valScores, valLabels) : NaN,
+      const counts: CellCounts = {
+        train: {
+          normal: rows.filter((r) => r.source === 'normal').length,
+          synthetic: rows.filter((r) => r.source === 'synthetic').length,
+          real: rows.filter((r) => r.source === 'real').length,
+        },
+        val: {
+          normal: valRows.filter((r) => r.label === 0).length,
+          synthetic: valRows.filter((r) => r.source === 'synthetic').length,
+          real: valRows.filter((r) => r.label === 1 && r.source !== 'synthetic').length,
+        },
+        test: {
+          normal: testRows.filter((r) => r.label === 0).length,
+          defect: testRows.filter((r) => r.label === 1).length,
+        },
       };
-      // 5. Per defect class: the class's defects against all test normals.
-      const perClass: Record<string, ClassMetrics> = {};
-      const classes = [
-        ...new Set(
-          testRows.filter((r) => r.label === 1 && r.defectClass).map((r) => r.defectClass as string),
-        ),
-      ];
-      for (const k of classes.sort()) {
-        const idx = testRows
-          .map((r, i) => (r.label === 0 || r.defectClass === k ? i : -1))
-          .filter((i) => i >= 0);
-        const s = idx.map((i) => testScores[i]);
-        const l = idx.map((i) => testLabels[i]);
-        const cc = confusionAt(s, l, choice.threshold);
-        perClass[k] = {
-          n: l.filter((v) => v === 1).length,
-          ap: averagePrecision(s, l),
-          auroc: rocAuc(s, l),
-          recall: recall(cc),
-        };
+      // 5. Heat maps: PRO when test defects have masks; the grid maps themselves when asked.
+      let pixel: PixelEvaluation | undefined;
+      let maps: CellResult['maps'];
+      if (isHeatMapHead(head) && (opts.keepMaps || data.test.some((t) => t.loadMask))) {
+        const grid = await head.gridMaps(testRows);
+        if (data.test.some((t) => t.loadMask)) pixel = await pixelEvaluation(head, data.test, testRows, grid);
+        if (opts.keepMaps) maps = { h: grid.h, w: grid.w, data: grid.maps.map((m) => Array.from(m)) };
       }
-      if (isHeatMapHead(head) && data.test.some((t) => t.loadMask)) {
-        const maps = await head.heatMaps(testRows);
-        const masks = await Promise.all(
-          data.test.map(
-            async (t, i) =>
-              (await t.loadMask?.()) ?? {
-                width: maps[i].width,
-                height: maps[i].height,
-                data: new Uint8Array(maps[i].width * maps[i].height),
-              },
-          ),
-        );
-        metrics.auPro = auPro(maps, masks);
+      if (pixel) metrics.auPro = pixel.auPro;
+      // 6. The defect-free baselines on the same split and policy (a given threshold belongs to the head).
+      let baselines: BaselineResult[] | undefined;
+      if (opts.withBaselines) {
+        const policy: ThresholdPolicy =
+          config.threshold.mode === 'given' ? { mode: 'val-best-f1' } : config.threshold;
+        baselines = [];
+        for (const kind of ['mean', 'knn'] as const) {
+          const b = await ctx.trainer(kind).train(normalRows, { seed: config.seed, signal });
+          const bTest = await b.score(testRows);
+          const bVal = valRows.length ? await b.score(valRows) : new Float32Array(0);
+          const e = evaluateScores(policy, valRows, bVal, testRows, bTest);
+          baselines.push({
+            kind,
+            label: BASELINE_LABELS[kind],
+            scores: Array.from(bTest),
+            threshold: e.choice.threshold,
+            thresholdSource: e.choice.source,
+            metrics: e.metrics,
+          });
+          b.dispose?.();
+        }
       }
-      return {
+      const keep = opts.keepScores !== false;
+      const result: CellResult = {
         id,
         config,
         status: 'done',
         metrics,
+        counts,
+        ...(pixel ? { pixel } : {}),
+        ...(keep
+          ? {
+              val: {
+                scores: Array.from(valScores),
+                labels: valRows.map((r) => r.label),
+                synthetic: !valRows.some((r) => r.label === 1 && r.source !== 'synthetic'),
+              },
+            }
+          : {}),
+        ...(maps ? { maps } : {}),
+        ...(baselines ? { baselines } : {}),
         thresholdSource: choice.source,
         perClass,
         ...(synthItems.length ? { synthetic } : {}),
-        scores: opts.keepScores === false ? undefined : Array.from(testScores),
+        scores: keep ? Array.from(testScores) : undefined,
         warnings,
         ms: Date.now() - t0,
         finishedAt: Date.now(),
       };
+      await opts.onHead?.(head, result);
+      return result;
     } finally {
       head.dispose?.();
     }

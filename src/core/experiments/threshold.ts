@@ -1,58 +1,123 @@
 /**
- * Threshold choice with its provenance. Thresholds tuned on synthetic defects are optimistic (validation AP ≈ 0.97
- * where real test AP was ≈ 0.78 in a reference run), so the source is carried next to every threshold and a
- * warning is raised when it is synthetic only. Tuning on the test set exists for exploration only and says so.
+ * The one threshold chooser of DefectLab: the runner's cells (Train tab, grids, CLI, server), the evaluation
+ * panel's re-thresholding and the server's metrics route all call `chooseThreshold`. Every threshold carries
+ * its source. Thresholds tuned on synthetic defects are optimistic, so a synthetic-only source raises a warning
+ * that quotes this run's own validation and test AP; tuning on the test set exists for exploration only and says
+ * so.
  */
-import { bestF1Threshold, thresholdAtFpr } from '../metrics/index.ts';
+import { averagePrecision, bestF1Threshold, thresholdAtFpr } from '../metrics/index.ts';
 import type { ThresholdPolicy } from './types.ts';
 
 export interface ThresholdChoice {
   threshold: number;
-  /** 'val:real', 'val:synthetic', 'val:real+synthetic', 'val:normals@fpr≤x', 'test (tuned on test)'. */
+  /**
+   * 'val:real', 'val:synthetic', 'val:real+synthetic', 'val:normals@fpr≤x',
+   * 'test (tuned on test)', 'test@fpr≤x (tuned on test)', or a given threshold's source.
+   */
   source: string;
   warnings: string[];
 }
 
-export const SYNTHETIC_ONLY_WARNING =
-  'threshold chosen on synthetic defects only: validation metrics are optimistic (val AP ≈ 0.97 vs real test AP ≈ 0.78 in a reference run) — add real validation defects to trust it';
 export const TEST_TUNED_WARNING =
   'threshold tuned on the test set: the test metrics at this threshold are optimistic';
 
+const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+
+/**
+ * The synthetic-only warning with this run's numbers: validation AP on synthetic defects against test AP on the
+ * real ones (when the test split has both classes).
+ */
+export function syntheticOnlyWarning(valAp: number, testAp: number): string {
+  const numbers = Number.isFinite(testAp)
+    ? `validation AP ${fmt(valAp)} on synthetic defects vs test AP ${fmt(testAp)} on real ones in this run`
+    : `validation AP ${fmt(valAp)} on synthetic defects in this run`;
+  return `threshold chosen on synthetic defects only (${numbers}): validation metrics are optimistic — add real validation defects to trust it`;
+}
+
+export interface ThresholdScores {
+  scores: ArrayLike<number>;
+  labels: ArrayLike<number>;
+}
+
+/** Validation scores with where each defect came from (normals' entries are ignored). */
+export interface ValidationScores extends ThresholdScores {
+  defectSources: ('real' | 'synthetic')[];
+}
+
+function apOf(x: ThresholdScores): number {
+  const l = Array.from(x.labels);
+  return l.includes(0) && l.includes(1) ? averagePrecision(x.scores, x.labels) : NaN;
+}
+
 /**
  * Picks the threshold for `policy`. `val` rows say whether each defect is real or synthetic. When the validation
- * set has no defect, best F1 is undefined, so the threshold falls back to FPR ≤ `fallbackFpr` on its normals.
+ * set has no defect, best F1 is undefined, so the threshold falls back to FPR ≤ `fallbackFpr` on its normals
+ * (with a warning saying so).
  */
 export function chooseThreshold(
   policy: ThresholdPolicy,
-  val: { scores: ArrayLike<number>; labels: ArrayLike<number>; defectSources: ('real' | 'synthetic')[] },
-  test: { scores: ArrayLike<number>; labels: ArrayLike<number> },
+  val: ValidationScores,
+  test: ThresholdScores,
   fallbackFpr = 0.05,
 ): ThresholdChoice {
-  if (policy.mode === 'test-best-f1')
-    return {
-      threshold: bestF1Threshold(test.scores, test.labels).threshold,
-      source: 'test (tuned on test)',
-      warnings: [TEST_TUNED_WARNING],
-    };
+  switch (policy.mode) {
+    case 'given':
+      return {
+        threshold: policy.threshold,
+        source: policy.source,
+        warnings:
+          policy.source.includes('synthetic') && !policy.source.includes('real')
+            ? [syntheticOnlyWarning(apOf(val), apOf(test))]
+            : [],
+      };
+    case 'test-best-f1':
+      return {
+        threshold: bestF1Threshold(test.scores, test.labels).threshold,
+        source: 'test (tuned on test)',
+        warnings: [TEST_TUNED_WARNING],
+      };
+    case 'test-fpr':
+      return {
+        threshold: thresholdAtFpr(test.scores, test.labels, policy.maxFpr),
+        source: `test@fpr≤${policy.maxFpr} (tuned on test)`,
+        warnings: [TEST_TUNED_WARNING],
+      };
+  }
   const hasReal = val.defectSources.includes('real');
   const hasSynthetic = val.defectSources.includes('synthetic');
   const kind =
     hasReal && hasSynthetic ? 'real+synthetic' : hasReal ? 'real' : hasSynthetic ? 'synthetic' : '';
-  if (policy.mode === 'val-fpr' || kind === '') {
-    const maxFpr = policy.mode === 'val-fpr' ? policy.maxFpr : fallbackFpr;
-    const warnings =
-      policy.mode === 'val-fpr'
-        ? []
-        : [`validation set has no defect: threshold at FPR ≤ ${maxFpr} on validation normals`];
+  const hasNormals = Array.from(val.labels).includes(0);
+  if (!hasNormals)
     return {
-      threshold: thresholdAtFpr(val.scores, val.labels, maxFpr),
-      source: `val:normals@fpr≤${maxFpr}`,
-      warnings,
+      threshold: NaN,
+      source: 'none',
+      warnings: ['the validation set has no normal image: no threshold — add validation normals'],
     };
-  }
+  const synthWarning = kind === 'synthetic' ? [syntheticOnlyWarning(apOf(val), apOf(test))] : [];
+  if (policy.mode === 'val-fpr')
+    return {
+      threshold: thresholdAtFpr(val.scores, val.labels, policy.maxFpr),
+      // FPR only reads the normals' scores, whatever the validation defects are.
+      source: `val:normals@fpr≤${policy.maxFpr}`,
+      warnings: [],
+    };
+  if (kind === '')
+    return {
+      threshold: thresholdAtFpr(val.scores, val.labels, fallbackFpr),
+      source: `val:normals@fpr≤${fallbackFpr}`,
+      warnings: [`validation set has no defect: threshold at FPR ≤ ${fallbackFpr} on validation normals`],
+    };
   return {
     threshold: bestF1Threshold(val.scores, val.labels).threshold,
     source: `val:${kind}`,
-    warnings: kind === 'synthetic' ? [SYNTHETIC_ONLY_WARNING] : [],
+    warnings: synthWarning,
   };
+}
+
+/** The validation sources of `chooseThreshold` from a panel's "its defects are synthetic only" flag. */
+export function defectSourcesOf(labels: ArrayLike<number>, synthetic: boolean): ('real' | 'synthetic')[] {
+  return Array.from(labels)
+    .filter((l) => l === 1)
+    .map(() => (synthetic ? 'synthetic' : 'real'));
 }

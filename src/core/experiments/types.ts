@@ -6,20 +6,27 @@
 import type { RasterImage } from '../image.ts';
 import type { CancelSignal, ProgressFn } from '../progress.ts';
 
-/** Generator axis of the grid. `in-out` mixes the `in` and `out` generators 50/50 (In&Out). */
-export type GeneratorChoice = 'none' | 'memseg' | 'random-walk' | 'diffusion' | 'in-out';
+/**
+ * Generator axis of the grid. `in-out` mixes the `in` and `out` generators 50/50 (In&Out). `accepted` uses the
+ * synthetic defects already accepted into the dataset (Paint & generate tab) instead of making new ones: the
+ * Train tab's cell.
+ */
+export type GeneratorChoice = 'none' | 'memseg' | 'random-walk' | 'diffusion' | 'in-out' | 'accepted';
 export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
   'none',
   'memseg',
   'random-walk',
   'diffusion',
   'in-out',
+  'accepted',
 ];
 
 /** Head axis: trained heads, plus the two defect-free baselines computed on the same features. */
 export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'knn' | 'mean';
 export const HEAD_CHOICES: readonly HeadChoice[] = ['bce', 'spatial', 'cse', 'knn', 'mean'];
 export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
+/** Heads that are trained (and saved, exported, re-evaluated), as opposed to the defect-free baselines. */
+export type HeadKind = Exclude<HeadChoice, 'knn' | 'mean'>;
 
 /** One image of an experiment's data. `load` is lazy so a 1000-image set is not held decoded at once. */
 export interface ExperimentImage {
@@ -29,6 +36,10 @@ export interface ExperimentImage {
   label: 0 | 1;
   /** Defect class when known (per-class metrics); normals may say 'normal' or nothing. */
   defectClass?: string;
+  /** The generator that made it (accepted synthetic defects). */
+  generator?: string;
+  /** Stored pixel size, when known without decoding (heat maps of normals are drawn at it for PRO). */
+  size?: { width: number; height: number };
   load(): Promise<RasterImage>;
   /** Binary ground-truth mask [H, W] for defects, when known. */
   loadMask?(): Promise<RasterImage | null>;
@@ -41,6 +52,8 @@ export interface ExperimentData {
   trainNormals: ExperimentImage[];
   /** Real defects usable for training (few-shot); never evaluated on. */
   realDefects: ExperimentImage[];
+  /** Synthetic defects already accepted into the dataset's train split (generator `accepted`). */
+  acceptedSynthetic?: ExperimentImage[];
   /** Optional real validation images (both classes) for threshold choice; otherwise a synthetic split is held out. */
   validation?: ExperimentImage[];
   /** Held-out test images (both classes). */
@@ -130,9 +143,17 @@ export type GeneratorFn = (
   ctx?: GeneratorContext,
 ) => Promise<{ image: RasterImage; mask: RasterImage }> | { image: RasterImage; mask: RasterImage };
 
-/** How the threshold of a cell is chosen. Test-set tuning exists only when asked and is labelled so. */
+/**
+ * How the threshold of a cell (or of the evaluation panel) is chosen. Test-set tuning exists only when asked and
+ * is labelled so. `given` is a fixed threshold: a saved head's stored one or a value typed in the panel, with
+ * where it came from.
+ */
 export type ThresholdPolicy =
-  { mode: 'val-best-f1' } | { mode: 'val-fpr'; maxFpr: number } | { mode: 'test-best-f1' };
+  | { mode: 'val-best-f1' }
+  | { mode: 'val-fpr'; maxFpr: number }
+  | { mode: 'test-best-f1' }
+  | { mode: 'test-fpr'; maxFpr: number }
+  | { mode: 'given'; threshold: number; source: string };
 
 /** How the training set is put together. `mixed` is ISP-AD mixed supervision (see `stream.ts`). */
 export type StreamMode = 'concat' | 'mixed';
@@ -189,11 +210,49 @@ export interface CellMetrics {
   auPro?: number;
 }
 
+/** Images a cell trained on, validated on and was tested on, by kind. */
+export interface CellCounts {
+  train: { normal: number; synthetic: number; real: number };
+  val: { normal: number; synthetic: number; real: number };
+  test: { normal: number; defect: number };
+}
+
+/** Pixel-level PRO of a head with heat maps (MVTec AD definition, `src/core/metrics/pro.ts`). */
+export interface PixelEvaluation {
+  /** Normalized area under the PRO curve for FPR ∈ [0, fprLimit]. */
+  auPro: number;
+  fprLimit: number;
+  /** Connected defect regions, and images scored (normal test images count with an empty mask). */
+  regions: number;
+  images: number;
+  /** Where it was computed. */
+  resolution: string;
+}
+
+/** A defect-free baseline evaluated inside a cell (same split, features and threshold policy as its head). */
+export interface BaselineResult {
+  kind: 'mean' | 'knn';
+  label: string;
+  scores: number[];
+  threshold: number;
+  thresholdSource: string;
+  metrics: CellMetrics;
+}
+
 export interface CellResult {
   id: string;
   config: CellConfig;
   status: 'done' | 'failed';
   metrics?: CellMetrics;
+  counts?: CellCounts;
+  /** PRO with its provenance, when the head has heat maps and test defects have masks. */
+  pixel?: PixelEvaluation;
+  /** Validation scores the threshold came from (when asked: `keepScores`). */
+  val?: { scores: number[]; labels: number[]; synthetic: boolean };
+  /** Test heat maps on the feature grid `[h·w]` per test image (when asked: `keepMaps`). */
+  maps?: { h: number; w: number; data: number[][] };
+  /** The defect-free baselines of the same cell (when asked: `withBaselines`). */
+  baselines?: BaselineResult[];
   /** Where the threshold came from: 'val:real', 'val:synthetic', 'val:normals@fpr≤0.05', 'test (tuned on test)'. */
   thresholdSource?: string;
   perClass?: Record<string, ClassMetrics>;

@@ -9,16 +9,33 @@
  *   Perlin/structure/texture and blur by default) and its mask is mapped to the feature grid with the backbone's
  *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`).
  */
-import type { CellResult, HeadSample, HeadTrainer, TrainedHead } from '../src/core/experiments/index.ts';
-import type { RasterImage } from '../src/core/image.ts';
-import type { PreprocessOptions } from '../src/core/preprocess.ts';
-import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
-import { trainBceHead } from '../src/runtime/heads/bce.ts';
-import type { EpochReport } from '../src/runtime/heads/common.ts';
-import { trainCseHead } from '../src/runtime/heads/cse.ts';
-import { trainSpatialHead, type FeatureMap } from '../src/runtime/heads/spatial.ts';
-import { makeCsePairSource, type CseSourceOptions } from '../src/runtime/heads/stream.ts';
-import { ensureTf } from '../src/runtime/tf.ts';
+import type {
+  CellResult,
+  HeadSample,
+  HeadTrainer,
+  HeatMapHead,
+  TrainedHead,
+} from '../core/experiments/index.ts';
+import type { RasterImage } from '../core/image.ts';
+import type { PreprocessOptions } from '../core/preprocess.ts';
+import type { CancelSignal, ProgressFn } from '../core/progress.ts';
+import { trainBceHead } from '../runtime/heads/bce.ts';
+import type { EpochReport, HeadArtifacts } from '../runtime/heads/common.ts';
+import { heatmapToImage } from '../runtime/heads/heatmap.ts';
+import { trainCseHead } from '../runtime/heads/cse.ts';
+import { trainSpatialHead, type FeatureMap } from '../runtime/heads/spatial.ts';
+import { makeCsePairSource, type CseSourceOptions } from '../runtime/heads/stream.ts';
+import { ensureTf } from '../runtime/tf.ts';
+
+/** A trained head that can be saved (the Train tab stores its artifacts with the head record). */
+export interface SavableHead extends TrainedHead {
+  artifacts(): Promise<HeadArtifacts>;
+}
+
+/** Whether a runner head can be saved. */
+export function isSavable(h: TrainedHead): h is SavableHead {
+  return typeof (h as Partial<SavableHead>).artifacts === 'function';
+}
 
 function epochProgress(onProgress: ProgressFn | undefined): (e: EpochReport) => void {
   return (e) =>
@@ -49,7 +66,12 @@ export function bceTrainer(defaults: Record<string, unknown> = {}): HeadTrainer 
         { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      return { score: (q) => head.predict(q.map((r) => r.features)), dispose: () => head.dispose() };
+      const trained: SavableHead = {
+        score: (q) => head.predict(q.map((r) => r.features)),
+        artifacts: () => head.toArtifacts(),
+        dispose: () => head.dispose(),
+      };
+      return trained;
     },
   };
 }
@@ -99,41 +121,6 @@ function loader(r: HeadSample): () => Promise<RasterImage> {
   return r.load;
 }
 
-/** Bilinear upsampling of a float map [h, w] to [H, W] (half-pixel centres), for heat maps against masks. */
-export function upsampleMap(map: Float32Array, h: number, w: number, H: number, W: number): Float32Array {
-  const out = new Float32Array(H * W);
-  for (let y = 0; y < H; y++) {
-    const fy = Math.min(Math.max(((y + 0.5) * h) / H - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const wy = fy - y0;
-    for (let x = 0; x < W; x++) {
-      const fx = Math.min(Math.max(((x + 0.5) * w) / W - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = fx - x0;
-      const top = map[y0 * w + x0] * (1 - wx) + map[y0 * w + x1] * wx;
-      const bot = map[y1 * w + x0] * (1 - wx) + map[y1 * w + x1] * wx;
-      out[y * W + x] = top * (1 - wy) + bot * wy;
-    }
-  }
-  return out;
-}
-
-/** Heat maps `[h·w]` upsampled to each row's image size (the masks' size). */
-async function imageHeatMaps(rows: HeadSample[], heatmaps: Float32Array[], h: number, w: number) {
-  return Promise.all(
-    rows.map(async (r, i) => {
-      const img = await loader(r)();
-      return {
-        width: img.width,
-        height: img.height,
-        data: upsampleMap(heatmaps[i], h, w, img.height, img.width),
-      };
-    }),
-  );
-}
-
 /** Supervised spatial head on the rows' spatial maps (labels from the rows). */
 export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unknown> = {}): HeadTrainer {
   return {
@@ -153,23 +140,34 @@ export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unkno
   };
 }
 
-/** A trained head over spatial maps (spatial or CSE) as the runner's `TrainedHead`: scores and image heat maps. */
+/**
+ * A trained head over spatial maps (spatial or CSE) as the runner's `HeatMapHead`: scores, the grid maps, and
+ * each map brought onto an image's pixels through the backbone's preprocessing geometry (the same mapping the
+ * viewer's overlays use, so PRO and the picture agree). `artifacts` is what the Train tab saves.
+ */
 function mapHeadResult(
   head: {
     predict(maps: readonly FeatureMap[]): Promise<{ scores: Float32Array; heatmaps: Float32Array[] }>;
+    toArtifacts(): Promise<HeadArtifacts>;
     dispose(): void;
   },
   maps: SpatialMaps,
   h: number,
   w: number,
   signal?: CancelSignal,
-): TrainedHead {
+): HeatMapHead & SavableHead {
+  const pre = maps.source.preprocess;
   return {
     score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, signal))).scores,
-    heatMaps: async (q: HeadSample[]) =>
-      imageHeatMaps(q, (await head.predict(await maps.of(q, signal))).heatmaps, h, w),
+    gridMaps: async (q: HeadSample[]) => ({
+      h,
+      w,
+      maps: (await head.predict(await maps.of(q, signal))).heatmaps,
+    }),
+    toImage: (map, gh, gw, width, height) => heatmapToImage(map, gh, gw, pre, width, height),
+    artifacts: () => head.toArtifacts(),
     dispose: () => head.dispose(),
-  } as TrainedHead;
+  };
 }
 
 /** One line per finished or resumed cell for the CLI's log. */

@@ -6,8 +6,8 @@
  *   core pipeline + onnxruntime) inpainting DIAG-style seeded random (normal image, prompt, mask) triplets, with
  *   the masks from the dataset (region masks, labelled training-defect masks) or random Perlin regions.
  */
-import type { GenerateRequest } from '../src/core/diffusion/index.ts';
-import { DefectLabError } from '../src/core/errors.ts';
+import type { GenerateRequest } from '../core/diffusion/index.ts';
+import { DefectLabError } from '../core/errors.ts';
 import {
   MissingDependencyError,
   usesDiffusion,
@@ -15,17 +15,17 @@ import {
   type DiffusionGenOptions,
   type GeneratorFn,
   type GridSpec,
-} from '../src/core/experiments/index.ts';
-import type { RasterImage } from '../src/core/image.ts';
-import type { CancelSignal } from '../src/core/progress.ts';
-import { hashString } from '../src/core/rng.ts';
+} from '../core/experiments/index.ts';
+import type { RasterImage } from '../core/image.ts';
+import type { CancelSignal } from '../core/progress.ts';
+import { hashString } from '../core/rng.ts';
 import {
   blurDefect,
   cutPasteDefect,
   memsegDefect,
   randomPerlinMask,
   randomWalkDefect,
-} from '../src/core/synth/index.ts';
+} from '../core/synth/index.ts';
 // The pure diffusion planning the Paint tab uses too (DIAG preset, triplet draw, request building).
 import {
   DEFAULT_SETTINGS,
@@ -34,16 +34,28 @@ import {
   changedMask,
   planSamples,
   promptPool,
-} from '../src/core/diffusion/plan.ts';
-import type { DiffusionEngineApi, LoadRequest } from '../workers/diffusion.engine.ts';
+} from '../core/diffusion/plan.ts';
+/**
+ * What the diffusion generator needs of an inpainting engine (`workers/diffusion.engine.ts` is one, in-thread or
+ * behind its worker client). Structural, so this layer does not import the workers that import it.
+ */
+export interface InpaintEngine<L> {
+  load(req: L, opts?: { jobId?: string }): Promise<unknown>;
+  generate(req: GenerateRequest, opts: { jobId: string }): Promise<{ image: RasterImage; mask: RasterImage }>;
+  cancel(jobId: string): Promise<void> | void;
+}
 
-/** Where the runner's diffusion generator gets models: a folder of exports (Node) or the Models tab's cache. */
-export interface DiffusionModelSource {
+/**
+ * Where the runner's diffusion generator gets models: a folder of exports (Node) or the Models tab's cache.
+ * `L` is the engine's load request.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface DiffusionModelSource<L = any> {
   /** Models usable here. */
   list(): Promise<{ id: string; name: string }[]>;
   /** The engine's load request for a listed model id. */
-  resolve(id: string): Promise<LoadRequest>;
-  engine: Pick<DiffusionEngineApi, 'load' | 'generate' | 'cancel'>;
+  resolve(id: string): Promise<L>;
+  engine: InpaintEngine<L>;
   /** What the user does to make a model available here (the fix of `NoDiffusionModelError`). */
   fix: string;
 }
