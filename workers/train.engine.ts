@@ -1,43 +1,42 @@
 /**
  * The train engine: everything the features engine does, plus training a head on a stored dataset, evaluating
- * it, saving it to the store and exporting it. One worker holds both the backbone (ORT) and the head (tfjs), so
- * the CSE head can make synthetic defects on the fly and extract their features without crossing workers.
- *
- * Data from the dataset: split `train` → normals (label normal), synthetic defects (label defect with a
- * generator provenance) and real defects (label defect without one); split `val` → threshold choice;
- * split `test` → evaluation. The threshold is the best-F1 one on `val` when it has both classes (labelled
- * 'val:real' or 'val:synthetic' after its defects), else on the training rows ('train (optimistic)'), or on the
- * test split only when asked ('test (tuned on test)').
+ * it, saving it to the store and exporting it. "Train" runs ONE cell of the experiment runner
+ * (`src/core/experiments/runner.ts`): this dataset, this head, its accepted synthetic defects (generator
+ * `accepted`), this stream and this threshold policy, through the same code as a grid, the CLI and the server.
+ * What only the Train tab needs (saving the head, heat maps for the viewer, stop during features, the baselines of
+ * the same cell) goes through the runner's options, not beside it. One worker holds both the backbone (ORT) and
+ * the head (tfjs), so the CSE head can make synthetic defects on the fly and extract their features.
  */
 import { DefectLabError, InvalidArgumentError } from '../src/core/errors.ts';
-import { type RasterImage, toGray } from '../src/core/image.ts';
-import { knnScores, meanDistanceScores } from '../src/core/experiments/baselines.ts';
 import {
-  type MaskLike,
-  type MetricRow,
-  type ScoreMap,
-  auPro,
-  bestF1Threshold,
-  labelComponents,
-  metricRow,
-  thresholdAtFpr,
-} from '../src/core/metrics/index.ts';
+  ExperimentContext,
+  runCell,
+  type BaselineResult,
+  type CellConfig,
+  type CellCounts,
+  type CellMetrics,
+  type CellResult,
+  type HeadKind,
+  type PixelEvaluation,
+  type StreamMode,
+  type ThresholdPolicy,
+} from '../src/core/experiments/index.ts';
 import type { PreprocessOptions } from '../src/core/preprocess.ts';
 import type { CancelSignal, Progress, ProgressFn } from '../src/core/progress.ts';
-import { Rng } from '../src/core/rng.ts';
 import { getGenerator } from '../src/core/synth/index.ts';
+import type { RasterImage } from '../src/core/image.ts';
 import type { HeadRecord } from '../src/runtime/db/types.ts';
-import { BceHead, trainBceHead } from '../src/runtime/heads/bce.ts';
 import { type EpochReport, type HeadArtifacts, type SupervisedOptions } from '../src/runtime/heads/common.ts';
 import { type ExportedFile, exportHeadFiles } from '../src/runtime/heads/export.ts';
-import { heatmapToImage } from '../src/runtime/heads/heatmap.ts';
-import { type CseOptions, CseHead, trainCseHead } from '../src/runtime/heads/cse.ts';
-import { type FeatureMap, SpatialHead, trainSpatialHead } from '../src/runtime/heads/spatial.ts';
-import { type StreamMode, composeTrainingSet, makeCsePairSource } from '../src/runtime/heads/stream.ts';
+import { type CseOptions } from '../src/runtime/heads/cse.ts';
+import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { type TfBackendPreference, initTf } from '../src/runtime/tf.ts';
-import { type DatasetFeatures, type FeaturesApi, FeaturesEngine, type ImageMeta } from './features.engine.ts';
+import { coreGenerators } from '../src/app/generators.ts';
+import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
+import { extractorIdOf, storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
+import { type FeaturesApi, FeaturesEngine, type ImageMeta, imageMeta } from './features.engine.ts';
 
-export type HeadKind = 'bce' | 'spatial' | 'cse';
+export type { HeadKind, StreamMode, ThresholdPolicy };
 
 export interface TrainRequest {
   datasetId: string;
@@ -52,43 +51,24 @@ export interface TrainRequest {
   stream?: { mode: StreamMode; realProbability?: number; synthetic?: boolean; real?: boolean };
   /** Threshold policy. */
   threshold?: ThresholdPolicy;
+  /** Share of training normals (and accepted synthetic defects) held out for validation without a val split. */
+  valFraction?: number;
   name?: string;
   /** Save the trained head to the store (default true). */
   save?: boolean;
 }
 
+/** A threshold policy of the runner, or (saved heads) the threshold stored with the head. */
+export type EvaluateThreshold = ThresholdPolicy | { mode: 'stored' };
+
+/** A defect-free baseline of the same cell (the runner's `BaselineResult`). */
+export type BaselineEvaluation = BaselineResult;
+export type { PixelEvaluation };
+
 /**
- * How the evaluation threshold is chosen: best F1 or a target FPR on the validation split, best F1 on the test
- * split (labelled as tuned on test), or (saved heads) the threshold stored with the head.
+ * What the Train tab shows of a cell's result: the runner's record with the test images' metadata next to it
+ * (names, masks, sizes for the viewer) and the preprocessing the heat-map grid refers to.
  */
-export type ThresholdPolicy =
-  | { mode: 'val-best-f1' }
-  | { mode: 'val-fpr'; maxFpr: number }
-  | { mode: 'test-best-f1' }
-  | { mode: 'stored' };
-
-/** A defect-free baseline scored on the same pooled features, normals and test split as the head. */
-export interface BaselineEvaluation {
-  kind: 'mean' | 'knn';
-  label: string;
-  scores: number[];
-  threshold: number;
-  thresholdSource: string;
-  metrics: MetricRow;
-}
-
-/** Pixel-level PRO (MVTec AD definition, `src/core/metrics/pro.ts`). */
-export interface PixelEvaluation {
-  /** Normalized area under the PRO curve for FPR ∈ [0, fprLimit]. */
-  auPro: number;
-  fprLimit: number;
-  /** Connected defect regions, and images scored (normal test images count with an empty mask). */
-  regions: number;
-  images: number;
-  /** Where it was computed: each heat map bilinearly upsampled to its mask's own pixels. */
-  resolution: string;
-}
-
 export interface Evaluation {
   split: 'test';
   headKind: HeadKind;
@@ -104,13 +84,15 @@ export interface Evaluation {
   val?: { scores: number[]; labels: number[]; synthetic: boolean };
   threshold: number;
   thresholdSource: string;
-  /** Warning when the threshold came from synthetic defects or from test data. */
+  /** The cell's warnings (synthetic-only or test-tuned threshold, …), joined. */
   warning?: string;
-  metrics: MetricRow;
+  metrics: CellMetrics;
   /** PRO when the head has heat maps and test defects have masks. */
   pixel?: PixelEvaluation;
   /** Cosine distance to the mean normal and to the nearest normal (k-NN), same features and split. */
   baselines: BaselineEvaluation[];
+  /** The cell that produced it (re-runs bit for bit from its config). */
+  cell: Omit<CellResult, 'scores' | 'maps' | 'val' | 'baselines'>;
 }
 
 export interface TrainResponse {
@@ -119,7 +101,10 @@ export interface TrainResponse {
   tfBackend: string;
   history: EpochReport[];
   stopped: 'completed' | 'early' | 'cancelled';
+  /** Images the head trained on (after the validation hold-out), validated on and was tested on. */
   counts: { normal: number; synthetic: number; real: number; test: number; val: number };
+  /** The same counts by kind, from the cell. */
+  cellCounts?: CellCounts;
   /** Feature extraction of this run: images, how many were not cached, seconds, and the backbone's device. */
   features: { images: number; extracted: number; seconds: number; device: string };
   evaluation: Evaluation | null;
@@ -142,7 +127,7 @@ export interface TrainApi extends FeaturesApi {
    */
   evaluateHead(
     headId: string,
-    threshold?: ThresholdPolicy,
+    threshold?: EvaluateThreshold,
     jobId?: string,
     progress?: ProgressFn,
   ): Promise<EvaluateResponse>;
@@ -150,8 +135,6 @@ export interface TrainApi extends FeaturesApi {
   exportHead(headId: string): Promise<ExportedFile[]>;
   deleteHead(headId: string): Promise<void>;
 }
-
-type AnyHead = BceHead | SpatialHead | CseHead;
 
 export class NotEnoughDataError extends DefectLabError {
   constructor(problem: string, fix: string) {
@@ -169,27 +152,43 @@ export class HeadBackboneMismatchError extends DefectLabError {
   }
 }
 
-interface SplitSets {
-  normal: number[];
-  synthetic: number[];
-  real: number[];
-  val: number[];
-  test: number[];
-}
+/** Default share of the training normals (and accepted synthetic defects) held out when there is no val split. */
+export const TRAIN_VAL_FRACTION = 0.2;
 
-function splitSets(images: readonly ImageMeta[]): SplitSets {
-  const idx = (pred: (m: ImageMeta) => boolean) => images.flatMap((m, i) => (pred(m) ? [i] : []));
+/**
+ * The Train tab's request as a runner cell: generator `accepted` (the dataset's accepted synthetic defects), the
+ * real training defects as few-shot, the stream, the seed, epochs and head options of the request.
+ */
+export function trainCellConfig(
+  req: TrainRequest,
+  dataset: string,
+  extractor: string,
+  accepted: number,
+): CellConfig {
+  const stream = req.stream ?? { mode: 'concat' as const };
+  const o: Record<string, unknown> = req.head === 'cse' ? { ...req.cse } : { ...req.supervised };
+  const seed = (o.seed as number | undefined) ?? 0;
+  const epochs = o.epochs as number | undefined;
+  delete o.seed;
+  delete o.epochs;
+  delete o.generators;
+  const useSynthetic = stream.synthetic !== false && accepted > 0;
   return {
-    normal: idx((m) => m.split === 'train' && m.label === 'normal'),
-    synthetic: idx((m) => m.split === 'train' && m.label === 'defect' && m.synthetic),
-    real: idx((m) => m.split === 'train' && m.label === 'defect' && !m.synthetic),
-    val: idx((m) => m.split === 'val' && m.label !== 'unlabeled'),
-    test: idx((m) => m.split === 'test' && m.label !== 'unlabeled'),
+    dataset,
+    extractor,
+    generator: useSynthetic ? 'accepted' : 'none',
+    nAug: useSynthetic ? accepted : 0,
+    head: req.head,
+    fewShot: stream.real !== false,
+    stream: stream.mode,
+    realProbability: stream.realProbability ?? 1 / 32,
+    seed,
+    ...(epochs !== undefined ? { epochs } : {}),
+    threshold: req.threshold ?? { mode: 'val-best-f1' },
+    valFraction: req.valFraction ?? TRAIN_VAL_FRACTION,
+    inOut: { in: 'diffusion', out: 'memseg' },
+    ...(Object.keys(o).length ? { headOptions: o } : {}),
   };
-}
-
-function pick<T>(arr: readonly T[], idx: readonly number[]): T[] {
-  return idx.map((i) => arr[i]);
 }
 
 export class TrainEngine extends FeaturesEngine implements TrainApi {
@@ -199,110 +198,95 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     const tfBackend = await initTf(req.tfBackend ?? 'auto');
     const job = this.jobs.start(jobId);
     try {
-      const { feats, features } = await this.timedFeatures(req.datasetId, job.signal, report);
-      const sets = splitSets(feats.images);
-      const { normal, synthetic, real, val, test } = sets;
-      const counts = {
-        normal: normal.length,
-        synthetic: synthetic.length,
-        real: real.length,
-        test: test.length,
-        val: val.length,
-      };
-      if (normal.length === 0)
+      const { features } = await this.timedFeatures(req.datasetId, job.signal, report);
+      const db = await this.store();
+      const { data, test } = await storeExperimentData(db, req.datasetId, this.requireDecode());
+      if (data.trainNormals.length === 0)
         throw new NotEnoughDataError(
           'the dataset has no normal images in the train split',
           'label some images normal and put them in the train split (Data tab)',
         );
-      const stream = req.stream ?? { mode: 'concat' as const };
-      const rng = new Rng(`stream:${req.supervised?.seed ?? req.cse?.seed ?? 0}`);
-      const onEpoch = (r: EpochReport) =>
-        report({ stage: 'train', done: r.epoch, total: r.epochs, unit: 'epochs', detail: r });
-
-      let head: AnyHead;
-      let history: EpochReport[];
-      let stopped: TrainResponse['stopped'];
-      const hooks = { onEpoch, signal: job.signal };
-      const trainRowsIdx = () => {
-        const set = composeTrainingSet(
-          {
-            normal,
-            synthetic: stream.synthetic === false ? [] : synthetic,
-            real: stream.real === false ? [] : real,
-          },
-          { mode: stream.mode, realProbability: stream.realProbability },
-          rng,
+      const config = trainCellConfig(
+        req,
+        data.name,
+        extractorIdOf(backbone),
+        data.acceptedSynthetic?.length ?? 0,
+      );
+      const cse = req.cse?.generators?.length
+        ? req.cse.generators.map((n) => {
+            const g = getGenerator(n).fn;
+            return (image: RasterImage, seed: number) => g(image, {}, seed);
+          })
+        : undefined;
+      const { env } = storeExperimentEnv(backbone, db, {
+        generators: coreGenerators(),
+        cseGenerators: cse,
+      });
+      if (config.head !== 'cse' && config.nAug === 0 && (!config.fewShot || !data.realDefects.length))
+        throw new NotEnoughDataError(
+          'the training stream has no defects',
+          'accept synthetic defects into the train split (Paint & generate tab), add real ones, or train the CSE head (needs none)',
         );
-        if (!set.labels.some((l) => l === 1))
-          throw new NotEnoughDataError(
-            'the training stream has no defects',
-            'accept synthetic defects into the train split (Paint & generate tab), add real ones, or train the CSE head (needs none)',
-          );
-        return set;
-      };
-      if (req.head === 'bce') {
-        const set = trainRowsIdx();
-        const r = await trainBceHead(pick(feats.pooled, set.rows), set.labels, req.supervised, hooks);
-        ({ head, history, stopped } = r);
-      } else if (req.head === 'spatial') {
-        const set = trainRowsIdx();
-        const r = await trainSpatialHead(pick(feats.spatial, set.rows), set.labels, req.supervised, hooks);
-        ({ head, history, stopped } = r);
-      } else {
-        const normals = await Promise.all(
-          normal.map((i) => this.decodeById(req.datasetId, feats.images[i].id)),
-        );
-        const names = req.cse?.generators?.length ? req.cse.generators : ['memseg', 'blur'];
-        const generators = names.map((n) => {
-          const g = getGenerator(n).fn;
-          return (image: RasterImage, seed: number) => g(image, {}, seed);
-        });
-        const pairs = makeCsePairSource({
-          normals,
-          normalMaps: pick(feats.spatial, normal),
-          extract: async (imgs) => (await backbone.extract(imgs)).spatial,
-          generators,
-          preprocess: backbone.preprocess,
-        });
-        const r = await trainCseHead(pick(feats.spatial, normal), pairs, req.cse, hooks);
-        ({ head, history, stopped } = r);
-      }
-      try {
-        const evaluation =
-          test.length > 0
-            ? await this.evaluate(head, feats, req.threshold ?? { mode: 'val-best-f1' }, sets, null)
-            : null;
-        let headId: string | null = null;
-        if (req.save !== false) {
+      const history: EpochReport[] = [];
+      let headId: string | null = null;
+      let stopped: TrainResponse['stopped'] = 'completed';
+      const result = await runCell(config, new ExperimentContext(data, env), {
+        signal: job.signal,
+        throwOnError: true,
+        keepMaps: true,
+        withBaselines: true,
+        onProgress: (p) => {
+          if (p.stage === 'train' && p.detail) history.push(p.detail as EpochReport);
+          report(p);
+        },
+        onHead: async (head, r) => {
+          if (isSavable(head)) stopped = head.training?.stopped ?? 'completed';
+          if (req.save === false || !isSavable(head)) return;
           headId = crypto.randomUUID();
-          const artifacts: HeadArtifacts = await head.toArtifacts();
+          const artifacts: HeadArtifacts = await head.artifacts();
           const rec: HeadRecord = {
             id: headId,
             datasetId: req.datasetId,
             name: req.name ?? `${req.head} on ${backbone.id}`,
             kind: req.head,
             backbone: backbone.id,
-            preprocessing: this.preprocessingIdOf(),
-            threshold: evaluation?.threshold ?? NaN,
-            thresholdSource: evaluation?.thresholdSource ?? 'none (no test split)',
+            preprocessing: backbone.preprocessingId,
+            threshold: r.metrics?.threshold ?? NaN,
+            thresholdSource: r.thresholdSource ?? 'none',
             artifacts,
             metadata: {
               request: { ...req, datasetId: undefined },
+              cell: config,
               preprocess: backbone.preprocess,
               features: { pooled: backbone.info.pooledOutput, spatial: backbone.info.spatialOutput },
               history,
-              counts,
+              counts: r.counts,
               tfBackend,
-              metrics: evaluation?.metrics,
+              metrics: r.metrics,
             },
             createdAt: Date.now(),
           };
-          await (await this.store()).putHead(rec);
-        }
-        return { headId, kind: req.head, tfBackend, history, stopped, counts, features, evaluation };
-      } finally {
-        head.dispose();
-      }
+          await db.putHead(rec);
+        },
+      });
+      const c = result.counts!;
+      return {
+        headId,
+        kind: req.head,
+        tfBackend,
+        history,
+        stopped,
+        counts: {
+          normal: c.train.normal,
+          synthetic: c.train.synthetic,
+          real: c.train.real,
+          test: c.test.normal + c.test.defect,
+          val: c.val.normal + c.val.synthetic + c.val.real,
+        },
+        cellCounts: c,
+        features,
+        evaluation: test.length ? this.evaluationOf(result, test.map(imageMeta), req.head) : null,
+      };
     } finally {
       job.done();
     }
@@ -323,236 +307,43 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     return { feats, features };
   }
 
-  private preprocessingIdOf(): string {
-    return this.requireBackbone().preprocessingId;
+  private requireDecode() {
+    const decode = this.deps.decode;
+    if (!decode)
+      throw new DefectLabError('NoDecoderError', 'this engine cannot decode images', 'pass decodeImage');
+    return decode;
   }
 
-  private async decodeById(datasetId: string, id: string): Promise<RasterImage> {
-    const rec = await (await this.store()).getImage(id);
-    if (!rec) throw new InvalidArgumentError('image id', `an image of dataset ${datasetId}`, id);
-    return this.decodeRecord(rec);
-  }
-
-  private async scoreRows(head: AnyHead, feats: DatasetFeatures, rows: number[]) {
-    if (head instanceof BceHead) return { scores: await head.predict(pick(feats.pooled, rows)) };
-    return head.predict(pick(feats.spatial, rows));
-  }
-
-  /**
-   * Threshold for `policy` from scores of validation rows (or, without a usable validation split, of the
-   * training rows, labelled optimistic). `score(rows)` scores dataset rows; `stored` is a saved head's threshold.
-   */
-  private async pickThreshold(
-    score: (rows: number[]) => Promise<ArrayLike<number>>,
-    test: { scores: ArrayLike<number>; labels: number[] },
-    feats: DatasetFeatures,
-    sets: SplitSets,
-    policy: ThresholdPolicy,
-    trainLabel: string,
-    stored: { threshold: number; source: string } | null,
-  ): Promise<Pick<Evaluation, 'threshold' | 'thresholdSource' | 'warning' | 'val'>> {
-    const labelOf = (i: number) => (feats.images[i].label === 'defect' ? 1 : 0);
-    if (policy.mode === 'test-best-f1')
-      return {
-        threshold: bestF1Threshold(test.scores, test.labels).threshold,
-        thresholdSource: 'test (tuned on test)',
-        warning: 'The threshold was tuned on the test split: the metrics are optimistic.',
-      };
-    const valLabels = sets.val.map(labelOf);
-    const valUsable = valLabels.includes(0) && valLabels.includes(1);
-    let rows = sets.val;
-    let labels = valLabels;
-    let source: string;
-    let warning: string | undefined;
-    if (valUsable) {
-      const synthOnly = sets.val.every(
-        (i) => feats.images[i].label !== 'defect' || feats.images[i].synthetic,
-      );
-      source = synthOnly ? 'val:synthetic' : 'val:real';
-      if (synthOnly)
-        warning =
-          'The validation defects are synthetic only: thresholds chosen on them tend to be optimistic.';
-    } else {
-      // No usable validation split: fall back to the training normals and defects (labelled so).
-      rows = feats.images.flatMap((m, i) => (m.split === 'train' && m.label !== 'unlabeled' ? [i] : []));
-      labels = rows.map(labelOf);
-      source = trainLabel;
-      warning = 'No validation split with both classes: the threshold comes from the training images.';
-    }
-    const v = await score(rows);
-    const val = {
-      scores: Array.from(v),
-      labels,
-      synthetic: rows.every((i) => feats.images[i].label !== 'defect' || feats.images[i].synthetic),
-    };
-    if (policy.mode === 'stored' && stored && Number.isFinite(stored.threshold))
-      return {
-        threshold: stored.threshold,
-        thresholdSource: `${stored.source} (stored with the head)`,
-        warning: stored.source.includes('synthetic')
-          ? 'The stored threshold was chosen on synthetic defects only: it tends to be optimistic.'
-          : undefined,
-        val,
-      };
-    if (policy.mode === 'val-fpr')
-      return {
-        threshold: thresholdAtFpr(v, labels, policy.maxFpr),
-        thresholdSource: `${source}@fpr≤${policy.maxFpr}`,
-        warning,
-        val,
-      };
-    const best = bestF1Threshold(v, labels);
-    return {
-      threshold: Number.isFinite(best.threshold) ? best.threshold : 0.5,
-      thresholdSource: source,
-      warning,
-      val,
-    };
-  }
-
-  private async evaluate(
-    head: AnyHead,
-    feats: DatasetFeatures,
-    policy: ThresholdPolicy,
-    sets: SplitSets,
-    stored: { threshold: number; source: string } | null,
-  ): Promise<Evaluation> {
-    const labelOf = (i: number) => (feats.images[i].label === 'defect' ? 1 : 0);
-    const t = await this.scoreRows(head, feats, sets.test);
-    const testLabels = sets.test.map(labelOf);
-    const test = { scores: t.scores, labels: testLabels };
-    const chosen = await this.pickThreshold(
-      async (rows) => (await this.scoreRows(head, feats, rows)).scores,
-      test,
-      feats,
-      sets,
-      policy,
-      'train (optimistic)',
-      stored,
-    );
-    const pre = this.requireBackbone().preprocess;
-    const [h, w] = feats.spatial[0]?.dims.slice(1) ?? [0, 0];
-    const heatmaps = 'heatmaps' in t && t.heatmaps ? t.heatmaps : undefined;
-    const images = pick(feats.images, sets.test);
+  /** The Train tab's view of a cell result: the runner's record plus the test images' metadata. */
+  private evaluationOf(r: CellResult, images: ImageMeta[], kind: HeadKind): Evaluation {
+    const { scores, maps, val, baselines, ...cell } = r;
     return {
       split: 'test',
-      headKind: head.kind,
+      headKind: kind,
       images,
-      labels: testLabels,
-      scores: Array.from(t.scores),
-      ...(heatmaps
-        ? { heatmaps: heatmaps.map((m) => Array.from(m)), heatmapSize: [h, w] as [number, number] }
-        : {}),
-      preprocess: pre,
-      ...chosen,
-      metrics: metricRow(t.scores, testLabels, chosen.threshold),
-      pixel: heatmaps ? await this.pixelPro(images, heatmaps, h, w, pre) : undefined,
-      baselines: await this.baselines(
-        feats,
-        sets,
-        test,
-        policy.mode === 'stored' ? { mode: 'val-best-f1' } : policy,
-      ),
+      labels: images.map((m) => (m.label === 'defect' ? 1 : 0)),
+      scores: scores ?? [],
+      ...(maps ? { heatmaps: maps.data, heatmapSize: [maps.h, maps.w] as [number, number] } : {}),
+      preprocess: this.requireBackbone().preprocess,
+      ...(val ? { val } : {}),
+      threshold: r.metrics!.threshold,
+      thresholdSource: r.thresholdSource ?? 'none',
+      ...(r.warnings.length ? { warning: r.warnings.join('; ') } : {}),
+      metrics: r.metrics!,
+      ...(r.pixel ? { pixel: r.pixel } : {}),
+      baselines: baselines ?? [],
+      cell,
     };
-  }
-
-  /**
-   * The defect-free baselines on the pooled features: training normals are the reference set. On the training
-   * rows (no usable validation split) each row is scored leave-one-out, else a normal would match itself.
-   */
-  private async baselines(
-    feats: DatasetFeatures,
-    sets: SplitSets,
-    test: { labels: number[] },
-    policy: ThresholdPolicy,
-  ): Promise<BaselineEvaluation[]> {
-    const kinds = [
-      { kind: 'mean' as const, label: 'baseline: cosine distance to mean normal', fn: meanDistanceScores },
-      { kind: 'knn' as const, label: 'baseline: k-NN cosine distance (k = 1)', fn: knnScores },
-    ];
-    const out: BaselineEvaluation[] = [];
-    for (const b of kinds) {
-      const score = async (rows: number[]) =>
-        Float32Array.from(rows, (r) => {
-          const ref = sets.normal.filter((i) => i !== r);
-          return b.fn(pick(feats.pooled, ref.length ? ref : sets.normal), [feats.pooled[r]])[0];
-        });
-      const scores = b.fn(pick(feats.pooled, sets.normal), pick(feats.pooled, sets.test));
-      const chosen = await this.pickThreshold(
-        score,
-        { scores, labels: test.labels },
-        feats,
-        sets,
-        policy,
-        'train, leave-one-out (optimistic)',
-        null,
-      );
-      out.push({
-        kind: b.kind,
-        label: b.label,
-        scores: Array.from(scores),
-        threshold: chosen.threshold,
-        thresholdSource: chosen.thresholdSource,
-        metrics: metricRow(scores, test.labels, chosen.threshold),
-      });
-    }
-    return out;
-  }
-
-  /**
-   * AUPRO@0.3 at each image's own pixels: the grid heat map is sampled bilinearly through the preprocessing
-   * geometry onto the mask (heatmap.ts). Normal test images count with an empty mask (their pixels are the
-   * false positives); defect images without a mask are left out. Undefined (no result) without any region.
-   */
-  private async pixelPro(
-    images: ImageMeta[],
-    heatmaps: Float32Array[],
-    gh: number,
-    gw: number,
-    pre: PreprocessOptions,
-  ): Promise<PixelEvaluation | undefined> {
-    const maps: ScoreMap[] = [];
-    const masks: MaskLike[] = [];
-    let regions = 0;
-    for (let i = 0; i < images.length; i++) {
-      const meta = images[i];
-      const mask = meta.maskId ? await this.labelMask(meta) : null;
-      if (!mask && meta.label === 'defect') continue;
-      const width = mask?.width ?? meta.width;
-      const height = mask?.height ?? meta.height;
-      const data = mask?.data ?? new Uint8Array(width * height);
-      if (mask) regions += labelComponents(mask).count;
-      masks.push({ width, height, data });
-      maps.push({ width, height, data: heatmapToImage(heatmaps[i], gh, gw, pre, width, height) });
-    }
-    if (regions === 0) return undefined;
-    return {
-      auPro: auPro(maps, masks, 0.3),
-      fprLimit: 0.3,
-      regions,
-      images: maps.length,
-      resolution: 'mask pixels (heat map upsampled bilinearly)',
-    };
-  }
-
-  /** The image's label mask at its own size, binary (1 where the stored mask is > 127), or null. */
-  private async labelMask(meta: ImageMeta): Promise<MaskLike | null> {
-    if (!meta.maskId) return null;
-    const rec = await (await this.store()).getMask(meta.maskId);
-    if (!rec) return null;
-    const mask = await this.deps.decode!(new Uint8Array(await rec.blob.arrayBuffer()), `${meta.name} mask`);
-    const gray = mask.raster.channels === 1 ? mask.raster : toGray(mask.raster);
-    return { width: gray.width, height: gray.height, data: gray.data.map((v) => (v > 127 ? 1 : 0)) };
   }
 
   async evaluateHead(
     headId: string,
-    threshold: ThresholdPolicy = { mode: 'stored' },
+    threshold: EvaluateThreshold = { mode: 'stored' },
     jobId?: string,
     progress?: ProgressFn,
   ): Promise<EvaluateResponse> {
-    const store = await this.store();
-    const rec = await store.getHead(headId);
+    const db = await this.store();
+    const rec = await db.getHead(headId);
     if (!rec) throw new InvalidArgumentError('headId', 'the id of a saved head', headId);
     const backbone = this.requireBackbone();
     if (backbone.id !== rec.backbone)
@@ -564,21 +355,47 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
     );
     const job = this.jobs.start(jobId);
     try {
-      const { feats, features } = await this.timedFeatures(rec.datasetId, job.signal, progress);
-      const sets = splitSets(feats.images);
-      const head = headFromArtifacts(rec.artifacts as HeadArtifacts);
-      try {
-        const evaluation =
-          sets.test.length > 0
-            ? await this.evaluate(head, feats, threshold, sets, {
+      const { features } = await this.timedFeatures(rec.datasetId, job.signal, progress);
+      const { data, test } = await storeExperimentData(db, rec.datasetId, this.requireDecode());
+      const request = (rec.metadata.request ?? {}) as TrainRequest;
+      // The cell the head came from (heads saved before cells were stored: rebuilt from their request).
+      const stored =
+        (rec.metadata.cell as CellConfig | undefined) ??
+        trainCellConfig(
+          { ...request, datasetId: rec.datasetId, head: rec.kind as HeadKind },
+          data.name,
+          extractorIdOf(backbone),
+          data.acceptedSynthetic?.length ?? 0,
+        );
+      const config: CellConfig = {
+        ...stored,
+        // The dataset may have grown since: the cell uses what is accepted now.
+        nAug: stored.generator === 'accepted' ? (data.acceptedSynthetic?.length ?? 0) : stored.nAug,
+        threshold:
+          threshold.mode === 'stored'
+            ? {
+                mode: 'given',
                 threshold: rec.threshold,
-                source: rec.thresholdSource,
-              })
-            : null;
-        return { headId, name: rec.name, kind: rec.kind, features, evaluation };
-      } finally {
-        head.dispose();
-      }
+                source: `${rec.thresholdSource} (stored with the head)`,
+              }
+            : threshold,
+      };
+      const { env, maps } = storeExperimentEnv(backbone, db, { generators: coreGenerators() });
+      env.trainers[rec.kind as HeadKind] = savedHeadTrainer(rec.artifacts as HeadArtifacts, maps);
+      if (!test.length) return { headId, name: rec.name, kind: rec.kind, features, evaluation: null };
+      const result = await runCell(config, new ExperimentContext(data, env), {
+        signal: job.signal,
+        throwOnError: true,
+        keepMaps: true,
+        withBaselines: true,
+      });
+      return {
+        headId,
+        name: rec.name,
+        kind: rec.kind,
+        features,
+        evaluation: this.evaluationOf(result, test.map(imageMeta), rec.kind as HeadKind),
+      };
     } finally {
       job.done();
     }
@@ -618,11 +435,5 @@ export function headMetadata(h: HeadRecord): Record<string, unknown> {
   };
 }
 
-/** Rebuilds a saved head (for scoring new images). */
-export function headFromArtifacts(a: HeadArtifacts): AnyHead {
-  if (a.kind === 'bce') return BceHead.fromArtifacts(a);
-  if (a.kind === 'spatial') return SpatialHead.fromArtifacts(a);
-  return CseHead.fromArtifacts(a);
-}
-
+export { headFromArtifacts } from '../src/app/heads.ts';
 export type { FeatureMap };

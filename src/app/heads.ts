@@ -13,23 +13,26 @@ import type {
   CellResult,
   HeadSample,
   HeadTrainer,
+  HeadKind,
   HeatMapHead,
   TrainedHead,
 } from '../core/experiments/index.ts';
 import type { RasterImage } from '../core/image.ts';
 import type { PreprocessOptions } from '../core/preprocess.ts';
 import type { CancelSignal, ProgressFn } from '../core/progress.ts';
-import { trainBceHead } from '../runtime/heads/bce.ts';
+import { BceHead, trainBceHead } from '../runtime/heads/bce.ts';
 import type { EpochReport, HeadArtifacts } from '../runtime/heads/common.ts';
 import { heatmapToImage } from '../runtime/heads/heatmap.ts';
-import { trainCseHead } from '../runtime/heads/cse.ts';
-import { trainSpatialHead, type FeatureMap } from '../runtime/heads/spatial.ts';
+import { CseHead, trainCseHead } from '../runtime/heads/cse.ts';
+import { SpatialHead, trainSpatialHead, type FeatureMap } from '../runtime/heads/spatial.ts';
 import { makeCsePairSource, type CseSourceOptions } from '../runtime/heads/stream.ts';
 import { ensureTf } from '../runtime/tf.ts';
 
 /** A trained head that can be saved (the Train tab stores its artifacts with the head record). */
 export interface SavableHead extends TrainedHead {
   artifacts(): Promise<HeadArtifacts>;
+  /** The epochs it trained and how training ended (absent for a saved head). */
+  training?: { history: EpochReport[]; stopped: 'completed' | 'early' | 'cancelled' };
 }
 
 /** Whether a runner head can be saved. */
@@ -44,7 +47,7 @@ function epochProgress(onProgress: ProgressFn | undefined): (e: EpochReport) => 
       done: e.epoch,
       total: e.epochs,
       unit: 'epochs',
-      detail: { loss: e.loss },
+      detail: e,
     });
 }
 
@@ -60,17 +63,13 @@ export function bceTrainer(defaults: Record<string, unknown> = {}): HeadTrainer 
     kind: 'bce',
     async train(rows, o): Promise<TrainedHead> {
       await ensureTf();
-      const { head } = await trainBceHead(
+      const { head, history, stopped } = await trainBceHead(
         rows.map((r) => r.features),
         rows.map((r) => r.label),
         { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      const trained: SavableHead = {
-        score: (q) => head.predict(q.map((r) => r.features)),
-        artifacts: () => head.toArtifacts(),
-        dispose: () => head.dispose(),
-      };
+      const trained: SavableHead = { ...pooledHeadResult(head), training: { history, stopped } };
       return trained;
     },
   };
@@ -128,14 +127,14 @@ export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unkno
     async train(rows, o): Promise<TrainedHead> {
       await ensureTf();
       const train = await maps.of(rows, o.signal);
-      const [, h, w] = train[0].dims;
-      const { head } = await trainSpatialHead(
+      const { head, history, stopped } = await trainSpatialHead(
         train,
         rows.map((r) => r.label),
         { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      return mapHeadResult(head, maps, h, w, o.signal);
+      const trained: SavableHead = { ...mapHeadResult(head, maps, o.signal), training: { history, stopped } };
+      return trained;
     },
   };
 }
@@ -152,18 +151,16 @@ function mapHeadResult(
     dispose(): void;
   },
   maps: SpatialMaps,
-  h: number,
-  w: number,
   signal?: CancelSignal,
 ): HeatMapHead & SavableHead {
   const pre = maps.source.preprocess;
   return {
     score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, signal))).scores,
-    gridMaps: async (q: HeadSample[]) => ({
-      h,
-      w,
-      maps: (await head.predict(await maps.of(q, signal))).heatmaps,
-    }),
+    gridMaps: async (q: HeadSample[]) => {
+      const m = await maps.of(q, signal);
+      const [, h, w] = m[0]?.dims ?? [0, 0, 0];
+      return { h, w, maps: (await head.predict(m)).heatmaps };
+    },
     toImage: (map, gh, gw, width, height) => heatmapToImage(map, gh, gw, pre, width, height),
     artifacts: () => head.toArtifacts(),
     dispose: () => head.dispose(),
@@ -196,8 +193,7 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
       await ensureTf();
       const normals = rows.filter((r) => r.label === 0);
       const normalMaps = await maps.of(normals, o.signal);
-      const [, h, w] = normalMaps[0].dims;
-      const { head } = await trainCseHead(
+      const { head, history, stopped } = await trainCseHead(
         normalMaps,
         makeCsePairSource({
           normals: await Promise.all(normals.map((r) => loader(r)())),
@@ -210,7 +206,40 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
         { ...headExtra(opts.cse ?? {}, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      return mapHeadResult(head, maps, h, w, o.signal);
+      const trained: SavableHead = { ...mapHeadResult(head, maps, o.signal), training: { history, stopped } };
+      return trained;
     },
+  };
+}
+
+/** Rebuilds a saved head from its stored artifacts (for scoring new images). */
+export function headFromArtifacts(a: HeadArtifacts): BceHead | SpatialHead | CseHead {
+  if (a.kind === 'bce') return BceHead.fromArtifacts(a);
+  if (a.kind === 'spatial') return SpatialHead.fromArtifacts(a);
+  return CseHead.fromArtifacts(a);
+}
+
+/**
+ * A "trainer" that returns a saved head, so re-evaluating it runs the same cell code as training did (same split,
+ * same baselines, same threshold chooser). Marked unsupervised: it reads no training row.
+ */
+export function savedHeadTrainer(a: HeadArtifacts, maps: SpatialMaps): HeadTrainer {
+  return {
+    kind: a.kind as HeadKind,
+    unsupervised: true,
+    async train(_rows, o): Promise<TrainedHead> {
+      await ensureTf();
+      const head = headFromArtifacts(a);
+      if (head instanceof BceHead) return pooledHeadResult(head);
+      return mapHeadResult(head, maps, o.signal);
+    },
+  };
+}
+
+function pooledHeadResult(head: BceHead): SavableHead {
+  return {
+    score: (q) => head.predict(q.map((r) => r.features)),
+    artifacts: () => head.toArtifacts(),
+    dispose: () => head.dispose(),
   };
 }

@@ -14,6 +14,7 @@ import { tinyResnetModel } from '../../models/builders/backbone.ts';
 import { auPro } from '../../src/core/metrics/index.ts';
 import { knnScores, meanDistanceScores } from '../../src/core/experiments/baselines.ts';
 import { initTf, tf } from '../../src/runtime/tf.ts';
+import { syntheticOnlyWarning } from '../../src/core/experiments/threshold.ts';
 import { TrainEngine } from '../../workers/train.engine.ts';
 
 /**
@@ -98,12 +99,22 @@ describe('train engine (in-thread)', () => {
       'job-1',
       (p) => p.stage === 'train' && epochs.push(p.done),
     );
-    expect(res.counts).toEqual({ normal: 12, synthetic: 8, real: 0, test: 12, val: 0 });
+    // One runner cell: no val split, so 20 % of the 12 normals and of the 8 accepted synthetic defects are held
+    // out for the threshold; the head trains on the rest.
+    expect(res.counts).toEqual({ normal: 10, synthetic: 6, real: 0, test: 12, val: 4 });
+    expect(res.cellCounts).toEqual({
+      train: { normal: 10, synthetic: 6, real: 0 },
+      val: { normal: 2, synthetic: 2, real: 0 },
+      test: { normal: 6, defect: 6 },
+    });
     expect(epochs.length).toBe(res.history.length);
     expect(res.tfBackend).toBe('wasm');
     const ev = res.evaluation!;
     expect(ev.scores.length).toBe(12);
-    expect(ev.thresholdSource).toBe('train (optimistic)');
+    expect(ev.thresholdSource).toBe('val:synthetic');
+    expect(ev.cell.config).toMatchObject({ generator: 'accepted', nAug: 8, head: 'bce', seed: 0 });
+    // The synthetic-only warning quotes this cell's own validation and test AP.
+    expect(ev.warning).toContain(syntheticOnlyWarning(ev.metrics.valAp, ev.metrics.ap));
     expect(ev.metrics.tp + ev.metrics.fn).toBe(6);
     expect(Number.isFinite(ev.metrics.ap)).toBe(true);
     const heads = await engine.listHeads(datasetId);
@@ -125,12 +136,14 @@ describe('train engine (in-thread)', () => {
     const test = again.images.flatMap((m, i) => (m.split === 'test' ? [i] : []));
     const normals = again.images.flatMap((m, i) => (m.split === 'train' && m.label === 'normal' ? [i] : []));
     const q = test.map((i) => again.pooled[i]);
-    const ref = normals.map((i) => again.pooled[i]);
+    // The runner's split of a seed: shuffled normals, the first round(20 %) held out for validation.
+    const order = new Rng('split:procedural:0').shuffle(normals.map((_, i) => i));
+    const ref = order.slice(2).map((k) => again.pooled[normals[k]]);
     expect(ev.baselines.map((b) => b.kind)).toEqual(['mean', 'knn']);
     expect(ev.baselines[0].scores).toEqual(Array.from(meanDistanceScores(ref, q)));
     expect(ev.baselines[1].scores).toEqual(Array.from(knnScores(ref, q)));
     for (const b of ev.baselines) {
-      expect(b.thresholdSource).toBe('train, leave-one-out (optimistic)');
+      expect(b.thresholdSource).toBe('val:synthetic');
       expect(b.metrics.tp + b.metrics.fn).toBe(6);
     }
     // BCE has no heat map: no PRO.
@@ -140,7 +153,8 @@ describe('train engine (in-thread)', () => {
     const re = await engine.evaluateHead(res.headId!);
     expect(re.evaluation!.scores).toEqual(ev.scores);
     expect(re.evaluation!.threshold).toBe(heads[0].threshold);
-    expect(re.evaluation!.thresholdSource).toBe('train (optimistic) (stored with the head)');
+    expect(re.evaluation!.thresholdSource).toBe('val:synthetic (stored with the head)');
+    expect(re.evaluation!.baselines.map((b) => b.scores)).toEqual(ev.baselines.map((b) => b.scores));
     const tuned = await engine.evaluateHead(res.headId!, { mode: 'test-best-f1' });
     expect(tuned.evaluation!.thresholdSource).toBe('test (tuned on test)');
     // Another backbone loaded: a named error instead of scores from the wrong features.

@@ -27,7 +27,7 @@ import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progres
 import { Rng, hashString } from '../rng.ts';
 import { knnTrainer, meanDistanceTrainer } from './baselines.ts';
 import { cellId, expandGrid, stableStringify, type GridSpec } from './grid.ts';
-import { mixedSupervisionStream } from './stream.ts';
+import { composeTrainingSet } from './stream.ts';
 import { aggregate, type TableRow } from './table.ts';
 import { perClassMetrics } from './evaluate.ts';
 import { chooseThreshold, type ThresholdChoice } from './threshold.ts';
@@ -85,6 +85,8 @@ export interface CellOptions {
    * here). Errors fail the cell.
    */
   onHead?: (head: TrainedHead, result: CellResult) => Promise<void>;
+  /** Throw a failure (with its code and fix) instead of returning it as `status: 'failed'`. */
+  throwOnError?: boolean;
 }
 
 /** Optional persistent feature cache (the app's IndexedDB cache, a JSON file in the CLI). */
@@ -273,7 +275,8 @@ export class ExperimentContext {
         key: `img:${im.id}`,
         load: () => im.load(),
         label: im.label,
-        source: source === 'auto' ? (im.label === 1 ? 'real' : 'normal') : source,
+        source:
+          source === 'auto' ? (im.label === 0 ? 'normal' : im.generator ? 'synthetic' : 'real') : source,
         defectClass: im.defectClass,
       })),
       signal,
@@ -459,16 +462,12 @@ export async function runCell(
     const trainer = ctx.trainer(config.head);
     let rows: Row[];
     if (trainer.unsupervised) rows = normalRows;
-    else if (config.stream === 'mixed') {
-      const draws = mixedSupervisionStream(
-        { normal: normalRows.length, synthetic: trainSynth.length, real: realRows.length },
-        2 * Math.max(normalRows.length, trainSynth.length),
+    else
+      rows = composeTrainingSet(
+        { normal: normalRows, synthetic: trainSynth, real: realRows },
+        { mode: config.stream, realProbability: config.realProbability },
         new Rng(`stream:${config.seed}`),
-        config.realProbability,
-      );
-      const pools = { normal: normalRows, synthetic: trainSynth, real: realRows };
-      rows = draws.map((d) => pools[d.source][d.index]);
-    } else rows = [...normalRows, ...trainSynth, ...realRows];
+      ).rows;
     if (!trainer.unsupervised && !rows.some((r) => r.label === 1))
       throw new MissingDependencyError(
         `head "${config.head}" needs defects to learn from, but this cell has none`,
@@ -575,7 +574,7 @@ export async function runCell(
       head.dispose?.();
     }
   } catch (e) {
-    if (e instanceof CancelledError) throw e;
+    if (e instanceof CancelledError || opts.throwOnError) throw e;
     return {
       id,
       config,

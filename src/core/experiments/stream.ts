@@ -5,6 +5,9 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
+import type { StreamMode } from './types.ts';
+
+export type { StreamMode };
 
 export type StreamSource = 'normal' | 'synthetic' | 'real';
 
@@ -50,4 +53,47 @@ export function mixedSupervisionStream(
     out.push(take(pair.shift() as StreamSource));
   }
   return out;
+}
+
+export interface StreamPools<T> {
+  normal: readonly T[];
+  synthetic: readonly T[];
+  real: readonly T[];
+}
+
+export interface StreamOptions {
+  mode: StreamMode;
+  /** Real-defect probability per draw in `mixed` mode. */
+  realProbability?: number;
+  /** Draws in `mixed` mode; default 2 × max(normals, synthetic). */
+  length?: number;
+}
+
+/** Rows and labels (0 normal, 1 defect) of a training set; `sources` says which pool each row came from. */
+export function composeTrainingSet<T>(
+  pools: StreamPools<T>,
+  o: StreamOptions,
+  rng: Rng,
+): { rows: T[]; labels: number[]; sources: ('normal' | 'synthetic' | 'real')[] } {
+  if (o.mode === 'concat') {
+    const rows = [...pools.normal, ...pools.synthetic, ...pools.real];
+    const sources = [
+      ...pools.normal.map(() => 'normal' as const),
+      ...pools.synthetic.map(() => 'synthetic' as const),
+      ...pools.real.map(() => 'real' as const),
+    ];
+    return { rows, labels: sources.map((s) => (s === 'normal' ? 0 : 1)), sources };
+  }
+  const length = o.length ?? 2 * Math.max(pools.normal.length, pools.synthetic.length);
+  const draws = mixedSupervisionStream(
+    { normal: pools.normal.length, synthetic: pools.synthetic.length, real: pools.real.length },
+    length,
+    rng,
+    o.realProbability ?? 1 / 32,
+  );
+  return {
+    rows: draws.map((d) => pools[d.source][d.index]),
+    labels: draws.map((d) => (d.source === 'normal' ? 0 : 1)),
+    sources: draws.map((d) => d.source),
+  };
 }

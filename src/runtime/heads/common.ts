@@ -14,7 +14,9 @@ import { yieldToEventLoop } from '../../core/progress.ts';
 import type { Rng } from '../../core/rng.ts';
 import { tf } from '../tf.ts';
 
-export type HeadKind = 'bce' | 'spatial' | 'cse';
+// One declaration of the trained heads' kinds: the experiment runner's.
+export type { HeadKind } from '../../core/experiments/types.ts';
+import type { HeadKind } from '../../core/experiments/types.ts';
 
 /** One epoch's numbers, for live curves. */
 export interface EpochReport {

@@ -1,64 +1,26 @@
 /**
  * Training streams: what rows a head sees.
  *
- * - Supervised heads (BCE, spatial): `composeTrainingSet` puts normals, accepted synthetic defects and real
+ * - Supervised heads (BCE, spatial): `composeTrainingSet` (the runner's, re-exported) puts normals, synthetic
+ *   and real
  *   defects together, either concatenated or as ISP-AD mixed supervision (a balanced normal/synthetic stream with
  *   real defects injected with probability p, 1/32 by default; the sampler is the experiments core's).
  * - CSE: `makeCsePairSource` makes (normal, normal-or-synthetic) pairs on the fly with the synthetic-defect
  *   generators and the backbone, and maps each defect mask to the feature grid.
  */
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { mixedSupervisionStream } from '../../core/experiments/stream.ts';
 import type { RasterImage } from '../../core/image.ts';
 import { type PreprocessOptions, resizeForBackbone } from '../../core/preprocess.ts';
 import type { Rng } from '../../core/rng.ts';
 import type { CsePair, CsePairSource } from './cse.ts';
 import type { FeatureMap } from './spatial.ts';
 
-export type StreamMode = 'concat' | 'mixed';
-
-export interface StreamPools<T> {
-  normal: readonly T[];
-  synthetic: readonly T[];
-  real: readonly T[];
-}
-
-export interface StreamOptions {
-  mode: StreamMode;
-  /** Real-defect probability per draw in `mixed` mode. */
-  realProbability?: number;
-  /** Draws in `mixed` mode; default 2 × max(normals, synthetic). */
-  length?: number;
-}
-
-/** Rows and labels (0 normal, 1 defect) of a training set; `sources` says which pool each row came from. */
-export function composeTrainingSet<T>(
-  pools: StreamPools<T>,
-  o: StreamOptions,
-  rng: Rng,
-): { rows: T[]; labels: number[]; sources: ('normal' | 'synthetic' | 'real')[] } {
-  if (o.mode === 'concat') {
-    const rows = [...pools.normal, ...pools.synthetic, ...pools.real];
-    const sources = [
-      ...pools.normal.map(() => 'normal' as const),
-      ...pools.synthetic.map(() => 'synthetic' as const),
-      ...pools.real.map(() => 'real' as const),
-    ];
-    return { rows, labels: sources.map((s) => (s === 'normal' ? 0 : 1)), sources };
-  }
-  const length = o.length ?? 2 * Math.max(pools.normal.length, pools.synthetic.length);
-  const draws = mixedSupervisionStream(
-    { normal: pools.normal.length, synthetic: pools.synthetic.length, real: pools.real.length },
-    length,
-    rng,
-    o.realProbability ?? 1 / 32,
-  );
-  return {
-    rows: draws.map((d) => pools[d.source][d.index]),
-    labels: draws.map((d) => (d.source === 'normal' ? 0 : 1)),
-    sources: draws.map((d) => d.source),
-  };
-}
+export {
+  composeTrainingSet,
+  type StreamMode,
+  type StreamOptions,
+  type StreamPools,
+} from '../../core/experiments/stream.ts';
 
 /**
  * Fraction of defect pixels in each cell of an `h × w` grid, after the same geometric preprocessing as the
