@@ -14,12 +14,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
 import {
   averagePrecision,
-  bestF1Threshold,
   metricRow,
   precisionRecallCurve,
   rocCurve,
-  thresholdAtFpr,
 } from '../src/core/metrics/index.ts';
+import { thresholdOnScores } from '../src/core/experiments/threshold.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import type { ExperimentResult } from '../src/core/experiments/index.ts';
 import { coreGenerators } from '../src/app/generators.ts';
@@ -147,22 +146,14 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
     },
     async (req) => {
       const { scores, labels } = req.body;
-      let threshold: number;
-      let thresholdSource: string;
-      if (req.body.threshold !== undefined) {
-        threshold = req.body.threshold;
-        thresholdSource = 'given';
-      } else if (req.body.maxFpr !== undefined) {
-        threshold = thresholdAtFpr(scores, labels, req.body.maxFpr);
-        thresholdSource = `fpr≤${req.body.maxFpr} on these scores (tuned on the evaluated set)`;
-      } else {
-        threshold = bestF1Threshold(scores, labels).threshold;
-        thresholdSource = 'best F1 on these scores (tuned on the evaluated set)';
-      }
+      const choice = thresholdOnScores(scores, labels, req.body);
+      const threshold = choice.threshold;
+      const thresholdSource = choice.source;
       const row = metricRow(scores, labels, threshold);
       const out: Record<string, unknown> = {
         ...Object.fromEntries(Object.entries(row).map(([k, v]) => [k, finite(v)])),
         thresholdSource,
+        warnings: choice.warnings,
         ap: finite(averagePrecision(scores, labels)),
       };
       if (req.body.curves) {

@@ -188,20 +188,21 @@ async function metrics(args: string[]): Promise<number> {
   }
   const m = await import('../src/core/metrics/index.ts');
   const { scores, labels } = readScores(values.input);
-  let threshold: number;
-  let source: string;
-  if (values.threshold !== undefined) {
-    threshold = Number(values.threshold);
-    source = 'given';
-  } else if (values['max-fpr'] !== undefined) {
-    threshold = m.thresholdAtFpr(scores, labels, Number(values['max-fpr']));
-    source = `fpr≤${values['max-fpr']} (tuned on this set)`;
-  } else {
-    threshold = m.bestF1Threshold(scores, labels).threshold;
-    source = 'best F1 (tuned on this set)';
-  }
+  const { thresholdOnScores } = await import('../src/core/experiments/threshold.ts');
+  const choice = thresholdOnScores(scores, labels, {
+    threshold: values.threshold !== undefined ? Number(values.threshold) : undefined,
+    maxFpr: values['max-fpr'] !== undefined ? Number(values['max-fpr']) : undefined,
+  });
   console.log(
-    JSON.stringify({ ...m.metricRow(scores, labels, threshold), thresholdSource: source }, null, 2),
+    JSON.stringify(
+      {
+        ...m.metricRow(scores, labels, choice.threshold),
+        thresholdSource: choice.source,
+        warnings: choice.warnings,
+      },
+      null,
+      2,
+    ),
   );
   return 0;
 }

@@ -1,8 +1,9 @@
 /**
- * What onnxruntime can do on this machine: a one-node ONNX model (built with the repo's onnx-proto helpers) is
- * opened through the Node ORT door on CPU and on CUDA; the CUDA attempt's fallback reason is reported as is.
+ * What onnxruntime can do on this machine: the runtime's self-check graph (`src/runtime/ort-selfcheck.ts`) is
+ * opened through the Node ORT door on CPU (and its values checked) and on CUDA; the CUDA attempt's fallback
+ * reason is reported as is.
  */
-import { graph, model, node, valueInfo } from '../models/builders/graph.ts';
+import { checkProbe, dequantizeProbe } from '../src/runtime/ort-selfcheck.ts';
 import { float32 } from '../src/core/tensor.ts';
 import { createSession, nodeBackend } from '../src/runtime/ort-node.ts';
 
@@ -16,31 +17,23 @@ export interface OrtProbe {
   cpuWorks: boolean;
 }
 
-function probeModel(): Uint8Array {
-  return model(
-    graph({
-      name: 'probe',
-      nodes: [node('Relu', ['x'], ['y'])],
-      inputs: [valueInfo('x', 'float32', [2])],
-      outputs: [valueInfo('y', 'float32', [2])],
-      initializers: [],
-    }),
-  );
-}
-
 export async function probeOrt(): Promise<OrtProbe> {
-  const bytes = probeModel();
+  // The runtime's own self-check graph (a uint8 DequantizeLinear + Add with known outputs): no model builder in
+  // the product, and the probe checks values, not only that a session opens.
+  const probe = dequantizeProbe('uint8');
+  const bytes = probe.model;
   const providers: string[] = [];
-  let cpuWorks = false;
-  try {
-    const s = await createSession(bytes, { backend: 'cpu', name: 'probe' });
-    const out = await s.run({ x: float32(Float32Array.from([-1, 2]), [2]) });
-    cpuWorks = Array.from(out.y.data as Float32Array).join(',') === '0,2';
-    if (cpuWorks) providers.push('cpu');
-    await s.release();
-  } catch {
-    cpuWorks = false;
-  }
+  const problem = await checkProbe(probe, async (m) => {
+    const s = await createSession(m, { backend: 'cpu', name: 'probe' });
+    try {
+      const out = await s.run({ x: float32(Float32Array.from([0]), [1]) });
+      return out.y.data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  });
+  const cpuWorks = problem === '';
+  if (cpuWorks) providers.push('cpu');
   let cudaFallbackReason = '';
   try {
     const s = await createSession(bytes, { backend: 'cuda', name: 'probe' });

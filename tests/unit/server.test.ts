@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildServer } from '../../server/app.ts';
 import { main } from '../../server/cli.ts';
 import { createRaster } from '../../src/core/image.ts';
+import { TEST_TUNED_WARNING } from '../../src/core/experiments/threshold.ts';
 import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +40,9 @@ describe('HTTP API (fastify.inject)', () => {
     const b = r.json();
     expect(b.ap).toBeCloseTo(0.8333333333333333, 12);
     expect(b.auroc).toBeCloseTo(0.75, 12);
-    expect(b.thresholdSource).toMatch(/tuned on the evaluated set/);
+    // The one threshold chooser: best F1 on the scored set itself is labelled (and warned) as tuned on test.
+    expect(b.thresholdSource).toBe('test (tuned on test)');
+    expect(b.warnings).toEqual([TEST_TUNED_WARNING]);
     expect(b.pr.precision.length).toBe(5);
     const given = await app.inject({
       method: 'POST',

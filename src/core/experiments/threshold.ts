@@ -121,3 +121,21 @@ export function defectSourcesOf(labels: ArrayLike<number>, synthetic: boolean): 
     .filter((l) => l === 1)
     .map(() => (synthetic ? 'synthetic' : 'real'));
 }
+
+/**
+ * A threshold on one scored set (the metrics route and `cli metrics`): a given value, FPR ≤ `maxFpr` or best F1
+ * on these very scores, which are then the evaluated set, so a tuned threshold is labelled "tuned on test".
+ */
+export function thresholdOnScores(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  o: { threshold?: number; maxFpr?: number },
+): ThresholdChoice {
+  const policy: ThresholdPolicy =
+    o.threshold !== undefined
+      ? { mode: 'given', threshold: o.threshold, source: 'given' }
+      : o.maxFpr !== undefined
+        ? { mode: 'test-fpr', maxFpr: o.maxFpr }
+        : { mode: 'test-best-f1' };
+  return chooseThreshold(policy, { scores: [], labels: [], defectSources: [] }, { scores, labels });
+}

@@ -12,9 +12,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nodeBackend } from '../ort-node.ts';
-import { createDiffusionEngine, type DiffusionEngineApi } from '../../../workers/diffusion.engine.ts';
-import { validateManifest, type ModelManifest } from './manifest.ts';
+import { nodeBackend } from '../src/runtime/ort-node.ts';
+import { createDiffusionEngine, type DiffusionEngineApi } from '../workers/diffusion.engine.ts';
+import { validateManifest, type ModelManifest } from '../src/runtime/models/manifest.ts';
 
 export function createNodeDiffusionEngine(): DiffusionEngineApi {
   return createDiffusionEngine({
