@@ -370,6 +370,7 @@ function provenance(r: ResultFile): string[] {
     lines.push(
       `- Features: ${extractors.map((e) => `\`${e}\``).join(', ')}${r.backend ? ` on \`${r.backend}\`` : ''}`,
     );
+  lines.push(...settingLines(r));
   const failed = r.cells.filter((c) => c.status !== 'done').length;
   const finished = Math.max(0, ...r.cells.map((c) => c.finishedAt ?? 0));
   let run = `${r.cells.length} cells (${failed} failed)`;
@@ -378,6 +379,54 @@ function provenance(r: ResultFile): string[] {
   if (finished > 0) run += `; finished ${new Date(finished).toISOString().slice(0, 10)}`;
   lines.push(`- Run: ${run}`);
   return lines;
+}
+
+/** The settings of a cell that its row label does not already say; `undefined` = the head's default. */
+const SETTINGS: [string, (k: CellConfig) => string | undefined][] = [
+  [
+    'threshold policy',
+    (k) => (k.threshold.mode === 'val-fpr' ? `val-fpr ≤ ${k.threshold.maxFpr}` : k.threshold.mode),
+  ],
+  ['validation fraction', (k) => String(k.valFraction)],
+  ['stream', (k) => (k.stream === 'mixed' ? `mixed, p = ${k.realProbability}` : k.stream)],
+  ['epochs', (k) => (k.epochs === undefined ? undefined : String(k.epochs))],
+  ['head options', (k) => (k.headOptions ? JSON.stringify(k.headOptions) : undefined)],
+  ['In&Out', (k) => (k.generator === 'in-out' ? `${k.inOut.in} + ${k.inOut.out}` : undefined)],
+  [
+    'diffusion',
+    (k) =>
+      k.diffusion
+        ? `${k.diffusion.model}, ${k.diffusion.steps} steps, guidance ${k.diffusion.guidanceScale}, strength ${k.diffusion.strength}, masks ${k.diffusion.masks}`
+        : undefined,
+  ],
+];
+
+/**
+ * One line per setting: its value when every cell shares it, else the value of each row (rows without it use
+ * the head's default). Settings no cell sets are left out.
+ */
+function settingLines(r: ResultFile): string[] {
+  const rows = new Map<string, { label: string; config: CellConfig }>();
+  for (const c of r.cells) {
+    const k = rowKey(c.config);
+    if (!rows.has(k))
+      rows.set(k, { label: r.table[rows.size]?.label ?? rowLabel(c.config), config: c.config });
+  }
+  const parts: string[] = [];
+  for (const [name, get] of SETTINGS) {
+    const values = [...rows.values()].map((row) => ({ label: row.label, value: get(row.config) }));
+    const distinct = new Set(values.map((v) => v.value));
+    if (distinct.size === 1 && values[0]?.value === undefined) continue;
+    if (distinct.size === 1) parts.push(`${name} ${values[0].value}`);
+    else
+      parts.push(
+        `${name}: ${values
+          .filter((v) => v.value !== undefined)
+          .map((v) => `${v.label} ${v.value}`)
+          .join(', ')} (the others: the head's default)`,
+      );
+  }
+  return parts.length ? [`- Settings: ${parts.join('; ')}`] : [];
 }
 
 /**
