@@ -2,9 +2,10 @@
  * `npm run cli -- <command> [options]` (also `npm run experiment:mt`):
  *
  *   experiment  the real-data run (magnetic tiles, MobileNetV2-int8): (a) zero-shot, (b) few-shot, (c) CSE and the
- *               baselines over seeds; prints the Markdown table. --seeds 0,1,2,3 --n-aug 100 --epochs 50
- *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md, table.csv, cells.csv,
- *               result.json) --store FILE (cell store; an interrupted run resumes from it)
+ *               baselines over seeds; prints the Markdown the docs embed. --seeds 0,1,2,3 --n-aug 100 --epochs 50
+ *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md = that Markdown, rendered
+ *               from result.json beside it; table.csv, cells.csv) --store FILE (cell store; an interrupted run
+ *               resumes from it). `npm run docs:tables -- --run mt --from DIR/result.json` puts a run in the docs.
  *               --device cuda|cpu (default cuda: the CUDA execution provider when present, else CPU and why)
  *   experiment --config GRID.json   a user's grid (generators × N_aug × seeds × heads, see grid-config.ts) over
  *               the config's "data" folder/manifest (or --data); --model FILE (backbone), --diffusion-dir DIR
@@ -55,7 +56,7 @@ async function experiment(args: string[]): Promise<number> {
   }
   if (values.config !== undefined) return experimentFromConfig({ ...values, device });
   const { runRealData } = await import('./realdata.ts');
-  const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
+  const { cellsToCsv, rowsToCsv } = await import('../src/core/experiments/index.ts');
   const { JsonFileCellStore } = await import('./cell-store.ts');
   const seeds = String(values.seeds)
     .split(',')
@@ -78,27 +79,29 @@ async function experiment(args: string[]): Promise<number> {
     signal: ctl.signal,
     log: (l) => console.error(l),
   });
+  // The Markdown already lists the cells' warnings and failures.
   console.log(r.markdown);
-  for (const w of r.warnings) console.log(`> warning: ${w}`);
   console.log(
     `\n${r.cells.length} cells (${r.resumed} resumed) in ${r.seconds.toFixed(0)} s on ${r.backend}; std = sample std over seeds`,
   );
   if (values.out)
-    writeOutputs(values.out, r, {
+    await writeOutputs(values.out, {
       csv: rowsToCsv(r.table),
       cells: cellsToCsv(r.cells),
-      json: toJson(r.cells, { command: r.command, seconds: r.seconds, warnings: r.warnings }),
+      json: r.json,
     });
   return 0;
 }
 
-function writeOutputs(
-  out: string,
-  r: { markdown: string },
-  files: { csv: string; cells: string; json: string },
-): void {
+/**
+ * `--out DIR`: table.md is `renderResult` of the result.json written beside it, byte for byte what
+ * `npm run docs:tables` puts into the docs once that result.json is committed under docs/runs/NAME/.
+ */
+async function writeOutputs(out: string, files: { csv: string; cells: string; json: string }): Promise<void> {
+  const { parseResultFile, renderResult } = await import('../src/core/experiments/index.ts');
+  const markdown = renderResult(parseResultFile(files.json, join(out, 'result.json')));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'table.md'), `${r.markdown}\n`);
+  writeFileSync(join(out, 'table.md'), `${markdown}\n`);
   writeFileSync(join(out, 'table.csv'), files.csv);
   writeFileSync(join(out, 'cells.csv'), files.cells);
   writeFileSync(join(out, 'result.json'), files.json);
@@ -116,6 +119,7 @@ async function experimentFromConfig(values: {
 }): Promise<number> {
   const { GridConfigError, loadGridConfig, runGridConfig } = await import('./grid-config.ts');
   const { cellsToCsv, rowsToCsv, toJson } = await import('../src/core/experiments/index.ts');
+  const { machineLine } = await import('./realdata.ts');
   const { JsonFileCellStore } = await import('./cell-store.ts');
   const file = String(values.config);
   let config;
@@ -154,10 +158,21 @@ async function experimentFromConfig(values: {
       `\n${r.cells.length} cells (${r.resumed} resumed) of ${r.dataset.name} in ${r.seconds.toFixed(0)} s on ${r.backend}; std = sample std over seeds`,
     );
     if (values.out)
-      writeOutputs(values.out, r, {
+      await writeOutputs(values.out, {
         csv: rowsToCsv(r.table),
         cells: cellsToCsv(r.cells),
-        json: toJson(r.cells, { config: file, spec: r.spec, seconds: r.seconds, warnings: r.warnings }),
+        json: toJson(
+          r.cells,
+          {
+            config: file,
+            spec: r.spec,
+            seconds: r.seconds,
+            backend: r.backend,
+            machine: machineLine(),
+            warnings: r.warnings,
+          },
+          r.table,
+        ),
       });
     return r.cells.some((c) => c.status === 'failed') ? 1 : 0;
   } finally {

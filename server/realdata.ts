@@ -4,11 +4,14 @@
  * (c) CSE head (no real defect, synthetic defects on the fly); plus the k-NN and mean-distance baselines;
  * each over the given seeds, scored on the 100 test images. `npm run experiment:mt` / `npm run cli -- experiment`.
  */
+import { cpus } from 'node:os';
 import {
   aggregate,
   expandGrid,
+  parseResultFile,
+  renderResult,
   runCells,
-  toMarkdown,
+  toJson,
   type CellStore,
   type ExperimentResult,
 } from '../src/core/experiments/index.ts';
@@ -38,7 +41,10 @@ export interface RealDataOptions {
 }
 
 export interface RealDataResult extends ExperimentResult {
+  /** `renderResult` of `json`: the Markdown the docs embed (`--out DIR` writes it to DIR/table.md). */
   markdown: string;
+  /** The run as `result.json` (table, cells without scores, provenance, warnings). */
+  json: string;
   command: string;
   seconds: number;
   backend: string;
@@ -116,15 +122,32 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
     ]
       .filter(Boolean)
       .join(' ');
+    const seconds = (performance.now() - t0) / 1000;
+    const backend = extractor.backbone.backend;
+    const json = toJson(
+      result.cells,
+      { command, seconds, backend, machine: machineLine(), warnings: result.warnings },
+      table,
+    );
+    // Rendered from the JSON text, not the live objects, so the printed table and a later render of the
+    // committed result.json are the same bytes (NaN and null both print "—").
     return {
       ...result,
       table,
-      markdown: toMarkdown(table, ['ap', 'auroc', 'f1', 'mcc', 'fpr', 'valAp']),
+      markdown: renderResult(parseResultFile(json, 'result.json')),
+      json,
       command,
-      seconds: (performance.now() - t0) / 1000,
-      backend: extractor.backbone.backend,
+      seconds,
+      backend,
     };
   } finally {
     await extractor.release();
   }
+}
+
+/** "2 CPU cores (model), Node vX": where a run ran, for its provenance line. */
+export function machineLine(): string {
+  const c = cpus();
+  const model = c[0]?.model.replace(/\s+/g, ' ').trim();
+  return `${c.length} CPU cores${model ? ` (${model})` : ''}, Node ${process.version}`;
 }

@@ -1,5 +1,10 @@
-/** Aggregation of cells over seeds (mean ± sample std) and CSV/JSON export. */
-import type { CellResult, GeneratorChoice, HeadChoice } from './types.ts';
+/**
+ * Aggregation of cells over seeds (mean ± sample std), CSV/JSON export, and the Markdown the docs embed: a run's
+ * `result.json` renders to the same bytes wherever it is rendered (CLI `--out`, `npm run docs:tables`, the docs
+ * test), so README.md and docs/results.md can only show what a committed run printed.
+ */
+import { DefectLabError } from '../errors.ts';
+import type { CellConfig, CellResult, GeneratorChoice, HeadChoice } from './types.ts';
 
 export const TABLE_METRICS = ['ap', 'auroc', 'f1', 'precision', 'recall', 'mcc', 'fpr', 'valAp'] as const;
 export type TableMetric = (typeof TABLE_METRICS)[number];
@@ -23,9 +28,16 @@ export interface TableRow {
   /** Distinct threshold sources of the row's cells (normally one). */
   thresholdSource: string;
   stats: Record<TableMetric, Stat>;
-  /** Per defect class: AP and recall at the cell's threshold over seeds; `n` = test defects of the class. */
-  perClass: Record<string, { ap: Stat; recall: Stat; n: number }>;
+  /** Per defect class: AP, AUROC and recall at the cell's threshold over seeds; `n` = test defects of the class. */
+  perClass: Record<string, ClassStats>;
   failed: number;
+}
+
+export interface ClassStats {
+  ap: Stat;
+  auroc: Stat;
+  recall: Stat;
+  n: number;
 }
 
 /** Mean and sample std of the finite values (NaN-only input → NaN mean). */
@@ -53,12 +65,16 @@ export function rowLabel(c: {
   return `${gen}${few} · ${c.head}`;
 }
 
+/** The table row a cell belongs to: everything but the seed. */
+export function rowKey(k: CellConfig): string {
+  return [k.generator, k.nAug, k.head, k.fewShot, k.stream, k.threshold.mode].join('|');
+}
+
 /** Groups cells by everything but the seed and aggregates each metric over seeds. Row order follows first appearance. */
 export function aggregate(cells: readonly CellResult[]): TableRow[] {
   const groups = new Map<string, CellResult[]>();
   for (const c of cells) {
-    const k = c.config;
-    const key = [k.generator, k.nAug, k.head, k.fewShot, k.stream, k.threshold.mode].join('|');
+    const key = rowKey(c.config);
     const g = groups.get(key);
     if (g) g.push(c);
     else groups.set(key, [c]);
@@ -75,6 +91,7 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
     for (const k of [...classes].sort())
       perClass[k] = {
         ap: meanStd(done.map((c) => c.perClass?.[k]?.ap ?? NaN)),
+        auroc: meanStd(done.map((c) => c.perClass?.[k]?.auroc ?? NaN)),
         recall: meanStd(done.map((c) => c.perClass?.[k]?.recall ?? NaN)),
         n: Math.max(0, ...done.map((c) => c.perClass?.[k]?.n ?? 0)),
       };
@@ -95,8 +112,9 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
   return rows;
 }
 
-export function fmtStat(s: Stat, digits = 3): string {
-  if (!Number.isFinite(s.mean)) return '—';
+/** `mean ± std`; a missing value (NaN, or null once a table went through JSON) prints "—". */
+export function fmtStat(s: Stat | undefined, digits = 3): string {
+  if (!s || !Number.isFinite(s.mean)) return '—';
   return Number.isFinite(s.std)
     ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}`
     : s.mean.toFixed(digits);
@@ -109,15 +127,19 @@ export function tableClasses(rows: readonly { perClass?: Record<string, unknown>
   return [...set].sort();
 }
 
-/** "AP mean ± std · R mean ± std" of one row and class, "—" when the class has no result. */
-export function fmtClass(c: { ap: Stat; recall: Stat } | undefined, digits = 3): string {
+/**
+ * "AP mean ± std · AUROC mean ± std · R mean ± std" of one row and class, "—" when the class has no result.
+ * Tables written before per-class AUROC existed have no `auroc`: it prints "—" rather than failing.
+ */
+export function fmtClass(c: ClassStats | undefined, digits = 3): string {
   if (!c || !Number.isFinite(c.ap.mean)) return '—';
-  return `${fmtStat(c.ap, digits)} · R ${fmtStat(c.recall, 2)}`;
+  return `AP ${fmtStat(c.ap, digits)} · AUROC ${fmtStat(c.auroc, digits)} · R ${fmtStat(c.recall, 2)}`;
 }
 
 /**
- * Markdown: the results table (the README/docs table), then, when the test set names defect classes, the
- * per-class table (each class's defects against all test normals: AP, and recall R at the cell's threshold).
+ * Markdown: the results table, then, when the test set names defect classes, the per-class table (each class's
+ * defects against all test normals: AP, AUROC, and recall R at the cell's threshold). The docs embed
+ * `renderResult`, which adds the run's provenance and warnings to these tables.
  */
 export function toMarkdown(
   rows: readonly TableRow[],
@@ -137,20 +159,32 @@ export function toMarkdown(
         .map((m) => fmtStat(r.stats[m]))
         .join(' | ')} | ${r.thresholdSource} |`,
     );
-  const classes = o.perClass === false ? [] : tableClasses(rows);
-  if (classes.length) {
-    const n = (k: string) => Math.max(0, ...rows.map((r) => r.perClass[k]?.n ?? 0));
-    const ch = ['setting', ...classes.map((k) => `${k} (n = ${n(k)})`)];
-    lines.push(
-      '',
-      'Per defect class: AP of the class against all test normals · R = its recall at the threshold above.',
-      '',
-      `| ${ch.join(' | ')} |`,
-      `|${ch.map(() => ' --- ').join('|')}|`,
-    );
-    for (const r of rows)
-      lines.push(`| ${r.label} | ${classes.map((k) => fmtClass(r.perClass[k])).join(' | ')} |`);
-  }
+  const perClass = o.perClass === false ? '' : perClassMarkdown(rows);
+  if (perClass) lines.push('', perClass);
+  return lines.join('\n');
+}
+
+/**
+ * The per-class table, '' when no row names a defect class. The header gives each class's test-defect count; a
+ * row whose cells saw a different count (a failed or partial cell) says so in its own cell.
+ */
+export function perClassMarkdown(rows: readonly TableRow[]): string {
+  const classes = tableClasses(rows);
+  if (!classes.length) return '';
+  const n = (k: string) => Math.max(0, ...rows.map((r) => r.perClass[k]?.n ?? 0));
+  const ch = ['setting', ...classes.map((k) => `${k} (n = ${n(k)})`)];
+  const cell = (r: TableRow, k: string) => {
+    const c = r.perClass[k];
+    const own = c && c.n !== n(k) ? ` (n = ${c.n})` : '';
+    return `${fmtClass(c)}${own}`;
+  };
+  const lines = [
+    'Per defect class: AP and AUROC of the class against all test normals · R = its recall at the threshold above.',
+    '',
+    `| ${ch.join(' | ')} |`,
+    `|${ch.map(() => ' --- ').join('|')}|`,
+  ];
+  for (const r of rows) lines.push(`| ${r.label} | ${classes.map((k) => cell(r, k)).join(' | ')} |`);
   return lines.join('\n');
 }
 
@@ -230,12 +264,216 @@ export function cellsToCsv(cells: readonly CellResult[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** The JSON export: the table, every cell (config + metrics, scores dropped) and the warnings. */
-export function toJson(cells: readonly CellResult[], extra: Record<string, unknown> = {}): string {
+/**
+ * The JSON export (`result.json`): `extra` (command, provenance, warnings), the table, every cell (config +
+ * metrics, scores dropped). Pass `table` when its rows carry labels of their own (the magnetic-tile run's
+ * "(a) zero-shot …"): re-aggregating the cells would give the default labels.
+ */
+export function toJson(
+  cells: readonly CellResult[],
+  extra: Record<string, unknown> = {},
+  table: readonly TableRow[] = aggregate(cells),
+): string {
   const slim = cells.map(({ scores: _scores, ...rest }) => rest);
   return JSON.stringify(
-    { ...extra, table: aggregate(cells), cells: slim },
+    { ...extra, table, cells: slim },
     (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
     2,
   );
+}
+
+/**
+ * What `result.json` holds: `toJson`'s table and cells plus the run's provenance. After JSON, non-finite numbers
+ * are null; the formatters print them as "—".
+ */
+export interface ResultFile {
+  /** The command that made the run (the magnetic-tile run). */
+  command?: string;
+  /** The grid config file of an `experiment --config` run. */
+  config?: string;
+  /** Wall time of the run, seconds. */
+  seconds?: number;
+  /** Where the backbone ran (`cpu`, `cuda`, …). */
+  backend?: string;
+  /** CPU count and model, Node version. */
+  machine?: string;
+  warnings?: string[];
+  table: TableRow[];
+  cells: CellResult[];
+}
+
+/** The main table's columns in the docs and the CLI. */
+export const RESULT_METRICS: readonly TableMetric[] = ['ap', 'auroc', 'f1', 'mcc', 'fpr', 'valAp'];
+
+/** `main` = provenance, main table and warnings; `per-class` = the per-class table; `all` = both. */
+export const RESULT_PARTS = ['all', 'main', 'per-class'] as const;
+export type ResultPart = (typeof RESULT_PARTS)[number];
+
+/** A result.json that cannot be rendered: names the file and what is wrong with it. */
+export class ResultFileError extends DefectLabError {
+  constructor(file: string, problem: string) {
+    super(
+      'ResultFileError',
+      `${file}: ${problem}`,
+      `write it with npm run experiment:mt -- --out DIR (DIR/result.json) or npm run cli -- experiment --config GRID.json --out DIR`,
+    );
+  }
+}
+
+/** Parses and checks the fields `renderResult` reads; `file` names the file in errors. */
+export function parseResultFile(text: string, file: string): ResultFile {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new ResultFileError(file, `not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ResultFileError(file, 'not a JSON object');
+  const o = v as Record<string, unknown>;
+  if (!Array.isArray(o.table)) throw new ResultFileError(file, '"table" is missing or not an array');
+  if (!Array.isArray(o.cells)) throw new ResultFileError(file, '"cells" is missing or not an array');
+  o.table.forEach((r: unknown, i) => {
+    const row = r as Partial<TableRow> | null;
+    if (typeof row?.label !== 'string' || typeof row.stats !== 'object' || !Array.isArray(row.seeds))
+      throw new ResultFileError(file, `table[${i}] needs "label", "seeds" and "stats"`);
+  });
+  o.cells.forEach((c: unknown, i) => {
+    const cell = c as Partial<CellResult> | null;
+    if (typeof cell?.config !== 'object' || typeof cell.status !== 'string')
+      throw new ResultFileError(file, `cells[${i}] needs "config" and "status"`);
+  });
+  return o as unknown as ResultFile;
+}
+
+function seedList(seeds: readonly number[]): string {
+  return [...new Set(seeds)].sort((a, b) => a - b).join(', ');
+}
+
+/** The run's provenance as a Markdown list: command, data, features, where and when it ran. */
+function provenance(r: ResultFile): string[] {
+  const lines: string[] = [];
+  if (r.command) lines.push(`- Command: \`${r.command}\``);
+  if (r.config) lines.push(`- Grid config: \`${r.config}\``);
+  const first = r.cells[0]?.config;
+  const done = r.cells.find((c) => c.status === 'done' && c.metrics)?.metrics;
+  const data: string[] = [];
+  if (first) data.push(`\`${first.dataset}\``);
+  if (done)
+    data.push(
+      `test set ${done.tp + done.fn + done.fp + done.tn} images (${done.fp + done.tn} normal, ${done.tp + done.fn} defective)`,
+    );
+  data.push(`seeds ${seedList(r.cells.map((c) => c.config.seed))}`);
+  lines.push(`- Data: ${data.join('; ')}`);
+  const extractors = [...new Set(r.cells.map((c) => c.config.extractor))];
+  if (extractors.length)
+    lines.push(
+      `- Features: ${extractors.map((e) => `\`${e}\``).join(', ')}${r.backend ? ` on \`${r.backend}\`` : ''}`,
+    );
+  lines.push(...settingLines(r));
+  const failed = r.cells.filter((c) => c.status !== 'done').length;
+  const finished = Math.max(0, ...r.cells.map((c) => c.finishedAt ?? 0));
+  let run = `${r.cells.length} cells (${failed} failed)`;
+  if (typeof r.seconds === 'number') run += ` in ${Math.round(r.seconds)} s`;
+  if (r.machine) run += ` on ${r.machine}`;
+  if (finished > 0) run += `; finished ${new Date(finished).toISOString().slice(0, 10)}`;
+  lines.push(`- Run: ${run}`);
+  return lines;
+}
+
+/** The settings of a cell that its row label does not already say; `undefined` = the head's default. */
+const SETTINGS: [string, (k: CellConfig) => string | undefined][] = [
+  [
+    'threshold policy',
+    (k) => (k.threshold.mode === 'val-fpr' ? `val-fpr ≤ ${k.threshold.maxFpr}` : k.threshold.mode),
+  ],
+  ['validation fraction', (k) => String(k.valFraction)],
+  ['stream', (k) => (k.stream === 'mixed' ? `mixed, p = ${k.realProbability}` : k.stream)],
+  ['epochs', (k) => (k.epochs === undefined ? undefined : String(k.epochs))],
+  ['head options', (k) => (k.headOptions ? JSON.stringify(k.headOptions) : undefined)],
+  ['In&Out', (k) => (k.generator === 'in-out' ? `${k.inOut.in} + ${k.inOut.out}` : undefined)],
+  [
+    'diffusion',
+    (k) =>
+      k.diffusion
+        ? `${k.diffusion.model}, ${k.diffusion.steps} steps, guidance ${k.diffusion.guidanceScale}, strength ${k.diffusion.strength}, masks ${k.diffusion.masks}`
+        : undefined,
+  ],
+];
+
+/**
+ * One line per setting: its value when every cell shares it, else the value of each row (rows without it use
+ * the head's default). Settings no cell sets are left out.
+ */
+function settingLines(r: ResultFile): string[] {
+  const rows = new Map<string, { label: string; config: CellConfig }>();
+  for (const c of r.cells) {
+    const k = rowKey(c.config);
+    if (!rows.has(k))
+      rows.set(k, { label: r.table[rows.size]?.label ?? rowLabel(c.config), config: c.config });
+  }
+  const parts: string[] = [];
+  for (const [name, get] of SETTINGS) {
+    const values = [...rows.values()].map((row) => ({ label: row.label, value: get(row.config) }));
+    const distinct = new Set(values.map((v) => v.value));
+    if (distinct.size === 1 && values[0]?.value === undefined) continue;
+    if (distinct.size === 1) parts.push(`${name} ${values[0].value}`);
+    else
+      parts.push(
+        `${name}: ${values
+          .filter((v) => v.value !== undefined)
+          .map((v) => `${v.label} ${v.value}`)
+          .join(', ')} (the others: the head's default)`,
+      );
+  }
+  return parts.length ? [`- Settings: ${parts.join('; ')}`] : [];
+}
+
+/**
+ * Each distinct warning (and failure) as the cells carry it, with the row and seeds that carry it, in order of
+ * first appearance. Cells are grouped into rows as `aggregate` does.
+ */
+function warningLines(r: ResultFile): string[] {
+  // Rows are in first-appearance order of their cells (as `aggregate` builds them), so the i-th row key is the
+  // table's i-th row: its label may be the run's own ("(a) zero-shot …").
+  const labels = new Map<string, string>();
+  for (const c of r.cells) {
+    const k = rowKey(c.config);
+    if (!labels.has(k)) labels.set(k, r.table[labels.size]?.label ?? rowLabel(c.config));
+  }
+  const byText = new Map<string, { label: string; text: string; seeds: number[] }>();
+  for (const c of r.cells) {
+    const label = labels.get(rowKey(c.config)) ?? rowLabel(c.config);
+    const texts = [...(c.warnings ?? []), ...(c.error ? [`failed: ${c.error}`] : [])];
+    for (const text of texts) {
+      const key = `${label}\u0000${text}`;
+      const w = byText.get(key);
+      if (w) w.seeds.push(c.config.seed);
+      else byText.set(key, { label, text, seeds: [c.config.seed] });
+    }
+  }
+  return [...byText.values()].map((w) => `- ${w.label}, seeds ${seedList(w.seeds)}: ${w.text}`);
+}
+
+/**
+ * The Markdown of a run that the docs embed unchanged (between `<!-- results:NAME[:PART]:begin/end -->` markers,
+ * see `server/docs-tables.ts`) and that `--out DIR` writes to `DIR/table.md`. Only what the file holds is printed.
+ */
+export function renderResult(r: ResultFile, part: ResultPart = 'all'): string {
+  const main = () => {
+    const lines = [
+      ...provenance(r),
+      '',
+      'Test-set metrics, mean ± sample std (n − 1) over seeds; F1, MCC and FPR at the threshold of the last column.',
+      '',
+      toMarkdown(r.table, RESULT_METRICS, { perClass: false }),
+    ];
+    const warnings = warningLines(r);
+    if (warnings.length) lines.push('', 'Warnings the cells carry:', '', ...warnings);
+    return lines.join('\n');
+  };
+  if (part === 'main') return main();
+  const perClass = perClassMarkdown(r.table) || 'No test image names a defect class.';
+  if (part === 'per-class') return perClass;
+  return `${main()}\n\n${perClass}`;
 }
