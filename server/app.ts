@@ -12,12 +12,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
-import {
-  averagePrecision,
-  metricRow,
-  precisionRecallCurve,
-  rocCurve,
-} from '../src/core/metrics/index.ts';
+import { averagePrecision, metricRow, precisionRecallCurve, rocCurve } from '../src/core/metrics/index.ts';
 import { thresholdOnScores } from '../src/core/experiments/threshold.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import type { ExperimentResult } from '../src/core/experiments/index.ts';

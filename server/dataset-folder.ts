@@ -8,10 +8,11 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import type { ExperimentData, ExperimentImage } from '../src/core/experiments/index.ts';
+import { byText, type ExperimentData, type ExperimentImage } from '../src/core/experiments/index.ts';
 import { toGray, type RasterImage } from '../src/core/image.ts';
 import { planImport, type PlanEntry, type PlannedItem } from '../src/core/import/plan.ts';
 import { decodeImage } from '../src/runtime/decode.ts';
+
 import { DatasetNotFoundError } from './data.ts';
 
 function walk(root: string, dir = root, out: string[] = []): string[] {
@@ -51,7 +52,10 @@ export function loadDatasetFolder(path: string): FolderDataset {
     load: () => decodeFile(join(root, it.file)),
     loadMask: async () => (it.maskFile ? toGray(await decodeFile(join(root, it.maskFile))) : null),
   });
-  const labelled = plan.items.filter((i) => i.label !== 'unlabeled' && !i.provenance);
+  // The app's canonical pool order (name, then file), so this folder and its import give the same cells.
+  const labelled = plan.items
+    .filter((i) => i.label !== 'unlabeled' && !i.provenance)
+    .sort((a, b) => byText(a.name, b.name) || byText(a.file, b.file));
   const trainNormals = labelled.filter((i) => i.split === 'train' && i.label === 'normal');
   const trainDefects = labelled.filter((i) => i.split === 'train' && i.label === 'defect');
   const val = labelled.filter((i) => i.split === 'val');

@@ -53,6 +53,11 @@ export interface TrainRequest {
   threshold?: ThresholdPolicy;
   /** Share of training normals (and accepted synthetic defects) held out for validation without a val split. */
   valFraction?: number;
+  /**
+   * Make `nAug` synthetic defects on the fly with a core generator instead of using the accepted ones (the
+   * experiment grid's cell of that generator, exactly).
+   */
+  generate?: { generator: 'memseg' | 'random-walk'; nAug: number };
   name?: string;
   /** Save the trained head to the store (default true). */
   save?: boolean;
@@ -172,12 +177,12 @@ export function trainCellConfig(
   delete o.seed;
   delete o.epochs;
   delete o.generators;
-  const useSynthetic = stream.synthetic !== false && accepted > 0;
+  const useSynthetic = stream.synthetic !== false && (req.generate ? req.generate.nAug > 0 : accepted > 0);
   return {
     dataset,
     extractor,
-    generator: useSynthetic ? 'accepted' : 'none',
-    nAug: useSynthetic ? accepted : 0,
+    generator: useSynthetic ? (req.generate?.generator ?? 'accepted') : 'none',
+    nAug: useSynthetic ? (req.generate?.nAug ?? accepted) : 0,
     head: req.head,
     fewShot: stream.real !== false,
     stream: stream.mode,

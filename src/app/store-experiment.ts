@@ -9,6 +9,7 @@
  */
 import type { ImageRecord } from '../core/dataset.ts';
 import {
+  byText,
   type ExperimentData,
   type ExperimentEnv,
   type ExperimentImage,
@@ -44,7 +45,12 @@ export async function storeExperimentData(
   datasetId: string,
   decode: Decode,
 ): Promise<{ data: ExperimentData; test: ImageRecord[] }> {
-  const records = await store.listImages(datasetId);
+  // The store lists by random record id; the runner's splits and canvas draws walk the pools by index, so the
+  // pools are put in one canonical order (name, then content hash): a dataset folder and its import into the
+  // app give the same cells (`server/dataset-folder.ts` sorts the same way).
+  const records = (await store.listImages(datasetId)).sort(
+    (a, b) => byText(a.name, b.name) || byText(a.sha256, b.sha256),
+  );
   const load = (r: ImageRecord) => async (): Promise<RasterImage> =>
     (await decode(new Uint8Array(await r.blob.arrayBuffer()), r.name)).raster;
   const decodeMask = async (blob: Blob, name: string) =>

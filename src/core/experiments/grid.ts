@@ -34,6 +34,9 @@ export interface GridSpec {
   baselines?: boolean;
 }
 
+/** Code-unit order (locale-independent, so every machine sorts pools alike). */
+export const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export const DEFAULT_THRESHOLD: ThresholdPolicy = { mode: 'val-best-f1' };
 export const DEFAULT_IN_OUT = { in: 'diffusion', out: 'memseg' } as const;
 export const DIFFUSION_MASK_SOURCES: readonly DiffusionGenOptions['masks'][] = ['auto', 'dataset', 'perlin'];
