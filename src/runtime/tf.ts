@@ -121,6 +121,20 @@ export interface TfChoice {
   reason: string;
 }
 
+/**
+ * What a run's response carries about tfjs (train, re-evaluate, experiment grid): where its heads ran and, when
+ * that is not exactly what was asked, why. The result lines show `tfBackend` and, if set, `(tfBackendReason)`.
+ */
+export interface TfPlace {
+  tfBackend: TfBackendName;
+  tfBackendReason: string;
+}
+
+/** `initTfChoice`'s answer as the response fields: `{ ...tfPlace(await initTfChoice(pref)) }`. */
+export function tfPlace(c: TfChoice): TfPlace {
+  return { tfBackend: c.backend, tfBackendReason: c.reason };
+}
+
 /** The shared decision 'auto' follows: the System panel's, measured on this device (Node: no WebGPU → WASM). */
 async function systemDecision(): Promise<BackendDecision> {
   if (isBrowserLike) return (await backendState()).decision;
