@@ -427,6 +427,16 @@ export async function preferredBackend(): Promise<Backend> {
   return (await backendState()).decision.backend;
 }
 
+/**
+ * `preferredBackend()` with the words a result line needs ("auto: WASM measured faster on this software
+ * adapter"), phrased as tfjs's `initTfChoice('auto')` phrases it: for ORT callers (features, diffusion) whose
+ * request said 'auto'.
+ */
+export async function autoPlace(): Promise<{ backend: Backend; reason: string }> {
+  const d = (await backendState()).decision;
+  return { backend: d.backend, reason: `auto: ${d.brief}` };
+}
+
 /** The full resolution (preference, adapter, benchmark, decision with its reason) for the System panel. */
 export function backendState(): Promise<BackendState> {
   return resolveState(false);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  autoPlace,
   decideBackend,
   decideTfBackend,
   describePlace,
@@ -118,6 +119,8 @@ describe('both doors in Node follow env.backend.preference', () => {
       const ort = await preferredBackend();
       const t = await initTfChoice('auto');
       expect(t.backend, pref).toBe(ort);
+      // The ORT side's result-line words are the tfjs side's.
+      expect(await autoPlace()).toEqual({ backend: ort, reason: t.reason });
       expect(t.backend).toBe('wasm');
       expect(await lastTfChoice()).toEqual(t);
     }
