@@ -6,13 +6,15 @@
  * because the workers that call this have no localStorage). The benchmark runs lazily: on the first
  * `preferredBackend()` call that needs it, or when the user asks for it in the System panel.
  *
- * ORT and tfjs code call `preferredBackend()`; the pure decision (`decideBackend`) is unit-tested.
+ * ORT code calls `preferredBackend()`; tfjs's `initTf('auto')` (`tf.ts`) takes the same `backendState()`, so both
+ * runtimes run where the System panel says. The pure decisions (`decideBackend`, `decideTfBackend`) are
+ * unit-tested; the benchmark itself is timed through the tfjs door (`tf.ts`), the only module importing tfjs.
  */
-import type * as TfCore from '@tensorflow/tfjs-core';
 import { detectWebGpu, type CapabilityEnv, type WebGpuCapability } from './capabilities.ts';
+import { env, type BackendPreference } from './env.ts';
 
+export type { BackendPreference };
 export type Backend = 'webgpu' | 'wasm';
-export type BackendPreference = 'auto' | Backend;
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm'];
 
 /** One device's benchmark: milliseconds per iteration of the same workload, null where the backend failed. */
@@ -30,6 +32,8 @@ export interface BackendDecision {
   backend: Backend;
   /** Why, in words for the System panel. */
   reason: string;
+  /** Why, in a few words for a result line ("WASM measured faster on this software adapter"). */
+  brief: string;
 }
 
 export type Resolution = BackendDecision | { needsBenchmark: true; reason: string };
@@ -51,40 +55,88 @@ export function decideBackend(
   webgpu: WebGpuFacts,
   bench: MicroBenchResult | undefined,
 ): Resolution {
-  if (pref === 'wasm') return { backend: 'wasm', reason: 'you chose WASM' };
+  if (pref === 'wasm')
+    return { backend: 'wasm', reason: 'you chose WASM', brief: 'WASM chosen in the System panel' };
   if (!webgpu.available) {
     const why = webgpu.reason ? ` (${webgpu.reason})` : '';
-    return {
-      backend: 'wasm',
-      reason:
-        pref === 'webgpu'
-          ? `you chose WebGPU but it is not available${why}; using WASM`
-          : `WebGPU is not available${why}`,
-    };
+    return pref === 'webgpu'
+      ? {
+          backend: 'wasm',
+          reason: `you chose WebGPU but it is not available${why}; using WASM`,
+          brief: 'WebGPU chosen in the System panel but not available here',
+        }
+      : { backend: 'wasm', reason: `WebGPU is not available${why}`, brief: 'WebGPU is not available here' };
   }
-  if (pref === 'webgpu') return { backend: 'webgpu', reason: 'you chose WebGPU' };
+  if (pref === 'webgpu')
+    return { backend: 'webgpu', reason: 'you chose WebGPU', brief: 'WebGPU chosen in the System panel' };
   if (!bench) return { needsBenchmark: true, reason: 'no benchmark on this device yet' };
   const { webgpuMs, wasmMs } = bench;
   if (webgpuMs == null && wasmMs == null) {
-    return { backend: 'wasm', reason: 'both backends failed the benchmark; WASM is the safer choice' };
+    return {
+      backend: 'wasm',
+      reason: 'both backends failed the benchmark; WASM is the safer choice',
+      brief: 'both backends failed the benchmark',
+    };
   }
   if (webgpuMs == null) {
     return {
       backend: 'wasm',
       reason: `WebGPU failed the benchmark (${bench.webgpuError ?? 'unknown error'})`,
+      brief: 'WebGPU failed the benchmark',
     };
   }
   if (wasmMs == null) {
-    return { backend: 'webgpu', reason: `WASM failed the benchmark (${bench.wasmError ?? 'unknown error'})` };
+    return {
+      backend: 'webgpu',
+      reason: `WASM failed the benchmark (${bench.wasmError ?? 'unknown error'})`,
+      brief: 'WASM failed the benchmark',
+    };
   }
   const faster: Backend = webgpuMs < wasmMs ? 'webgpu' : 'wasm';
   const ratio = faster === 'webgpu' ? wasmMs / webgpuMs : webgpuMs / wasmMs;
+  const fasterName = faster === 'webgpu' ? 'WebGPU' : 'WASM';
+  const adapter = webgpu.software ? ' on this software adapter' : '';
   return {
     backend: faster,
     reason: `benchmark: WebGPU ${webgpuMs.toFixed(1)} ms vs WASM ${wasmMs.toFixed(1)} ms per iteration (${
-      faster === 'webgpu' ? 'WebGPU' : 'WASM'
+      fasterName
     } ${ratio.toFixed(1)}× faster)${webgpu.software ? '; the WebGPU adapter is software' : ''}`,
+    brief: `${fasterName} measured faster${adapter}`,
   };
+}
+
+/** What a tfjs caller may ask for: the System panel's choice ('auto'), or one backend for this run. */
+export type TfBackendName = 'webgpu' | 'wasm' | 'cpu';
+export type TfBackendPreference = TfBackendName | 'auto';
+
+/** Where tfjs should run and, when that is not simply what was asked, why (for the result line). */
+export interface TfDecision {
+  asked: TfBackendPreference;
+  backend: TfBackendName;
+  /** Empty when the backend is exactly what was asked; else e.g. "auto: WASM measured faster on …". */
+  reason: string;
+  /** What to try, in order, if `backend` fails to start ('auto' only: an explicit choice never falls back). */
+  fallbacks: TfBackendName[];
+}
+
+/**
+ * The tfjs side of the same decision: 'auto' is what `decideBackend` says for the System panel's choice, the
+ * measured benchmark and the adapter (so tfjs and ORT land on one backend); an explicit backend is honoured as
+ * asked. `system` is the resolved decision (`backendState().decision`).
+ */
+export function decideTfBackend(asked: TfBackendPreference, system: BackendDecision): TfDecision {
+  if (asked !== 'auto') return { asked, backend: asked, reason: '', fallbacks: [] };
+  return {
+    asked,
+    backend: system.backend,
+    reason: `auto: ${system.brief}`,
+    fallbacks: system.backend === 'webgpu' ? ['wasm', 'cpu'] : ['cpu'],
+  };
+}
+
+/** A result line's "where it ran": `wasm`, plus the reason in brackets when there is one. */
+export function describePlace(backend: string, reason: string | undefined): string {
+  return reason ? `${backend} (${reason})` : backend;
 }
 
 /** A stable key for "this device": adapter identity plus the browser build (drivers change with both). */
@@ -115,8 +167,9 @@ export interface KeyValueStore {
   removeItem(key: string): void;
 }
 
-const PREF_KEY = 'defectlab.backend.preference';
-const benchKey = (device: string) => `defectlab.backend.bench.${shortHash(device)}`;
+// Read from `env` at each use, so an app that renames the keys before first use gets them everywhere.
+const prefKey = () => `${env.cache.settingsPrefix}preference`;
+const benchKey = (device: string) => `${env.cache.settingsPrefix}bench.${shortHash(device)}`;
 
 class MemoryStore implements KeyValueStore {
   private m = new Map<string, string>();
@@ -165,11 +218,11 @@ export function parseBench(raw: string | null | undefined, device: string): Micr
 }
 
 export function loadPreference(store: KeyValueStore = defaultStore()): BackendPreference {
-  return parsePreference(store.getItem(PREF_KEY));
+  return parsePreference(store.getItem(prefKey()));
 }
 
 export function savePreference(pref: BackendPreference, store: KeyValueStore = defaultStore()): void {
-  store.setItem(PREF_KEY, pref);
+  store.setItem(prefKey(), pref);
 }
 
 /** The stored benchmark of this device, or undefined when absent, corrupt or from another device. */
@@ -235,38 +288,12 @@ async function writeShared(key: string, value: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The micro-benchmark (browser only; tfjs is loaded on demand so it costs nothing at first paint)
+// The micro-benchmark (browser only; tfjs is loaded on demand through its door, so it costs nothing at first paint)
 
 /** Workload per iteration: a 3×3 conv (1×64×64×16 → 32 channels) + ReLU, then a 256×256 matmul. */
 export const BENCH_WORKLOAD = 'conv3x3 1x64x64x16->32 + relu + matmul 256x256';
 const BENCH_ITERATIONS = 5;
 const BENCH_TIMEOUT_MS = 30_000;
-
-type Tf = typeof TfCore;
-
-let wasmReady: Promise<void> | null = null;
-async function loadWasmBackend(tf: Tf): Promise<void> {
-  wasmReady ??= (async () => {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const [plain, simd, threaded] = await Promise.all([
-      import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url'),
-      import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url'),
-      import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url'),
-    ]);
-    // Without this the threaded build hangs under COOP/COEP in a Vite build (DEVELOPERS.md).
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    try {
-      wasm.setWasmPaths({
-        'tfjs-backend-wasm.wasm': plain.default,
-        'tfjs-backend-wasm-simd.wasm': simd.default,
-        'tfjs-backend-wasm-threaded-simd.wasm': threaded.default,
-      });
-    } catch {
-      // Another module initialised the WASM backend first with its own paths; that instance is fine to time.
-    }
-  })();
-  return wasmReady;
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -284,43 +311,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** Milliseconds per iteration of `BENCH_WORKLOAD` on one tfjs backend (after one warm-up run). */
-async function timeBackend(tf: Tf, backend: Backend): Promise<number> {
-  if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-  else await loadWasmBackend(tf);
-  if (!(await tf.setBackend(backend))) throw new Error(`tfjs could not initialise the ${backend} backend`);
-  await tf.ready();
-  const x = tf.randomUniform([1, 64, 64, 16], 0, 1, 'float32', 1) as TfCore.Tensor4D;
-  const w = tf.randomUniform([3, 3, 16, 32], -0.1, 0.1, 'float32', 2) as TfCore.Tensor4D;
-  const a = tf.randomUniform([256, 256], -1, 1, 'float32', 3) as TfCore.Tensor2D;
-  const once = async () => {
-    const out = tf.tidy(() => {
-      const y = tf.relu(tf.conv2d(x, w, 1, 'same'));
-      const m = tf.matMul(a, a);
-      return tf.add(tf.sum(y), tf.sum(m));
-    });
-    // Reading back forces the GPU queue to finish, so the time covers the work and not just its submission.
-    await out.data();
-    out.dispose();
-  };
-  try {
-    await once();
-    const t0 = performance.now();
-    for (let i = 0; i < BENCH_ITERATIONS; i++) await once();
-    return (performance.now() - t0) / BENCH_ITERATIONS;
-  } finally {
-    x.dispose();
-    w.dispose();
-    a.dispose();
-  }
-}
-
 /** Times each backend this device has and returns the result (does not store it). */
 export async function runMicroBenchmark(
   webgpu: WebGpuCapability,
   userAgent: string,
 ): Promise<MicroBenchResult> {
-  const tf = await import('@tensorflow/tfjs-core');
+  // Dynamic: tf.ts imports this module for its 'auto', and the page should not load tfjs before a benchmark.
+  const { timeTfWorkload, restoreTfBackend } = await import('./tf.ts');
   const device = deviceKey(webgpu.available ? webgpu.info : null, userAgent);
   const result: MicroBenchResult = {
     deviceKey: device,
@@ -329,37 +326,35 @@ export async function runMicroBenchmark(
     wasmMs: null,
     measuredAt: Date.now(),
   };
-  // The benchmark shares tfjs with the context's own ML code (tf.ts in the train worker): put back the backend
-  // that code had selected, so its cached choice stays true. `getBackend()` only reads, it initialises nothing.
-  const before = tf.getBackend() as string | null;
+  const restore = restoreTfBackend();
   try {
-    await timeAll(tf, webgpu, result);
-  } finally {
-    if (before && tf.getBackend() !== before) await tf.setBackend(before).catch(() => false);
-  }
-  return result;
-}
-
-async function timeAll(tf: Tf, webgpu: WebGpuCapability, result: MicroBenchResult): Promise<void> {
-  // WASM first: it is the baseline and cannot take the page's GPU down with it.
-  try {
-    result.wasmMs = await withTimeout(timeBackend(tf, 'wasm'), BENCH_TIMEOUT_MS, 'the WASM benchmark');
-  } catch (e) {
-    result.wasmError = e instanceof Error ? e.message : String(e);
-  }
-  if (webgpu.available) {
+    // WASM first: it is the baseline and cannot take the page's GPU down with it.
     try {
-      result.webgpuMs = await withTimeout(
-        timeBackend(tf, 'webgpu'),
+      result.wasmMs = await withTimeout(
+        timeTfWorkload('wasm', BENCH_ITERATIONS),
         BENCH_TIMEOUT_MS,
-        'the WebGPU benchmark',
+        'the WASM benchmark',
       );
     } catch (e) {
-      result.webgpuError = e instanceof Error ? e.message : String(e);
+      result.wasmError = e instanceof Error ? e.message : String(e);
     }
-  } else {
-    result.webgpuError = webgpu.reason;
+    if (webgpu.available) {
+      try {
+        result.webgpuMs = await withTimeout(
+          timeTfWorkload('webgpu', BENCH_ITERATIONS),
+          BENCH_TIMEOUT_MS,
+          'the WebGPU benchmark',
+        );
+      } catch (e) {
+        result.webgpuError = e instanceof Error ? e.message : String(e);
+      }
+    } else {
+      result.webgpuError = webgpu.reason;
+    }
+  } finally {
+    await restore();
   }
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -394,10 +389,21 @@ function benchmarkOnce(webgpu: WebGpuCapability): Promise<MicroBenchResult> {
   return benchInFlight;
 }
 
+/**
+ * The System panel's choice: the stored one where there is one (re-read every time, cheap: the user may have
+ * changed it in another context), else `env.backend.preference` (Node: CLI and server set it there). Mirrored into
+ * `env` so this context's switches show what its ML code was told.
+ */
+async function readPreference(): Promise<BackendPreference> {
+  const raw = await readShared(prefKey());
+  const preference = raw === null ? env.backend.preference : parsePreference(raw);
+  env.backend.preference = preference;
+  return preference;
+}
+
 async function resolveState(forceBenchmark: boolean): Promise<BackendState> {
   const webgpu = await webGpuOnce();
-  // Read every time (cheap): the user may have changed the preference in another context since the last call.
-  const preference = parsePreference(await readShared(PREF_KEY));
+  const preference = await readPreference();
   const device = deviceKey(webgpu.available ? webgpu.info : null, userAgent());
   let bench = forceBenchmark ? undefined : parseBench(await readShared(benchKey(device)), device);
   let r = decideBackend(preference, webgpu, bench);
@@ -421,6 +427,16 @@ export async function preferredBackend(): Promise<Backend> {
   return (await backendState()).decision.backend;
 }
 
+/**
+ * `preferredBackend()` with the words a result line needs ("auto: WASM measured faster on this software
+ * adapter"), phrased as tfjs's `initTfChoice('auto')` phrases it: for ORT callers (features, diffusion) whose
+ * request said 'auto'.
+ */
+export async function autoPlace(): Promise<{ backend: Backend; reason: string }> {
+  const d = (await backendState()).decision;
+  return { backend: d.backend, reason: `auto: ${d.brief}` };
+}
+
 /** The full resolution (preference, adapter, benchmark, decision with its reason) for the System panel. */
 export function backendState(): Promise<BackendState> {
   return resolveState(false);
@@ -431,7 +447,7 @@ export async function peekBackendState(): Promise<
   Omit<BackendState, 'decision'> & { resolution: Resolution }
 > {
   const webgpu = await webGpuOnce();
-  const preference = parsePreference(await readShared(PREF_KEY));
+  const preference = await readPreference();
   const device = deviceKey(webgpu.available ? webgpu.info : null, userAgent());
   const bench = parseBench(await readShared(benchKey(device)), device);
   return {
@@ -445,7 +461,8 @@ export async function peekBackendState(): Promise<
 
 /** Stores the user's override where every context (page and workers) reads it; the next resolution honours it. */
 export async function setBackendPreference(pref: BackendPreference): Promise<void> {
-  await writeShared(PREF_KEY, pref);
+  env.backend.preference = pref;
+  await writeShared(prefKey(), pref);
 }
 
 /** Re-measures this device (System panel "measure again") and returns the new state. */

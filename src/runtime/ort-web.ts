@@ -10,6 +10,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
+import { env } from './env.ts';
 import { inspectOnnx } from './models/onnx-inspect.ts';
 import { checkProbe, dequantizeProbe } from './ort-selfcheck.ts';
 import {
@@ -32,15 +33,16 @@ export * from './ort.ts';
 
 let configured = false;
 /**
- * Sets the WASM options once, before the first session: the thread count is explicit (1 unless asked; threads
- * need cross-origin isolation and gain little on the tiny models) and the proxy worker is off because sessions
- * already live in our own worker.
+ * Sets the WASM options once, before the first session, from DefectLab's `env` (`env.ts`): the binary's location
+ * (the bundled file unless `env.wasm.ortPaths` says otherwise) and an explicit thread count (`env.wasm.numThreads`,
+ * 1 by default: threads need cross-origin isolation and gain little on the tiny models); the proxy worker is off
+ * because sessions already live in our own worker.
  */
 function configure(numThreads: number | undefined): void {
   if (configured) return;
   configured = true;
-  ort.env.wasm.wasmPaths = { wasm: wasmUrl };
-  ort.env.wasm.numThreads = numThreads ?? 1;
+  ort.env.wasm.wasmPaths = env.wasm.ortPaths ?? { wasm: wasmUrl };
+  ort.env.wasm.numThreads = numThreads ?? env.wasm.numThreads;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
 }

@@ -1,9 +1,13 @@
 /**
- * The one door to tfjs. Heads (`src/runtime/heads/`) import `tf` from here, never from '@tensorflow/…'
- * directly, so backend selection happens in one place:
+ * The one door to tfjs: the only module that imports `@tensorflow/*` (`tests/unit/tf-door.test.ts` greps the repo
+ * for it). Heads import `tf` from here, exporting loads tfjs-layers through `loadTfLayers()`, and the backend
+ * benchmark (`backend-choice.ts`) times its workload through `timeTfWorkload()`, so backend selection, the WASM
+ * binaries' location (`env.wasm.tfPaths`) and the WASM flags live in one place.
  *
- * - browser: WebGPU → WASM → CPU (first that initializes);
- * - Node (tests, CLI, bench): WASM (SIMD, ~10× the pure-JS CPU kernels), then CPU.
+ * 'auto' is the same measured choice as onnxruntime's: the System panel's preference resolved against this
+ * device's benchmark and adapter (`backendState()`; in Node, without WebGPU, WASM), so on a software adapter the
+ * heads train on WASM like the backbone runs on WASM. An explicit backend is honoured or fails with
+ * `TfBackendError`: a user (or a test) that asked for WASM knows it got WASM.
  *
  * tfjs-backend-wasm hangs under COOP/COEP in a Vite build unless `WASM_HAS_MULTITHREAD_SUPPORT` is false before
  * `setBackend` (DEVELOPERS.md), so the WASM path sets it first, every time.
@@ -11,12 +15,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Training needs the gradient registry, which tfjs-core leaves out of its default entry point.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import type * as TfLayersModule from '@tensorflow/tfjs-layers';
 import { DefectLabError } from '../core/errors.ts';
+import {
+  backendState,
+  decideBackend,
+  decideTfBackend,
+  type BackendDecision,
+  type TfBackendName,
+  type TfBackendPreference,
+  type TfDecision,
+} from './backend-choice.ts';
+import { env } from './env.ts';
 
 export { tf };
+export type { TfBackendName, TfBackendPreference };
+export type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
+export type TfLayers = typeof TfLayersModule;
 
-export type TfBackendName = 'webgpu' | 'wasm' | 'cpu';
-export type TfBackendPreference = TfBackendName | 'auto';
+/** tfjs-layers, loaded on demand: only exporting a head needs it (it shares this door's tfjs-core). */
+export function loadTfLayers(): Promise<TfLayers> {
+  return import('@tensorflow/tfjs-layers');
+}
 
 export class TfBackendError extends DefectLabError {
   constructor(backend: string, cause: unknown) {
@@ -24,7 +44,7 @@ export class TfBackendError extends DefectLabError {
       'TfBackendError',
       `the tfjs ${backend} backend could not start (${cause instanceof Error ? cause.message : String(cause)})`,
       backend === 'webgpu'
-        ? 'choose the WASM backend in the train tab, or use a browser with WebGPU enabled'
+        ? 'choose WASM in the System panel (or the train tab), or use a browser with WebGPU enabled'
         : 'choose another backend (auto picks the first that works)',
       { cause },
     );
@@ -35,6 +55,39 @@ const isBrowserLike =
   typeof window !== 'undefined' ||
   typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
 
+/** The WASM binaries shipped with the build (Vite `?url`: fingerprinted files, no CDN). Browser only. */
+async function bundledWasmPaths(): Promise<Record<string, string>> {
+  const [plain, simd, threaded] = await Promise.all([
+    import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url'),
+    import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url'),
+    import('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url'),
+  ]);
+  return {
+    'tfjs-backend-wasm.wasm': plain.default,
+    'tfjs-backend-wasm-simd.wasm': simd.default,
+    'tfjs-backend-wasm-threaded-simd.wasm': threaded.default,
+  };
+}
+
+let wasmRegistered: Promise<void> | null = null;
+/** Registers the WASM backend once per context (its paths can be set only before its first initialisation). */
+function registerWasm(): Promise<void> {
+  wasmRegistered ??= (async () => {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const paths =
+      env.wasm.tfPaths ??
+      (isBrowserLike
+        ? await bundledWasmPaths()
+        : // Node reads the binaries from the package folder (hoisted node_modules next to src/).
+          new URL('../../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url).pathname);
+    wasm.setWasmPaths(paths);
+  })();
+  wasmRegistered.catch(() => {
+    wasmRegistered = null;
+  });
+  return wasmRegistered;
+}
+
 async function register(name: TfBackendName): Promise<void> {
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
@@ -43,22 +96,13 @@ async function register(name: TfBackendName): Promise<void> {
       throw new Error('navigator.gpu is missing');
     await import('@tensorflow/tfjs-backend-webgpu');
   } else {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (isBrowserLike) {
-      const { wasmPaths } = await import('./heads/tf-wasm-paths.ts');
-      wasm.setWasmPaths(wasmPaths);
-    } else {
-      // Node reads the binaries from the package folder (hoisted node_modules next to src/).
-      wasm.setWasmPaths(
-        new URL('../../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url).pathname,
-      );
-    }
+    await registerWasm();
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   }
 }
 
 async function tryBackend(name: TfBackendName): Promise<void> {
   await register(name);
-  if (name === 'wasm') tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`setBackend('${name}') returned false`);
   await tf.ready();
@@ -69,41 +113,95 @@ async function tryBackend(name: TfBackendName): Promise<void> {
   if (v !== 6) throw new Error(`the ${name} backend computed 1+2+3 = ${v}`);
 }
 
-let active: { pref: TfBackendPreference; name: Promise<TfBackendName> } | null = null;
+/** Where tfjs runs after `initTfChoice`: what was asked, what it got, and why when those differ. */
+export interface TfChoice {
+  asked: TfBackendPreference;
+  backend: TfBackendName;
+  /** Empty when the backend is what was asked; else e.g. "auto: WASM measured faster on this software adapter". */
+  reason: string;
+}
 
 /**
- * Selects (once per preference) and returns the tfjs backend. `auto` tries WebGPU, then WASM, then CPU in the
- * browser and WASM, then CPU, in Node; an explicit choice that fails throws `TfBackendError` instead of silently falling back,
- * so a user (or a test) that asked for WASM knows it got WASM.
+ * What a run's response carries about tfjs (train, re-evaluate, experiment grid): where its heads ran and, when
+ * that is not exactly what was asked, why. The result lines show `tfBackend` and, if set, `(tfBackendReason)`.
  */
-export function initTf(pref: TfBackendPreference = 'auto'): Promise<TfBackendName> {
-  if (active && active.pref === pref) return active.name;
-  const name = (async (): Promise<TfBackendName> => {
-    if (pref !== 'auto') {
-      try {
-        await tryBackend(pref);
-      } catch (e) {
-        throw new TfBackendError(pref, e);
-      }
-      return pref;
+export interface TfPlace {
+  tfBackend: TfBackendName;
+  tfBackendReason: string;
+}
+
+/** `initTfChoice`'s answer as the response fields: `{ ...tfPlace(await initTfChoice(pref)) }`. */
+export function tfPlace(c: TfChoice): TfPlace {
+  return { tfBackend: c.backend, tfBackendReason: c.reason };
+}
+
+/** The shared decision 'auto' follows: the System panel's, measured on this device (Node: no WebGPU → WASM). */
+async function systemDecision(): Promise<BackendDecision> {
+  if (isBrowserLike) return (await backendState()).decision;
+  // Node has no WebGPU, so the decision needs no benchmark and no stored settings.
+  return decideBackend(
+    env.backend.preference,
+    { available: false, reason: 'Node has no WebGPU' },
+    undefined,
+  ) as BackendDecision;
+}
+
+/** The backend tryBackend last started successfully, so a repeated choice costs nothing. */
+let started: TfBackendName | null = null;
+
+async function start(name: TfBackendName): Promise<void> {
+  // The benchmark switches backends and puts the old one back, so the started one is still current here.
+  if (started === name && tf.getBackend() === name) return;
+  started = null;
+  await tryBackend(name);
+  started = name;
+}
+
+async function choose(asked: TfBackendPreference): Promise<TfChoice> {
+  if (asked !== 'auto') {
+    try {
+      await start(asked);
+    } catch (e) {
+      throw new TfBackendError(asked, e);
     }
-    const order: TfBackendName[] = isBrowserLike ? ['webgpu', 'wasm', 'cpu'] : ['wasm', 'cpu'];
-    let last: unknown;
-    for (const b of order) {
-      try {
-        await tryBackend(b);
-        return b;
-      } catch (e) {
-        last = e;
-      }
+    return { asked, backend: asked, reason: '' };
+  }
+  const d: TfDecision = decideTfBackend('auto', await systemDecision());
+  let reason = d.reason;
+  let last: unknown;
+  for (const b of [d.backend, ...d.fallbacks]) {
+    try {
+      await start(b);
+      return { asked, backend: b, reason };
+    } catch (e) {
+      last = e;
+      reason += `; ${b} could not start in tfjs (${e instanceof Error ? e.message : String(e)})`;
     }
-    throw new TfBackendError(order.join('/'), last);
-  })();
-  active = { pref, name };
-  name.catch(() => {
-    if (active?.name === name) active = null;
+  }
+  throw new TfBackendError([d.backend, ...d.fallbacks].join('/'), last);
+}
+
+// Choices run one after another: two concurrent setBackend calls would leave either backend active.
+let queue: Promise<unknown> = Promise.resolve();
+let lastChoice: Promise<TfChoice> | null = null;
+
+/**
+ * Selects the tfjs backend for `pref` and says where it runs and why. 'auto' is re-resolved on every call (cheap
+ * once this device is measured), so a change in the System panel reaches the next training in a long-lived worker.
+ */
+export function initTfChoice(pref: TfBackendPreference = 'auto'): Promise<TfChoice> {
+  const c = queue.then(() => choose(pref));
+  queue = c.catch(() => undefined);
+  lastChoice = c;
+  c.catch(() => {
+    if (lastChoice === c) lastChoice = null;
   });
-  return name;
+  return c;
+}
+
+/** `initTfChoice`, answering only the backend (the engines' long-standing signature). */
+export async function initTf(pref: TfBackendPreference = 'auto'): Promise<TfBackendName> {
+  return (await initTfChoice(pref)).backend;
 }
 
 /**
@@ -111,11 +209,61 @@ export function initTf(pref: TfBackendPreference = 'auto'): Promise<TfBackendNam
  * that trains inside a run whose caller picked the backend: calling `initTf('auto')` there would switch away
  * from an explicit choice such as 'wasm' while the run still reports it.
  */
-export function ensureTf(): Promise<TfBackendName> {
-  return active ? active.name : initTf('auto');
+export async function ensureTf(): Promise<TfBackendName> {
+  return lastChoice ? (await lastChoice).backend : initTf('auto');
+}
+
+/** The last choice (where the current run's heads train and why), or null before any `initTf`. */
+export function lastTfChoice(): Promise<TfChoice> | null {
+  return lastChoice;
 }
 
 /** The backend tfjs is using now (after `initTf`). */
 export function currentTfBackend(): string {
   return tf.getBackend();
+}
+
+/**
+ * Milliseconds per iteration of the backend benchmark's workload (`BENCH_WORKLOAD` in backend-choice.ts) on one
+ * backend, after one warm-up run. Switches tfjs to that backend: wrap it in `restoreTfBackend()`.
+ */
+export async function timeTfWorkload(backend: 'webgpu' | 'wasm', iterations: number): Promise<number> {
+  await register(backend);
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs could not initialise the ${backend} backend`);
+  await tf.ready();
+  const x = tf.randomUniform([1, 64, 64, 16], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const w = tf.randomUniform([3, 3, 16, 32], -0.1, 0.1, 'float32', 2) as tf.Tensor4D;
+  const a = tf.randomUniform([256, 256], -1, 1, 'float32', 3) as tf.Tensor2D;
+  const once = async () => {
+    const out = tf.tidy(() => {
+      const y = tf.relu(tf.conv2d(x, w, 1, 'same'));
+      const m = tf.matMul(a, a);
+      return tf.add(tf.sum(y), tf.sum(m));
+    });
+    // Reading back forces the GPU queue to finish, so the time covers the work and not just its submission.
+    await out.data();
+    out.dispose();
+  };
+  try {
+    await once();
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) await once();
+    return (performance.now() - t0) / iterations;
+  } finally {
+    x.dispose();
+    w.dispose();
+    a.dispose();
+  }
+}
+
+/**
+ * Remembers the current backend and returns a function that puts it back: the benchmark shares tfjs with the
+ * context's own ML code (the train worker's heads), whose started backend must stay true.
+ */
+export function restoreTfBackend(): () => Promise<void> {
+  // `getBackend()` only reads (before any setBackend it is null); it initialises nothing.
+  const before = tf.getBackend() as string | null;
+  return async () => {
+    if (before && tf.getBackend() !== before) await tf.setBackend(before).catch(() => false);
+  };
 }

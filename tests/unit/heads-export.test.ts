@@ -1,9 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { Rng } from '../../src/core/rng.ts';
-import { tf, initTf } from '../../src/runtime/tf.ts';
+import { tf, initTf, loadTfLayers } from '../../src/runtime/tf.ts';
 import { BceHead, trainBceHead } from '../../src/runtime/heads/bce.ts';
 import { trainSpatialHead } from '../../src/runtime/heads/spatial.ts';
 import { trainCseHead } from '../../src/runtime/heads/cse.ts';
@@ -42,9 +41,10 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-/** Serves one export under /<dir>/ and loads it with tfjs-layers. */
+/** Serves one export under /<dir>/ and loads it with tfjs-layers (the real package, through the tfjs door). */
 async function load(dir: string, files: ExportedFile[]) {
   for (const f of files) served.set(`/${dir}/${f.name}`, f.data);
+  const tfl = await loadTfLayers();
   const model = await tfl.loadLayersModel(`${base}/${dir}/${EXPORT_FILES.model}`);
   const meta = JSON.parse(new TextDecoder().decode(files.find((f) => f.name === 'metadata.json')!.data));
   return { model, meta };

@@ -11,12 +11,10 @@
  * channels-last first: tfjs's BatchNormalization with `axis: 1` gives wrong numbers on the CPU backend (its
  * kernel broadcasts the statistics along the last axis only), and channels-last is tfjs's native layout.
  *
- * tfjs-layers is imported lazily: only exporting needs it.
+ * tfjs-layers is loaded lazily through the tfjs door (`loadTfLayers`): only exporting needs it.
  */
-import type * as tflTypes from '@tensorflow/tfjs-layers';
-import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { tf } from '../tf.ts';
+import { loadTfLayers, tf, type LayersModel, type SymbolicTensor, type TfLayers } from '../tf.ts';
 import { type HeadArtifacts, decodeHead } from './common.ts';
 
 export interface ExportedFile {
@@ -42,7 +40,7 @@ export interface ExportedHeadSpec {
   score: string;
 }
 
-type Tfl = typeof tflTypes;
+type Tfl = TfLayers;
 
 /** A head weight read back to the CPU (async: WebGPU has no cheap synchronous read). */
 interface Weight {
@@ -84,7 +82,7 @@ function setWeights(layer: { setWeights(w: tf.Tensor[]): void }, ws: tf.Tensor[]
 export async function headToLayersModel(
   a: HeadArtifacts,
 ): Promise<{ model: LayersModel; spec: ExportedHeadSpec }> {
-  const tfl: Tfl = await import('@tensorflow/tfjs-layers');
+  const tfl: Tfl = await loadTfLayers();
   const decoded = decodeHead(a, a.kind);
   const t: Weights = {};
   try {

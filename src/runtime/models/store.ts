@@ -8,6 +8,8 @@
  * Keys are `<modelId>/<path>`. Complete entries are only created by `commit` after verification, so a failed or
  * cancelled download never replaces or corrupts what is cached.
  */
+import { env } from '../env.ts';
+
 export interface FileStore {
   readonly kind: 'cache' | 'opfs' | 'memory';
   /** Bytes already stored for an unfinished download of `key` (0 when none). */
@@ -96,7 +98,8 @@ const PART = '.part/';
 
 export class CacheStorageFileStore implements FileStore {
   readonly kind = 'cache' as const;
-  constructor(private readonly cacheName = 'defectlab-models-v1') {}
+  // The name comes from `env` when the store is made, so an app that sets `env.cache.models` first gets its own.
+  constructor(private readonly cacheName = env.cache.models) {}
 
   private open(): Promise<Cache> {
     return caches.open(this.cacheName);
