@@ -18,7 +18,7 @@ import {
 } from '../src/core/experiments/index.ts';
 import { DefectLabError } from '../src/core/errors.ts';
 import type { ProgressFn } from '../src/core/progress.ts';
-import { initTf, type TfBackendPreference } from '../src/runtime/tf.ts';
+import { initTfChoice, tfPlace, type TfBackendPreference } from '../src/runtime/tf.ts';
 import { coreGenerators, prepareDiffusionGrid, type DiffusionModelSource } from '../src/app/generators.ts';
 import { storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
 import { FeaturesEngine, type FeaturesApi, type FeaturesEngineDeps } from './features.engine.ts';
@@ -39,6 +39,8 @@ export interface ExperimentSummary {
   warnings: string[];
   resumed: number;
   tfBackend: string;
+  /** Why the heads ran there when it differs from what was asked ('' otherwise). */
+  tfBackendReason: string;
 }
 
 /** A diffusion model the grid can use, or why there is none. */
@@ -114,7 +116,7 @@ export class ExperimentsEngine extends FeaturesEngine implements ExperimentsApi 
   ): Promise<ExperimentSummary> {
     const backbone = this.requireBackbone();
     const spec = await prepareDiffusionGrid(req.spec, this.deps.diffusion, NO_DIFFUSION_FIX);
-    const tfBackend = await initTf(req.tfBackend ?? 'auto');
+    const place = tfPlace(await initTfChoice(req.tfBackend ?? 'auto'));
     const data = await this.datasetOf(req.datasetId);
     const db = await this.store();
     const store = new RunRecordCellStore(db, req.datasetId, req.experimentId);
@@ -132,7 +134,8 @@ export class ExperimentsEngine extends FeaturesEngine implements ExperimentsApi 
         table: r.table,
         warnings: r.warnings,
         resumed: r.resumed,
-        tfBackend,
+        tfBackend: place.tfBackend,
+        tfBackendReason: place.tfBackendReason,
       };
     } finally {
       job.done();

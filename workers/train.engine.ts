@@ -30,7 +30,7 @@ import { type EpochReport, type HeadArtifacts, type SupervisedOptions } from '..
 import { type ExportedFile, exportHeadFiles } from '../src/runtime/heads/export.ts';
 import { type CseOptions } from '../src/runtime/heads/cse.ts';
 import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
-import { type TfBackendPreference, initTf } from '../src/runtime/tf.ts';
+import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/runtime/tf.ts';
 import { coreGenerators } from '../src/app/generators.ts';
 import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
 import { extractorIdOf, storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
@@ -41,7 +41,7 @@ export type { HeadKind, StreamMode, ThresholdPolicy };
 export interface TrainRequest {
   datasetId: string;
   head: HeadKind;
-  /** tfjs backend for the head ('auto': WebGPU → WASM → CPU). */
+  /** tfjs backend for the head ('auto': the System panel's measured choice, the same as ORT's). */
   tfBackend?: TfBackendPreference;
   /** BCE/spatial options (hidden, learningRate, batchSize, epochs, classWeighting, seed, …). */
   supervised?: Partial<SupervisedOptions>;
@@ -104,6 +104,8 @@ export interface TrainResponse {
   headId: string | null;
   kind: HeadKind;
   tfBackend: string;
+  /** Why the head ran there when it differs from what was asked ('' otherwise). */
+  tfBackendReason: string;
   history: EpochReport[];
   stopped: 'completed' | 'early' | 'cancelled';
   /** Images the head trained on (after the validation hold-out), validated on and was tested on. */
@@ -200,7 +202,8 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
   async train(req: TrainRequest, jobId?: string, progress?: ProgressFn): Promise<TrainResponse> {
     const backbone = this.requireBackbone();
     const report = (p: Progress) => progress?.(p);
-    const tfBackend = await initTf(req.tfBackend ?? 'auto');
+    const place = tfPlace(await initTfChoice(req.tfBackend ?? 'auto'));
+    const tfBackend = place.tfBackend;
     const job = this.jobs.start(jobId);
     try {
       const { features } = await this.timedFeatures(req.datasetId, job.signal, report);
@@ -279,6 +282,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
         headId,
         kind: req.head,
         tfBackend,
+        tfBackendReason: place.tfBackendReason,
         history,
         stopped,
         counts: {
