@@ -1,5 +1,5 @@
 /**
- * The experiments worker: backbone (ORT web), heads (tfjs WebGPU → WASM → CPU), the diffusion models the Models tab
+ * The experiments worker: backbone (ORT web), heads (tfjs, on the System panel's choice), the diffusion models the Models tab
  * cached, and the grid runner in one worker.
  */
 import { exposeEngine } from './host.ts';
@@ -7,7 +7,7 @@ import { ExperimentsEngine } from './experiments.engine.ts';
 import { openStore } from '../src/runtime/db/store.ts';
 import { decodeImage } from '../src/runtime/decode.ts';
 import { webBackend } from '../src/runtime/ort-web.ts';
-import { preferredBackend } from '../src/runtime/backend-choice.ts';
+import { autoPlace, preferredBackend } from '../src/runtime/backend-choice.ts';
 import { cachedDiffusionSource } from './experiments.diffusion.ts';
 
 exposeEngine(
@@ -15,7 +15,7 @@ exposeEngine(
     ort: webBackend,
     store: () => openStore(),
     decode: decodeImage,
-    autoDevice: preferredBackend,
+    autoDevice: autoPlace,
     diffusion: cachedDiffusionSource(webBackend, preferredBackend),
   }),
 );

@@ -43,6 +43,8 @@ export interface BackboneInfo {
   name: string;
   backend: string;
   fallbackReason: string;
+  /** Why it runs there when the request said 'auto' ("auto: WASM measured faster on …"); '' otherwise. */
+  placeReason: string;
   inputName: string;
   pooledOutput: string;
   spatialOutput: string;
@@ -110,8 +112,11 @@ export interface FeaturesEngineDeps {
   store?: () => Promise<DefectLabStore>;
   /** Decodes stored image bytes (`src/runtime/decode.ts`). */
   decode?: (bytes: Uint8Array, name: string) => Promise<{ raster: RasterImage }>;
-  /** What 'auto' means here (the app shell's `preferredBackend()`); default: the door's first backend. */
-  autoDevice?: () => Promise<Backend>;
+  /**
+   * What 'auto' means here, and why (the System panel's measured choice, `autoPlace()`); default: the door's
+   * first backend.
+   */
+  autoDevice?: () => Promise<Backend | { backend: Backend; reason: string }>;
 }
 
 export function imageMeta(r: ImageRecord): ImageMeta {
@@ -171,7 +176,9 @@ export class FeaturesEngine implements FeaturesApi {
     } else if (!entry) {
       entry = await identifyBackbone(bytes);
     }
-    const device = !req.device || req.device === 'auto' ? await this.autoDevice() : req.device;
+    const auto = !req.device || req.device === 'auto' ? await this.autoDevice() : null;
+    const device = auto ? auto.backend : (req.device as Backend);
+    this.placeReason = auto?.reason ?? '';
     await this.backbone?.release();
     this.backbone = null;
     const opts = entry
@@ -183,10 +190,13 @@ export class FeaturesEngine implements FeaturesApi {
     return this.info(this.backbone);
   }
 
-  private async autoDevice(): Promise<Backend> {
-    if (this.deps.autoDevice) return this.deps.autoDevice();
+  private placeReason = '';
+
+  private async autoDevice(): Promise<{ backend: Backend; reason: string }> {
+    const a = this.deps.autoDevice ? await this.deps.autoDevice() : null;
+    if (a) return typeof a === 'string' ? { backend: a, reason: '' } : a;
     const list = await this.deps.ort.availableBackends();
-    return list[0] ?? 'cpu';
+    return { backend: list[0] ?? 'cpu', reason: '' };
   }
 
   private info(b: Backbone): BackboneInfo {
@@ -196,6 +206,7 @@ export class FeaturesEngine implements FeaturesApi {
       name: this.name,
       backend: s.backend ?? 'unknown',
       fallbackReason: s.fallbackReason ?? '',
+      placeReason: this.placeReason,
       inputName: b.info.inputName,
       pooledOutput: b.info.pooledOutput,
       spatialOutput: b.info.spatialOutput,

@@ -7,13 +7,13 @@ import { FeaturesEngine } from './features.engine.ts';
 import { openStore } from '../src/runtime/db/store.ts';
 import { decodeImage } from '../src/runtime/decode.ts';
 import { webBackend } from '../src/runtime/ort-web.ts';
-import { preferredBackend } from '../src/runtime/backend-choice.ts';
+import { autoPlace } from '../src/runtime/backend-choice.ts';
 
 exposeEngine(
   new FeaturesEngine({
     ort: webBackend,
     store: () => openStore(),
     decode: decodeImage,
-    autoDevice: preferredBackend,
+    autoDevice: autoPlace,
   }),
 );

@@ -1,5 +1,5 @@
 /**
- * The train worker: backbone (ORT) and head (tfjs WebGPU → WASM → CPU) in one worker, so the CSE head's
+ * The train worker: backbone (ORT) and head (tfjs, on the System panel's choice) in one worker, so the CSE head's
  * on-the-fly synthetic defects go straight into the backbone. Heads and cached features go to its own store
  * connection.
  */
@@ -8,13 +8,13 @@ import { TrainEngine } from './train.engine.ts';
 import { openStore } from '../src/runtime/db/store.ts';
 import { decodeImage } from '../src/runtime/decode.ts';
 import { webBackend } from '../src/runtime/ort-web.ts';
-import { preferredBackend } from '../src/runtime/backend-choice.ts';
+import { autoPlace } from '../src/runtime/backend-choice.ts';
 
 exposeEngine(
   new TrainEngine({
     ort: webBackend,
     store: () => openStore(),
     decode: decodeImage,
-    autoDevice: preferredBackend,
+    autoDevice: autoPlace,
   }),
 );

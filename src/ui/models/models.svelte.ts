@@ -18,7 +18,7 @@ import { CacheStorageFileStore, OpfsFileStore, storeFor } from '../../runtime/mo
 import { sha256HexSync } from '../../runtime/models/sha256.ts';
 import { checkModelPlan, type Backend } from '../../runtime/ort.ts';
 import type { WebGpuCapability } from '../../runtime/capabilities.ts';
-import { preferredBackend } from '../../runtime/backend-choice.ts';
+import { autoPlace } from '../../runtime/backend-choice.ts';
 import { diffusionClient } from '../../../workers/diffusion.client.ts';
 import type { LoadedInfo } from '../../../workers/diffusion.engine.ts';
 
@@ -45,6 +45,8 @@ export const models = $state({
   picked: {} as Record<string, number>,
   loading: null as null | { id: string; done: number; total: number; message: string },
   loaded: null as LoadedInfo | null,
+  /** Why the loaded model runs where it does when the load said 'auto' ('' otherwise). */
+  loadedReason: '',
   backend: 'auto' as 'auto' | Backend,
   error: null as null | { code: string; message: string },
 });
@@ -198,12 +200,13 @@ export async function pickFiles(id: string, files?: Iterable<File>): Promise<voi
   models.source[id] = 'files';
 }
 
-async function resolveBackend(): Promise<Backend> {
-  if (models.backend !== 'auto') return models.backend;
+/** Where a load goes: the Models tab's choice, or 'auto' = the System panel's measured choice, with why. */
+async function resolveBackend(): Promise<{ backend: Backend; reason: string }> {
+  if (models.backend !== 'auto') return { backend: models.backend, reason: '' };
   try {
-    return await preferredBackend();
-  } catch {
-    return 'wasm';
+    return await autoPlace();
+  } catch (e) {
+    return { backend: 'wasm', reason: `auto: no backend decision (${(e as Error).message}), WASM` };
   }
 }
 
@@ -219,8 +222,9 @@ export async function loadModel(id: string, backend?: Backend): Promise<LoadedIn
   // bring `loading` back (every Load button would stay disabled).
   let settled = false;
   try {
+    const place = backend ? { backend, reason: '' } : await resolveBackend();
     const info = await diffusionClient().load(
-      { manifest: JSON.parse(JSON.stringify(m)), source, backend: backend ?? (await resolveBackend()) },
+      { manifest: JSON.parse(JSON.stringify(m)), source, backend: place.backend },
       {
         onProgress: (p) => {
           if (!settled) models.loading = { id, done: p.done, total: p.total, message: p.message ?? '' };
@@ -228,6 +232,7 @@ export async function loadModel(id: string, backend?: Backend): Promise<LoadedIn
       },
     );
     models.loaded = info;
+    models.loadedReason = place.reason;
     return info;
   } catch (e) {
     fail(e);
