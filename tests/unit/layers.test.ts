@@ -4,9 +4,10 @@
  * core ← runtime ← app (trainers, generator adapters) ← workers / server; the UI sits on workers; model
  * builders are for models/, tests and benches only.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { repoPath, sourceFiles } from './repo-sources.ts';
 
 type Layer =
   | 'core'
@@ -71,20 +72,9 @@ export function wrongWayImports(sources: Map<string, string>): string[] {
 }
 
 function repoSources(): Map<string, string> {
-  const root = resolve(import.meta.dirname, '../..');
-  const skip = new Set(['node_modules', '.git', 'test-results', 'playwright-report', 'coverage', 'tiny']);
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (skip.has(e.name) || e.name.startsWith('dist') || e.name.startsWith('.')) continue;
-      const full = join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (/\.(ts|mts|js|mjs|svelte)$/.test(e.name))
-        out.set(relative(root, full).split('\\').join('/'), readFileSync(full, 'utf8'));
-    }
-  };
-  walk(root);
-  return out;
+  // Generated tiny models are build outputs, not sources.
+  const files = sourceFiles().filter((f) => !repoPath(f).startsWith('models/tiny/'));
+  return new Map(files.map((f) => [repoPath(f), readFileSync(f, 'utf8')]));
 }
 
 describe('import directions', () => {

@@ -1,5 +1,6 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, repoPath, sourceFiles } from './repo-sources.ts';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../models/builders/graph.ts';
 import {
@@ -237,25 +238,15 @@ describe('kernel self-check probes', () => {
 
 describe('the single onnxruntime door', () => {
   it('no module but src/runtime/ort*.ts imports onnxruntime (grep over every source file of the repo)', () => {
-    const root = resolve(import.meta.dirname, '../..');
-    const skip = new Set(['node_modules', '.git', 'test-results', 'playwright-report', 'coverage']);
-    const files: string[] = [];
-    const walk = (dir: string) => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        if (skip.has(e.name) || e.name.startsWith('dist') || e.name.startsWith('.')) continue;
-        const full = join(dir, e.name);
-        if (e.isDirectory()) walk(full);
-        else if (/\.(ts|mts|cts|js|mjs|cjs|svelte)$/.test(e.name)) files.push(full);
-      }
-    };
-    walk(root);
+    const root = REPO_ROOT;
+    const files = sourceFiles();
     // Static and dynamic imports and requires of any onnxruntime package (web, node, common, sub-paths).
     const importRe =
       /(?:from\s*|import\s*\(\s*|import\s+|require\s*\(\s*)['"`]onnxruntime(?:-web|-node|-common)?(?:\/[^'"`]*)?['"`]/;
     // This file is skipped: it quotes ort.ts's import line below.
     const importers = files
       .filter((f) => f !== import.meta.filename && importRe.test(readFileSync(f, 'utf8')))
-      .map((f) => relative(root, f).split('\\').join('/'))
+      .map(repoPath)
       .sort();
     expect(files.length).toBeGreaterThan(100);
     expect(importers).toEqual(['src/runtime/ort-node.ts', 'src/runtime/ort-web.ts', 'src/runtime/ort.ts']);

@@ -1,22 +1,6 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-
-/** Every source file of the repo (the same walk as the onnxruntime door test in ort.test.ts). */
-function sourceFiles(root: string): string[] {
-  const skip = new Set(['node_modules', '.git', 'test-results', 'playwright-report', 'coverage']);
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (skip.has(e.name) || e.name.startsWith('dist') || e.name.startsWith('.')) continue;
-      const full = join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (/\.(ts|mts|cts|js|mjs|cjs|svelte)$/.test(e.name)) files.push(full);
-    }
-  };
-  walk(root);
-  return files;
-}
+import { repoPath, sourceFiles } from './repo-sources.ts';
 
 // Static, type-only and dynamic imports, re-exports and requires of any @tensorflow package or sub-path.
 const importRe = /(?:from\s*|import\s*\(\s*|import\s+|require\s*\(\s*)['"`]@tensorflow\/[^'"`]*['"`]/;
@@ -42,12 +26,11 @@ describe('the single tfjs door', () => {
   });
 
   it('no module but src/runtime/tf.ts imports @tensorflow/* (grep over every source file of the repo)', () => {
-    const root = resolve(import.meta.dirname, '../..');
-    const files = sourceFiles(root);
+    const files = sourceFiles();
     // This file is skipped: it quotes import lines above.
     const importers = files
       .filter((f) => f !== import.meta.filename && importRe.test(readFileSync(f, 'utf8')))
-      .map((f) => relative(root, f).split('\\').join('/'))
+      .map(repoPath)
       .sort();
     expect(files.length).toBeGreaterThan(100);
     expect(importers).toEqual(['src/runtime/tf.ts']);

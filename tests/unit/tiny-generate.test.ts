@@ -277,8 +277,7 @@ describe('Node engine from a folder', () => {
   it('loads the built tiny SD model from disk and generates', async () => {
     const { existsSync } = await import('node:fs');
     const { resolve } = await import('node:path');
-    const { createNodeDiffusionEngine, readManifest } =
-      await import('../../server/node-engine.ts');
+    const { createNodeDiffusionEngine, readManifest } = await import('../../server/node-engine.ts');
     const { buildDiffusionTinyModels } = await import('../../models/builders/diffusion.ts');
     const dir = resolve(import.meta.dirname, '../../models/tiny/tiny-sd-inpaint');
     if (!existsSync(resolve(dir, 'manifest.json'))) await buildDiffusionTinyModels(resolve(dir, '..'));
