@@ -4,6 +4,7 @@
  * the same in Node (CLI, tests with fakes) and in the experiments worker.
  */
 import type { RasterImage } from '../image.ts';
+import type { MetricRow } from '../metrics/index.ts';
 import type { CancelSignal, ProgressFn } from '../progress.ts';
 
 /**
@@ -191,19 +192,8 @@ export interface ClassMetrics {
   recall: number;
 }
 
-export interface CellMetrics {
-  ap: number;
-  auroc: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  mcc: number;
-  fpr: number;
-  threshold: number;
-  tp: number;
-  fp: number;
-  tn: number;
-  fn: number;
+/** The metric row of the evaluation table (AP, AUROC, P/R/F1/MCC/FPR and the confusion at the threshold). */
+export interface CellMetrics extends MetricRow {
   /** AP on the validation set the threshold came from (NaN without validation defects). */
   valAp: number;
   /** Image-level AUPRO is not defined; PRO appears only for heads with heat maps (spatial, CSE) and masks. */
