@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MemoryCellStore,
   RunRecordCellStore,
+  chooseThreshold,
   syntheticOnlyWarning,
   aggregate,
   cellsToCsv,
@@ -28,7 +29,7 @@ import {
   fmtClass,
 } from '../../src/core/experiments/index.ts';
 import { CancelledError } from '../../src/core/errors.ts';
-import { averagePrecision } from '../../src/core/metrics/index.ts';
+import { averagePrecision, thresholdAtFpr } from '../../src/core/metrics/index.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 
@@ -444,6 +445,33 @@ describe('evaluation panel logic', () => {
     expect(h.normal.reduce((a, b) => a + b, 0)).toBe(3);
     expect(h.defect.reduce((a, b) => a + b, 0)).toBe(3);
     expect(h.defect[3]).toBe(2); // 0.8 and 0.9 in the top bin [0.7, 0.9]
+  });
+  it('too few validation normals for the FPR target: a finite threshold just above them, with a warning', () => {
+    const c = chooseThreshold(
+      { mode: 'val-best-f1' },
+      { scores: [0.4], labels: [0], defectSources: [] },
+      { scores: [0.1, 0.9], labels: [0, 1] },
+    );
+    expect(c.source).toBe('val:normals@fpr≤0.05');
+    expect(Number.isFinite(c.threshold)).toBe(true);
+    expect(c.threshold).toBeGreaterThan(0.4);
+    expect(c.threshold).toBeLessThan(0.4 + 1e-5);
+    expect(c.warnings.join()).toMatch(/only 1 validation normal/);
+    // With enough normals the kernel's own FPR threshold is used unchanged.
+    const many = Array.from({ length: 40 }, (_, i) => i / 40);
+    const d = chooseThreshold(
+      { mode: 'val-fpr', maxFpr: 0.05 },
+      { scores: many, labels: many.map(() => 0), defectSources: [] },
+      { scores: [0.1, 0.9], labels: [0, 1] },
+    );
+    expect(d.threshold).toBe(
+      thresholdAtFpr(
+        many,
+        many.map(() => 0),
+        0.05,
+      ),
+    );
+    expect(d.warnings).toEqual([]);
   });
   it('labels each threshold mode; test tuning and synthetic-only validation warn', () => {
     const test = { scores, labels };

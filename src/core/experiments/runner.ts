@@ -392,7 +392,11 @@ export async function runCell(
     // 1. Split normals (seed-only stream: every head of a seed sees the same split).
     const splitRng = new Rng(`split:${data.name}:${config.seed}`);
     const order = splitRng.shuffle(data.trainNormals.map((_, i) => i));
-    const nValNormals = data.validation ? 0 : Math.round(order.length * config.valFraction);
+    // At least one validation normal whenever there is a hold-out at all (a threshold needs normals), never all.
+    const nValNormals =
+      data.validation || config.valFraction <= 0
+        ? 0
+        : Math.min(order.length - 1, Math.max(1, Math.round(order.length * config.valFraction)));
     const valNormals = order.slice(0, nValNormals).map((i) => data.trainNormals[i]);
     const trainNormals = order.slice(nValNormals).map((i) => data.trainNormals[i]);
 

@@ -44,6 +44,29 @@ export interface ValidationScores extends ThresholdScores {
   defectSources: ('real' | 'synthetic')[];
 }
 
+/**
+ * FPR ≤ `maxFpr` on the normals of `x`. With too few normals no threshold at or below a normal's score meets the
+ * target (the metrics kernel says +∞, "nothing is a defect"); then the threshold is just above the highest
+ * normal score (FPR 0 on them), which stays a finite, storable number, and a warning says why.
+ */
+function fprThreshold(x: ThresholdScores, maxFpr: number): { threshold: number; warnings: string[] } {
+  const t = thresholdAtFpr(x.scores, x.labels, maxFpr);
+  if (t !== Infinity) return { threshold: t, warnings: [] };
+  let max = -Infinity;
+  let n = 0;
+  for (let i = 0; i < x.labels.length; i++)
+    if (x.labels[i] === 0) {
+      n++;
+      max = Math.max(max, x.scores[i]);
+    }
+  return {
+    threshold: max + Math.max(Math.abs(max) * 1e-6, 1e-12),
+    warnings: [
+      `only ${n} validation normal(s): FPR ≤ ${maxFpr} cannot be measured on them, so the threshold sits just above their highest score — add validation normals`,
+    ],
+  };
+}
+
 function apOf(x: ThresholdScores): number {
   const l = Array.from(x.labels);
   return l.includes(0) && l.includes(1) ? averagePrecision(x.scores, x.labels) : NaN;
@@ -76,12 +99,14 @@ export function chooseThreshold(
         source: 'test (tuned on test)',
         warnings: [TEST_TUNED_WARNING],
       };
-    case 'test-fpr':
+    case 'test-fpr': {
+      const f = fprThreshold(test, policy.maxFpr);
       return {
-        threshold: thresholdAtFpr(test.scores, test.labels, policy.maxFpr),
+        threshold: f.threshold,
         source: `test@fpr≤${policy.maxFpr} (tuned on test)`,
-        warnings: [TEST_TUNED_WARNING],
+        warnings: [TEST_TUNED_WARNING, ...f.warnings],
       };
+    }
   }
   const hasReal = val.defectSources.includes('real');
   const hasSynthetic = val.defectSources.includes('synthetic');
@@ -95,19 +120,22 @@ export function chooseThreshold(
       warnings: ['the validation set has no normal image: no threshold — add validation normals'],
     };
   const synthWarning = kind === 'synthetic' ? [syntheticOnlyWarning(apOf(val), apOf(test))] : [];
-  if (policy.mode === 'val-fpr')
+  if (policy.mode === 'val-fpr') {
+    const f = fprThreshold(val, policy.maxFpr);
+    // FPR only reads the normals' scores, whatever the validation defects are.
+    return { threshold: f.threshold, source: `val:normals@fpr≤${policy.maxFpr}`, warnings: f.warnings };
+  }
+  if (kind === '') {
+    const f = fprThreshold(val, fallbackFpr);
     return {
-      threshold: thresholdAtFpr(val.scores, val.labels, policy.maxFpr),
-      // FPR only reads the normals' scores, whatever the validation defects are.
-      source: `val:normals@fpr≤${policy.maxFpr}`,
-      warnings: [],
-    };
-  if (kind === '')
-    return {
-      threshold: thresholdAtFpr(val.scores, val.labels, fallbackFpr),
+      threshold: f.threshold,
       source: `val:normals@fpr≤${fallbackFpr}`,
-      warnings: [`validation set has no defect: threshold at FPR ≤ ${fallbackFpr} on validation normals`],
+      warnings: [
+        `validation set has no defect: threshold at FPR ≤ ${fallbackFpr} on validation normals`,
+        ...f.warnings,
+      ],
     };
+  }
   return {
     threshold: bestF1Threshold(val.scores, val.labels).threshold,
     source: `val:${kind}`,
