@@ -142,8 +142,9 @@ describe('diffusion and In&Out cells (tiny models, Node)', () => {
         expect(again.cells[0].id).toBe(stored.id);
         expect(again.cells[0].metrics).toEqual(stored.metrics);
         expect(again.cells[0].scores).toEqual(inOut[0].scores);
-        // Exactly the cell's diffusion half went through the engine: 2 of its 4 synthetic defects.
-        expect(Object.fromEntries(calls)).toEqual({ 'tiny-sd-inpaint': 2 });
+        // Exactly the cell's diffusion half went through the engine: 2 of its 4 training defects, plus the first
+        // of its round(4 × 0.2) = 1 validation defect (In&Out alternates there too, starting with "in").
+        expect(Object.fromEntries(calls)).toEqual({ 'tiny-sd-inpaint': 3 });
 
         // The tiny SDXL-inpaint (two text encoders, added conditioning) runs the same cell.
         const sdxl = {
@@ -153,7 +154,8 @@ describe('diffusion and In&Out cells (tiny models, Node)', () => {
         };
         const x = await runCells([sdxl], loadDatasetFolder(dir), env);
         expect(x.cells[0].status, x.cells[0].error).toBe('done');
-        expect(calls.get('tiny-sdxl-inpaint')).toBe(4);
+        // 4 training defects and 1 validation defect (round(4 × 0.2)), all diffusion in this cell.
+        expect(calls.get('tiny-sdxl-inpaint')).toBe(5);
       } finally {
         await extractor.release();
       }

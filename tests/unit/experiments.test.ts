@@ -226,7 +226,9 @@ describe('runner with fakes', () => {
     expect(memseg?.stats.ap.mean).toBeGreaterThan(0.9);
     expect(memseg?.thresholdSource).toBe('val:synthetic');
     // The synthetic-only warning quotes each cell's own validation and test AP.
-    const cell = r.cells.find((c) => c.config.generator === 'memseg' && c.config.head === 'bce')!;
+    const cell = r.cells.find(
+      (c) => c.config.generator === 'memseg' && c.config.head === 'bce' && c.config.nAug === 20,
+    )!;
     expect(cell.warnings).toContain(syntheticOnlyWarning(cell.metrics!.valAp, cell.metrics!.ap));
     expect(cell.warnings.join()).toContain(`validation AP ${cell.metrics!.valAp.toFixed(3)}`);
     expect(cell.warnings.join()).toContain(`test AP ${cell.metrics!.ap.toFixed(3)}`);
@@ -239,8 +241,12 @@ describe('runner with fakes', () => {
     // Per-class metrics for the classes the test images name.
     expect(Object.keys(memseg?.perClass ?? {})).toEqual(['faint', 'strong']);
     // Features are cached across cells: each distinct image is extracted once
-    // (30 normals + 32 test + synthetic images of seed 0 and 1, at most 20 each).
-    expect(counter.extracted).toBeLessThanOrEqual(30 + 32 + 40);
+    // (30 normals + 32 test + synthetic images of seed 0 and 1: at most 20 for training and, made in addition on
+    // the held-out normals, 20 × 0.2 = 4 for validation, each).
+    expect(counter.extracted).toBeLessThanOrEqual(30 + 32 + 2 * (20 + 4));
+    // N_aug means N_aug: all 20 synthetic defects train, validation has its own 4.
+    expect(cell.counts?.train.synthetic).toBe(20);
+    expect(cell.counts?.val.synthetic).toBe(4);
     expect(toMarkdown(r.table)).toMatch(/baseline: k-NN/);
   });
 
@@ -262,7 +268,10 @@ describe('runner with fakes', () => {
     const cell = r.cells.find((c) => c.config.generator === 'in-out');
     expect(cell?.status).toBe('done');
     expect(cell?.synthetic).toEqual({ blob: 5, memseg: 5 });
-    expect(calls).toEqual({ blob: 5, memseg: 5 });
+    // 10 training defects, 5 of each, plus 10 × 0.2 = 2 validation defects on held-out normals, alternating too.
+    expect(cell?.counts?.train.synthetic).toBe(10);
+    expect(cell?.counts?.val.synthetic).toBe(2);
+    expect(calls).toEqual({ blob: 6, memseg: 6 });
     await expect(
       runExperiment({ ...spec, generators: ['random-walk'], nAug: [10], seeds: [0] }, dataset(), env()),
     ).rejects.toThrow(/MissingDependencyError: generator "random-walk" is not available here — fix:/);

@@ -168,9 +168,10 @@ describe('one train-and-evaluate path', () => {
         expect(Math.abs(cell.metrics!.threshold - tab.threshold), where).toBeLessThanOrEqual(1e-9);
         expect(cell.counts, where).toEqual(tab.cell.counts);
       }
-      // Every entry point ran the same cell: 8 train normals + 5 synthetic + 4 real, 2 + 1 held out.
+      // Every entry point ran the same cell: 8 train normals + all 6 synthetic + 4 real; 2 normals held out, with
+      // round(6 × 0.2) = 1 validation defect made on them.
       expect(tab.cell.counts).toEqual({
-        train: { normal: 8, synthetic: 5, real: 4 },
+        train: { normal: 8, synthetic: 6, real: 4 },
         val: { normal: 2, synthetic: 1, real: 0 },
         test: { normal: 6, defect: 6 },
       });

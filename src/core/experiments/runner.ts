@@ -6,7 +6,9 @@
  * 1. the training normals are split into train/validation (`valFraction`, the same split for every cell of a
  *    seed, so heads and baselines see the same images);
  * 2. `nAug` synthetic defects are made from the train-part normals (generator seeds derived from (generator,
- *    seed, i), so cells that share them share cached features); `valFraction` of them go to validation;
+ *    seed, i), so cells that share them share cached features), all of them for training; validation defects
+ *    (round(valFraction · nAug), at least one) are made in addition on the held-out normals. The dataset's
+ *    accepted defects (generator `accepted`) are a fixed set, so valFraction of them is held out instead;
  * 3. the head trains on normals + synthetic (+ the real few-shot defects), concatenated or as the ISP-AD mixed
  *    stream; unsupervised heads (CSE, baselines) see the normals only;
  * 4. the threshold comes from validation (real when given, else the synthetic split — labelled and warned) or,
@@ -402,6 +404,7 @@ export async function runCell(
 
     // 2. Synthetic defects from the train-part normals. In&Out alternates its pair, so an even N_aug is 50/50.
     const synthItems: Parameters<ExperimentContext['rows']>[0] = [];
+    const valSynthItems: Parameters<ExperimentContext['rows']>[0] = [];
     const synthetic: Record<string, number> = {};
     if (config.generator === 'accepted') {
       // The dataset's accepted synthetic defects, in their stored order (the first nAug of them).
@@ -418,42 +421,64 @@ export async function runCell(
         });
       }
     } else if (config.generator !== 'none' && config.nAug > 0) {
-      const canvasRng = new Rng(`canvas:${data.name}:${config.seed}`);
       // Settings that change the images are part of the synthetic image's key (feature cache included).
       const diffusionKey = config.diffusion
         ? hashString(stableStringify(config.diffusion)).toString(16).padStart(8, '0')
         : '';
-      for (let i = 0; i < config.nAug; i++) {
-        const name =
-          config.generator === 'in-out'
-            ? i % 2 === 0
-              ? config.inOut.in
-              : config.inOut.out
-            : config.generator;
-        if (name === 'diffusion' && !config.diffusion)
-          throw new MissingDependencyError(
-            'this cell uses the diffusion generator but its config has no diffusion settings',
-            'give the grid a "diffusion" block (model, prompts, steps, guidanceScale, strength, masks)',
+      const make = (pool: ExperimentImage[], n: number, part: 'train' | 'val') => {
+        const canvasRng = new Rng(
+          part === 'train' ? `canvas:${data.name}:${config.seed}` : `val-canvas:${data.name}:${config.seed}`,
+        );
+        const items: typeof synthItems = [];
+        for (let i = 0; i < n; i++) {
+          const name =
+            config.generator === 'in-out'
+              ? i % 2 === 0
+                ? config.inOut.in
+                : config.inOut.out
+              : config.generator;
+          if (name === 'diffusion' && !config.diffusion)
+            throw new MissingDependencyError(
+              'this cell uses the diffusion generator but its config has no diffusion settings',
+              'give the grid a "diffusion" block (model, prompts, steps, guidanceScale, strength, masks)',
+            );
+          const canvas = pool[canvasRng.int(0, pool.length)];
+          const seed = hashString(
+            part === 'train' ? `${name}:${config.seed}:${i}` : `${name}:val:${config.seed}:${i}`,
           );
-        const canvas = trainNormals[canvasRng.int(0, trainNormals.length)];
-        const seed = hashString(`${name}:${config.seed}:${i}`);
-        const tag = name === 'diffusion' ? `${name}@${diffusionKey}` : name;
-        synthetic[name] = (synthetic[name] ?? 0) + 1;
-        synthItems.push({
-          key: `syn:${tag}:${canvas.id}:${seed}`,
-          load: ctx.synth.load(name, canvas, seed, name === 'diffusion' ? diffusionKey : '', {
-            diffusion: name === 'diffusion' ? config.diffusion : undefined,
-            signal,
-          }),
-          label: 1,
-          source: 'synthetic',
-        });
-      }
+          const tag = name === 'diffusion' ? `${name}@${diffusionKey}` : name;
+          if (part === 'train') synthetic[name] = (synthetic[name] ?? 0) + 1;
+          items.push({
+            key: `syn:${tag}:${canvas.id}:${seed}`,
+            load: ctx.synth.load(name, canvas, seed, name === 'diffusion' ? diffusionKey : '', {
+              diffusion: name === 'diffusion' ? config.diffusion : undefined,
+              signal,
+            }),
+            label: 1,
+            source: 'synthetic',
+          });
+        }
+        return items;
+      };
+      synthItems.push(...make(trainNormals, config.nAug, 'train'));
+      // N_aug means N_aug: validation defects are made in addition, on the held-out normals (never on a
+      // training canvas), so all N_aug synthetic defects reach training.
+      if (!data.validation && valNormals.length && config.valFraction > 0)
+        valSynthItems.push(
+          ...make(valNormals, Math.max(1, Math.round(config.nAug * config.valFraction)), 'val'),
+        );
     }
-    const nValSynth = data.validation ? 0 : Math.round(synthItems.length * config.valFraction);
+    // Accepted defects are a fixed set: without a val split, valFraction of them is held out for validation.
+    const nHeldOut =
+      config.generator === 'accepted' && !data.validation
+        ? Math.round(synthItems.length * config.valFraction)
+        : 0;
     const synthRows = await ctx.rows(synthItems, signal);
-    const valSynth = synthRows.slice(synthRows.length - nValSynth);
-    const trainSynth = synthRows.slice(0, synthRows.length - nValSynth);
+    const trainSynth = synthRows.slice(0, synthRows.length - nHeldOut);
+    const valSynth = [
+      ...synthRows.slice(synthRows.length - nHeldOut),
+      ...(await ctx.rows(valSynthItems, signal)),
+    ];
 
     const normalRows = await ctx.realRows(trainNormals, 'normal', signal);
     const realRows = config.fewShot ? await ctx.realRows(data.realDefects, 'real', signal) : [];
