@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { DIFFUSION_GUIDANCE, DIFFUSION_STEPS, DIFFUSION_STRENGTH } from '../src/core/diffusion/settings.ts';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
 import { BCE_FIELDS, CSE_FIELDS } from '../src/core/experiments/head-options.ts';
+import { MAX_FPR } from '../src/core/experiments/threshold-policy.ts';
 import { jsonSchemaOfField, numberField } from '../src/core/fields.ts';
 import {
   averagePrecision,
@@ -141,7 +142,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
             scores: numberArray,
             labels: { type: 'array', items: { type: 'integer', enum: [0, 1] } },
             threshold: { type: 'number' },
-            maxFpr: { type: 'number', minimum: 0, maximum: 1 },
+            maxFpr: jsonSchemaOfField(MAX_FPR),
             curves: { type: 'boolean' },
           },
         },

@@ -24,6 +24,7 @@ import {
   SPATIAL_FIELDS,
 } from '../../src/core/experiments/head-options.ts';
 import {
+  MAX_FPR,
   THRESHOLD_POLICY_JSON_SCHEMA,
   thresholdPolicy,
 } from '../../src/core/experiments/threshold-policy.ts';
@@ -172,6 +173,16 @@ describe('threshold policy schema', () => {
       /threshold\.mode must be val-best-f1 \| val-fpr \| test-best-f1/,
     );
     expect(GRID_CONFIG_SCHEMA.properties.threshold).toBe(THRESHOLD_POLICY_JSON_SCHEMA);
+    // The metrics route reads the same maxFpr limit.
+    const app = buildServer();
+    const metrics = (maxFpr: number) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/metrics',
+        payload: { scores: [0.1, 0.9], labels: [0, 1], maxFpr },
+      });
+    expect((await metrics(MAX_FPR.max)).statusCode).toBe(200);
+    expect((await metrics(MAX_FPR.max + 0.5)).statusCode).toBe(400);
     for (const mode of ['val-best-f1', 'test-best-f1'])
       expect(
         await ajvAccepts({ type: 'object', properties: { v: THRESHOLD_POLICY_JSON_SCHEMA } }, { mode }),
