@@ -25,6 +25,7 @@ import {
 } from '../../src/core/experiments/head-options.ts';
 import {
   MAX_FPR,
+  THRESHOLD_MODES,
   THRESHOLD_POLICY_JSON_SCHEMA,
   thresholdPolicy,
 } from '../../src/core/experiments/threshold-policy.ts';
@@ -32,6 +33,7 @@ import {
   changedFields,
   checkNumber,
   jsonSchemaOf,
+  numberField,
   resolveFields,
   schemaDefaults,
   type FormSchema,
@@ -42,7 +44,9 @@ import { SUPERVISED_DEFAULTS, supervisedOptions } from '../../src/runtime/heads/
 import { CSE_DEFAULTS, cseOptions } from '../../src/runtime/heads/cse.ts';
 import SchemaForm from '../../src/ui/components/SchemaForm.svelte';
 import DiffusionPanel from '../../src/ui/diffusion/DiffusionPanel.svelte';
+import ExperimentsPanel from '../../src/ui/experiments/ExperimentsPanel.svelte';
 import { EXPERIMENT_DIFFUSION_KEYS } from '../../src/ui/experiments/form.ts';
+import type { ExperimentsApi } from '../../workers/experiments.engine.ts';
 
 const validators = new Map<object, ReturnType<typeof Fastify>>();
 
@@ -187,6 +191,32 @@ describe('threshold policy schema', () => {
       expect(
         await ajvAccepts({ type: 'object', properties: { v: THRESHOLD_POLICY_JSON_SCHEMA } }, { mode }),
       ).toBe(true);
+  });
+});
+
+describe('the panels draw the schemas', () => {
+  it('the experiment runner: threshold modes with their labels, epochs limits, per-head option forms', () => {
+    const api = { diffusionModels: () => new Promise(() => undefined) } as unknown as ExperimentsApi;
+    const html = render(ExperimentsPanel, { props: { datasetId: 'ds', api } }).body;
+    for (const m of THRESHOLD_MODES)
+      expect(html).toMatch(
+        new RegExp(`<option value="${m.value}"[^>]*>${m.label.replace(/[()]/g, '\\$&')}</option>`),
+      );
+    expect(html).toContain('best F1 on test (tuned on test)');
+    expect(maxOf(html, 'placeholder="per head"')).toBe(numberField(BCE_FIELDS, 'epochs').max);
+    // BCE is the default head: its options form is there, drawn from the schema, epochs left to the grid field.
+    expect(maxOf(html, 'aria-label="BCE Batch"')).toBe(numberField(BCE_FIELDS, 'batchSize').max);
+    expect(html).not.toContain('aria-label="BCE Epochs"');
+  });
+
+  it('the Paint tab diffusion panel: guidance and strength limits, the defaults as values', () => {
+    const html = render(DiffusionPanel, { props: { sourceImageIds: [], regionMaskIds: [] } }).body;
+    expect(maxOf(html, 'data-testid="diffusion-guidance"')).toBe(
+      numberField(DIFFUSION_FIELDS, 'guidanceScale').max,
+    );
+    expect(maxOf(html, 'data-testid="diffusion-count"')).toBe(numberField(DIFFUSION_FIELDS, 'count').max);
+    const steps = html.match(/<input[^>]*data-testid="diffusion-steps"[^>]*>/)![0];
+    expect(steps).toContain(`value="${DEFAULT_SETTINGS.steps}"`);
   });
 });
 
