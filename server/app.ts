@@ -11,9 +11,13 @@
  * - POST /api/diffusion/generate     inpainting through the diffusion engine (503 with a fix when none is wired in)
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { DIFFUSION_GUIDANCE, DIFFUSION_STEPS, DIFFUSION_STRENGTH } from '../src/core/diffusion/settings.ts';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
-import { averagePrecision, metricRow, precisionRecallCurve, rocCurve } from '../src/core/metrics/index.ts';
+import { BCE_FIELDS, CSE_FIELDS } from '../src/core/experiments/head-options.ts';
+import { MAX_FPR } from '../src/core/experiments/threshold-policy.ts';
 import { thresholdOnScores } from '../src/core/experiments/threshold.ts';
+import { jsonSchemaOfField, numberField } from '../src/core/fields.ts';
+import { averagePrecision, metricRow, precisionRecallCurve, rocCurve } from '../src/core/metrics/index.ts';
 import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import type { ExperimentResult } from '../src/core/experiments/index.ts';
 import { coreGenerators } from '../src/app/generators.ts';
@@ -132,7 +136,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
             scores: numberArray,
             labels: { type: 'array', items: { type: 'integer', enum: [0, 1] } },
             threshold: { type: 'number' },
-            maxFpr: { type: 'number', minimum: 0, maximum: 1 },
+            maxFpr: jsonSchemaOfField(MAX_FPR),
             curves: { type: 'boolean' },
           },
         },
@@ -201,8 +205,8 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
           properties: {
             seeds: { type: 'array', items: { type: 'integer' }, minItems: 1, maxItems: 16 },
             nAug: { type: 'integer', minimum: 0, maximum: 2000 },
-            epochs: { type: 'integer', minimum: 1, maximum: 1000 },
-            cseEpochs: { type: 'integer', minimum: 1, maximum: 1000 },
+            epochs: jsonSchemaOfField(numberField(BCE_FIELDS, 'epochs')),
+            cseEpochs: jsonSchemaOfField(numberField(CSE_FIELDS, 'epochs')),
             skipCse: { type: 'boolean' },
             dataDir: { type: 'string' },
           },
@@ -252,9 +256,10 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
             mask: { type: 'string', description: 'base64 PNG, non-zero = repaint' },
             prompt: { type: 'string' },
             negativePrompt: { type: 'string' },
-            steps: { type: 'integer', minimum: 1, maximum: 200 },
-            guidanceScale: { type: 'number', minimum: 0, maximum: 50 },
-            strength: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+            // The diffusion settings schema's limits: the same the panels, the grid and the pipeline check.
+            steps: jsonSchemaOfField(DIFFUSION_STEPS),
+            guidanceScale: jsonSchemaOfField(DIFFUSION_GUIDANCE),
+            strength: jsonSchemaOfField(DIFFUSION_STRENGTH),
             seed: { type: 'integer' },
           },
         },

@@ -16,7 +16,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import Fastify, { type FastifyRequest } from 'fastify';
+import { DIFFUSION_GUIDANCE, DIFFUSION_STEPS, DIFFUSION_STRENGTH } from '../src/core/diffusion/settings.ts';
 import { DefectLabError, errorInfo } from '../src/core/errors.ts';
+import { BCE_FIELDS, HEAD_OPTION_FIELDS } from '../src/core/experiments/head-options.ts';
+import { THRESHOLD_POLICY_JSON_SCHEMA } from '../src/core/experiments/threshold-policy.ts';
+import { jsonSchemaOf, jsonSchemaOfField, numberField } from '../src/core/fields.ts';
 import {
   DIFFUSION_MASK_SOURCES,
   GENERATOR_CHOICES,
@@ -72,17 +76,10 @@ export const GRID_CONFIG_SCHEMA = {
     fewShot: { type: 'array', minItems: 1, items: { type: 'boolean' } },
     stream: { type: 'string', enum: ['concat', 'mixed'] },
     realProbability: { type: 'number', minimum: 0, maximum: 1 },
-    epochs: { type: 'integer', minimum: 1 },
+    // Limits below come from the core schemas the panels draw their forms from.
+    epochs: jsonSchemaOfField(numberField(BCE_FIELDS, 'epochs')),
     valFraction: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
-    threshold: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['mode'],
-      properties: {
-        mode: { type: 'string', enum: ['val-best-f1', 'val-fpr', 'test-best-f1'] },
-        maxFpr: { type: 'number', minimum: 0, maximum: 1 },
-      },
-    },
+    threshold: THRESHOLD_POLICY_JSON_SCHEMA,
     inOut: {
       type: 'object',
       additionalProperties: false,
@@ -96,16 +93,17 @@ export const GRID_CONFIG_SCHEMA = {
         model: { type: 'string', minLength: 1 },
         prompts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
         negativePrompt: { type: 'string' },
-        steps: { type: 'integer', minimum: 1, maximum: 1000 },
-        guidanceScale: { type: 'number', minimum: 0, maximum: 100 },
-        strength: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        steps: jsonSchemaOfField(DIFFUSION_STEPS),
+        guidanceScale: jsonSchemaOfField(DIFFUSION_GUIDANCE),
+        strength: jsonSchemaOfField(DIFFUSION_STRENGTH),
         masks: { type: 'string', enum: [...DIFFUSION_MASK_SOURCES] },
       },
     },
     headOptions: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(HEAD_CHOICES.map((h) => [h, { type: 'object' }])),
+      // Each head's own options, strictly: a misspelt option is an error, not a silent default.
+      properties: Object.fromEntries(HEAD_CHOICES.map((h) => [h, jsonSchemaOf(HEAD_OPTION_FIELDS[h])])),
     },
     baselines: { type: 'boolean' },
   },

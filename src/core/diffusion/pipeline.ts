@@ -40,6 +40,8 @@ import type {
   GenerateResult,
   TokenizerLike,
 } from './types.ts';
+import { checkNumber } from '../fields.ts';
+import { DIFFUSION_STEPS } from './settings.ts';
 
 /**
  * SDXL / SD inpainting over `SessionLike`, following diffusers' `StableDiffusionXLInpaintPipeline`.
@@ -185,8 +187,7 @@ function generationSize(config: DiffusionConfig, req: GenerateRequest): { width:
 function validateRequest(req: GenerateRequest): void {
   assertRaster(req.image, 'image');
   if (typeof req.prompt !== 'string') throw new InvalidArgumentError('prompt', 'a string', req.prompt);
-  if (!Number.isInteger(req.steps) || req.steps < 1 || req.steps > 1000)
-    throw new InvalidArgumentError('steps', 'an integer in [1, 1000]', req.steps);
+  checkNumber(DIFFUSION_STEPS, req.steps, 'steps');
   if (!Number.isFinite(req.guidanceScale) || req.guidanceScale < 0)
     throw new InvalidArgumentError('guidanceScale', 'a finite number ≥ 0', req.guidanceScale);
   if (!(req.strength > 0 && req.strength <= 1))

@@ -9,52 +9,10 @@ import { InvalidArgumentError } from '../errors.ts';
 import { EmptyMaskError } from './inpaint.ts';
 import { createRaster, resizeNearest, type RasterImage } from '../image.ts';
 import { Rng } from '../rng.ts';
+import { DIFFUSION_COUNT, type DiffusionSettings } from './settings.ts';
 
-export interface DiffusionSettings {
-  /** One prompt per line; several lines form the prompt pool batch mode draws from. */
-  prompts: string;
-  negativePrompt: string;
-  steps: number;
-  guidanceScale: number;
-  strength: number;
-  seed: number;
-  /** Locked: the seed stays; unlocked: a fresh random seed per Generate click. */
-  seedLocked: boolean;
-  onlyMasked: boolean;
-  padding: number;
-  maskBlur: number;
-  /** Samples per click (N_aug in batch mode). */
-  count: number;
-  /** Decode a preview every k steps (0 = only the final image); each costs one VAE decode. */
-  previewEvery: number;
-  /** 'paired': image i with its own region mask (or mask i mod M), prompt i mod P; 'triplets': DIAG's random draw. */
-  mode: 'paired' | 'triplets';
-}
-
-/** DIAG's settings (Girella et al.): expert prompts, the negative prompt, 30 steps, guidance 20, strength 0.99. */
-export const DIAG_PRESET: Pick<
-  DiffusionSettings,
-  'prompts' | 'negativePrompt' | 'steps' | 'guidanceScale' | 'strength'
-> = {
-  prompts: 'white marks on the wall\ncopper metal scratches',
-  negativePrompt: 'smooth, plain, black, dark, shadow',
-  steps: 30,
-  guidanceScale: 20,
-  strength: 0.99,
-};
-
-export const DEFAULT_SETTINGS: DiffusionSettings = {
-  ...DIAG_PRESET,
-  prompts: 'white marks on the wall',
-  seed: 1234,
-  seedLocked: true,
-  onlyMasked: false,
-  padding: 32,
-  maskBlur: 0,
-  count: 1,
-  previewEvery: 5,
-  mode: 'paired',
-};
+// The settings schema lives in settings.ts; these names stay importable from here.
+export { DEFAULT_SETTINGS, DIAG_PRESET, type DiffusionSettings } from './settings.ts';
 
 export function promptPool(s: Pick<DiffusionSettings, 'prompts'>): string[] {
   return s.prompts
@@ -82,8 +40,9 @@ export function planSamples(
   seed: number,
   mode: DiffusionSettings['mode'],
 ): PlannedSample[] {
-  if (!Number.isInteger(count) || count < 1 || count > 1000)
-    throw new InvalidArgumentError('count', 'an integer in 1..1000', count);
+  const { min, max } = DIFFUSION_COUNT;
+  if (!Number.isInteger(count) || count < min || count > max)
+    throw new InvalidArgumentError('count', `an integer in ${min}..${max}`, count);
   if (pools.images < 1) throw new InvalidArgumentError('source images', 'at least one image', pools.images);
   // No mask at all is the UI's form of an empty mask (an empty painting is not stored): the engine's own error.
   if (pools.masks < 1) throw new EmptyMaskError();

@@ -1,5 +1,7 @@
 /** Grid specification → the list of reproducible cell configurations. */
 import { InvalidArgumentError } from '../errors.ts';
+import { DIFFUSION_GUIDANCE, DIFFUSION_STEPS, DIFFUSION_STRENGTH } from '../diffusion/settings.ts';
+import { checkNumber } from '../fields.ts';
 import { hashString } from '../rng.ts';
 import {
   BASELINE_HEADS,
@@ -70,12 +72,10 @@ export function validateDiffusionOptions(d: DiffusionGenOptions, field = 'diffus
     throw new InvalidArgumentError(`${field}.prompts`, 'a non-empty list of non-empty prompts', d.prompts);
   if (typeof d.negativePrompt !== 'string')
     throw new InvalidArgumentError(`${field}.negativePrompt`, 'a string (may be empty)', d.negativePrompt);
-  if (!Number.isInteger(d.steps) || d.steps < 1 || d.steps > 1000)
-    throw new InvalidArgumentError(`${field}.steps`, 'an integer in 1..1000', d.steps);
-  if (!(d.guidanceScale >= 0 && d.guidanceScale <= 100))
-    throw new InvalidArgumentError(`${field}.guidanceScale`, 'a number in [0, 100]', d.guidanceScale);
-  if (!(d.strength > 0 && d.strength <= 1))
-    throw new InvalidArgumentError(`${field}.strength`, 'a number in (0, 1]', d.strength);
+  // The limits are the diffusion settings schema's, the same the panels and the server routes use.
+  checkNumber(DIFFUSION_STEPS, d.steps, `${field}.steps`);
+  checkNumber(DIFFUSION_GUIDANCE, d.guidanceScale, `${field}.guidanceScale`);
+  checkNumber(DIFFUSION_STRENGTH, d.strength, `${field}.strength`);
   if (!DIFFUSION_MASK_SOURCES.includes(d.masks))
     throw new InvalidArgumentError(`${field}.masks`, DIFFUSION_MASK_SOURCES.join(' | '), d.masks);
 }

@@ -8,6 +8,7 @@
  * same seed gives the same weights.
  */
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { SUPERVISED_DEFAULTS as CORE_SUPERVISED_DEFAULTS } from '../../core/experiments/head-options.ts';
 import { averagePrecision } from '../../core/metrics/index.ts';
 import type { CancelSignal } from '../../core/progress.ts';
 import { yieldToEventLoop } from '../../core/progress.ts';
@@ -39,7 +40,7 @@ export interface TrainHooks {
   signal?: CancelSignal;
 }
 
-/** Options of the supervised heads (BCE and spatial). Defaults per issue 5. */
+/** Options of the supervised heads (BCE and spatial). Defaults per issue 5, from `core/experiments/head-options.ts`. */
 export interface SupervisedOptions {
   /** 0 = linear head; > 0 = one hidden ReLU layer of this width (BCE head only). */
   hidden: number;
@@ -55,16 +56,8 @@ export interface SupervisedOptions {
   patience: number;
 }
 
-export const SUPERVISED_DEFAULTS: SupervisedOptions = {
-  hidden: 0,
-  learningRate: 1e-4,
-  batchSize: 32,
-  epochs: 50,
-  classWeighting: true,
-  seed: 0,
-  validationFraction: 0.2,
-  patience: 10,
-};
+/** The defaults are the core head-option schema's, so the Train tab, the grid and the heads agree. */
+export const SUPERVISED_DEFAULTS: SupervisedOptions = { ...CORE_SUPERVISED_DEFAULTS };
 
 export function supervisedOptions(o: Partial<SupervisedOptions> = {}): SupervisedOptions {
   const r = { ...SUPERVISED_DEFAULTS, ...o };

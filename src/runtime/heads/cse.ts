@@ -13,6 +13,7 @@
  *   = min over centroids of the cosine distance `1 − cos(e, c)`, per image = the max over locations.
  */
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { CSE_DEFAULTS as CORE_CSE_DEFAULTS } from '../../core/experiments/head-options.ts';
 import { Rng } from '../../core/rng.ts';
 import { yieldToEventLoop } from '../../core/progress.ts';
 import { tf } from '../tf.ts';
@@ -55,18 +56,8 @@ export interface CseOptions {
   seed: number;
 }
 
-export const CSE_DEFAULTS: CseOptions = {
-  hidden: 128,
-  embedDim: 64,
-  lambda: 10,
-  learningRate: 1e-3,
-  epochs: 20,
-  stepsPerEpoch: 8,
-  pairsPerStep: 8,
-  margin: 0,
-  k: 1,
-  seed: 0,
-};
+/** The defaults are the core head-option schema's, so the Train tab, the grid and the head agree. */
+export const CSE_DEFAULTS: CseOptions = { ...CORE_CSE_DEFAULTS };
 
 export function cseOptions(o: Partial<CseOptions> = {}): CseOptions {
   const r = { ...CSE_DEFAULTS, ...o };

@@ -151,3 +151,72 @@ export function sampleProvenance(a: {
     createdAt: Date.now(),
   };
 }
+
+/** A generation request the form cannot make: what is missing and where to fix it. */
+export class GenerationInputError extends DefectLabError {
+  constructor(problem: string, fix: string) {
+    super('GenerationInputError', problem, fix);
+  }
+}
+
+/**
+ * The source images of a batch: the painter's image, the Data tab's selection (`selected`, already looked up),
+ * or `sampledCount` images drawn with the batch seed from the dataset's real normals (all images when it has
+ * none).
+ * @throws GenerationInputError naming what is missing
+ */
+export function pickSources<T extends { id: string; label: string; provenance?: unknown }>(
+  mode: SourceMode,
+  a: { current: T | null; selected: readonly T[]; images: readonly T[]; sampledCount: number; seed: number },
+): T[] {
+  if (mode === 'current') {
+    if (!a.current) throw new GenerationInputError('no image is open in the painter', 'pick an image above');
+    return [a.current];
+  }
+  if (mode === 'selection') {
+    if (!a.selected.length)
+      throw new GenerationInputError('no images are selected', 'select images in the Data tab');
+    return [...a.selected];
+  }
+  const normals = a.images.filter((i) => i.label === 'normal' && !i.provenance);
+  const pool = normals.length ? normals : a.images;
+  if (!pool.length) throw new GenerationInputError('the dataset has no images', 'import images first');
+  const byId = new Map(pool.map((i) => [i.id, i]));
+  return sampleIds(
+    pool.map((i) => i.id),
+    a.sampledCount,
+    a.seed,
+  ).map((id) => byId.get(id)!);
+}
+
+/** The seed of source i's random Perlin region (recorded in provenance, so the region can be drawn again). */
+export function regionSeeds(batchSeed: number | string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${batchSeed}:region:${i}`);
+}
+
+/** Source i takes library mask i mod M: `n` indices into `m` masks. */
+export function cycleIndices(n: number, m: number): number[] {
+  if (m < 1) throw new InvalidArgumentError('library masks', 'at least one selected mask', m);
+  return Array.from({ length: n }, (_, i) => i % m);
+}
+
+/** The toast after a batch: how many were staged, or why some found no room. */
+export function batchSummary(
+  made: number,
+  count: number,
+  failures: readonly { message: string }[],
+): { level: 'info' | 'warn'; text: string } {
+  if (failures.length)
+    return {
+      level: 'warn',
+      text: `${failures.length} of ${count} samples found no room: ${failures[0].message}`,
+    };
+  return { level: 'info', text: `${made} samples are waiting in the staging strip.` };
+}
+
+/** The toast after a cancel: a cancelled batch keeps what it made, and says how many. */
+export function cancelledSummary(made: number): string {
+  return made === 0
+    ? 'Generation cancelled before the first sample.'
+    : `Generation cancelled; the ${made} sample${made === 1 ? '' : 's'} made so far ${made === 1 ? 'is' : 'are'} in the staging strip.`;
+}

@@ -1,0 +1,240 @@
+/**
+ * Head option schemas: one per head (limits, defaults, labels). The runtime heads take their defaults from here
+ * (`SUPERVISED_DEFAULTS`, `CSE_DEFAULTS`), the Train tab and the experiment runner draw their forms from them,
+ * and the grid config's `headOptions` block is checked against them, so each head gets its own defaults
+ * everywhere (the CSE head once trained with the BCE head's 50 epochs and lr 1e-4 in the app).
+ */
+import { schemaDefaults, type FieldSpec, type FormSchema } from '../fields.ts';
+import type { HeadChoice } from './types.ts';
+
+/** Seeds as the grid accepts them (signed 32-bit). */
+const seedField: FieldSpec = {
+  key: 'seed',
+  kind: 'number',
+  min: -2147483648,
+  max: 2147483647,
+  integer: true,
+  default: 0,
+  label: 'Seed',
+  help: 'seeds the initial weights, the validation split and the shuffling',
+};
+
+const epochsField = (d: number): FieldSpec => ({
+  key: 'epochs',
+  kind: 'number',
+  min: 1,
+  max: 1000,
+  integer: true,
+  default: d,
+  label: 'Epochs',
+  help: 'passes over the training set (early stopping may end sooner)',
+});
+
+const learningRateField = (d: number): FieldSpec => ({
+  key: 'learningRate',
+  kind: 'number',
+  min: 0,
+  max: 1,
+  exclusiveMin: true,
+  default: d,
+  label: 'LR',
+  help: 'Adam learning rate',
+});
+
+/** BCE and spatial: the supervised minibatch loop (`fitBinary`); defaults per issue 5. */
+const supervisedFields = (withHidden: boolean): FieldSpec[] => [
+  epochsField(50),
+  learningRateField(1e-4),
+  seedField,
+  {
+    key: 'batchSize',
+    kind: 'number',
+    min: 1,
+    max: 4096,
+    integer: true,
+    default: 32,
+    label: 'Batch',
+    help: 'rows per Adam step',
+  },
+  ...(withHidden
+    ? [
+        {
+          key: 'hidden',
+          kind: 'number',
+          min: 0,
+          max: 4096,
+          integer: true,
+          default: 0,
+          label: 'Hidden units (0 = linear)',
+          help: '0: logistic regression; > 0: one hidden ReLU layer of this width',
+        } satisfies FieldSpec,
+      ]
+    : []),
+  {
+    key: 'classWeighting',
+    kind: 'boolean',
+    default: true,
+    label: 'class weighting',
+    help: 'weight each class by n / (2 · n_class), so an imbalance does not teach "always normal"',
+  },
+  {
+    key: 'validationFraction',
+    kind: 'number',
+    min: 0,
+    max: 0.9,
+    default: 0.2,
+    label: 'Validation fraction',
+    help: 'stratified share held out for early stopping (0 = none)',
+    advanced: true,
+  },
+  {
+    key: 'patience',
+    kind: 'number',
+    min: 1,
+    max: 1000,
+    integer: true,
+    default: 10,
+    label: 'Patience',
+    help: 'epochs without a validation-loss improvement before stopping',
+    advanced: true,
+  },
+];
+
+export const BCE_FIELDS: FormSchema = supervisedFields(true);
+/** The spatial head is a 1×1 conv: it has no hidden layer, but stores `hidden: 0` like the BCE head. */
+export const SPATIAL_FIELDS: FormSchema = supervisedFields(false);
+
+export const CSE_FIELDS: FormSchema = [
+  epochsField(20),
+  learningRateField(1e-3),
+  seedField,
+  {
+    key: 'lambda',
+    kind: 'number',
+    min: 0,
+    max: 1000,
+    default: 10,
+    label: 'λ (reconstruction)',
+    help: 'weight of the frozen-decoder reconstruction loss that keeps the embedding from collapsing',
+  },
+  {
+    key: 'k',
+    kind: 'number',
+    min: 1,
+    max: 64,
+    integer: true,
+    default: 1,
+    label: 'k (centroids)',
+    help: 'spherical k-means centroids on normal embeddings (k > 1 for textures with several looks)',
+  },
+  {
+    key: 'hidden',
+    kind: 'number',
+    min: 1,
+    max: 4096,
+    integer: true,
+    default: 128,
+    label: 'Hidden units',
+    help: 'width of the embedder’s hidden layer',
+    advanced: true,
+  },
+  {
+    key: 'embedDim',
+    kind: 'number',
+    min: 1,
+    max: 1024,
+    integer: true,
+    default: 64,
+    label: 'Embedding size',
+    help: 'dimension E of the location embeddings',
+    advanced: true,
+  },
+  {
+    key: 'stepsPerEpoch',
+    kind: 'number',
+    min: 1,
+    max: 1000,
+    integer: true,
+    default: 8,
+    label: 'Steps per epoch',
+    help: 'Adam steps per epoch',
+    advanced: true,
+  },
+  {
+    key: 'pairsPerStep',
+    kind: 'number',
+    min: 1,
+    max: 256,
+    integer: true,
+    default: 8,
+    label: 'Pairs per step',
+    help: '(normal, normal-or-synthetic) pairs per step, made on the fly',
+    advanced: true,
+  },
+  {
+    key: 'margin',
+    kind: 'number',
+    min: -1,
+    max: 1,
+    exclusiveMax: true,
+    default: 0,
+    label: 'Margin',
+    help: 'cosine similarity defect locations are pushed below',
+    advanced: true,
+  },
+];
+
+export const KNN_FIELDS: FormSchema = [
+  {
+    key: 'k',
+    kind: 'number',
+    min: 1,
+    max: 1000,
+    integer: true,
+    default: 1,
+    label: 'k (neighbours)',
+    help: 'score = mean cosine distance to the k nearest training normals',
+  },
+];
+
+/** Options of every head of the grid; the mean-distance baseline has none. */
+export const HEAD_OPTION_FIELDS: Readonly<Record<HeadChoice, FormSchema>> = {
+  bce: BCE_FIELDS,
+  spatial: SPATIAL_FIELDS,
+  cse: CSE_FIELDS,
+  knn: KNN_FIELDS,
+  mean: [],
+};
+
+/** Defaults of the supervised heads (the runtime's `SupervisedOptions`; the spatial head keeps `hidden: 0`). */
+export interface SupervisedDefaults {
+  hidden: number;
+  learningRate: number;
+  batchSize: number;
+  epochs: number;
+  classWeighting: boolean;
+  seed: number;
+  validationFraction: number;
+  patience: number;
+}
+
+export interface CseDefaults {
+  hidden: number;
+  embedDim: number;
+  lambda: number;
+  learningRate: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  pairsPerStep: number;
+  margin: number;
+  k: number;
+  seed: number;
+}
+
+export const SUPERVISED_DEFAULTS: SupervisedDefaults = schemaDefaults<SupervisedDefaults>(BCE_FIELDS);
+export const CSE_DEFAULTS: CseDefaults = schemaDefaults<CseDefaults>(CSE_FIELDS);
+
+/** The form defaults of a head (a fresh object each call: forms edit it). */
+export function headDefaults(head: HeadChoice): Record<string, unknown> {
+  return schemaDefaults(HEAD_OPTION_FIELDS[head]);
+}
