@@ -4,7 +4,8 @@
  * test), so README.md and docs/results.md can only show what a committed run printed.
  */
 import { DefectLabError } from '../errors.ts';
-import type { CellConfig, CellResult, GeneratorChoice, HeadChoice } from './types.ts';
+import { stableStringify } from './grid.ts';
+import type { CellConfig, CellCounts, CellResult, GeneratorChoice, HeadChoice } from './types.ts';
 
 export const TABLE_METRICS = ['ap', 'auroc', 'f1', 'precision', 'recall', 'mcc', 'fpr', 'valAp'] as const;
 export type TableMetric = (typeof TABLE_METRICS)[number];
@@ -31,6 +32,8 @@ export interface TableRow {
   /** Per defect class: AP, AUROC and recall at the cell's threshold over seeds; `n` = test defects of the class. */
   perClass: Record<string, ClassStats>;
   failed: number;
+  /** Images the row's cells trained on, validated on and were tested on (the first done cell's; seeds agree). */
+  counts?: CellCounts;
 }
 
 export interface ClassStats {
@@ -65,9 +68,40 @@ export function rowLabel(c: {
   return `${gen}${few} · ${c.head}`;
 }
 
-/** The table row a cell belongs to: everything but the seed. */
+/**
+ * The table row a cell belongs to: everything but the seed, so cells that differ on any axis (real-defect
+ * probability, diffusion strength / guidance / steps, the In&Out pair, head options, threshold, …) stay apart.
+ */
 export function rowKey(k: CellConfig): string {
-  return [k.generator, k.nAug, k.head, k.fewShot, k.stream, k.threshold.mode].join('|');
+  const { seed: _seed, ...rest } = k;
+  return stableStringify(rest);
+}
+
+/** Settings that differ between rows with the same label, as "key=value" (so the table can tell them apart). */
+function distinguishing(configs: readonly CellConfig[]): ((c: CellConfig) => string) | null {
+  const flat = (c: CellConfig): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const walk = (v: unknown, path: string) => {
+      if (v && typeof v === 'object' && !Array.isArray(v))
+        for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+      else out[path] = JSON.stringify(v);
+    };
+    const { seed: _s, dataset: _d, extractor: _e, ...rest } = c;
+    walk(rest, '');
+    return out;
+  };
+  const flats = configs.map(flat);
+  const keys = [...new Set(flats.flatMap((f) => Object.keys(f)))].filter(
+    (k) => new Set(flats.map((f) => f[k])).size > 1,
+  );
+  if (!keys.length) return null;
+  return (c) => {
+    const f = flat(c);
+    return keys
+      .filter((k) => f[k] !== undefined)
+      .map((k) => `${k}=${f[k].replace(/^"|"$/g, '')}`)
+      .join(', ');
+  };
 }
 
 /** Groups cells by everything but the seed and aggregates each metric over seeds. Row order follows first appearance. */
@@ -80,8 +114,16 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
     else groups.set(key, [c]);
   }
   const rows: TableRow[] = [];
+  // Rows whose labels collide (a sweep over an axis the label does not name) get their differing settings.
+  const byLabel = new Map<string, CellConfig[]>();
+  for (const g of groups.values()) {
+    const l = rowLabel(g[0].config);
+    byLabel.set(l, [...(byLabel.get(l) ?? []), g[0].config]);
+  }
   for (const g of groups.values()) {
     const cfg = g[0].config;
+    const same = byLabel.get(rowLabel(cfg)) ?? [];
+    const extra = same.length > 1 ? distinguishing(same)?.(cfg) : '';
     const done = g.filter((c) => c.status === 'done' && c.metrics);
     const stats = {} as Record<TableMetric, Stat>;
     for (const m of TABLE_METRICS) stats[m] = meanStd(done.map((c) => c.metrics?.[m] ?? NaN));
@@ -96,7 +138,7 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
         n: Math.max(0, ...done.map((c) => c.perClass?.[k]?.n ?? 0)),
       };
     rows.push({
-      label: rowLabel(cfg),
+      label: extra ? `${rowLabel(cfg)} [${extra}]` : rowLabel(cfg),
       generator: cfg.generator,
       nAug: cfg.nAug,
       head: cfg.head,
@@ -107,6 +149,7 @@ export function aggregate(cells: readonly CellResult[]): TableRow[] {
       stats,
       perClass,
       failed: g.length - done.length,
+      ...(done[0]?.counts ? { counts: done[0].counts } : {}),
     });
   }
   return rows;
@@ -146,18 +189,24 @@ export function toMarkdown(
   metrics: readonly TableMetric[] = ['ap', 'auroc', 'f1', 'mcc', 'valAp'],
   o: { perClass?: boolean } = {},
 ): string {
+  const withCounts = rows.some((r) => r.counts);
   const head = [
     'setting',
     'seeds',
     ...metrics.map((m) => (m === 'valAp' ? 'val AP' : m.toUpperCase())),
     'threshold from',
+    ...(withCounts ? ['trained on (N + S + R)', 'validated on (N + S + R)'] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
+  const nsr = (x: { normal: number; synthetic: number; real: number } | undefined) =>
+    x ? `${x.normal} + ${x.synthetic} + ${x.real}` : '—';
   for (const r of rows)
     lines.push(
       `| ${r.label} | ${r.seeds.length - r.failed}${r.failed ? ` (+${r.failed} failed)` : ''} | ${metrics
         .map((m) => fmtStat(r.stats[m]))
-        .join(' | ')} | ${r.thresholdSource} |`,
+        .join(' | ')} | ${r.thresholdSource} |${
+        withCounts ? ` ${nsr(r.counts?.train)} | ${nsr(r.counts?.val)} |` : ''
+      }`,
     );
   const perClass = o.perClass === false ? '' : perClassMarkdown(rows);
   if (perClass) lines.push('', perClass);
@@ -464,7 +513,7 @@ export function renderResult(r: ResultFile, part: ResultPart = 'all'): string {
     const lines = [
       ...provenance(r),
       '',
-      'Test-set metrics, mean ± sample std (n − 1) over seeds; F1, MCC and FPR at the threshold of the last column.',
+      'Test-set metrics, mean ± sample std (n − 1) over seeds; F1, MCC and FPR at the threshold of the "threshold from" column. N + S + R = normals + synthetic + real defects a cell trained or validated on.',
       '',
       toMarkdown(r.table, RESULT_METRICS, { perClass: false }),
     ];
