@@ -76,6 +76,27 @@ export const GRID_CONFIG_SCHEMA = {
     fewShot: { type: 'array', minItems: 1, items: { type: 'boolean' } },
     stream: { type: 'string', enum: ['concat', 'mixed'] },
     realProbability: { type: 'number', minimum: 0, maximum: 1 },
+    sweep: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        realProbability: { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 } },
+        realFraction: { type: 'array', items: { type: 'number', exclusiveMinimum: 0, maximum: 1 } },
+        strength: { type: 'array', items: jsonSchemaOfField(DIFFUSION_STRENGTH) },
+        guidanceScale: { type: 'array', items: jsonSchemaOfField(DIFFUSION_GUIDANCE) },
+        steps: { type: 'array', items: jsonSchemaOfField(DIFFUSION_STEPS) },
+        inOut: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['in', 'out'],
+            properties: { in: generatorName, out: generatorName },
+          },
+        },
+        cseK: { type: 'array', items: { type: 'integer', minimum: 1 } },
+      },
+    },
     // Limits below come from the core schemas the panels draw their forms from.
     epochs: jsonSchemaOfField(numberField(BCE_FIELDS, 'epochs')),
     valFraction: { type: 'number', minimum: 0, exclusiveMaximum: 1 },

@@ -15,6 +15,7 @@ import {
   meanStd,
   mixedSupervisionStream,
   rowsToCsv,
+  realSubset,
   runCells,
   runExperiment,
   toJson,
@@ -210,6 +211,58 @@ describe('table', () => {
     expect(meanStd([1, 2, 3])).toEqual({ mean: 2, std: 1, n: 3 });
     expect(meanStd([5]).std).toBeNaN();
     expect(meanStd([NaN, 4, 6]).mean).toBe(5);
+  });
+});
+
+describe('sweeps (grid axes) and nested real fractions', () => {
+  it('each sweep axis multiplies only the cells it changes; the table keeps every swept row apart', async () => {
+    const sw: GridSpec = {
+      generators: ['memseg'],
+      nAug: [10],
+      seeds: [0],
+      heads: ['bce', 'cse'],
+      fewShot: [true],
+      stream: 'mixed',
+      baselines: false,
+      sweep: { cseK: [1, 4], realProbability: [0, 0.5], realFraction: [0.25, 1] },
+    };
+    const cells = expandGrid(sw, 'fake', 'x');
+    // bce: realProbability × realFraction = 4; cse (normals only: real-defect axes do not change it) × cseK = 2.
+    expect(cells.filter((c) => c.head === 'bce')).toHaveLength(4);
+    expect(cells.filter((c) => c.head === 'cse')).toHaveLength(2);
+    expect(new Set(cells.filter((c) => c.head === 'cse').map((c) => c.headOptions?.k))).toEqual(
+      new Set([1, 4]),
+    );
+    expect(cells.filter((c) => c.head === 'bce').every((c) => c.headOptions?.k === undefined)).toBe(true);
+    // Zero-shot or concat cells are not repeated for axes that do not change them.
+    const zero = expandGrid({ ...sw, fewShot: [false], stream: 'concat', heads: ['bce'] }, 'fake', 'x');
+    expect(zero).toHaveLength(1);
+    // Rows differing only in a swept axis stay apart, labelled with what differs.
+    const r = await runCells(
+      cells.filter((c) => c.head === 'bce'),
+      dataset(),
+      env(),
+    );
+    expect(r.table).toHaveLength(4);
+    expect(new Set(r.table.map((t) => t.label)).size).toBe(4);
+    expect(r.table.map((t) => t.label).join('\n')).toMatch(/realProbability=0\.5/);
+    expect(r.table.map((t) => t.label).join('\n')).toMatch(/realFraction=0\.25/);
+  });
+
+  it('real fractions are nested per seed and use ⌈f·n⌉ defects', () => {
+    const d = { ...dataset(), realDefects: Array.from({ length: 16 }, (_, i) => item(`r${i}`, 1)) };
+    const base = expandGrid(
+      { ...spec, generators: ['memseg'], nAug: [4], seeds: [3], fewShot: [true] },
+      'fake',
+      'x',
+    )[0];
+    const ids = (f: number) => realSubset(d, { ...base, realFraction: f }).map((i) => i.id);
+    const fr = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1].map(ids);
+    expect(fr.map((x) => x.length)).toEqual([1, 2, 4, 8, 16]);
+    for (let i = 1; i < fr.length; i++) for (const id of fr[i - 1]) expect(fr[i]).toContain(id);
+    // Another seed draws another order.
+    expect(realSubset(d, { ...base, seed: 4, realFraction: 0.25 }).map((i) => i.id)).not.toEqual(fr[2]);
+    expect(() => expandGrid({ ...spec, sweep: { realFraction: [0] } }, 'fake', 'x')).toThrow(/realFraction/);
   });
 });
 

@@ -5,6 +5,7 @@ import { checkNumber } from '../fields.ts';
 import { hashString } from '../rng.ts';
 import {
   BASELINE_HEADS,
+  UNSUPERVISED_HEADS,
   GENERATOR_CHOICES,
   HEAD_CHOICES,
   type CellConfig,
@@ -34,6 +35,54 @@ export interface GridSpec {
   headOptions?: Partial<Record<HeadChoice, Record<string, unknown>>>;
   /** Add the k-NN and mean-distance baseline rows (default true: every table carries them). */
   baselines?: boolean;
+  /** Further grid axes (each value a cell of its own; rows that differ on any axis stay apart in the table). */
+  sweep?: GridSweep;
+}
+
+/**
+ * Sweep axes. Each applies only to the cells it changes, so a bce cell is not repeated for every CSE k:
+ * `realProbability` to mixed-stream few-shot cells of supervised heads, `realFraction` (nested fractions of the
+ * real defects, ISP-AD's 1/16 … 1) to few-shot cells of supervised heads, `strength` / `guidanceScale` / `steps` to cells that call diffusion, `inOut` pairs
+ * to In&Out cells, `cseK` to CSE cells.
+ */
+export interface GridSweep {
+  realProbability?: number[];
+  realFraction?: number[];
+  strength?: number[];
+  guidanceScale?: number[];
+  steps?: number[];
+  inOut?: { in: string; out: string }[];
+  cseK?: number[];
+}
+
+/** The sweep's combinations, each a partial cell change (one empty combination without a sweep). */
+function sweepVariants(sw: GridSweep | undefined): GridSweep[] {
+  let out: GridSweep[] = [{}];
+  if (!sw) return out;
+  for (const key of Object.keys(sw).sort() as (keyof GridSweep)[]) {
+    const values = sw[key] as unknown[] | undefined;
+    if (!values?.length) continue;
+    out = out.flatMap((v) => values.map((x) => ({ ...v, [key]: [x] })));
+  }
+  return out;
+}
+
+/** A cell with one sweep combination applied where it changes the cell. */
+function applyVariant(c: CellConfig, v: GridSweep): CellConfig {
+  const out: CellConfig = { ...c };
+  const usesReal = c.fewShot && !UNSUPERVISED_HEADS.includes(c.head);
+  if (v.realProbability && usesReal && c.stream === 'mixed') out.realProbability = v.realProbability[0];
+  if (v.realFraction && usesReal && v.realFraction[0] !== 1) out.realFraction = v.realFraction[0];
+  if (v.inOut && c.generator === 'in-out') out.inOut = { ...v.inOut[0] };
+  if (out.diffusion && (v.strength || v.guidanceScale || v.steps))
+    out.diffusion = {
+      ...out.diffusion,
+      ...(v.strength ? { strength: v.strength[0] } : {}),
+      ...(v.guidanceScale ? { guidanceScale: v.guidanceScale[0] } : {}),
+      ...(v.steps ? { steps: v.steps[0] } : {}),
+    };
+  if (v.cseK && c.head === 'cse') out.headOptions = { ...c.headOptions, k: v.cseK[0] };
+  return out;
 }
 
 /** Code-unit order (locale-independent, so every machine sorts pools alike). */
@@ -131,6 +180,25 @@ export function validateGrid(spec: GridSpec): void {
   const t = spec.threshold ?? DEFAULT_THRESHOLD;
   if (t.mode === 'val-fpr' && !(t.maxFpr >= 0 && t.maxFpr <= 1))
     throw new InvalidArgumentError('threshold.maxFpr', 'in [0, 1]', t.maxFpr);
+  const sw = spec.sweep ?? {};
+  for (const x of sw.realProbability ?? [])
+    if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError('sweep.realProbability[]', 'in [0, 1]', x);
+  for (const x of sw.realFraction ?? [])
+    if (!(x > 0 && x <= 1)) throw new InvalidArgumentError('sweep.realFraction[]', 'in (0, 1]', x);
+  for (const x of sw.cseK ?? [])
+    if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError('sweep.cseK[]', 'integers ≥ 1', x);
+  if (spec.diffusion)
+    for (const d of sweepVariants({
+      strength: sw.strength,
+      guidanceScale: sw.guidanceScale,
+      steps: sw.steps,
+    }))
+      validateDiffusionOptions({
+        ...spec.diffusion,
+        ...(d.strength ? { strength: d.strength[0] } : {}),
+        ...(d.guidanceScale ? { guidanceScale: d.guidanceScale[0] } : {}),
+        ...(d.steps ? { steps: d.steps[0] } : {}),
+      });
 }
 
 /**
@@ -152,11 +220,15 @@ export function expandGrid(spec: GridSpec, dataset: string, extractor: string): 
   };
   const out: CellConfig[] = [];
   const seen = new Set<string>();
-  const push = (c: CellConfig) => {
-    const id = cellId(c);
-    if (!seen.has(id)) {
-      seen.add(id);
-      out.push(c);
+  const variants = sweepVariants(spec.sweep);
+  const push = (cell: CellConfig) => {
+    for (const v of variants) {
+      const c = applyVariant(cell, v);
+      const id = cellId(c);
+      if (!seen.has(id)) {
+        seen.add(id);
+        out.push(c);
+      }
     }
   };
   const trained = spec.heads.filter((h) => !BASELINE_HEADS.includes(h));

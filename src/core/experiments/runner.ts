@@ -374,6 +374,18 @@ async function pixelEvaluation(
   };
 }
 
+/**
+ * The real few-shot defects a cell uses: all of them, or the first ⌈f·n⌉ of a shuffle seeded by (dataset, seed)
+ * alone, so the fractions of one seed are nested (1/16 ⊂ 1/8 ⊂ … ⊂ 1).
+ */
+export function realSubset(data: ExperimentData, config: CellConfig): ExperimentImage[] {
+  const f = config.realFraction;
+  if (f === undefined || f >= 1) return data.realDefects;
+  const order = new Rng(`real:${data.name}:${config.seed}`).shuffle(data.realDefects.map((_, i) => i));
+  const n = Math.max(1, Math.ceil(f * data.realDefects.length));
+  return order.slice(0, n).map((i) => data.realDefects[i]);
+}
+
 /** Runs one cell from its config. Throws only on cancel; other failures come back as `status: 'failed'`. */
 export async function runCell(
   config: CellConfig,
@@ -481,7 +493,7 @@ export async function runCell(
     ];
 
     const normalRows = await ctx.realRows(trainNormals, 'normal', signal);
-    const realRows = config.fewShot ? await ctx.realRows(data.realDefects, 'real', signal) : [];
+    const realRows = config.fewShot ? await ctx.realRows(realSubset(data, config), 'real', signal) : [];
     const valRows = data.validation
       ? await ctx.realRows(data.validation, 'auto', signal)
       : [...(await ctx.realRows(valNormals, 'normal', signal)), ...valSynth];

@@ -26,6 +26,8 @@ export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
 export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'knn' | 'mean';
 export const HEAD_CHOICES: readonly HeadChoice[] = ['bce', 'spatial', 'cse', 'knn', 'mean'];
 export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
+/** Heads that learn from normals only (real and synthetic defects never reach them). */
+export const UNSUPERVISED_HEADS: readonly HeadChoice[] = ['cse', 'knn', 'mean'];
 /** Heads that are trained (and saved, exported, re-evaluated), as opposed to the defect-free baselines. */
 export type HeadKind = Exclude<HeadChoice, 'knn' | 'mean'>;
 
@@ -172,6 +174,11 @@ export interface CellConfig {
   stream: StreamMode;
   /** Probability of a real defect per draw in the mixed stream (ISP-AD: 1/32). */
   realProbability: number;
+  /**
+   * Fraction of the real few-shot defects used (ISP-AD's nested fractions 1/16 … 1): the first ⌈f·n⌉ of one
+   * seed-shuffled order, so a smaller fraction's defects are always among a larger one's. Absent = all.
+   */
+  realFraction?: number;
   seed: number;
   epochs?: number;
   threshold: ThresholdPolicy;
