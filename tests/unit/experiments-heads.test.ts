@@ -12,6 +12,7 @@ import {
   type ExperimentEnv,
   type ExperimentImage,
 } from '../../src/core/experiments/index.ts';
+import { toMarkdown } from '../../src/core/experiments/table.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { imagenetPreprocess } from '../../src/core/preprocess.ts';
 import { Rng } from '../../src/core/rng.ts';
@@ -140,6 +141,24 @@ describe('spatial head in the runner', () => {
       expect(cell.metrics!.ap).toBeGreaterThan(0.95);
       // The runner computes AUPRO for heads with heat maps when the test set has masks.
       expect(cell.metrics!.auPro).toBeGreaterThan(0.8);
+      // Pixel AUROC over the same pixels (the papers' localisation column), with PRO's provenance.
+      expect(cell.metrics!.pixelAuroc).toBeGreaterThan(0.8);
+      expect(cell.pixel).toMatchObject({ fprLimit: 0.3, auPro: cell.metrics!.auPro });
+      expect(cell.pixel!.regions).toBeGreaterThanOrEqual(12);
+      // The table can print the papers' columns: confusion counts and pixel metrics.
+      const md = toMarkdown(r.table, [
+        'ap',
+        'precision',
+        'recall',
+        'tp',
+        'fp',
+        'tn',
+        'fn',
+        'auPro',
+        'pixelAuroc',
+      ]);
+      expect(md).toMatch(/\| AP \| P \| R \| TP \| FP \| TN \| FN \| AUPRO@0\.3 \| pixel AUROC \|/);
+      expect(md).toContain(cell.metrics!.tp.toFixed(1));
       expect(cell.perClass?.blob.n).toBe(12);
     },
   );

@@ -22,6 +22,7 @@ import {
   averagePrecision,
   labelComponents,
   metricRow,
+  rocAuc,
   type MaskLike,
   type ScoreMap,
 } from '../metrics/index.ts';
@@ -365,9 +366,19 @@ async function pixelEvaluation(
     });
   }
   if (regions === 0) return undefined;
+  const total = maps.reduce((a, m) => a + m.data.length, 0);
+  const px = new Float32Array(total);
+  const pl = new Uint8Array(total);
+  let o = 0;
+  for (let i = 0; i < maps.length; i++) {
+    px.set(maps[i].data, o);
+    pl.set(masks[i].data, o);
+    o += maps[i].data.length;
+  }
   return {
     auPro: auPro(maps, masks, 0.3),
     fprLimit: 0.3,
+    pixelAuroc: rocAuc(px, pl),
     regions,
     images: maps.length,
     resolution: 'mask pixels (heat map upsampled bilinearly through the preprocessing geometry)',
@@ -559,7 +570,10 @@ export async function runCell(
         if (data.test.some((t) => t.loadMask)) pixel = await pixelEvaluation(head, data.test, testRows, grid);
         if (opts.keepMaps) maps = { h: grid.h, w: grid.w, data: grid.maps.map((m) => Array.from(m)) };
       }
-      if (pixel) metrics.auPro = pixel.auPro;
+      if (pixel) {
+        metrics.auPro = pixel.auPro;
+        metrics.pixelAuroc = pixel.pixelAuroc;
+      }
       // 6. The defect-free baselines on the same split and policy (a given threshold belongs to the head).
       let baselines: BaselineResult[] | undefined;
       if (opts.withBaselines) {

@@ -7,7 +7,34 @@ import { DefectLabError } from '../errors.ts';
 import { stableStringify } from './grid.ts';
 import type { CellConfig, CellCounts, CellResult, GeneratorChoice, HeadChoice } from './types.ts';
 
-export const TABLE_METRICS = ['ap', 'auroc', 'f1', 'precision', 'recall', 'mcc', 'fpr', 'valAp'] as const;
+/**
+ * Every metric a table can show (the papers' columns): image-level AP, AUROC, F1, P, R, MCC, FPR and the confusion
+ * counts at the threshold (ISP-AD), validation AP, and for heads with heat maps pixel-level AUPRO and AUROC.
+ */
+export const TABLE_METRICS = [
+  'ap',
+  'auroc',
+  'f1',
+  'precision',
+  'recall',
+  'mcc',
+  'fpr',
+  'valAp',
+  'tp',
+  'fp',
+  'tn',
+  'fn',
+  'auPro',
+  'pixelAuroc',
+] as const;
+const COUNT_METRICS: readonly TableMetric[] = ['tp', 'fp', 'tn', 'fn'];
+const METRIC_HEADERS: Partial<Record<TableMetric, string>> = {
+  valAp: 'val AP',
+  auPro: 'AUPRO@0.3',
+  pixelAuroc: 'pixel AUROC',
+  precision: 'P',
+  recall: 'R',
+};
 export type TableMetric = (typeof TABLE_METRICS)[number];
 
 export interface Stat {
@@ -193,7 +220,7 @@ export function toMarkdown(
   const head = [
     'setting',
     'seeds',
-    ...metrics.map((m) => (m === 'valAp' ? 'val AP' : m.toUpperCase())),
+    ...metrics.map((m) => METRIC_HEADERS[m] ?? m.toUpperCase()),
     'threshold from',
     ...(withCounts ? ['trained on (N + S + R)', 'validated on (N + S + R)'] : []),
   ];
@@ -203,7 +230,7 @@ export function toMarkdown(
   for (const r of rows)
     lines.push(
       `| ${r.label} | ${r.seeds.length - r.failed}${r.failed ? ` (+${r.failed} failed)` : ''} | ${metrics
-        .map((m) => fmtStat(r.stats[m]))
+        .map((m) => fmtStat(r.stats[m], COUNT_METRICS.includes(m) ? 1 : 3))
         .join(' | ')} | ${r.thresholdSource} |${
         withCounts ? ` ${nsr(r.counts?.train)} | ${nsr(r.counts?.val)} |` : ''
       }`,

@@ -205,6 +205,8 @@ export interface CellMetrics extends MetricRow {
   valAp: number;
   /** Image-level AUPRO is not defined; PRO appears only for heads with heat maps (spatial, CSE) and masks. */
   auPro?: number;
+  /** Pixel-level AUROC over every scored test pixel (heads with heat maps, test masks). */
+  pixelAuroc?: number;
 }
 
 /** Images a cell trained on, validated on and was tested on, by kind. */
@@ -219,6 +221,8 @@ export interface PixelEvaluation {
   /** Normalized area under the PRO curve for FPR ∈ [0, fprLimit]. */
   auPro: number;
   fprLimit: number;
+  /** Pixel-level AUROC over the same pixels. */
+  pixelAuroc?: number;
   /** Connected defect regions, and images scored (normal test images count with an empty mask). */
   regions: number;
   images: number;
