@@ -223,11 +223,13 @@ export function* dataChunks(d: TensorData, chunk = 8 << 20): Generator<Uint8Arra
 export function floatValues(t: TensorProtoT, d: TensorData): Float32Array {
   const bytes = readData(d);
   const type = num(t.dataType);
-  const copy = bytes.slice();
-  if (type === T.FLOAT) return new Float32Array(copy.buffer, 0, copy.length / 4);
-  if (type === T.DOUBLE) return Float32Array.from(new Float64Array(copy.buffer, 0, copy.length / 8));
+  // A fresh read is already aligned and ours; only a view into the proto's buffer may need a copy.
+  const copy = bytes.byteOffset % 8 === 0 && d.kind !== 'bytes' ? bytes : bytes.slice();
+  if (type === T.FLOAT) return new Float32Array(copy.buffer, copy.byteOffset, copy.length / 4);
+  if (type === T.DOUBLE)
+    return Float32Array.from(new Float64Array(copy.buffer, copy.byteOffset, copy.length / 8));
   if (type === T.FLOAT16) {
-    const h = new Uint16Array(copy.buffer, 0, copy.length / 2);
+    const h = new Uint16Array(copy.buffer, copy.byteOffset, copy.length / 2);
     return Float32Array.from(h, halfBitsToFloat);
   }
   throw new Error(`${t.name} is ${TYPE_NAME[type] ?? type}, not a float tensor`);

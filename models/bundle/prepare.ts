@@ -9,7 +9,7 @@
  * not exist yet. Every source graph is checked (complete, external data present, layout) before anything is
  * written.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { inspectOnnx } from '../../src/runtime/models/onnx-inspect.ts';
@@ -206,13 +206,27 @@ export async function prepare(input: string, o: PrepareOptions): Promise<Prepare
       bytesOut: r.files.filter((f) => /\.onnx(_data)?$/.test(f.path)).reduce((a, f) => a + f.bytes, 0),
       largestPart: Math.max(0, ...parts.map((f) => f.bytes)),
       seconds: (performance.now() - t0) / 1000,
-      peakRss: process.resourceUsage().maxRSS * 1024,
+      peakRss: peakRss(),
       notes: r.notes,
     };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * Peak resident memory of this process. Linux's `VmHWM` rather than `getrusage`'s maxrss, which survives
+ * `execve`: a tool spawned by a big parent (a test runner) would report the parent's peak.
+ */
+export function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 async function hashFile(path: string): Promise<string> {
