@@ -7,7 +7,8 @@
  *   int8 and int4 ≤ 5e-2 (measured 0.002, 0.030, 0.038). Looser than the per-graph bounds below because
  *   guidance 7.5 multiplies the cond − uncond difference, weight errors included, 7.5× at every step, and the
  *   tiny graphs' 8-wide weights give per-channel scales few values to average over (int8 also quantizes every
- *   conv, int4 only the MatMuls);
+ *   conv, int4 only the MatMuls; and onnxruntime-node's 'all' optimisation runs weight-only int8 MatMuls with
+ *   dynamically quantized int8 activations, see tests/e2e/bundles.spec.ts);
  * - a generated MatMul-heavy model (3 pre-LN transformer MLP blocks, width 256, hidden 1024, each block adding
  *   a quarter of the residual's scale, as deep transformers' blocks do): relative L2 error of the output
  *   against fp32 — fp16 ≤ 1e-2, int8 ≤ 2 %, int4 ≤ 5 % at ≤ 0.3× the fp32 bytes. One int4 MatMul alone is
