@@ -4,7 +4,7 @@
  *   npm run models -- inspect <model.onnx | export-dir> [--json]
  *   npm run models -- prepare <export-dir | model.onnx> --out <bundle-dir> [--fp16] [--quantize int4|int8]
  *       [--block 32] [--keep-io fp32] [--max-part 1GB] [--id <id>] [--name <name>] [--vae-fp16-fix]
- *       [--server-path <folder under /models/>] [--json]
+ *       [--server-path <folder under /models/>] [--hub owner/name] [--json]
  *   npm run models -- verify <bundle-dir> [--json]
  *
  * Exit codes: 0 done, 1 a named failure (message with its fix on stderr), 2 a usage error.
@@ -18,7 +18,17 @@ import { verify } from './verify.ts';
 import { formatBytes } from './writer.ts';
 
 const BOOL_FLAGS = new Set(['fp16', 'json', 'vae-fp16-fix']);
-const VALUE_FLAGS = new Set(['out', 'quantize', 'block', 'keep-io', 'max-part', 'id', 'name', 'server-path']);
+const VALUE_FLAGS = new Set([
+  'out',
+  'quantize',
+  'block',
+  'keep-io',
+  'max-part',
+  'id',
+  'name',
+  'server-path',
+  'hub',
+]);
 
 export function parseArgs(argv: readonly string[]): {
   command: string;
@@ -83,13 +93,15 @@ export function prepareOptions(flags: Record<string, string | true>): PrepareOpt
     name: str('name'),
     vaeFp16Fix: flags['vae-fp16-fix'] === true,
     serverPath: str('server-path'),
+    hub: str('hub'),
   };
 }
 
 const HELP = `usage: npm run models -- <command>
   inspect <model.onnx | export-dir> [--json]
   prepare <export-dir | model.onnx> --out <bundle-dir> [--fp16] [--quantize int4|int8] [--block 32]
-          [--keep-io fp32] [--max-part 1GB] [--id ID] [--name NAME] [--vae-fp16-fix] [--server-path DIR] [--json]
+          [--keep-io fp32] [--max-part 1GB] [--id ID] [--name NAME] [--vae-fp16-fix] [--server-path DIR]
+          [--hub owner/name] [--json]
   verify <bundle-dir> [--json]
 docs/models.md has the recipes per tier.`;
 

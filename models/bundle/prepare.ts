@@ -53,6 +53,8 @@ export interface PrepareOptions {
   vaeFp16Fix?: boolean;
   /** Folder under the app's `/models/` the bundle is served from (default `<id>/`). */
   serverPath?: string;
+  /** Hugging Face repo (`owner/name`) the bundle will be uploaded to. */
+  hub?: string;
 }
 
 export interface PrepareResult {
@@ -338,6 +340,7 @@ async function prepareDiffusion(
     license: srcManifest?.license ?? (sdxl ? 'openrail++' : 'creativeml-openrail-m'),
     source: `${srcManifest?.source ?? `optimum ONNX export in ${dir}`}; converted by npm run models -- prepare (${tier})`,
     ...(o.serverPath ? { serverPath: o.serverPath.replace(/\/?$/, '/') } : {}),
+    ...(o.hub ? { hub: { repo: o.hub, revision: 'main' } } : {}),
     gpu: { largestTensorBytes, shaderF16 },
     config: srcManifest?.config ?? {
       vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),

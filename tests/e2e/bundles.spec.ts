@@ -11,7 +11,9 @@
  * - int4 (MatMulNBits): WebGPU and WASM; only the int64 timestep Cast sits on CPU kernels under WebGPU;
  * - int8 (weight-only QDQ): WASM; on WebGPU the self-check moves every graph using DequantizeLinear to WASM,
  *   and says so — asserted;
- * - fp16: WASM; WebGPU refuses it before loading (no shader-f16) — asserted.
+ * - fp16: WASM; WebGPU refuses it before loading (no shader-f16) — asserted;
+ * - parts: the SD-inpaint export with external data re-split into several parts (OPFS, one object URL each),
+ *   on WASM (diffusion-parity.spec.ts runs external data on WebGPU; SwiftShader time is better spent there).
  *
  * And the real MobileNetV2-12-int8's dequantized fp32 bundle loads in the Train tab (WASM).
  */
@@ -49,8 +51,11 @@ const settings = {
 
 const TIERS: {
   tier: string;
+  /** The tiny export it is prepared from (default tiny-sdxl-inpaint). */
+  source?: string;
   opts: Partial<PrepareOptions>;
-  webgpu: 'runs' | 'on-wasm' | 'refused';
+  /** 'wasm-only': not run on WebGPU here (time); diffusion-parity covers WebGPU with external data. */
+  webgpu: 'runs' | 'on-wasm' | 'refused' | 'wasm-only';
   wasmTol: (peak: number) => number;
 }[] = [
   { tier: 'int4', opts: { quantize: 'int4' }, webgpu: 'runs', wasmTol: () => 1e-3 },
@@ -60,12 +65,21 @@ const TIERS: {
   // the two runtimes differ by that activation rounding, observed 3 % of the latents' peak after guidance 7.5.
   { tier: 'int8', opts: { quantize: 'int8' }, webgpu: 'on-wasm', wasmTol: (peak) => 5e-2 * peak },
   { tier: 'fp16', opts: { fp16: true }, webgpu: 'refused', wasmTol: (peak) => 2e-3 * peak },
+  // SD-inpaint with its weights re-split into several external-data parts (cached in OPFS, each part handed to
+  // onnxruntime-web as its own object URL).
+  {
+    tier: 'parts',
+    source: 'tiny-sd-inpaint-extdata',
+    opts: { maxPart: 4096 },
+    webgpu: 'wasm-only',
+    wasmTol: () => 1e-3,
+  },
 ];
 
 test.beforeAll(async () => {
   rmSync(BUNDLES, { recursive: true, force: true });
-  for (const { tier, opts } of TIERS)
-    await prepare(join(ROOT, 'models/tiny/tiny-sdxl-inpaint'), {
+  for (const { tier, source = 'tiny-sdxl-inpaint', opts } of TIERS)
+    await prepare(join(ROOT, 'models/tiny', source), {
       out: join(BUNDLES, tier),
       id: `e2e-bundle-${tier}`,
       serverPath: `tiny/bundles-e2e/${tier}/`,
@@ -95,7 +109,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 for (const { tier, webgpu, wasmTol } of TIERS)
-  test(`${tier} bundle: downloaded and verified by the app's manager, generates in the worker (${webgpu === 'runs' ? 'WebGPU and WASM' : `WASM; WebGPU ${webgpu}`})`, async ({
+  test(`${tier} bundle: downloaded and verified by the app's manager, generates in the worker (${webgpu === 'runs' ? 'WebGPU and WASM' : webgpu === 'wasm-only' ? 'WASM' : `WASM; WebGPU ${webgpu}`})`, async ({
     page,
   }) => {
     const dir = join(BUNDLES, tier);
@@ -104,7 +118,12 @@ for (const { tier, webgpu, wasmTol } of TIERS)
     expect(peak).toBeGreaterThan(0.1);
     await page.goto('/');
     await page.waitForFunction(() => '__defectlabModels' in globalThis);
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { id: string };
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+      id: string;
+      components: Record<string, { externalData?: string[] }>;
+    };
+    const components = Object.keys(manifest.components).length;
+    if (tier === 'parts') expect(manifest.components.unet.externalData!.length).toBeGreaterThan(1);
     const r = await page.evaluate(
       async ({ manifest, scene, settings, W, H, webgpu }) => {
         type Info = { components: Record<string, { backend: string; fallbackReason: string }> };
@@ -142,6 +161,7 @@ for (const { tier, webgpu, wasmTol } of TIERS)
         const wasm = await run('wasm');
         let gpu: Awaited<ReturnType<typeof run>> | null = null;
         let refusal = '';
+        if (webgpu === 'wasm-only') return { stored, wasm, gpu, refusal };
         if (webgpu === 'refused')
           refusal = await api
             .client()
@@ -156,7 +176,7 @@ for (const { tier, webgpu, wasmTol } of TIERS)
       { manifest, scene: scene(), settings, W, H, webgpu },
     );
     expect(r.stored.complete).toBe(true);
-    expect(r.wasm.backends).toEqual(Array(5).fill('wasm'));
+    expect(r.wasm.backends).toEqual(Array(components).fill('wasm'));
     const dWasm = maxAbsDiff(r.wasm.latents, reference);
     expect(dWasm).toBeLessThan(wasmTol(peak));
     let dGpu: number | null = null;
@@ -164,9 +184,9 @@ for (const { tier, webgpu, wasmTol } of TIERS)
       expect(r.refusal).toMatch(
         /GpuLimitError: .*computes in fp16 but this GPU adapter lacks the shader-f16 feature — fix:/,
       );
-    else {
+    else if (webgpu !== 'wasm-only') {
       const gpu = r.gpu!;
-      if (webgpu === 'runs') expect(gpu.backends).toEqual(Array(5).fill('webgpu'));
+      if (webgpu === 'runs') expect(gpu.backends).toEqual(Array(components).fill('webgpu'));
       else {
         // Every graph of the int8 bundle uses DequantizeLinear, which fails the self-check on SwiftShader.
         expect(gpu.backends).toEqual(Array(5).fill('wasm'));

@@ -15,6 +15,9 @@
  *   ~9 % off on Gaussian weights (round-to-nearest, 16 levels per 32-block; asserted in (2 %, 15 %) below):
  *   the residual stream is what keeps a network's output within 5 %. And the int4 MatMulNBits kernel equals
  *   a float MatMul on the weights `unpackInt4` says it stores (1e-4 relative);
+ * - the SD-inpaint export with external data re-split into parts under 4 KB (and `--hub` recorded) verifies and
+ *   generates; the tiny float ResNet-shaped classifier quantized to int8 / int4 keeps its logits within 5 % /
+ *   10 % relative L2 (measured 0.7 % / 5.2 %: its one Gemm is the only int4 weight, and it is the logits);
  * - a generated model with a 75.5 MB initializer in external data: `prepare --max-part 75.6MB` splits it into two
  *   parts, outputs are identical, and the tool's peak RSS (a child process) stays under 2× the largest part;
  * - the real MobileNetV2-12-int8: `inspect` reports the 1000-class classifier and its int8 ops; the dequantized
@@ -285,6 +288,66 @@ describe('a MatMul-heavy model', () => {
     // And the codes are a real 4-bit approximation of w, not a copy.
     expect(relL2(deq, w)).toBeGreaterThan(0.02);
     expect(relL2(deq, w)).toBeLessThan(0.15);
+  });
+});
+
+describe('more layouts and classifiers', () => {
+  it('the SD-inpaint export with external data: fp32, parts under a 4 KB limit, the hub recorded, generates', async () => {
+    const dir = out('sd-extdata-parts');
+    await prepare(join(TINY, 'tiny-sd-inpaint-extdata'), {
+      out: dir,
+      maxPart: 4096,
+      hub: 'owner/tiny',
+    });
+    const m = await readManifest(dir);
+    expect(m.layout).toBe('sd-inpaint');
+    expect(m.hub).toEqual({ repo: 'owner/tiny', revision: 'main' });
+    expect(m.components.unet!.dtype).toBe('float32');
+    const parts = m.components.unet!.externalData!;
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) expect(m.files.find((f) => f.path === p)!.bytes).toBeLessThanOrEqual(4096);
+    await verify(dir);
+    const engine = createNodeDiffusionEngine();
+    await engine.load({ manifest: m, source: { kind: 'dir', dir }, backend: 'cpu' });
+    const image = createRaster(64, 64, 3, 128);
+    const mask = createRaster(64, 64, 1);
+    mask.data.fill(255, 0, 64 * 32);
+    const r = await engine.generate({
+      image,
+      mask,
+      prompt: 'scratch',
+      steps: 2,
+      guidanceScale: 5,
+      strength: 0.99,
+      seed: 1,
+    });
+    await engine.unload();
+    expect(r.latents.every(Number.isFinite)).toBe(true);
+  });
+
+  it('a float ResNet-shaped classifier quantized to int8 and int4: logits within 5 % / 10 % (relative L2)', async () => {
+    const src = join(TINY, 'tiny-resnet/model.onnx');
+    const rng = new Rng(4);
+    const feeds = {
+      pixel_values: {
+        type: 'float32' as const,
+        dims: [2, 3, 64, 64],
+        data: randomWeights(rng, 2 * 3 * 64 * 64, 1),
+      },
+    };
+    const ref = await runOnce(src, feeds);
+    for (const [q, tol] of [
+      ['int8', 0.05],
+      ['int4', 0.1],
+    ] as const) {
+      const dir = out(`resnet-${q}`);
+      const r = await prepare(src, { out: dir, quantize: q });
+      await verify(dir);
+      const err = relL2(await runOnce(join(dir, 'model.onnx'), feeds), ref);
+      console.log(JSON.stringify({ resnet: q, relL2: err, notes: r.notes.model }));
+      expect(err).toBeLessThan(tol);
+      expect(err).toBeGreaterThan(0);
+    }
   });
 });
 
