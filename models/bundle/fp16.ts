@@ -22,7 +22,6 @@ import {
   mkNode,
   num,
   onnx,
-  readData,
   type LoadedModel,
   type NodeProtoT,
 } from './onnx.ts';
@@ -205,10 +204,4 @@ export function convertToFp16(lm: LoadedModel, opts: { keepIo: boolean }): Fp16R
 function tensorBytes(t: { rawData?: Uint8Array | null; floatData?: number[] | null }): Uint8Array {
   if (t.rawData && t.rawData.length) return t.rawData;
   return new Uint8Array(Float32Array.from(t.floatData ?? []).buffer);
-}
-
-/** For tests: the float16 bits of a converted initializer's data. */
-export function halfData(lm: LoadedModel, name: string): Uint16Array {
-  const b = readData(lm.data.get(name)!).slice();
-  return new Uint16Array(b.buffer);
 }

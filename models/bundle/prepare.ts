@@ -9,7 +9,7 @@
  * not exist yet. Every source graph is checked (complete, external data present, layout) before anything is
  * written.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { inspectOnnx } from '../../src/runtime/models/onnx-inspect.ts';
@@ -193,6 +193,13 @@ export async function prepare(input: string, o: PrepareOptions): Promise<Prepare
   await rm(tmp, { recursive: true, force: true });
   await mkdir(dirname(out), { recursive: true });
   await mkdir(tmp);
+  // Ctrl-C or a kill mid-run: remove the temp folder before exiting, so nothing half-written stays behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    rmSync(tmp, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const r =
       what.kind === 'classifier'
@@ -214,6 +221,9 @@ export async function prepare(input: string, o: PrepareOptions): Promise<Prepare
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -26,11 +26,12 @@
  *   gap is the int8 model's own rounding, not the rewrite: after the first conv the two agree within one
  *   quantization step (asserted), and the cosine then falls by ~1e-3 per layer over 52 layers as the int8 graph
  *   re-rounds every activation and the float one does not;
+ * - an interrupted `prepare` (SIGINT while int4-quantizing the 75.5 MB tensor) leaves nothing behind;
  * - bad input (truncated protobuf, missing external data, an op the quantization cannot handle, a layout
  *   mismatch, an existing output, bad flags, a tampered bundle) → a named error naming the file and the fix,
  *   and nothing written.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -411,6 +412,36 @@ describe('external data above 64 MB', () => {
     );
     expect(Array.from(after)).toEqual(Array.from(before));
   }, 120_000);
+
+  it('an interrupted prepare (SIGINT mid-conversion) leaves neither the bundle nor its temp folder', async () => {
+    const srcDir = out('big-src'); // written by the test above
+    expect(existsSync(join(srcDir, 'model.onnx_data'))).toBe(true);
+    const dir = out('big-interrupted');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'models/bundle/cli.ts'),
+        'prepare',
+        srcDir,
+        '--out',
+        dir,
+        '--quantize',
+        'int4',
+      ],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } },
+    );
+    const tmpDir = `${dir}.tmp-${child.pid}`;
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    // Wait until the conversion is under way (its temp folder exists), then interrupt it.
+    const t0 = Date.now();
+    while (!existsSync(tmpDir) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 5));
+    expect(existsSync(tmpDir)).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(leftovers(dir)).toEqual([]);
+  }, 60_000);
 });
 
 describe('the real MobileNetV2-12-int8 (../shared, read in place)', () => {

@@ -4,15 +4,15 @@
  *   npx tsx src/runtime/models/from-export.ts <export-dir> --id sdxl-inpaint-fp16 --layout sdxl-inpaint \
  *     --resolution 1024 [--hub owner/repo] [--license openrail++] [--source "…"] [--out models/manifests/<id>.json]
  *
- * It hashes every file (streaming, so multi-GB external data is fine), reads each graph's I/O with
+ * It hashes every file (streaming through hash-wasm, so multi-GB external data is fine), reads each graph's I/O with
  * `inspectOnnx`, checks it against the layout (a wrong export fails here, not in the browser), picks up
  * external-data files and the scheduler/VAE config the export ships, and prints or writes the manifest.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { inspectOnnx } from './onnx-inspect.ts';
+import { sha256Hex } from './sha256.ts';
 import { assertLayout } from './layout.ts';
 import {
   MANIFEST_FORMAT,
@@ -35,9 +35,7 @@ export interface FromExportOptions {
 }
 
 async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 8 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return sha256Hex(createReadStream(path, { highWaterMark: 8 << 20 }) as AsyncIterable<Uint8Array>);
 }
 
 async function walk(dir: string): Promise<string[]> {
