@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { inspectOnnx } from '../../src/runtime/models/onnx-inspect.ts';
+import { ELEM_BYTES, inspectOnnx } from '../../src/runtime/models/onnx-inspect.ts';
 import { BundleError } from './errors.ts';
 
 export const { onnx } = onnxProto;
@@ -33,21 +33,7 @@ export const T = {
   BFLOAT16: 16,
 } as const;
 
-export const ELEM_BYTES: Record<number, number> = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  16: 2,
-};
+export { ELEM_BYTES };
 export const TYPE_NAME: Record<number, string> = {
   1: 'float32',
   2: 'uint8',

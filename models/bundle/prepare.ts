@@ -26,6 +26,7 @@ import {
   type ModelManifest,
 } from '../../src/runtime/models/manifest.ts';
 import { createSha256 } from '../../src/runtime/models/sha256.ts';
+import { exportConfig } from '../../src/runtime/models/from-export.ts';
 import { BundleError, UsageError } from './errors.ts';
 import { convertToFp16 } from './fp16.ts';
 import { loadModel, type LoadedModel } from './onnx.ts';
@@ -352,15 +353,7 @@ async function prepareDiffusion(
     ...(o.serverPath ? { serverPath: o.serverPath.replace(/\/?$/, '/') } : {}),
     ...(o.hub ? { hub: { repo: o.hub, revision: 'main' } } : {}),
     gpu: { largestTensorBytes, shaderF16 },
-    config: srcManifest?.config ?? {
-      vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),
-      latentChannels: Number(vae?.latent_channels ?? 4),
-      vaeDownsample: 8,
-      maxTokens: 77,
-      padTokenId: 49407,
-      ...(sdxl ? { padTokenId2: 0 } : {}),
-      scheduler: scheduler as Record<string, unknown>,
-    },
+    config: srcManifest?.config ?? exportConfig(layout, vae, scheduler as Record<string, unknown>),
     tokenizer: { vocab: 'tokenizer/vocab.json', merges: 'tokenizer/merges.txt' },
     ...(sdxl ? { tokenizer2: { vocab: 'tokenizer_2/vocab.json', merges: 'tokenizer_2/merges.txt' } } : {}),
     components,

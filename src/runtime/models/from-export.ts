@@ -50,6 +50,27 @@ async function walk(dir: string): Promise<string[]> {
 
 const KEEP = /(\.onnx|\.onnx_data|\.onnx\.data|\.data|\.bin|vocab\.json|merges\.txt)$/;
 
+/**
+ * A manifest's `config` for an export: the VAE's scaling factor and latent channels from its `config.json` (the
+ * layout's defaults without one), CLIP's 77 tokens and pad ids, the export's scheduler config.
+ */
+export function exportConfig(
+  layout: ModelLayoutName,
+  vae: Record<string, unknown> | null,
+  scheduler: Record<string, unknown>,
+): ModelManifest['config'] {
+  const sdxl = layout === 'sdxl-inpaint';
+  return {
+    vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),
+    latentChannels: Number(vae?.latent_channels ?? 4),
+    vaeDownsample: 8,
+    maxTokens: 77,
+    padTokenId: 49407,
+    ...(sdxl ? { padTokenId2: 0 } : {}),
+    scheduler,
+  };
+}
+
 export async function manifestFromExport(dir: string, o: FromExportOptions): Promise<ModelManifest> {
   const root = resolve(dir);
   const paths = (await walk(root))
@@ -103,15 +124,7 @@ export async function manifestFromExport(dir: string, o: FromExportOptions): Pro
       largestTensorBytes: 0,
       shaderF16: fp16,
     },
-    config: {
-      vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),
-      latentChannels: Number(vae?.latent_channels ?? 4),
-      vaeDownsample: 8,
-      maxTokens: 77,
-      padTokenId: 49407,
-      ...(sdxl ? { padTokenId2: 0 } : {}),
-      scheduler,
-    },
+    config: exportConfig(o.layout, vae, scheduler),
     tokenizer: { vocab: 'tokenizer/vocab.json', merges: 'tokenizer/merges.txt' },
     ...(sdxl ? { tokenizer2: { vocab: 'tokenizer_2/vocab.json', merges: 'tokenizer_2/merges.txt' } } : {}),
     components,
