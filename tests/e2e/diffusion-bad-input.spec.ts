@@ -236,7 +236,7 @@ for (const kind of ['CacheStorageFileStore', 'OpfsFileStore'] as const)
             __defectlabModels: {
               manifests: { id: string; files: { path: string; sha256: string }[] }[];
               classes: Record<string, new (...a: unknown[]) => unknown>;
-              sha256(b: Uint8Array): string;
+              sha256(b: Uint8Array): Promise<string>;
               serverBase(m: unknown, origin: string): string;
             };
           }
@@ -273,7 +273,7 @@ for (const kind of ['CacheStorageFileStore', 'OpfsFileStore'] as const)
         const done = await second.storedBytes(m);
         const files = second.open(m, { kind: 'cache' });
         const hashesOk: boolean[] = [];
-        for (const f of m.files) hashesOk.push(api.sha256(await files.read(f.path)) === f.sha256);
+        for (const f of m.files) hashesOk.push((await api.sha256(await files.read(f.path))) === f.sha256);
         const refetched = ranges.filter((x) => firstRanges.slice(0, 5).includes(x));
         await second.purge(id);
         const purged = await second.storedBytes(m);
@@ -322,7 +322,7 @@ test('an fp16 graph on an adapter without shader-f16 (SwiftShader) is refused be
       type Api = {
         manifests: { id: string; files: { path: string; bytes: number; sha256: string }[] }[];
         serverBase(m: unknown, origin: string): string;
-        sha256(b: Uint8Array): string;
+        sha256(b: Uint8Array): Promise<string>;
         client(): { load(r: unknown): Promise<unknown> };
       };
       const api = (globalThis as unknown as { __defectlabModels: Api }).__defectlabModels;
@@ -333,7 +333,7 @@ test('an fp16 graph on an adapter without shader-f16 (SwiftShader) is refused be
         if (f.path === 'vae_decoder/model.onnx') {
           const bytes = Uint8Array.from(fp16);
           f.bytes = bytes.length;
-          f.sha256 = api.sha256(bytes);
+          f.sha256 = await api.sha256(bytes);
           files.set(f.path, new Blob([bytes]));
         } else files.set(f.path, await (await fetch(base + f.path)).blob());
       }

@@ -27,7 +27,7 @@ import {
   type DownloadProgress,
 } from '../../src/runtime/models/manager.ts';
 import { MemoryFileStore } from '../../src/runtime/models/store.ts';
-import { sha256HexSync } from '../../src/runtime/models/sha256.ts';
+import { sha256Hex } from '../../src/runtime/models/sha256.ts';
 import { createHash } from 'node:crypto';
 
 let sdxl: { manifest: ModelManifest; files: Map<string, Uint8Array> };
@@ -183,7 +183,7 @@ describe('ModelManager download', () => {
       ['tiny-sdxl-inpaint', totalBytes(sdxl.manifest)],
     ]);
     const unet = await mgr.open(sdxl.manifest, { kind: 'cache' }).read('unet/model.onnx');
-    expect(sha256HexSync(unet)).toBe(sdxl.manifest.files.find((f) => f.path === 'unet/model.onnx')!.sha256);
+    expect(await sha256Hex(unet)).toBe(sdxl.manifest.files.find((f) => f.path === 'unet/model.onnx')!.sha256);
     // A second download is a no-op: everything is cached.
     await mgr.download(sdxl.manifest, 'http://srv/m/');
     expect(requests.length).toBe(expected);
@@ -292,7 +292,7 @@ describe('ModelManager download', () => {
     const m = clone(sd.manifest);
     const entry = m.files.find((f) => f.path === 'unet/model.onnx')!;
     entry.bytes = short.length;
-    entry.sha256 = sha256HexSync(short);
+    entry.sha256 = await sha256Hex(short);
     const store2 = new MemoryFileStore();
     const e2 = await new ModelManager(store2, fakeServer(cut).fetchFn)
       .download(m, 'http://srv/m/')
@@ -309,7 +309,7 @@ describe('ModelManager download', () => {
     const m = clone(sd.manifest);
     const entry = m.files.find((f) => f.path === 'unet/model.onnx')!;
     entry.bytes = vae.length;
-    entry.sha256 = sha256HexSync(vae);
+    entry.sha256 = await sha256Hex(vae);
     const store = new MemoryFileStore();
     const err = await new ModelManager(store, fakeServer(swapped).fetchFn)
       .download(m, 'http://srv/m/')
@@ -342,10 +342,10 @@ describe('ModelManager download', () => {
 
 describe('incremental sha256', () => {
   it('equals node:crypto for every length around the block boundaries, fed in odd pieces', async () => {
-    const { Sha256 } = await import('../../src/runtime/models/sha256.ts');
+    const { createSha256 } = await import('../../src/runtime/models/sha256.ts');
     for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 70_001]) {
       const data = Uint8Array.from({ length: n }, (_, i) => (i * 131 + 7) & 255);
-      const h = new Sha256();
+      const h = await createSha256();
       for (let i = 0; i < n;) {
         const k = Math.min(n - i, 1 + ((i * 7) % 97));
         h.update(data.subarray(i, i + k));

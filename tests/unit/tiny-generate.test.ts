@@ -19,7 +19,7 @@ import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { ModelManager } from '../../src/runtime/models/manager.ts';
 import { MemoryFileStore } from '../../src/runtime/models/store.ts';
-import { sha256HexSync } from '../../src/runtime/models/sha256.ts';
+import { sha256Hex } from '../../src/runtime/models/sha256.ts';
 
 type Built = { manifest: ModelManifest; files: Map<string, Uint8Array> };
 let models: Map<string, Built>;
@@ -223,7 +223,7 @@ describe('tiny models end to end on onnxruntime-node', () => {
     }) as typeof fetch;
     await new ModelManager(store, serve).download(sdxlBuilt.manifest, 'http://srv/');
     const snapshot = async () =>
-      Promise.all((await store.keys()).map(async (k) => `${k} ${sha256HexSync(await store.read(k))}`)).then(
+      Promise.all((await store.keys()).map(async (k) => `${k} ${await sha256Hex(await store.read(k))}`)).then(
         (a) => ({ keys: a, all: store.dump() }),
       );
     const before = await snapshot();

@@ -4,15 +4,15 @@
  *   npx tsx src/runtime/models/from-export.ts <export-dir> --id sdxl-inpaint-fp16 --layout sdxl-inpaint \
  *     --resolution 1024 [--hub owner/repo] [--license openrail++] [--source "…"] [--out models/manifests/<id>.json]
  *
- * It hashes every file (streaming, so multi-GB external data is fine), reads each graph's I/O with
+ * It hashes every file (streaming through hash-wasm, so multi-GB external data is fine), reads each graph's I/O with
  * `inspectOnnx`, checks it against the layout (a wrong export fails here, not in the browser), picks up
  * external-data files and the scheduler/VAE config the export ships, and prints or writes the manifest.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { inspectOnnx } from './onnx-inspect.ts';
+import { sha256Hex } from './sha256.ts';
 import { assertLayout } from './layout.ts';
 import {
   MANIFEST_FORMAT,
@@ -35,9 +35,7 @@ export interface FromExportOptions {
 }
 
 async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 8 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return sha256Hex(createReadStream(path, { highWaterMark: 8 << 20 }) as AsyncIterable<Uint8Array>);
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -51,6 +49,27 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 const KEEP = /(\.onnx|\.onnx_data|\.onnx\.data|\.data|\.bin|vocab\.json|merges\.txt)$/;
+
+/**
+ * A manifest's `config` for an export: the VAE's scaling factor and latent channels from its `config.json` (the
+ * layout's defaults without one), CLIP's 77 tokens and pad ids, the export's scheduler config.
+ */
+export function exportConfig(
+  layout: ModelLayoutName,
+  vae: Record<string, unknown> | null,
+  scheduler: Record<string, unknown>,
+): ModelManifest['config'] {
+  const sdxl = layout === 'sdxl-inpaint';
+  return {
+    vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),
+    latentChannels: Number(vae?.latent_channels ?? 4),
+    vaeDownsample: 8,
+    maxTokens: 77,
+    padTokenId: 49407,
+    ...(sdxl ? { padTokenId2: 0 } : {}),
+    scheduler,
+  };
+}
 
 export async function manifestFromExport(dir: string, o: FromExportOptions): Promise<ModelManifest> {
   const root = resolve(dir);
@@ -105,15 +124,7 @@ export async function manifestFromExport(dir: string, o: FromExportOptions): Pro
       largestTensorBytes: 0,
       shaderF16: fp16,
     },
-    config: {
-      vaeScalingFactor: Number(vae?.scaling_factor ?? (sdxl ? 0.13025 : 0.18215)),
-      latentChannels: Number(vae?.latent_channels ?? 4),
-      vaeDownsample: 8,
-      maxTokens: 77,
-      padTokenId: 49407,
-      ...(sdxl ? { padTokenId2: 0 } : {}),
-      scheduler,
-    },
+    config: exportConfig(o.layout, vae, scheduler),
     tokenizer: { vocab: 'tokenizer/vocab.json', merges: 'tokenizer/merges.txt' },
     ...(sdxl ? { tokenizer2: { vocab: 'tokenizer_2/vocab.json', merges: 'tokenizer_2/merges.txt' } } : {}),
     components,

@@ -19,7 +19,7 @@ import {
 } from './manifest.ts';
 import { assertLayout } from './layout.ts';
 import { inspectOnnx } from './onnx-inspect.ts';
-import { Sha256 } from './sha256.ts';
+import { createSha256 } from './sha256.ts';
 import type { FileStore } from './store.ts';
 import { checkStorageQuota } from '../ort.ts';
 
@@ -291,7 +291,7 @@ export class ModelManager {
   }
 
   private async verifyAndCommit(m: ModelManifest, f: ManifestFile, key: string): Promise<void> {
-    const h = new Sha256();
+    const h = await createSha256();
     const parts: Uint8Array[] = [];
     const keepForGraph = f.path.endsWith('.onnx') && f.bytes <= 512 * 1024 * 1024;
     for await (const c of this.store.partialChunks(key)) {

@@ -38,6 +38,18 @@ export interface ManifestComponent {
   externalData?: string[];
 }
 
+/**
+ * How a bundle was made by the bundle tool (`npm run models -- prepare`, models/bundle/): the tool's version and
+ * options, what it started from, and per component what it did (kept fp32, which ops need the WebGPU self-check).
+ */
+export interface BundleInfo {
+  tool: string;
+  version: string;
+  options: Record<string, unknown>;
+  from: string;
+  notes?: Partial<Record<ComponentName, string>>;
+}
+
 export interface ModelManifest {
   format: typeof MANIFEST_FORMAT;
   id: string;
@@ -68,6 +80,8 @@ export interface ModelManifest {
   tokenizer2?: { vocab: string; merges: string };
   components: Partial<Record<ComponentName, ManifestComponent>>;
   files: ManifestFile[];
+  /** Present on bundles written by `npm run models -- prepare`. */
+  bundle?: BundleInfo;
 }
 
 /** The manifest is malformed; the message names the field. */
@@ -122,6 +136,15 @@ export function validateManifest(json: unknown, where = 'manifest.json'): ModelM
     fail('serverPath', 'must be a relative folder path');
   if (m.hub !== undefined && (!isObj(m.hub) || typeof m.hub.repo !== 'string'))
     fail('hub', 'must be { repo: "owner/name", revision?: "main" }');
+
+  if (
+    m.bundle !== undefined &&
+    (!isObj(m.bundle) ||
+      typeof m.bundle.tool !== 'string' ||
+      typeof m.bundle.version !== 'string' ||
+      !isObj(m.bundle.options))
+  )
+    fail('bundle', 'must be { tool, version, options, from } as written by npm run models -- prepare');
 
   if (!isObj(m.config)) return fail('config', 'must be an object');
   for (const k of ['vaeScalingFactor', 'latentChannels', 'vaeDownsample', 'maxTokens', 'padTokenId'])

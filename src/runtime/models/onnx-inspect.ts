@@ -45,7 +45,8 @@ const ELEM: Record<number, TensorType> = {
   9: 'bool',
   10: 'float16',
 };
-const ELEM_BYTES: Record<number, number> = {
+/** Bytes per element of each ONNX `TensorProto.DataType` (shared with the bundle tool). */
+export const ELEM_BYTES: Record<number, number> = {
   1: 4,
   2: 1,
   3: 1,

@@ -15,7 +15,7 @@ import {
 } from '../../runtime/models/manifest.ts';
 import { ModelManager, type DownloadProgress, type ModelSource } from '../../runtime/models/manager.ts';
 import { CacheStorageFileStore, OpfsFileStore, storeFor } from '../../runtime/models/store.ts';
-import { sha256HexSync } from '../../runtime/models/sha256.ts';
+import { sha256Hex } from '../../runtime/models/sha256.ts';
 import { checkModelPlan, type Backend } from '../../runtime/ort.ts';
 import type { WebGpuCapability } from '../../runtime/capabilities.ts';
 import { autoPlace } from '../../runtime/backend-choice.ts';
@@ -258,6 +258,6 @@ export async function unloadModel(): Promise<void> {
   refreshCached,
   client: diffusionClient,
   classes: { ModelManager, CacheStorageFileStore, OpfsFileStore },
-  sha256: sha256HexSync,
+  sha256: sha256Hex,
   serverBase,
 };
