@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { expect, test } from './fixtures.ts';
 import { MOBILENET_INT8, loadBackboneFileOnWasm, waitForApp } from './helpers.ts';
 import { prepare, type PrepareOptions } from '../../models/bundle/prepare.ts';
-import { createNodeDiffusionEngine, readManifest } from '../../src/runtime/models/node-engine.ts';
+import { createNodeDiffusionEngine, readManifest } from '../../server/node-engine.ts';
 
 const ROOT = process.cwd();
 const BUNDLES = resolve(ROOT, 'models/tiny/bundles-e2e');

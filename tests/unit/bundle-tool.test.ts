@@ -52,7 +52,7 @@ import { toFloat32, type TensorLike } from '../../src/core/tensor.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
 import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
-import { createNodeDiffusionEngine, readManifest } from '../../src/runtime/models/node-engine.ts';
+import { createNodeDiffusionEngine, readManifest } from '../../server/node-engine.ts';
 import { GraphBuilder, randomWeights } from '../../models/builders/graph.ts';
 import { toExternalData } from '../../models/builders/external.ts';
 import { onnx } from '../../models/bundle/onnx.ts';
