@@ -103,6 +103,7 @@ export interface PatchCorePrediction {
 const BLOCK_ROWS = 4096;
 
 export class PatchCoreHead {
+  /** The bank transposed, `[D, M]`: tfjs WASM multiplies by it 13× faster than with `transposeB` (bench). */
   private readonly bankT: tf.Tensor2D;
   private readonly bankSq: tf.Tensor1D;
   private constructor(
@@ -113,8 +114,10 @@ export class PatchCoreHead {
     /** Default frame `[H, W]` of the anomaly maps. */
     readonly frame: [number, number],
   ) {
-    this.bankT = tf.tensor2d(bank, [bank.length / dim, dim]);
-    this.bankSq = tf.tidy(() => tf.sum(tf.square(this.bankT), 1)) as tf.Tensor1D;
+    const rows = tf.tensor2d(bank, [bank.length / dim, dim]);
+    this.bankT = tf.transpose(rows);
+    this.bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1)) as tf.Tensor1D;
+    rows.dispose();
   }
 
   static fromBank(bank: Float32Array, dim: number, options: PatchCoreOptions, frame: [number, number]) {
@@ -140,7 +143,7 @@ export class PatchCoreHead {
       const idx = tf.tidy(() => {
         const x = tf.tensor2d(q.subarray(s * D, (s + n) * D), [n, D]);
         // ‖q‖² is constant per row, so the arg-min of ‖b‖² − 2 q·bᵀ is the nearest row.
-        const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT, false, true), 2));
+        const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT), 2));
         return tf.argMin(d, 1);
       });
       index.set(await idx.data(), s);
@@ -157,7 +160,7 @@ export class PatchCoreHead {
     const D = this.dim;
     const top = tf.tidy(() => {
       const x = tf.tensor2d(this.bank.subarray(m * D, (m + 1) * D), [1, D]);
-      const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT, false, true), 2));
+      const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT), 2));
       return tf.topk(tf.neg(tf.reshape(d, [-1])), b).indices;
     });
     const idx = Int32Array.from(await top.data());
@@ -208,12 +211,17 @@ export class PatchCoreHead {
     return out;
   }
 
-  toArtifacts(): Promise<HeadArtifacts> {
-    return encodeHead(
-      'patchcore',
-      { dim: this.dim, options: { ...this.options }, frame: [...this.frame] },
-      { bank: this.bankT },
-    );
+  async toArtifacts(): Promise<HeadArtifacts> {
+    const bank = tf.tensor2d(this.bank, [this.bankSize, this.dim]);
+    try {
+      return await encodeHead(
+        'patchcore',
+        { dim: this.dim, options: { ...this.options }, frame: [...this.frame] },
+        { bank },
+      );
+    } finally {
+      bank.dispose();
+    }
   }
 
   static fromArtifacts(a: HeadArtifacts): PatchCoreHead {
