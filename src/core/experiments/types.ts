@@ -17,8 +17,16 @@ export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
 ];
 
 /** Head axis: trained heads, plus the two defect-free baselines computed on the same features. */
-export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'patchcore' | 'knn' | 'mean';
-export const HEAD_CHOICES: readonly HeadChoice[] = ['bce', 'spatial', 'cse', 'patchcore', 'knn', 'mean'];
+export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'patchcore' | 'masked' | 'knn' | 'mean';
+export const HEAD_CHOICES: readonly HeadChoice[] = [
+  'bce',
+  'spatial',
+  'cse',
+  'patchcore',
+  'masked',
+  'knn',
+  'mean',
+];
 export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
 
 /** One image of an experiment's data. `load` is lazy so a 1000-image set is not held decoded at once. */

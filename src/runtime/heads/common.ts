@@ -14,7 +14,7 @@ import { yieldToEventLoop } from '../../core/progress.ts';
 import type { Rng } from '../../core/rng.ts';
 import { tf } from '../tf.ts';
 
-export type HeadKind = 'bce' | 'spatial' | 'cse' | 'patchcore';
+export type HeadKind = 'bce' | 'spatial' | 'cse' | 'patchcore' | 'masked';
 
 /** One epoch's numbers, for live curves. */
 export interface EpochReport {
