@@ -36,18 +36,25 @@ export function gaussianBlur(map: Float32Array, H: number, W: number, sigma: num
   if (map.length !== H * W) throw new InvalidArgumentError('map length', `${H}×${W}`, map.length);
   const k = gaussianKernel(sigma);
   const r = (k.length - 1) / 2;
+  // Reflected source index of every tap position, once per axis (the blur is the map's whole cost).
+  const rx = new Int32Array(W + 2 * r);
+  for (let i = 0; i < rx.length; i++) rx[i] = reflect(i - r, W);
+  const ry = new Int32Array(H + 2 * r);
+  for (let i = 0; i < ry.length; i++) ry[i] = reflect(i - r, H);
   const tmp = new Float32Array(H * W);
-  for (let y = 0; y < H; y++)
+  for (let y = 0; y < H; y++) {
+    const row = y * W;
     for (let x = 0; x < W; x++) {
       let s = 0;
-      for (let t = -r; t <= r; t++) s += k[t + r] * map[y * W + reflect(x + t, W)];
-      tmp[y * W + x] = s;
+      for (let t = 0; t < k.length; t++) s += k[t] * map[row + rx[x + t]];
+      tmp[row + x] = s;
     }
+  }
   const out = new Float32Array(H * W);
   for (let y = 0; y < H; y++)
     for (let x = 0; x < W; x++) {
       let s = 0;
-      for (let t = -r; t <= r; t++) s += k[t + r] * tmp[reflect(y + t, H) * W + x];
+      for (let t = 0; t < k.length; t++) s += k[t] * tmp[ry[y + t] * W + x];
       out[y * W + x] = s;
     }
   return out;
