@@ -34,6 +34,15 @@ export interface TapSource {
     taps: readonly string[],
     signal?: CancelSignal,
   ): Promise<Record<string, FeatureMap>[]>;
+  /**
+   * Tap maps of runner rows by their stable id (e.g. through `CachedTaps` of `src/runtime/backbone.ts` and the
+   * store, so a resumed grid does not extract again). Default: `taps` over the decoded rows.
+   */
+  keyed?(
+    rows: { id: string; load: () => Promise<RasterImage> }[],
+    taps: readonly string[],
+    signal?: CancelSignal,
+  ): Promise<Record<string, FeatureMap>[]>;
 }
 
 /** A loaded backbone (with its manifest taps) as a `TapSource`, at its fixed preprocessing. */
@@ -61,18 +70,19 @@ export class TapMaps {
     const got = new Map<string, Record<string, FeatureMap>>();
     for (let i = 0; i < todo.length; i += 16) {
       const chunk = todo.slice(i, i + 16);
-      const images = await Promise.all(
-        chunk.map((r) => {
-          if (!r.load)
-            throw new InvalidArgumentError(
-              `row ${r.id}`,
-              'a row with an image loader (PatchCore needs pixels)',
-              'none',
-            );
-          return r.load();
-        }),
-      );
-      const m = await this.source.taps(images, taps, signal);
+      const keyed = chunk.map((r) => {
+        const load = r.load;
+        if (!load)
+          throw new InvalidArgumentError(
+            `row ${r.id}`,
+            'a row with an image loader (PatchCore needs pixels)',
+            'none',
+          );
+        return { id: r.id, load };
+      });
+      const m = this.source.keyed
+        ? await this.source.keyed(keyed, taps, signal)
+        : await this.source.taps(await Promise.all(keyed.map((c) => c.load())), taps, signal);
       chunk.forEach((r, k) => {
         got.set(r.id, m[k]);
         if (r.id.startsWith('img:')) this.mem.set(key(r.id), m[k]);

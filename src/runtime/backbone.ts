@@ -547,6 +547,78 @@ export class CachedFeatures {
   }
 }
 
+/**
+ * Tap maps through the store's feature cache, one record per (backbone, image sha256, preprocessing + tap +
+ * resolution), so a head asking for `s16` + `s32` reuses what another head extracted for `s16`, and a different
+ * resolution never collides. The store's record shape is the pooled/spatial one: the map goes in `spatial`, and
+ * `pooled` holds the frame `[width, height]` it covers (a cached native-resolution map must say its frame without
+ * decoding the image again).
+ */
+export class CachedTaps {
+  hits = 0;
+  misses = 0;
+  constructor(
+    readonly backbone: Backbone,
+    readonly store: Pick<DefectLabStore, 'getFeatures' | 'putFeatures'>,
+  ) {}
+
+  private key(sha256: string, tap: string, res: InputResolution) {
+    return {
+      backbone: this.backbone.id,
+      sha256,
+      preprocessing: `${this.backbone.preprocessingId}|tap:${tap}|${resolutionId(res)}`,
+    };
+  }
+
+  async extract(items: readonly KeyedImage[], o: TapExtractOptions = {}): Promise<TapFeatures[]> {
+    const taps = o.taps ?? this.backbone.taps;
+    const res = o.resolution ?? { mode: 'fixed' };
+    const out: TapFeatures[] = new Array(items.length);
+    const todo: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const got = await Promise.all(
+        taps.map((t) => this.store.getFeatures(this.key(items[i].sha256, t, res))),
+      );
+      if (got.every((g) => g?.spatial && g.pooled.length === 2)) {
+        const [w, h] = got[0]!.pooled;
+        const frame = framePreprocess(res, this.backbone.preprocess, w, h);
+        const maps: Record<string, FeatureMap> = {};
+        taps.forEach((t, k) => (maps[t] = got[k]!.spatial!));
+        out[i] = { maps, frame: { ...frame, width: w, height: h } };
+        this.hits++;
+      } else {
+        todo.push(i);
+        this.misses++;
+      }
+    }
+    const bs = Math.max(1, o.batchSize ?? 8);
+    for (let s = 0; s < todo.length; s += bs) {
+      throwIfCancelled(o.signal, 'feature extraction', `${s} of ${todo.length} new images done`);
+      const idx = todo.slice(s, s + bs);
+      const images = await Promise.all(idx.map((i) => items[i].load()));
+      const f = await this.backbone.extractTaps(images, { ...o, taps, batchSize: bs, onProgress: undefined });
+      for (let k = 0; k < idx.length; k++) {
+        out[idx[k]] = f[k];
+        for (const t of taps) {
+          const m = f[k].maps[t];
+          await this.store.putFeatures(this.key(items[idx[k]].sha256, t, res), {
+            pooled: Float32Array.of(f[k].frame.width, f[k].frame.height),
+            spatial: { data: m.data, dims: [m.dims[0], m.dims[1], m.dims[2]] },
+          });
+        }
+      }
+      o.onProgress?.({
+        stage: 'features',
+        done: items.length - todo.length + s + idx.length,
+        total: items.length,
+        unit: 'items',
+        message: `${this.hits} cached`,
+      });
+    }
+    return out;
+  }
+}
+
 export function validateManifest(entries: unknown): BackboneManifestEntry[] {
   if (!Array.isArray(entries))
     throw new InvalidArgumentError('backbones manifest', 'an array of backbones', entries);

@@ -15,10 +15,12 @@ import { nativeFrame, stitchTiles, tilePlan } from '../../src/core/resolution.ts
 import { float32 } from '../../src/core/tensor.ts';
 import {
   Backbone,
+  CachedTaps,
   findBackbone,
   manifestLoadOptions,
   rewriteForFeatures,
 } from '../../src/runtime/backbone.ts';
+import type { FeatureKey, StoredFeatures } from '../../src/runtime/db/types.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
 import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
 
@@ -196,6 +198,38 @@ describe('feature taps (real MobileNetV2-int8)', () => {
     // Letterbox into 640×224 (aspect kept, padded) runs as one frame.
     const [lb] = await bb.extractTaps([img], { resolution: { mode: 'letterbox', width: 640, height: 224 } });
     expect(lb.maps.s16.dims).toEqual([96, 14, 40]);
+    await bb.release();
+  });
+
+  it('caches per tap and per resolution: a second run extracts nothing, frames come back, resolutions do not collide', async () => {
+    const bb = await Backbone.load(MODEL, {
+      ...manifestLoadOptions(MANIFEST),
+      ort: nodeBackend,
+      dynamicInput: true,
+    });
+    const mem = new Map<string, StoredFeatures>();
+    const k = (x: FeatureKey) => `${x.backbone}|${x.sha256}|${x.preprocessing}`;
+    const store = {
+      getFeatures: async (x: FeatureKey) => mem.get(k(x)),
+      putFeatures: async (x: FeatureKey, f: StoredFeatures) => void mem.set(k(x), f),
+    };
+    const imgs = await tiles(2);
+    let loads = 0;
+    const items = imgs.map((img, i) => ({ sha256: `sha-${i}`, load: () => (loads++, img) }));
+    const cache = new CachedTaps(bb, store);
+    const native = { mode: 'native', shortSide: 128 } as const;
+    const first = await cache.extract(items, { taps: ['s16'], resolution: native });
+    expect([cache.hits, cache.misses, loads]).toEqual([0, 2, 2]);
+    const again = await cache.extract(items, { taps: ['s16'], resolution: native });
+    expect([cache.hits, cache.misses, loads]).toEqual([2, 2, 2]);
+    expect(again[1].frame).toEqual(first[1].frame);
+    expect(Array.from(again[1].maps.s16.data)).toEqual(Array.from(first[1].maps.s16.data));
+    // Another tap set or resolution is extracted, not served from the native s16 records.
+    const fixed = await cache.extract(items, { taps: ['s16', 's32'] });
+    expect(loads).toBe(4);
+    expect(fixed[0].maps.s16.dims).toEqual([96, 14, 14]);
+    expect(first[0].maps.s16.dims).not.toEqual([96, 14, 14]);
+    expect([...mem.keys()].some((key) => key.endsWith('|tap:s32|fixed'))).toBe(true);
     await bb.release();
   });
 
