@@ -8,9 +8,12 @@
  * - `coreset`: greedy selection of 1 % of 100 000 patches × 256 (projection to 128 by tfjs matMul, then the
  *   greedy scan). Patches are real when ../shared is there (the magnetic tiles' s16 + s32 features at native
  *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says.
+ * - `resolution`: what each input geometry costs per tile image (s16 + s32 taps, onnxruntime-node CPU): fixed
+ *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { InputResolution } from '../src/core/resolution.ts';
 import { Rng } from '../src/core/rng.ts';
 import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
 
@@ -93,6 +96,31 @@ export async function run(): Promise<Record<string, unknown>> {
       x.set(pf.data.subarray(0, take * D), rows * D);
       rows += take;
     }
+    // What each input geometry costs (issue 13, native resolution): ms per tile image for the s16 + s32 taps.
+    const sample = await Promise.all(
+      items
+        .slice(0, 8)
+        .map(async (it) => (await decodeImage(readFileSync(resolve(dir, it.file)), it.file)).raster),
+    );
+    const resolutions: Record<string, InputResolution> = {
+      fixed224: { mode: 'fixed' },
+      native: { mode: 'native' },
+      native448: { mode: 'native', shortSide: 448 },
+      letterbox224x320: { mode: 'letterbox', width: 224, height: 320 },
+      tile224: { mode: 'tile', shortSide: 224 },
+    };
+    const perImage: Record<string, { ms: number; frame: string; cells: number }> = {};
+    for (const [name, resolution] of Object.entries(resolutions)) {
+      await bb.extractTaps(sample.slice(0, 1), { taps: ['s16', 's32'], resolution });
+      const t = performance.now();
+      const f = await bb.extractTaps(sample, { taps: ['s16', 's32'], resolution });
+      perImage[name] = {
+        ms: (performance.now() - t) / sample.length,
+        frame: `${f[0].frame.width}×${f[0].frame.height}`,
+        cells: f[0].maps.s16.dims[1] * f[0].maps.s16.dims[2],
+      };
+    }
+    out.resolution = perImage;
     await bb.release();
     source =
       rows === N
