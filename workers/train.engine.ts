@@ -33,6 +33,8 @@ import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/runtime/tf.ts';
 import { coreGenerators } from '../src/app/generators.ts';
 import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
+import { savedMaskedTrainer } from '../src/app/masked.ts';
+import { savedPatchcoreTrainer } from '../src/app/patchcore.ts';
 import { extractorIdOf, storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
 import { type FeaturesApi, FeaturesEngine, type ImageMeta, imageMeta } from './features.engine.ts';
 
@@ -389,8 +391,14 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
               }
             : threshold,
       };
-      const { env, maps } = storeExperimentEnv(backbone, db, { generators: coreGenerators() });
-      env.trainers[rec.kind as HeadKind] = savedHeadTrainer(rec.artifacts as HeadArtifacts, maps);
+      const { env, maps, taps } = storeExperimentEnv(backbone, db, { generators: coreGenerators() });
+      const artifacts = rec.artifacts as HeadArtifacts;
+      env.trainers[rec.kind as HeadKind] =
+        artifacts.kind === 'patchcore'
+          ? savedPatchcoreTrainer(artifacts, taps)
+          : artifacts.kind === 'masked'
+            ? savedMaskedTrainer(artifacts, taps)
+            : savedHeadTrainer(artifacts, maps);
       if (!test.length) return { headId, name: rec.name, kind: rec.kind, features, evaluation: null };
       const result = await runCell(config, new ExperimentContext(data, env), {
         signal: job.signal,

@@ -17,6 +17,7 @@ import type {
   HeatMapHead,
   TrainedHead,
 } from '../core/experiments/index.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
 import type { RasterImage } from '../core/image.ts';
 import type { PreprocessOptions } from '../core/preprocess.ts';
 import type { CancelSignal, ProgressFn } from '../core/progress.ts';
@@ -216,7 +217,13 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
 export function headFromArtifacts(a: HeadArtifacts): BceHead | SpatialHead | CseHead {
   if (a.kind === 'bce') return BceHead.fromArtifacts(a);
   if (a.kind === 'spatial') return SpatialHead.fromArtifacts(a);
-  return CseHead.fromArtifacts(a);
+  if (a.kind === 'cse') return CseHead.fromArtifacts(a);
+  // PatchCore and the masked head read feature taps: their own saved-head trainers rebuild them.
+  throw new InvalidArgumentError(
+    'head artifacts kind',
+    'bce | spatial | cse here (PatchCore and masked heads: savedPatchcoreTrainer / savedMaskedTrainer)',
+    a.kind,
+  );
 }
 
 /**

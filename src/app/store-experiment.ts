@@ -19,7 +19,10 @@ import {
   type HeadKind,
 } from '../core/experiments/index.ts';
 import { toGray, type RasterImage } from '../core/image.ts';
-import { CachedFeatures, type Backbone } from '../runtime/backbone.ts';
+import { CachedFeatures, CachedTaps, type Backbone } from '../runtime/backbone.ts';
+import type { FeatureMap } from '../runtime/heads/spatial.ts';
+import { maskedTrainer } from './masked.ts';
+import { patchcoreTrainer, TapMaps, type TapSource } from './patchcore.ts';
 import type { DefectLabStore } from '../runtime/db/types.ts';
 import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
 import { cseGenerators } from './generators.ts';
@@ -135,16 +138,41 @@ export interface StoreEnvOptions {
 }
 
 /**
- * The runner's environment over a loaded backbone: pooled features and spatial maps through the store's feature
- * cache (keyed by backbone, sha256 and preprocessing), the BCE, spatial and CSE trainers, and `generators`.
+ * The runner's environment over a loaded backbone: pooled features, spatial maps and feature taps through the
+ * store's feature cache (keyed by backbone, sha256 and preprocessing), the BCE, spatial, CSE, PatchCore and
+ * mask-supervised trainers, and `generators`.
  */
 export function storeExperimentEnv(
   backbone: Backbone,
   db: DefectLabStore,
   o: StoreEnvOptions,
-): { env: ExperimentEnv; maps: SpatialMaps } {
+): { env: ExperimentEnv; maps: SpatialMaps; taps: TapMaps } {
   const extractorId = extractorIdOf(backbone);
   const cached = new CachedFeatures(backbone, db);
+  const cachedTaps = new CachedTaps(backbone, db);
+  // PatchCore reads named taps; a backbone whose manifest names none offers its spatial map as the tap "spatial".
+  const hasTaps = backbone.taps.length > 0;
+  const spatialOnly = (taps: readonly string[]) => !hasTaps && taps.length === 1 && taps[0] === 'spatial';
+  const asTaps = (m: FeatureMap[]) => m.map((x) => ({ spatial: x }));
+  const tapSource: TapSource = {
+    preprocess: backbone.preprocess,
+    taps: async (images, taps, signal) =>
+      spatialOnly(taps)
+        ? asTaps((await backbone.extract(images, { signal })).spatial)
+        : (await backbone.extractTaps(images, { taps, signal })).map((f) => f.maps),
+    keyed: async (rows, taps, signal) => {
+      const items = rows.map((r) => ({ sha256: cacheKeyOf(r.id, extractorId), load: r.load }));
+      return spatialOnly(taps)
+        ? asTaps(
+            (await cached.extract(items, { signal })).map((f) => ({
+              data: f.spatial!.data,
+              dims: f.spatial!.dims,
+            })),
+          )
+        : (await cachedTaps.extract(items, { taps, signal })).map((f) => f.maps);
+    },
+  };
+  const taps = new TapMaps(tapSource);
   const maps = new SpatialMaps({
     preprocess: backbone.preprocess,
     spatial: async (images, signal) => (await backbone.extract(images, { signal })).spatial,
@@ -168,8 +196,10 @@ export function storeExperimentEnv(
       bce: bceTrainer(),
       spatial: spatialTrainer(maps),
       cse: cseTrainer(maps, { generators: o.cseGenerators ?? cseGenerators() }),
+      patchcore: patchcoreTrainer(taps, hasTaps ? {} : { taps: ['spatial'] }),
+      masked: maskedTrainer(taps, hasTaps ? {} : { taps: ['spatial'] }),
       ...o.trainers,
     },
   };
-  return { env, maps };
+  return { env, maps, taps };
 }

@@ -12,18 +12,32 @@
  * The original outputs stay first and unchanged, so the classifier's logits are still there (tests compare them
  * to the unrewritten model).
  *
+ * Feature taps: any number of named intermediate maps (the manifest's `taps`, e.g. MobileNetV2's stride-8/16/32
+ * block outputs, each dequantized with its own scale/zero-point) become extra outputs of the same session, so
+ * one run gives every map a head asks for. With `dynamicInput` the input's H/W become symbolic and the graph's
+ * stored intermediate shapes are dropped (onnxruntime re-infers them): convolutions do not care about the size,
+ * so the backbone runs at an image's own resolution (`extractTaps` with `resolution`).
+ *
  * Runtime access goes through the ORT door (`OrtBackend` from `ort-node.ts` / `ort-web.ts`); this module imports
  * only its types, so it runs in Node, a worker or the page.
  */
 import onnxProto from 'onnx-proto';
 import { DefectLabError, InvalidArgumentError } from '../core/errors.ts';
-import type { RasterImage } from '../core/image.ts';
+import { type RasterImage, crop } from '../core/image.ts';
 import {
   type PreprocessOptions,
   imagenetPreprocess,
   preprocessBatch,
   preprocessingId,
+  resizeForBackbone,
 } from '../core/preprocess.ts';
+import {
+  type InputResolution,
+  framePreprocess,
+  resolutionId,
+  stitchTiles,
+  tilePlan,
+} from '../core/resolution.ts';
 import { type CancelSignal, type ProgressFn, throwIfCancelled } from '../core/progress.ts';
 import { type SessionLike, float32, toFloat32 } from '../core/tensor.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -61,6 +75,10 @@ export interface FeatureGraphInfo {
   spatialOutput: string;
   /** 'int8' when the pooled features come from a quantized pooling node. */
   quantized: boolean;
+  /** Graph output of each feature tap, by tap name (float, `[B, C, h, w]`). */
+  tapOutputs: Record<string, string>;
+  /** Whether the input's H/W were made symbolic (any input size runs). */
+  dynamicInput: boolean;
 }
 
 const FEATURE_SUFFIX = '__defectlab';
@@ -74,6 +92,19 @@ export interface SpatialTensorSpec {
   tensor: string;
   scale?: string;
   zeroPoint?: string;
+}
+
+/** A named intermediate map: `365_quantized` (+ scale/zero point) as `s8`. */
+export interface FeatureTapSpec extends SpatialTensorSpec {
+  name: string;
+  /** Input pixels per map cell (8, 16, 32), for documentation and grid checks. */
+  stride?: number;
+}
+
+export interface RewriteOptions {
+  taps?: readonly FeatureTapSpec[];
+  /** Make the input's H/W symbolic (`height`, `width`) so any size runs. */
+  dynamicInput?: boolean;
 }
 
 function shapeOf(vi: ValueInfoT): (number | string)[] {
@@ -93,6 +124,7 @@ export function rewriteForFeatures(
   bytes: Uint8Array,
   name = 'model',
   spatialTensor?: SpatialTensorSpec,
+  extra: RewriteOptions = {},
 ): { bytes: Uint8Array; info: FeatureGraphInfo } {
   let model: ModelProtoT;
   try {
@@ -155,18 +187,47 @@ export function rewriteForFeatures(
       throw new BackboneGraphError(name, `the Flatten node ${flat.name} is not fed by a pooling node`);
     spatial = pool.input![0];
   }
-  if (spatialTensor) {
-    if (!nodes.some((n) => n.output?.includes(spatialTensor.tensor)))
-      throw new BackboneGraphError(name, `has no tensor named ${spatialTensor.tensor} (from the manifest)`);
-    spatial =
-      spatialTensor.scale && spatialTensor.zeroPoint
-        ? dequant(spatialTensor.tensor, spatialTensor.scale, spatialTensor.zeroPoint)
-        : spatialTensor.tensor;
+  const floatOf = (spec: SpatialTensorSpec, what: string): string => {
+    if (!nodes.some((n) => n.output?.includes(spec.tensor)))
+      throw new BackboneGraphError(name, `has no tensor named ${spec.tensor} (${what})`);
+    if (!!spec.scale !== !!spec.zeroPoint)
+      throw new BackboneGraphError(
+        name,
+        `${what}: give both scale and zeroPoint of ${spec.tensor}, or neither`,
+      );
+    for (const q of [spec.scale, spec.zeroPoint])
+      if (q && !inits.has(q)) throw new BackboneGraphError(name, `has no initializer named ${q} (${what})`);
+    return spec.scale && spec.zeroPoint ? dequant(spec.tensor, spec.scale, spec.zeroPoint) : spec.tensor;
+  };
+  if (spatialTensor) spatial = floatOf(spatialTensor, 'from the manifest');
+  const tapOutputs: Record<string, string> = {};
+  for (const t of extra.taps ?? []) {
+    if (!t.name) throw new BackboneGraphError(name, `a feature tap on ${t.tensor} has no name`);
+    if (tapOutputs[t.name]) throw new BackboneGraphError(name, `two feature taps are named ${t.name}`);
+    tapOutputs[t.name] = floatOf(t, `feature tap ${t.name}`);
   }
   g.node = [...nodes, ...added];
   const originalOutputs = (g.output ?? []).map((o) => o.name!);
   const existing = new Set(originalOutputs);
-  for (const t of [pooled, spatial]) if (!existing.has(t)) g.output!.push(floatOutput(t));
+  for (const t of [pooled, spatial, ...Object.values(tapOutputs)])
+    if (!existing.has(t)) {
+      g.output!.push(floatOutput(t));
+      existing.add(t);
+    }
+  const dynamicInput = !!extra.dynamicInput;
+  if (dynamicInput) {
+    const dims = input.type?.tensorType?.shape?.dim;
+    if (!dims || dims.length !== 4) throw new BackboneGraphError(name, 'has no [N, C, H, W] image input');
+    dims[2] = { dimParam: 'height' };
+    dims[3] = { dimParam: 'width' };
+    // Stored intermediate shapes were inferred at the export's fixed size; stale ones would contradict a
+    // different input size, and onnxruntime infers them again anyway.
+    g.valueInfo = [];
+    for (const o of g.output ?? []) {
+      const od = o.type?.tensorType?.shape?.dim;
+      if (od && od.length === 4) o.type!.tensorType!.shape = null;
+    }
+  }
   return {
     bytes: onnx.ModelProto.encode(model).finish(),
     info: {
@@ -176,6 +237,8 @@ export function rewriteForFeatures(
       pooledOutput: pooled,
       spatialOutput: spatial,
       quantized,
+      tapOutputs,
+      dynamicInput,
     },
   };
 }
@@ -191,6 +254,8 @@ export interface BackboneManifestEntry {
   /** Input resolution and normalization the backbone was trained with. */
   preprocess: PreprocessOptions;
   spatialTensor?: SpatialTensorSpec;
+  /** Named intermediate maps heads may ask for (PatchCore, mask-supervised heads). */
+  taps?: FeatureTapSpec[];
   /** Pooled feature size and spatial map size at the manifest's resolution. */
   featureDim?: number;
   spatial?: [number, number, number];
@@ -223,7 +288,27 @@ export interface LoadBackboneOptions {
   preprocess?: PreprocessOptions;
   /** Which tensor is the spatial map (from the manifest); default: the input of the last global pool. */
   spatialTensor?: SpatialTensorSpec;
+  /** Named intermediate maps to expose (from the manifest). */
+  taps?: readonly FeatureTapSpec[];
+  /** Make the input's H/W symbolic so `extractTaps` can run other sizes than the preprocessing's. */
+  dynamicInput?: boolean;
   name?: string;
+}
+
+export interface TapExtractOptions {
+  /** Tap names to return (default: every tap the backbone was loaded with). */
+  taps?: readonly string[];
+  /** Input geometry (default: the backbone's fixed preprocessing). */
+  resolution?: InputResolution;
+  batchSize?: number;
+  signal?: CancelSignal;
+  onProgress?: ProgressFn;
+}
+
+/** One image's maps, by tap name, and the frame they cover (draw heat maps through `frame`). */
+export interface TapFeatures {
+  maps: Record<string, FeatureMap>;
+  frame: PreprocessOptions;
 }
 
 /** A loaded backbone: one session over the rewritten graph. */
@@ -236,7 +321,10 @@ export class Backbone {
   ) {}
 
   static async load(model: Uint8Array, o: LoadBackboneOptions): Promise<Backbone> {
-    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id, o.spatialTensor);
+    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id, o.spatialTensor, {
+      taps: o.taps,
+      dynamicInput: o.dynamicInput,
+    });
     const session = await o.ort.createSession(bytes, { backend: o.device, name: o.name ?? o.id });
     const [, , h, w] = info.inputShape;
     const pre =
@@ -256,8 +344,8 @@ export class Backbone {
   }
 
   /** Runs one batch; returns the requested outputs as float32 with their dims. */
-  async runBatch(images: readonly RasterImage[], outputs: readonly string[]) {
-    const { data, dims } = preprocessBatch(images, this.preprocess);
+  async runBatch(images: readonly RasterImage[], outputs: readonly string[], pre = this.preprocess) {
+    const { data, dims } = preprocessBatch(images, pre);
     const res = await this.session.run({ [this.info.inputName]: float32(data, dims) }, outputs);
     return Object.fromEntries(outputs.map((n) => [n, { data: toFloat32(res[n]), dims: res[n].dims }]));
   }
@@ -285,6 +373,102 @@ export class Backbone {
       o.onProgress?.({ stage: 'features', done: s + batch.length, total: images.length, unit: 'items' });
     }
     return { pooled, spatial };
+  }
+
+  /** Tap names this backbone exposes. */
+  get taps(): string[] {
+    return Object.keys(this.info.tapOutputs);
+  }
+
+  /**
+   * Named intermediate maps `[C, h, w]` per image, at the chosen input resolution. Images whose frames have the
+   * same size share a batch; `tile` runs each tile and stitches the maps (cells under two tiles averaged).
+   */
+  async extractTaps(images: readonly RasterImage[], o: TapExtractOptions = {}): Promise<TapFeatures[]> {
+    const names = o.taps ?? this.taps;
+    if (names.length === 0)
+      throw new InvalidArgumentError(
+        'taps',
+        `tap names of ${this.id} (load it with the manifest's taps)`,
+        'none',
+      );
+    for (const t of names)
+      if (!this.info.tapOutputs[t])
+        throw new InvalidArgumentError('tap', `one of ${this.taps.join(', ') || '(none loaded)'}`, t);
+    const res = o.resolution ?? { mode: 'fixed' };
+    const frames = images.map((img) => framePreprocess(res, this.preprocess, img.width, img.height));
+    const [, , fh, fw] = this.info.inputShape;
+    if (!this.info.dynamicInput && frames.some((f) => f.width !== fw || f.height !== fh))
+      throw new InvalidArgumentError(
+        'resolution',
+        `the model's fixed ${fw}×${fh} input (or load the backbone with dynamicInput: true)`,
+        resolutionId(res),
+      );
+    const outs = names.map((t) => this.info.tapOutputs[t]);
+    const bs = Math.max(1, o.batchSize ?? 8);
+    const result: TapFeatures[] = new Array(images.length);
+    const split = (r: Record<string, { data: Float32Array; dims: readonly number[] }>, k: number) => {
+      const maps: Record<string, FeatureMap> = {};
+      names.forEach((t, j) => {
+        const { data, dims } = r[outs[j]];
+        const [, c, h, w] = dims;
+        maps[t] = { data: data.slice(k * c * h * w, (k + 1) * c * h * w), dims: [c, h, w] };
+      });
+      return maps;
+    };
+    // Same-size frames batch together (a batch is one tensor).
+    const groups = new Map<string, number[]>();
+    frames.forEach((f, i) => {
+      const key = `${f.width}x${f.height}`;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    let done = 0;
+    for (const idx of groups.values()) {
+      for (let s = 0; s < idx.length; s += bs) {
+        throwIfCancelled(o.signal, 'feature extraction', `${done} of ${images.length} images done`);
+        const part = idx.slice(s, s + bs);
+        const frame = frames[part[0]];
+        if (res.mode === 'tile') {
+          for (const i of part)
+            result[i] = { maps: await this.tiled(images[i], frame, res.overlap ?? 0, names, outs), frame };
+        } else {
+          const r = await this.runBatch(
+            part.map((i) => images[i]),
+            outs,
+            frame,
+          );
+          part.forEach((i, k) => (result[i] = { maps: split(r, k), frame }));
+        }
+        done += part.length;
+        o.onProgress?.({ stage: 'features', done, total: images.length, unit: 'items' });
+      }
+    }
+    return result;
+  }
+
+  private async tiled(
+    img: RasterImage,
+    frame: PreprocessOptions,
+    overlap: number,
+    names: readonly string[],
+    outs: string[],
+  ) {
+    const sized = resizeForBackbone(img, frame);
+    const boxes = tilePlan(frame.width, frame.height, overlap);
+    const tilePre = { ...frame, width: boxes[0].size, height: boxes[0].size };
+    const crops = boxes.map((b) => crop(sized, { x: b.x, y: b.y, width: b.size, height: b.size }));
+    const r = await this.runBatch(crops, outs, tilePre);
+    const maps: Record<string, FeatureMap> = {};
+    names.forEach((t, j) => {
+      const { data, dims } = r[outs[j]];
+      const [, c, h, w] = dims;
+      const tiles = boxes.map((_, k) => ({
+        data: data.subarray(k * c * h * w, (k + 1) * c * h * w),
+        dims: [c, h, w] as [number, number, number],
+      }));
+      maps[t] = stitchTiles(tiles, boxes, frame.width, frame.height);
+    });
+    return maps;
   }
 
   /** The classifier's own outputs (ImageNet logits), `[N, K]` rows. */
@@ -363,6 +547,78 @@ export class CachedFeatures {
   }
 }
 
+/**
+ * Tap maps through the store's feature cache, one record per (backbone, image sha256, preprocessing + tap +
+ * resolution), so a head asking for `s16` + `s32` reuses what another head extracted for `s16`, and a different
+ * resolution never collides. The store's record shape is the pooled/spatial one: the map goes in `spatial`, and
+ * `pooled` holds the frame `[width, height]` it covers (a cached native-resolution map must say its frame without
+ * decoding the image again).
+ */
+export class CachedTaps {
+  hits = 0;
+  misses = 0;
+  constructor(
+    readonly backbone: Backbone,
+    readonly store: Pick<DefectLabStore, 'getFeatures' | 'putFeatures'>,
+  ) {}
+
+  private key(sha256: string, tap: string, res: InputResolution) {
+    return {
+      backbone: this.backbone.id,
+      sha256,
+      preprocessing: `${this.backbone.preprocessingId}|tap:${tap}|${resolutionId(res)}`,
+    };
+  }
+
+  async extract(items: readonly KeyedImage[], o: TapExtractOptions = {}): Promise<TapFeatures[]> {
+    const taps = o.taps ?? this.backbone.taps;
+    const res = o.resolution ?? { mode: 'fixed' };
+    const out: TapFeatures[] = new Array(items.length);
+    const todo: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const got = await Promise.all(
+        taps.map((t) => this.store.getFeatures(this.key(items[i].sha256, t, res))),
+      );
+      if (got.every((g) => g?.spatial && g.pooled.length === 2)) {
+        const [w, h] = got[0]!.pooled;
+        const frame = framePreprocess(res, this.backbone.preprocess, w, h);
+        const maps: Record<string, FeatureMap> = {};
+        taps.forEach((t, k) => (maps[t] = got[k]!.spatial!));
+        out[i] = { maps, frame: { ...frame, width: w, height: h } };
+        this.hits++;
+      } else {
+        todo.push(i);
+        this.misses++;
+      }
+    }
+    const bs = Math.max(1, o.batchSize ?? 8);
+    for (let s = 0; s < todo.length; s += bs) {
+      throwIfCancelled(o.signal, 'feature extraction', `${s} of ${todo.length} new images done`);
+      const idx = todo.slice(s, s + bs);
+      const images = await Promise.all(idx.map((i) => items[i].load()));
+      const f = await this.backbone.extractTaps(images, { ...o, taps, batchSize: bs, onProgress: undefined });
+      for (let k = 0; k < idx.length; k++) {
+        out[idx[k]] = f[k];
+        for (const t of taps) {
+          const m = f[k].maps[t];
+          await this.store.putFeatures(this.key(items[idx[k]].sha256, t, res), {
+            pooled: Float32Array.of(f[k].frame.width, f[k].frame.height),
+            spatial: { data: m.data, dims: [m.dims[0], m.dims[1], m.dims[2]] },
+          });
+        }
+      }
+      o.onProgress?.({
+        stage: 'features',
+        done: items.length - todo.length + s + idx.length,
+        total: items.length,
+        unit: 'items',
+        message: `${this.hits} cached`,
+      });
+    }
+    return out;
+  }
+}
+
 export function validateManifest(entries: unknown): BackboneManifestEntry[] {
   if (!Array.isArray(entries))
     throw new InvalidArgumentError('backbones manifest', 'an array of backbones', entries);
@@ -390,6 +646,6 @@ export async function identifyBackbone(bytes: Uint8Array): Promise<BackboneManif
 /** `Backbone.load` options from a manifest entry. */
 export function manifestLoadOptions(
   e: BackboneManifestEntry,
-): Pick<LoadBackboneOptions, 'id' | 'preprocess' | 'spatialTensor' | 'name'> {
-  return { id: e.id, preprocess: e.preprocess, spatialTensor: e.spatialTensor, name: e.name };
+): Pick<LoadBackboneOptions, 'id' | 'preprocess' | 'spatialTensor' | 'taps' | 'name'> {
+  return { id: e.id, preprocess: e.preprocess, spatialTensor: e.spatialTensor, taps: e.taps, name: e.name };
 }

@@ -271,3 +271,39 @@ describe('train engine (in-thread)', () => {
     ).rejects.toThrow(/NotEnoughDataError.*fix:/);
   });
 });
+
+describe('PatchCore and the mask-supervised head as Train-tab cells', () => {
+  it('train on the tiny backbone (its spatial map as the tap), give heat maps and PRO, save and re-evaluate', async () => {
+    const { engine, datasetId } = await setup();
+    const pc = await engine.train({
+      datasetId,
+      head: 'patchcore',
+      tfBackend: 'wasm',
+      supervised: { coresetRatio: 0.5 },
+    });
+    expect(pc.kind).toBe('patchcore');
+    const ev = pc.evaluation!;
+    expect(ev.cell.config).toMatchObject({ head: 'patchcore', headOptions: { coresetRatio: 0.5 } });
+    expect(ev.heatmaps?.length).toBe(12);
+    expect(ev.pixel?.regions).toBeGreaterThanOrEqual(6);
+    expect(Number.isFinite(ev.metrics.ap)).toBe(true);
+    // Normals only: its bank never saw a defect, so the synthetic defects count 0 in its training set.
+    expect(ev.cell.counts?.train.synthetic).toBe(0);
+    const re = await engine.evaluateHead(pc.headId!);
+    expect(re.evaluation!.scores).toEqual(ev.scores);
+    await expect(engine.exportHead(pc.headId!)).rejects.toThrow(/no layers model/);
+
+    // The masked head learns from synthetic defects' own masks (made on the fly: the generator returns them).
+    const mk = await engine.train({
+      datasetId,
+      head: 'masked',
+      tfBackend: 'wasm',
+      supervised: { epochs: 3 },
+      generate: { generator: 'memseg', nAug: 6 },
+    });
+    expect(mk.evaluation?.heatmaps?.length).toBe(12);
+    expect(mk.evaluation?.cell.counts?.train.synthetic).toBe(6);
+    const again = await engine.evaluateHead(mk.headId!);
+    expect(again.evaluation!.scores).toEqual(mk.evaluation!.scores);
+  });
+});

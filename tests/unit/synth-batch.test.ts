@@ -127,7 +127,7 @@ describe('synth engine', () => {
   it('lists generators and generates in-thread', async () => {
     const engine = createSynthEngine();
     const names = (await engine.listGenerators()).map((g) => g.name);
-    expect(names).toEqual(['memseg', 'random_walk', 'cutpaste', 'blur']);
+    expect(names).toEqual(['memseg', 'random_walk', 'cutpaste', 'blur', 'transplant']);
     const r = await engine.generate({ generator: 'cutpaste', image: images[0], seed: 9 });
     expect(r.image.data).toEqual(cutPasteBytes(9));
   });

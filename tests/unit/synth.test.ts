@@ -574,8 +574,14 @@ describe('blurDefect specifics', () => {
 });
 
 describe('registry and region masks', () => {
-  it('lists the four generators with their schemas', () => {
-    expect(listGenerators().map((g) => g.name)).toEqual(['memseg', 'random_walk', 'cutpaste', 'blur']);
+  it('lists the five generators with their schemas', () => {
+    expect(listGenerators().map((g) => g.name)).toEqual([
+      'memseg',
+      'random_walk',
+      'cutpaste',
+      'blur',
+      'transplant',
+    ]);
     expect(() => getGenerator('nope')).toThrow(/generator must be one of memseg/);
   });
 

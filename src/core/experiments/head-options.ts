@@ -197,11 +197,87 @@ export const KNN_FIELDS: FormSchema = [
   },
 ];
 
+/** PatchCore (Roth et al.): the memory bank's size, the local neighbourhood, smoothing and the image score. */
+export const PATCHCORE_FIELDS: FormSchema = [
+  seedField,
+  {
+    key: 'coresetRatio',
+    kind: 'number',
+    min: 0.001,
+    max: 1,
+    default: 0.1,
+    label: 'coreset ratio',
+    help: 'share of the normal patches kept in the memory bank (greedy coreset; the paper: 1–10 %)',
+  },
+  {
+    key: 'patchSize',
+    kind: 'number',
+    min: 1,
+    max: 7,
+    integer: true,
+    default: 3,
+    label: 'neighbourhood',
+    help: 'locally aware patch features: average over a p × p neighbourhood (the paper: 3)',
+  },
+  {
+    key: 'sigma',
+    kind: 'number',
+    min: 0,
+    max: 32,
+    default: 4,
+    label: 'σ (map smoothing)',
+    help: 'Gaussian smoothing of the anomaly map, in backbone-frame pixels (the paper: 4)',
+    advanced: true,
+  },
+  {
+    key: 'neighbours',
+    kind: 'number',
+    min: 1,
+    max: 100,
+    integer: true,
+    default: 9,
+    label: 'b (reweighting neighbours)',
+    help: "bank neighbours of the nearest patch in the paper's reweighting",
+    advanced: true,
+  },
+  {
+    key: 'imageScore',
+    kind: 'enum',
+    choices: [
+      { value: 'map-max', label: 'maximum of the smoothed map' },
+      { value: 'reweighted', label: "the paper's reweighted score" },
+    ],
+    default: 'map-max',
+    label: 'image score',
+    help: 'how one image score comes from the patch distances',
+    advanced: true,
+  },
+];
+
+/** The mask-supervised per-location head: trained on synthetic (and masked real) defects' masks as labels. */
+export const MASKED_FIELDS: FormSchema = [
+  epochsField(30),
+  learningRateField(1e-3),
+  seedField,
+  {
+    key: 'hidden',
+    kind: 'number',
+    min: 0,
+    max: 1024,
+    integer: true,
+    default: 32,
+    label: 'hidden units',
+    help: 'a hidden 1×1 layer of this width (0: linear)',
+  },
+];
+
 /** Options of every head of the grid; the mean-distance baseline has none. */
 export const HEAD_OPTION_FIELDS: Readonly<Record<HeadChoice, FormSchema>> = {
   bce: BCE_FIELDS,
   spatial: SPATIAL_FIELDS,
   cse: CSE_FIELDS,
+  patchcore: PATCHCORE_FIELDS,
+  masked: MASKED_FIELDS,
   knn: KNN_FIELDS,
   mean: [],
 };

@@ -163,7 +163,7 @@ class FeatureBank {
 
 /** Memoizes generated images so a cell's synthetic defects are made once per (generator, settings, canvas, seed). */
 class SynthBank {
-  private readonly made = new Map<string, Promise<RasterImage>>();
+  private readonly made = new Map<string, Promise<{ image: RasterImage; mask: RasterImage }>>();
   private regionMasks: Promise<RasterImage[]> | null = null;
   constructor(
     private readonly env: ExperimentEnv,
@@ -174,25 +174,35 @@ class SynthBank {
     this.regionMasks ??= this.data.regionMasks ? this.data.regionMasks() : Promise.resolve([]);
     return this.regionMasks;
   };
+  /** The generator's output for (generator, settings, canvas, seed), made once. */
+  private output(
+    name: string,
+    canvas: ExperimentImage,
+    seed: number,
+    settingsKey: string,
+    ctx: Omit<GeneratorContext, 'regionMasks'>,
+  ): Promise<{ image: RasterImage; mask: RasterImage }> {
+    const key = `${name}|${settingsKey}|${canvas.id}|${seed}`;
+    let p = this.made.get(key);
+    if (!p) {
+      const gen = this.env.generators[name];
+      if (!gen) throw missingGenerator(name);
+      p = canvas.load().then(async (img) => gen(img, seed, { ...ctx, regionMasks: this.masks }));
+      this.made.set(key, p);
+    }
+    return p;
+  }
+  /** Loaders of a synthetic defect's image and of its mask (heads supervised by masks read the latter). */
   load(
     name: string,
     canvas: ExperimentImage,
     seed: number,
     settingsKey: string,
     ctx: Omit<GeneratorContext, 'regionMasks'>,
-  ): () => Promise<RasterImage> {
-    return () => {
-      const key = `${name}|${settingsKey}|${canvas.id}|${seed}`;
-      let p = this.made.get(key);
-      if (!p) {
-        const gen = this.env.generators[name];
-        if (!gen) throw missingGenerator(name);
-        p = canvas
-          .load()
-          .then(async (img) => (await gen(img, seed, { ...ctx, regionMasks: this.masks })).image);
-        this.made.set(key, p);
-      }
-      return p;
+  ): { load: () => Promise<RasterImage>; loadMask: () => Promise<RasterImage> } {
+    return {
+      load: async () => (await this.output(name, canvas, seed, settingsKey, ctx)).image,
+      loadMask: async () => (await this.output(name, canvas, seed, settingsKey, ctx)).mask,
     };
   }
   /** Forget images (features stay cached) so memory does not grow with the grid. */
@@ -248,6 +258,7 @@ export class ExperimentContext {
     items: {
       key: string;
       load: () => Promise<RasterImage>;
+      loadMask?: () => Promise<RasterImage | null>;
       label: 0 | 1;
       source: Row['source'];
       defectClass?: string;
@@ -264,6 +275,7 @@ export class ExperimentContext {
       label: it.label,
       source: it.source,
       load: it.load,
+      ...(it.loadMask ? { loadMask: it.loadMask } : {}),
       defectClass: it.defectClass,
     }));
   }
@@ -277,6 +289,7 @@ export class ExperimentContext {
       images.map((im) => ({
         key: `img:${im.id}`,
         load: () => im.load(),
+        ...(im.loadMask ? { loadMask: () => im.loadMask!() } : {}),
         label: im.label,
         source:
           source === 'auto' ? (im.label === 0 ? 'normal' : im.generator ? 'synthetic' : 'real') : source,
@@ -473,7 +486,7 @@ export async function runCell(
           if (part === 'train') synthetic[name] = (synthetic[name] ?? 0) + 1;
           items.push({
             key: `syn:${tag}:${canvas.id}:${seed}`,
-            load: ctx.synth.load(name, canvas, seed, name === 'diffusion' ? diffusionKey : '', {
+            ...ctx.synth.load(name, canvas, seed, name === 'diffusion' ? diffusionKey : '', {
               diffusion: name === 'diffusion' ? config.diffusion : undefined,
               signal,
             }),

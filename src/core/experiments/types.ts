@@ -23,8 +23,16 @@ export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
 ];
 
 /** Head axis: trained heads, plus the two defect-free baselines computed on the same features. */
-export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'knn' | 'mean';
-export const HEAD_CHOICES: readonly HeadChoice[] = ['bce', 'spatial', 'cse', 'knn', 'mean'];
+export type HeadChoice = 'bce' | 'spatial' | 'cse' | 'patchcore' | 'masked' | 'knn' | 'mean';
+export const HEAD_CHOICES: readonly HeadChoice[] = [
+  'bce',
+  'spatial',
+  'cse',
+  'patchcore',
+  'masked',
+  'knn',
+  'mean',
+];
 export const BASELINE_HEADS: readonly HeadChoice[] = ['knn', 'mean'];
 /** Heads that learn from normals only (real and synthetic defects never reach them). */
 export const UNSUPERVISED_HEADS: readonly HeadChoice[] = ['cse', 'knn', 'mean'];
@@ -86,6 +94,8 @@ export interface HeadSample {
   label: 0 | 1;
   source: 'normal' | 'synthetic' | 'real';
   load?: () => Promise<RasterImage>;
+  /** The defect's binary mask [H, W] (synthetic defects, masked real ones): heads supervised by masks read it. */
+  loadMask?: () => Promise<RasterImage | null>;
 }
 
 export interface HeadTrainOptions {

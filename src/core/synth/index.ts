@@ -18,6 +18,7 @@ export {
 } from './randomWalk.ts';
 export { cutPasteDefect, CUTPASTE_SCHEMA, type CutPasteOptions } from './cutpaste.ts';
 export { blurDefect, BLUR_SCHEMA, type BlurOptions } from './blur.ts';
+export { transplantDefect, poissonBlend, TRANSPLANT_SCHEMA, type TransplantOptions } from './transplant.ts';
 export { proceduralTexture, TEXTURE_KINDS, type TextureKind } from './textures.ts';
 export {
   randomPerlinMask,

@@ -10,6 +10,7 @@ import { CUTPASTE_SCHEMA, cutPasteDefect } from './cutpaste.ts';
 import { MEMSEG_SCHEMA, memsegDefect } from './memseg.ts';
 import { defaultOptions, type GeneratorSchema } from './options.ts';
 import { RANDOM_WALK_SCHEMA, randomWalkDefect } from './randomWalk.ts';
+import { TRANSPLANT_SCHEMA, transplantDefect } from './transplant.ts';
 
 export interface GeneratorEntry {
   schema: GeneratorSchema;
@@ -60,6 +61,15 @@ registerGenerator(
     options: BLUR_SCHEMA,
   },
   blurDefect,
+);
+registerGenerator(
+  {
+    name: 'transplant',
+    title: 'Defect transplant',
+    description: 'A real defect (image × mask) rotated, scaled, flipped and Poisson-blended into the image.',
+    options: TRANSPLANT_SCHEMA,
+  },
+  transplantDefect,
 );
 
 /** Every registered generator's schema (serializable), in registration order. */

@@ -3,6 +3,7 @@
  * tests program against this interface. Every method that writes does so in one transaction: it either fully
  * happens or not at all.
  */
+import type { HeadKind } from '../../core/experiments/types.ts';
 import type {
   DatasetRecord,
   ImageRecord,
@@ -71,7 +72,7 @@ export interface HeadRecord {
   id: string;
   datasetId: string;
   name: string;
-  kind: 'bce' | 'spatial' | 'cse';
+  kind: HeadKind;
   backbone: string;
   preprocessing: string;
   threshold: number;

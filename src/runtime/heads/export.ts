@@ -82,6 +82,12 @@ function setWeights(layer: { setWeights(w: tf.Tensor[]): void }, ws: tf.Tensor[]
 export async function headToLayersModel(
   a: HeadArtifacts,
 ): Promise<{ model: LayersModel; spec: ExportedHeadSpec }> {
+  if (a.kind !== 'bce' && a.kind !== 'spatial' && a.kind !== 'cse')
+    throw new InvalidArgumentError(
+      'head kind',
+      'bce, spatial or cse (a layers model); a PatchCore memory bank or a masked head on feature taps is no layers model — keep it in the app, or re-train a BCE/spatial/CSE head to export',
+      a.kind,
+    );
   const tfl: Tfl = await loadTfLayers();
   const decoded = decodeHead(a, a.kind);
   const t: Weights = {};

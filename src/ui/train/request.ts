@@ -14,6 +14,8 @@ export const TRAIN_HEADS: readonly { value: HeadKind; label: string }[] = [
   { value: 'bce', label: 'BCE classifier (pooled)' },
   { value: 'spatial', label: 'Spatial (1×1 conv, heat map)' },
   { value: 'cse', label: 'CSE (no real defects needed)' },
+  { value: 'patchcore', label: 'PatchCore (normals only, heat map)' },
+  { value: 'masked', label: 'Mask-supervised (synthetic masks as pixel labels)' },
 ];
 
 /** CSE's on-the-fly defect generators when the form names none (the train engine's own default). */
@@ -23,7 +25,13 @@ export type HeadOptionValues = Record<HeadKind, Record<string, unknown>>;
 
 /** Each head's form values, at its schema defaults. */
 export function initialHeadOptions(): HeadOptionValues {
-  return { bce: headDefaults('bce'), spatial: headDefaults('spatial'), cse: headDefaults('cse') };
+  return {
+    bce: headDefaults('bce'),
+    spatial: headDefaults('spatial'),
+    cse: headDefaults('cse'),
+    patchcore: headDefaults('patchcore'),
+    masked: headDefaults('masked'),
+  };
 }
 
 export interface TrainForm {

@@ -1,0 +1,155 @@
+/**
+ * PatchCore cost in Node (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms; coreset
+ * selection of 100k patches ≤ 10 s):
+ * - `score`: one image's s16 + s32 maps of MobileNetV2 (96×14×14 + 160×7×7 → 196 patches × 256) against a
+ *   10 000 × 256 bank, on tfjs WASM and CPU: the whole `predict` (patch features, matMul nearest neighbour,
+ *   upsampling + σ = 4 blur to 224², reweighting) and the nearest-neighbour search alone; median of 7 after a
+ *   warm-up.
+ * - `coreset`: greedy selection of 1 % of 100 000 patches × 256 (projection to 128 by tfjs matMul, then the
+ *   greedy scan). Patches are real when ../shared is there (the magnetic tiles' s16 + s32 features at native
+ *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says.
+ * - `resolution`: what each input geometry costs per tile image (s16 + s32 taps, onnxruntime-node CPU): fixed
+ *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { InputResolution } from '../src/core/resolution.ts';
+import { Rng } from '../src/core/rng.ts';
+import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
+
+const SHARED = resolve(import.meta.dirname, '../../shared');
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+export async function run(): Promise<Record<string, unknown>> {
+  prepareTfForNode();
+  const { initTf } = await import('../src/runtime/tf.ts');
+  const { PatchCoreHead, patchCoreOptions, projectRows } = await import('../src/runtime/heads/patchcore.ts');
+  const { patchFeatures } = await import('../src/core/patchcore/features.ts');
+  const { greedyCoreset } = await import('../src/core/patchcore/coreset.ts');
+  const rng = new Rng('bench-patchcore');
+  const D = 256;
+  const bank = rng.normalArray(10_000 * D);
+  const maps = [
+    { data: rng.normalArray(96 * 196), dims: [96, 14, 14] as const },
+    { data: rng.normalArray(160 * 49), dims: [160, 7, 7] as const },
+  ];
+  const out: Record<string, unknown> = { targets: { scoreMs: 20, coreset100kMs: 10_000 } };
+  const score: Record<string, unknown> = {};
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initTf(backend);
+    const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
+    const f = patchFeatures(maps);
+    await head.predict([{ maps }]);
+    const whole: number[] = [];
+    const nn: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      let t = performance.now();
+      await head.predict([{ maps }]);
+      whole.push(performance.now() - t);
+      t = performance.now();
+      await head.nearest(f.data, f.rows);
+      nn.push(performance.now() - t);
+    }
+    score[backend] = {
+      predictMs: median(whole),
+      nearestMs: median(nn),
+      bankRows: head.bankSize,
+      dim: D,
+      patches: f.rows,
+    };
+    head.dispose();
+  }
+  out.score = score;
+
+  // Coreset: 100k patches, real if the shared model and tiles are there.
+  await initTf('wasm');
+  const N = 100_000;
+  let x: Float32Array;
+  let source: string;
+  const model = resolve(SHARED, 'models/mobilenetv2-12-int8.onnx');
+  if (existsSync(model)) {
+    const { Backbone, findBackbone, manifestLoadOptions } = await import('../src/runtime/backbone.ts');
+    const { nodeBackend } = await import('../src/runtime/ort-node.ts');
+    const { decodeImage } = await import('../src/runtime/decode.ts');
+    const bb = await Backbone.load(new Uint8Array(readFileSync(model)), {
+      ...manifestLoadOptions(findBackbone('mobilenetv2-12-int8')!),
+      ort: nodeBackend,
+      dynamicInput: true,
+    });
+    const dir = resolve(SHARED, 'data/magnetic-tile-compact');
+    const items = (
+      JSON.parse(readFileSync(resolve(dir, 'manifest.json'), 'utf8')) as {
+        items: { file: string; split: string }[];
+      }
+    ).items.filter((i) => i.split === 'train');
+    x = new Float32Array(N * D);
+    let rows = 0;
+    for (const it of items) {
+      if (rows >= N) break;
+      const img = (await decodeImage(readFileSync(resolve(dir, it.file)), it.file)).raster;
+      const [t] = await bb.extractTaps([img], {
+        taps: ['s16', 's32'],
+        resolution: { mode: 'native', shortSide: 448 },
+      });
+      const pf = patchFeatures([t.maps.s16, t.maps.s32]);
+      const take = Math.min(pf.rows, N - rows);
+      x.set(pf.data.subarray(0, take * D), rows * D);
+      rows += take;
+    }
+    // What each input geometry costs (issue 13, native resolution): ms per tile image for the s16 + s32 taps.
+    const sample = await Promise.all(
+      items
+        .slice(0, 8)
+        .map(async (it) => (await decodeImage(readFileSync(resolve(dir, it.file)), it.file)).raster),
+    );
+    const resolutions: Record<string, InputResolution> = {
+      fixed224: { mode: 'fixed' },
+      native: { mode: 'native' },
+      native448: { mode: 'native', shortSide: 448 },
+      letterbox224x320: { mode: 'letterbox', width: 224, height: 320 },
+      tile224: { mode: 'tile', shortSide: 224 },
+    };
+    const perImage: Record<string, { ms: number; frame: string; cells: number }> = {};
+    for (const [name, resolution] of Object.entries(resolutions)) {
+      await bb.extractTaps(sample.slice(0, 1), { taps: ['s16', 's32'], resolution });
+      const t = performance.now();
+      const f = await bb.extractTaps(sample, { taps: ['s16', 's32'], resolution });
+      perImage[name] = {
+        ms: (performance.now() - t) / sample.length,
+        frame: `${f[0].frame.width}×${f[0].frame.height}`,
+        cells: f[0].maps.s16.dims[1] * f[0].maps.s16.dims[2],
+      };
+    }
+    out.resolution = perImage;
+    await bb.release();
+    source =
+      rows === N
+        ? `magnetic-tile train normals, native short side 448 (${N} patches)`
+        : `only ${rows} real patches`;
+    if (rows < N) x = x.subarray(0, rows * D);
+  } else {
+    const centres = Array.from({ length: 200 }, () => rng.normalArray(D));
+    x = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      const c = centres[rng.int(0, 200)];
+      for (let k = 0; k < D; k++) x[i * D + k] = c[k] * 3 + rng.normal();
+    }
+    source = 'Gaussian mixture (200 clusters; ../shared missing)';
+  }
+  const n = x.length / D;
+  const t0 = performance.now();
+  const p = await projectRows(x, n, D, 128, 0);
+  const t1 = performance.now();
+  const picked = greedyCoreset(p, n, 128, Math.round(n * 0.01), { projectionDim: 128 });
+  const t2 = performance.now();
+  out.coreset = {
+    source,
+    patches: n,
+    dim: D,
+    selected: picked.length,
+    projectionMs: t1 - t0,
+    greedyMs: t2 - t1,
+    coreset100kMs: t2 - t0,
+  };
+  return out;
+}

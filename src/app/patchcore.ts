@@ -1,0 +1,203 @@
+/**
+ * PatchCore as the runner's `HeadTrainer` (unsupervised: the memory bank is built from the normal rows only;
+ * defect rows given to `train` are ignored), over the backbone's named feature taps. The trained head scores
+ * rows, draws heat maps like the spatial and CSE heads (the σ = 4 smoothed distance map over the backbone
+ * frame, brought onto image pixels through the preprocessing geometry, so PRO and the viewer agree) and saves
+ * its memory bank as head artifacts (`kind: 'patchcore'`).
+ *
+ * Imports `src/core` and `src/runtime` only, touches no Node API: runs in a worker as in the CLI.
+ */
+import type { HeadSample, HeadTrainer, TrainedHead } from '../core/experiments/types.ts';
+import type { RasterImage } from '../core/image.ts';
+import type { PreprocessOptions } from '../core/preprocess.ts';
+import type { CancelSignal } from '../core/progress.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
+import type { Backbone } from '../runtime/backbone.ts';
+import type { HeadArtifacts } from '../runtime/heads/common.ts';
+import { heatmapToImage } from '../runtime/heads/heatmap.ts';
+import {
+  PATCHCORE_DEFAULTS,
+  PatchCoreHead,
+  type PatchCoreOptions,
+  trainPatchCore,
+} from '../runtime/heads/patchcore.ts';
+import type { FeatureMap } from '../runtime/heads/spatial.ts';
+import { ensureTf } from '../runtime/tf.ts';
+
+/** What the PatchCore trainer needs from a backbone. */
+export interface TapSource {
+  /** The backbone's preprocessing: the frame the maps and heat maps cover. */
+  preprocess: PreprocessOptions;
+  /** Tap maps `[C, h, w]` of images, by tap name, in order. */
+  taps(
+    images: RasterImage[],
+    taps: readonly string[],
+    signal?: CancelSignal,
+  ): Promise<Record<string, FeatureMap>[]>;
+  /**
+   * Tap maps of runner rows by their stable id (e.g. through `CachedTaps` of `src/runtime/backbone.ts` and the
+   * store, so a resumed grid does not extract again). Default: `taps` over the decoded rows.
+   */
+  keyed?(
+    rows: { id: string; load: () => Promise<RasterImage> }[],
+    taps: readonly string[],
+    signal?: CancelSignal,
+  ): Promise<Record<string, FeatureMap>[]>;
+}
+
+/** A loaded backbone (with its manifest taps) as a `TapSource`, at its fixed preprocessing. */
+export function backboneTapSource(backbone: Backbone): TapSource {
+  return {
+    preprocess: backbone.preprocess,
+    taps: async (images, taps, signal) =>
+      (await backbone.extractTaps(images, { taps, signal })).map((f) => f.maps),
+  };
+}
+
+/**
+ * Tap maps of runner rows: dataset images (`img:` ids, shared by every cell) are kept in memory per tap set,
+ * synthetic rows are not (they differ per cell and seed).
+ */
+export class TapMaps {
+  private readonly mem = new Map<string, Record<string, FeatureMap>>();
+  constructor(readonly source: TapSource) {}
+
+  async of(rows: HeadSample[], taps: readonly string[], signal?: CancelSignal): Promise<FeatureMap[][]> {
+    const key = (id: string) => `${taps.join('+')}|${id}`;
+    const todo = rows.filter(
+      (r, i) => !this.mem.has(key(r.id)) && rows.findIndex((x) => x.id === r.id) === i,
+    );
+    const got = new Map<string, Record<string, FeatureMap>>();
+    for (let i = 0; i < todo.length; i += 16) {
+      const chunk = todo.slice(i, i + 16);
+      const keyed = chunk.map((r) => {
+        const load = r.load;
+        if (!load)
+          throw new InvalidArgumentError(
+            `row ${r.id}`,
+            'a row with an image loader (PatchCore needs pixels)',
+            'none',
+          );
+        return { id: r.id, load };
+      });
+      const m = this.source.keyed
+        ? await this.source.keyed(keyed, taps, signal)
+        : await this.source.taps(await Promise.all(keyed.map((c) => c.load())), taps, signal);
+      chunk.forEach((r, k) => {
+        got.set(r.id, m[k]);
+        if (r.id.startsWith('img:')) this.mem.set(key(r.id), m[k]);
+      });
+    }
+    return rows.map((r) => {
+      const maps = (this.mem.get(key(r.id)) ?? got.get(r.id))!;
+      return taps.map((t) => maps[t]);
+    });
+  }
+}
+
+/** A heat map on image pixels. */
+export interface ImageHeatMap {
+  width: number;
+  height: number;
+  data: Float32Array;
+}
+
+/** The trained PatchCore head as the runner sees it: scores, heat maps (grid and image pixels), artifacts. */
+export interface PatchCoreTrained extends TrainedHead {
+  /** Heat maps on each row's image pixels (the runner's AUPRO, the viewer). */
+  heatMaps(rows: HeadSample[]): Promise<ImageHeatMap[]>;
+  /** The smoothed maps on the backbone frame `[h·w]` (h × w = the frame). */
+  gridMaps(rows: HeadSample[]): Promise<{ h: number; w: number; maps: Float32Array[] }>;
+  /** A frame map onto an image's pixels through the preprocessing geometry. */
+  toImage(map: Float32Array, gh: number, gw: number, width: number, height: number): Float32Array;
+  artifacts(): Promise<HeadArtifacts>;
+  readonly head: PatchCoreHead;
+  dispose(): void;
+}
+
+/** Wraps a PatchCore head (trained or loaded from artifacts) for the runner. */
+export function patchcoreResult(head: PatchCoreHead, maps: TapMaps, signal?: CancelSignal): PatchCoreTrained {
+  const pre = maps.source.preprocess;
+  const taps = head.options.taps;
+  const predict = async (rows: HeadSample[]) =>
+    head.predict(
+      (await maps.of(rows, taps, signal)).map((m) => ({ maps: m, frame: pre })),
+      signal,
+    );
+  const toImage = (map: Float32Array, gh: number, gw: number, width: number, height: number) =>
+    heatmapToImage(map, gh, gw, pre, width, height);
+  return {
+    head,
+    score: async (rows) => (await predict(rows)).scores,
+    gridMaps: async (rows) => {
+      const p = await predict(rows);
+      return { h: pre.height, w: pre.width, maps: p.heatmaps };
+    },
+    heatMaps: async (rows) => {
+      const p = await predict(rows);
+      return Promise.all(
+        rows.map(async (r, i) => {
+          const img = await r.load!();
+          return {
+            width: img.width,
+            height: img.height,
+            data: toImage(p.heatmaps[i], pre.height, pre.width, img.width, img.height),
+          };
+        }),
+      );
+    },
+    toImage,
+    artifacts: () => head.toArtifacts(),
+    dispose: () => head.dispose(),
+  };
+}
+
+/** The cell's PatchCore options: trainer defaults, then the grid's head options, then the cell seed. */
+function cellOptions(
+  defaults: Partial<PatchCoreOptions>,
+  extra: Record<string, unknown> | undefined,
+  seed: number,
+) {
+  const o: Record<string, unknown> = { ...PATCHCORE_DEFAULTS, ...defaults, ...extra, seed };
+  delete o.generator;
+  return o as Partial<PatchCoreOptions>;
+}
+
+/**
+ * PatchCore for the runner: `unsupervised`, so the runner hands it normal rows; any defect row is left out of
+ * the bank all the same. Progress is the coreset selection (`stage: 'train'`, unit 'steps').
+ */
+export function patchcoreTrainer(maps: TapMaps, defaults: Partial<PatchCoreOptions> = {}): HeadTrainer {
+  return {
+    kind: 'patchcore',
+    unsupervised: true,
+    async train(rows, o): Promise<TrainedHead> {
+      await ensureTf();
+      const normals = rows.filter((r) => r.label === 0);
+      if (normals.length === 0)
+        throw new InvalidArgumentError('PatchCore training rows', 'at least one normal image', 0);
+      const opts = cellOptions(defaults, o.extra, o.seed);
+      const taps = opts.taps ?? PATCHCORE_DEFAULTS.taps;
+      const pre = maps.source.preprocess;
+      const inputs = (await maps.of(normals, taps, o.signal)).map((m) => ({ maps: m, frame: pre }));
+      const { head } = await trainPatchCore(inputs, opts, {
+        signal: o.signal,
+        onProgress: (done, total) =>
+          o.onProgress?.({ stage: 'train', done, total, unit: 'steps', message: 'coreset selection' }),
+      });
+      return patchcoreResult(head, maps, o.signal);
+    },
+  };
+}
+
+/** A saved PatchCore head as a "trainer" (re-evaluation runs the same cell code; it reads no training row). */
+export function savedPatchcoreTrainer(a: HeadArtifacts, maps: TapMaps): HeadTrainer {
+  return {
+    kind: 'patchcore',
+    unsupervised: true,
+    async train(_rows, o): Promise<TrainedHead> {
+      await ensureTf();
+      return patchcoreResult(PatchCoreHead.fromArtifacts(a), maps, o.signal);
+    },
+  };
+}
