@@ -29,6 +29,7 @@ import type { HeadRecord } from '../src/runtime/db/types.ts';
 import { type EpochReport, type HeadArtifacts, type SupervisedOptions } from '../src/runtime/heads/common.ts';
 import { type ExportedFile, exportHeadFiles } from '../src/runtime/heads/export.ts';
 import { type CseOptions } from '../src/runtime/heads/cse.ts';
+import type { PatchCoreOptions } from '../src/runtime/heads/patchcore.ts';
 import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/runtime/tf.ts';
 import { coreGenerators } from '../src/app/generators.ts';
@@ -47,6 +48,8 @@ export interface TrainRequest {
   tfBackend?: TfBackendPreference;
   /** BCE/spatial options (hidden, learningRate, batchSize, epochs, classWeighting, seed, …). */
   supervised?: Partial<SupervisedOptions>;
+  /** PatchCore options (coresetRatio, patchSize, sigma, neighbours, imageScore, taps, seed). */
+  patchcore?: Partial<PatchCoreOptions>;
   /** CSE options (hidden, embedDim, lambda, epochs, k, …) and its on-the-fly generators. */
   cse?: Partial<CseOptions> & { generators?: string[] };
   /** Training stream: which pools join, and concat vs ISP-AD mixed supervision. */
@@ -175,7 +178,12 @@ export function trainCellConfig(
   accepted: number,
 ): CellConfig {
   const stream = req.stream ?? { mode: 'concat' as const };
-  const o: Record<string, unknown> = req.head === 'cse' ? { ...req.cse } : { ...req.supervised };
+  const o: Record<string, unknown> =
+    req.head === 'cse'
+      ? { ...req.cse }
+      : req.head === 'patchcore'
+        ? { ...req.patchcore }
+        : { ...req.supervised };
   const seed = (o.seed as number | undefined) ?? 0;
   const epochs = o.epochs as number | undefined;
   delete o.seed;

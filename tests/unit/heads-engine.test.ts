@@ -279,7 +279,7 @@ describe('PatchCore and the mask-supervised head as Train-tab cells', () => {
       datasetId,
       head: 'patchcore',
       tfBackend: 'wasm',
-      supervised: { coresetRatio: 0.5 },
+      patchcore: { coresetRatio: 0.5 },
     });
     expect(pc.kind).toBe('patchcore');
     const ev = pc.evaluation!;

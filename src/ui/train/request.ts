@@ -8,6 +8,7 @@ import { thresholdPolicy } from '../../core/experiments/threshold-policy.ts';
 import { resolveFields } from '../../core/fields.ts';
 import type { SupervisedOptions } from '../../runtime/heads/common.ts';
 import type { CseOptions } from '../../runtime/heads/cse.ts';
+import type { PatchCoreOptions } from '../../runtime/heads/patchcore.ts';
 import type { HeadKind, TrainRequest } from '../../../workers/train.engine.ts';
 
 export const TRAIN_HEADS: readonly { value: HeadKind; label: string }[] = [
@@ -69,6 +70,7 @@ export function buildTrainRequest(f: TrainForm): TrainRequest {
       .map((s) => s.trim())
       .filter(Boolean);
     req.cse = { ...(options as Partial<CseOptions>), ...(generators.length ? { generators } : {}) };
-  } else req.supervised = options as Partial<SupervisedOptions>;
+  } else if (f.head === 'patchcore') req.patchcore = options as Partial<PatchCoreOptions>;
+  else req.supervised = options as Partial<SupervisedOptions>;
   return req;
 }
