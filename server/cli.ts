@@ -3,7 +3,7 @@
  *
  *   experiment  the real-data run (magnetic tiles, MobileNetV2-int8): (a) zero-shot, (b) few-shot, (c) CSE and the
  *               baselines over seeds; prints the Markdown the docs embed. --seeds 0,1,2,3 --n-aug 100 --epochs 50
- *               --cse-epochs 10 --no-cse --data DIR --model FILE --out DIR (table.md = that Markdown, rendered
+ *               --cse-epochs 10 --no-cse --no-patchcore --data DIR --model FILE --out DIR (table.md = that Markdown, rendered
  *               from result.json beside it; table.csv, cells.csv) --store FILE (cell store; an interrupted run
  *               resumes from it). `npm run docs:tables -- --run mt --from DIR/result.json` puts a run in the docs.
  *               --device cuda|cpu (default cuda: the CUDA execution provider when present, else CPU and why)
@@ -38,6 +38,7 @@ async function experiment(args: string[]): Promise<number> {
       epochs: { type: 'string' },
       'cse-epochs': { type: 'string', default: '10' },
       'no-cse': { type: 'boolean', default: false },
+      'no-patchcore': { type: 'boolean', default: false },
       data: { type: 'string' },
       model: { type: 'string' },
       out: { type: 'string' },
@@ -72,6 +73,7 @@ async function experiment(args: string[]): Promise<number> {
     epochs: values.epochs ? Number(values.epochs) : undefined,
     cseEpochs: values['cse-epochs'] ? Number(values['cse-epochs']) : undefined,
     skipCse: values['no-cse'],
+    skipPatchcore: values['no-patchcore'],
     dataDir: values.data,
     modelPath: values.model,
     device,

@@ -1,7 +1,8 @@
 /**
  * The real-data experiment of issue 5 (Node half): MobileNetV2-int8 features of ../shared/data/magnetic-tile-compact,
  * (a) zero-shot: train normals + MemSeg defects → BCE head; (b) few-shot: the same + the 10 few-shot real defects;
- * (c) CSE head (no real defect, synthetic defects on the fly); plus the k-NN and mean-distance baselines;
+ * (c) CSE head (no real defect, synthetic defects on the fly); (d) PatchCore (no defect); (e, f) the head
+ * supervised by the synthetic defects' masks, zero- and few-shot; plus the k-NN and mean-distance baselines;
  * each over the given seeds, scored on the 100 test images. `npm run experiment:mt` / `npm run cli -- experiment`.
  */
 import { cpus } from 'node:os';
@@ -20,6 +21,8 @@ import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators } from '../src/app/generators.ts';
 import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
+import { maskedTrainer } from '../src/app/masked.ts';
+import { backboneTapSource, patchcoreTrainer, TapMaps } from '../src/app/patchcore.ts';
 
 export interface RealDataOptions {
   dataDir?: string;
@@ -32,6 +35,8 @@ export interface RealDataOptions {
   cseEpochs?: number;
   /** Leave the CSE rows out (quick runs). */
   skipCse?: boolean;
+  /** Leave the PatchCore and mask-supervised rows out (quick runs). */
+  skipPatchcore?: boolean;
   /** 'cuda' asks for the CUDA execution provider (CPU with the reason when it is missing); default 'cpu'. */
   device?: 'cpu' | 'cuda';
   store?: CellStore;
@@ -79,11 +84,36 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
           data.name,
           extractor.id,
         );
+    // The field's unsupervised reference (PatchCore, no defect at all) and the head supervised by the synthetic
+    // defects' own masks (zero-shot MemSeg; few-shot adds the real defects with their masks).
+    const patch = o.skipPatchcore
+      ? []
+      : [
+          ...expandGrid(
+            { generators: ['none'], nAug: [0], seeds, heads: ['patchcore'], baselines: false },
+            data.name,
+            extractor.id,
+          ),
+          ...expandGrid(
+            {
+              generators: ['memseg'],
+              nAug: [nAug],
+              seeds,
+              heads: ['masked'],
+              fewShot: [false, true],
+              baselines: false,
+            },
+            data.name,
+            extractor.id,
+          ),
+        ];
     const configs = [
       ...supervised.filter((c) => c.head === 'bce'),
       ...cse,
+      ...patch,
       ...supervised.filter((c) => c.head !== 'bce'),
     ];
+    const taps = new TapMaps(backboneTapSource(extractor.backbone));
     const maps = new SpatialMaps({
       preprocess: extractor.backbone.preprocess,
       spatial: async (images, signal) => (await extractor.extractBoth(images, signal)).spatial,
@@ -97,6 +127,8 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
         trainers: {
           bce: bceTrainer(),
           cse: cseTrainer(maps, { generators: cseGenerators() }),
+          patchcore: patchcoreTrainer(taps),
+          masked: maskedTrainer(taps),
         },
       },
       {
@@ -111,6 +143,9 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       'memseg|bce|false': '(a) zero-shot: normals + MemSeg ×N · BCE',
       'memseg|bce|true': '(b) few-shot: + 10 real defects · BCE',
       'none|cse|false': '(c) CSE head (no real defect)',
+      'none|patchcore|false': '(d) PatchCore (no defect at all)',
+      'memseg|masked|false': '(e) mask-supervised: normals + MemSeg ×N masks',
+      'memseg|masked|true': '(f) mask-supervised few-shot: + 10 real defects with masks',
     };
     for (const r of table)
       r.label = labels[`${r.generator}|${r.head}|${r.fewShot}`]?.replace('×N', `×${nAug}`) ?? r.label;
@@ -119,6 +154,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       o.epochs ? `--epochs ${o.epochs}` : '',
       o.cseEpochs ? `--cse-epochs ${o.cseEpochs}` : '',
       o.skipCse ? '--no-cse' : '',
+      o.skipPatchcore ? '--no-patchcore' : '',
     ]
       .filter(Boolean)
       .join(' ');
