@@ -2,7 +2,8 @@
  * The real-data experiment of issue 5 (Node half): MobileNetV2-int8 features of ../shared/data/magnetic-tile-compact,
  * (a) zero-shot: train normals + MemSeg defects → BCE head; (b) few-shot: the same + the 10 few-shot real defects;
  * (c) CSE head (no real defect, synthetic defects on the fly); (d) PatchCore (no defect); (e, f) the head
- * supervised by the synthetic defects' masks, zero- and few-shot; plus the k-NN and mean-distance baselines;
+ * supervised by the synthetic defects' masks, zero-shot (MemSeg, random-walk); (g) the same few-shot, with the
+ * real defects transplanted into normals; plus the k-NN and mean-distance baselines;
  * each over the given seeds, scored on the 100 test images. `npm run experiment:mt` / `npm run cli -- experiment`.
  */
 import { cpus } from 'node:os';
@@ -85,7 +86,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
           extractor.id,
         );
     // The field's unsupervised reference (PatchCore, no defect at all) and the head supervised by the synthetic
-    // defects' own masks (zero-shot MemSeg; few-shot adds the real defects with their masks).
+    // defects' own masks (zero-shot MemSeg and random-walk; few-shot: the real defects and their transplants).
     const patch = o.skipPatchcore
       ? []
       : [
@@ -96,11 +97,22 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
           ),
           ...expandGrid(
             {
-              generators: ['memseg'],
+              generators: ['memseg', 'random-walk'],
               nAug: [nAug],
               seeds,
               heads: ['masked'],
-              fewShot: [false, true],
+              baselines: false,
+            },
+            data.name,
+            extractor.id,
+          ),
+          ...expandGrid(
+            {
+              generators: ['transplant'],
+              nAug: [nAug],
+              seeds,
+              heads: ['masked'],
+              fewShot: [true],
               baselines: false,
             },
             data.name,
@@ -145,7 +157,8 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       'none|cse|false': '(c) CSE head (no real defect)',
       'none|patchcore|false': '(d) PatchCore (no defect at all)',
       'memseg|masked|false': '(e) mask-supervised: normals + MemSeg ×N masks',
-      'memseg|masked|true': '(f) mask-supervised few-shot: + 10 real defects with masks',
+      'random-walk|masked|false': '(f) mask-supervised: normals + random-walk ×N masks',
+      'transplant|masked|true': '(g) mask-supervised few-shot: 10 real defects + their transplants ×N',
     };
     for (const r of table)
       r.label = labels[`${r.generator}|${r.head}|${r.fewShot}`]?.replace('×N', `×${nAug}`) ?? r.label;

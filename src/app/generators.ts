@@ -25,6 +25,7 @@ import {
   memsegDefect,
   randomPerlinMask,
   randomWalkDefect,
+  transplantDefect,
 } from '../core/synth/index.ts';
 // The pure diffusion planning the Paint tab uses too (DIAG preset, triplet draw, request building).
 import {
@@ -210,6 +211,15 @@ export function coreGenerators(
     'random-walk': (img, seed) => randomWalkDefect(img, options['random-walk'] ?? {}, seed),
     cutpaste: (img, seed) => cutPasteDefect(img, options.cutpaste ?? {}, seed),
     blur: (img, seed) => blurDefect(img, options.blur ?? {}, seed),
+    // Cuts from the dataset's real training defects with masks (the runner hands them over in ctx).
+    transplant: async (img, seed, ctx) => {
+      const d = (await ctx?.realDefects?.()) ?? [];
+      return transplantDefect(
+        img,
+        { ...options.transplant, defects: d.map((x) => x.image), defect_masks: d.map((x) => x.mask) },
+        seed,
+      );
+    },
     ...(extra.diffusion ? { diffusion: diffusionGenerator(extra.diffusion) } : {}),
   };
 }

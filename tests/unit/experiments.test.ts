@@ -31,6 +31,7 @@ import {
 } from '../../src/core/experiments/index.ts';
 import { CancelledError } from '../../src/core/errors.ts';
 import { averagePrecision, thresholdAtFpr } from '../../src/core/metrics/index.ts';
+import { coreGenerators } from '../../src/app/generators.ts';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 
@@ -263,6 +264,78 @@ describe('sweeps (grid axes) and nested real fractions', () => {
     // Another seed draws another order.
     expect(realSubset(d, { ...base, seed: 4, realFraction: 0.25 }).map((i) => i.id)).not.toEqual(fr[2]);
     expect(() => expandGrid({ ...spec, sweep: { realFraction: [0] } }, 'fake', 'x')).toThrow(/realFraction/);
+  });
+});
+
+describe('transplant in the runner', () => {
+  it('cuts from the real training defects that have masks, never from test defects', async () => {
+    const d = dataset();
+    // 32×32 tiles: the real defects carry masks of their 3×3 blob; one has no mask and is never a source.
+    const tile = (seed: string, blob: boolean) => {
+      const img = createRaster(32, 32, 1);
+      const mask = createRaster(32, 32, 1);
+      const rng = new Rng(seed);
+      for (let i = 0; i < img.data.length; i++) img.data[i] = 100 + rng.normal() * 4;
+      if (blob)
+        for (let y = 12; y < 18; y++)
+          for (let x = 12; x < 18; x++) {
+            img.data[y * 32 + x] = 240;
+            mask.data[y * 32 + x] = 255;
+          }
+      return { img, mask };
+    };
+    d.trainNormals = Array.from({ length: 10 }, (_, i) => ({
+      id: `n${i}`,
+      label: 0 as const,
+      load: async () => tile(`n${i}`, false).img,
+    }));
+    let testMaskReads = 0;
+    d.realDefects = [
+      ...Array.from({ length: 2 }, (_, i) => ({
+        id: `r${i}`,
+        label: 1 as const,
+        load: async () => tile(`r${i}`, true).img,
+        loadMask: async () => tile(`r${i}`, true).mask,
+      })),
+      { id: 'r-nomask', label: 1 as const, load: async () => tile('x', true).img },
+    ];
+    d.test = d.test.map((t) => ({
+      ...t,
+      loadMask: async () => {
+        testMaskReads++;
+        return null;
+      },
+    }));
+    const made: number[] = [];
+    const gens = coreGenerators();
+    const e = env();
+    e.generators = {
+      transplant: async (img, seed, ctx) => {
+        made.push((await ctx!.realDefects!()).length);
+        return gens.transplant(img, seed, ctx);
+      },
+    };
+    const r = await runCells(
+      expandGrid(
+        {
+          generators: ['transplant'],
+          nAug: [4],
+          seeds: [0],
+          heads: ['bce'],
+          fewShot: [true],
+          baselines: false,
+        },
+        d.name,
+        'x',
+      ),
+      d,
+      e,
+    );
+    expect(r.cells[0].status, r.cells[0].error).toBe('done');
+    // 4 training + 1 validation transplant, each handed the 2 masked real defects as sources.
+    expect(made).toEqual([2, 2, 2, 2, 2]);
+    expect(r.cells[0].counts?.train).toEqual({ normal: 8, synthetic: 4, real: 3 });
+    expect(testMaskReads).toBe(0);
   });
 });
 

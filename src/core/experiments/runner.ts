@@ -174,20 +174,35 @@ class SynthBank {
     this.regionMasks ??= this.data.regionMasks ? this.data.regionMasks() : Promise.resolve([]);
     return this.regionMasks;
   };
+  private realWithMasks: Promise<{ image: RasterImage; mask: RasterImage }[]> | null = null;
+  /** The real training defects with masks (transplant's sources), loaded once per run. */
+  private realDefects = (): Promise<{ image: RasterImage; mask: RasterImage }[]> => {
+    this.realWithMasks ??= Promise.all(
+      this.data.realDefects.map(async (d) => {
+        const mask = (await d.loadMask?.()) ?? null;
+        return mask ? { image: await d.load(), mask } : null;
+      }),
+    ).then((xs) => xs.filter((x): x is { image: RasterImage; mask: RasterImage } => x !== null));
+    return this.realWithMasks;
+  };
   /** The generator's output for (generator, settings, canvas, seed), made once. */
   private output(
     name: string,
     canvas: ExperimentImage,
     seed: number,
     settingsKey: string,
-    ctx: Omit<GeneratorContext, 'regionMasks'>,
+    ctx: Omit<GeneratorContext, 'regionMasks' | 'realDefects'>,
   ): Promise<{ image: RasterImage; mask: RasterImage }> {
     const key = `${name}|${settingsKey}|${canvas.id}|${seed}`;
     let p = this.made.get(key);
     if (!p) {
       const gen = this.env.generators[name];
       if (!gen) throw missingGenerator(name);
-      p = canvas.load().then(async (img) => gen(img, seed, { ...ctx, regionMasks: this.masks }));
+      p = canvas
+        .load()
+        .then(async (img) =>
+          gen(img, seed, { ...ctx, regionMasks: this.masks, realDefects: this.realDefects }),
+        );
       this.made.set(key, p);
     }
     return p;
@@ -198,7 +213,7 @@ class SynthBank {
     canvas: ExperimentImage,
     seed: number,
     settingsKey: string,
-    ctx: Omit<GeneratorContext, 'regionMasks'>,
+    ctx: Omit<GeneratorContext, 'regionMasks' | 'realDefects'>,
   ): { load: () => Promise<RasterImage>; loadMask: () => Promise<RasterImage> } {
     return {
       load: async () => (await this.output(name, canvas, seed, settingsKey, ctx)).image,

@@ -12,11 +12,13 @@ import type { CancelSignal, ProgressFn } from '../progress.ts';
  * synthetic defects already accepted into the dataset (Paint & generate tab) instead of making new ones: the
  * Train tab's cell.
  */
-export type GeneratorChoice = 'none' | 'memseg' | 'random-walk' | 'diffusion' | 'in-out' | 'accepted';
+export type GeneratorChoice =
+  'none' | 'memseg' | 'random-walk' | 'transplant' | 'diffusion' | 'in-out' | 'accepted';
 export const GENERATOR_CHOICES: readonly GeneratorChoice[] = [
   'none',
   'memseg',
   'random-walk',
+  'transplant',
   'diffusion',
   'in-out',
   'accepted',
@@ -146,6 +148,11 @@ export interface GeneratorContext {
   diffusion?: DiffusionGenOptions;
   /** Region masks of the dataset (any size, 0/255), loaded once per run. */
   regionMasks?: () => Promise<RasterImage[]>;
+  /**
+   * The dataset's real training defects that have masks, loaded once per run: what the transplant generator cuts
+   * from (never test defects).
+   */
+  realDefects?: () => Promise<{ image: RasterImage; mask: RasterImage }[]>;
   signal?: CancelSignal;
 }
 
