@@ -23,8 +23,6 @@ import {
 } from '../src/core/experiments/index.ts';
 import type { PreprocessOptions } from '../src/core/preprocess.ts';
 import type { CancelSignal, Progress, ProgressFn } from '../src/core/progress.ts';
-import { getGenerator } from '../src/core/synth/index.ts';
-import type { RasterImage } from '../src/core/image.ts';
 import type { HeadRecord } from '../src/runtime/db/types.ts';
 import { type EpochReport, type HeadArtifacts, type SupervisedOptions } from '../src/runtime/heads/common.ts';
 import { type ExportedFile, exportHeadFiles } from '../src/runtime/heads/export.ts';
@@ -32,7 +30,7 @@ import { type CseOptions } from '../src/runtime/heads/cse.ts';
 import type { PatchCoreOptions } from '../src/runtime/heads/patchcore.ts';
 import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/runtime/tf.ts';
-import { coreGenerators } from '../src/app/generators.ts';
+import { coreGenerators, cseGeneratorsByName } from '../src/app/generators.ts';
 import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
 import { savedMaskedTrainer } from '../src/app/masked.ts';
 import { savedPatchcoreTrainer } from '../src/app/patchcore.ts';
@@ -230,12 +228,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
         extractorIdOf(backbone),
         data.acceptedSynthetic?.length ?? 0,
       );
-      const cse = req.cse?.generators?.length
-        ? req.cse.generators.map((n) => {
-            const g = getGenerator(n).fn;
-            return (image: RasterImage, seed: number) => g(image, {}, seed);
-          })
-        : undefined;
+      const cse = req.cse?.generators?.length ? cseGeneratorsByName(req.cse.generators) : undefined;
       const { env } = storeExperimentEnv(backbone, db, {
         generators: coreGenerators(),
         cseGenerators: cse,

@@ -26,6 +26,7 @@ import {
   randomPerlinMask,
   randomWalkDefect,
   transplantDefect,
+  getGenerator,
 } from '../core/synth/index.ts';
 // The pure diffusion planning the Paint tab uses too (DIAG preset, triplet draw, request building).
 import {
@@ -225,14 +226,33 @@ export function coreGenerators(
 }
 
 /**
- * The CSE head's on-the-fly defects: MemSeg (Perlin/structure/texture) and blur, synchronous (the pair source
- * calls them once per synthetic pair).
+ * The CSE head's on-the-fly defects as the paper draws them: structural (MemSeg's scrambled-image source),
+ * textural (MemSeg's texture source) and blur, one of the three with probability 1/3 per synthetic pair
+ * (the pair source draws uniformly). Synchronous: called once per synthetic pair.
  */
 export function cseGenerators(
   options: Record<string, Record<string, unknown>> = {},
 ): ((image: RasterImage, seed: number) => { image: RasterImage; mask: RasterImage })[] {
-  return [
-    (img, seed) => memsegDefect(img, options.memseg ?? {}, seed),
-    (img, seed) => blurDefect(img, options.blur ?? {}, seed),
-  ];
+  return cseGeneratorsByName(CSE_PAPER_GENERATORS, options);
+}
+
+/** The CSE paper's on-the-fly defect kinds, drawn with equal probability. */
+export const CSE_PAPER_GENERATORS = ['structure', 'texture', 'blur'] as const;
+
+/**
+ * CSE generators by name: `structure` / `texture` are MemSeg with that source only, any other name is a core
+ * synth generator (`memseg` with its own source mix, `blur`, `random-walk`, `cutpaste`, …).
+ */
+export function cseGeneratorsByName(
+  names: readonly string[],
+  options: Record<string, Record<string, unknown>> = {},
+): ((image: RasterImage, seed: number) => { image: RasterImage; mask: RasterImage })[] {
+  return names.map((n) => {
+    if (n === 'structure')
+      return (img: RasterImage, seed: number) => memsegDefect(img, { ...options.memseg, p_texture: 0 }, seed);
+    if (n === 'texture')
+      return (img: RasterImage, seed: number) => memsegDefect(img, { ...options.memseg, p_texture: 1 }, seed);
+    const g = getGenerator(n).fn;
+    return (img: RasterImage, seed: number) => g(img, options[n] ?? {}, seed);
+  });
 }

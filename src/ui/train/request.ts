@@ -19,8 +19,11 @@ export const TRAIN_HEADS: readonly { value: HeadKind; label: string }[] = [
   { value: 'masked', label: 'Mask-supervised (synthetic masks as pixel labels)' },
 ];
 
-/** CSE's on-the-fly defect generators when the form names none (the train engine's own default). */
-export const CSE_GENERATORS_DEFAULT = 'memseg,blur';
+/**
+ * CSE's on-the-fly defect kinds, the paper's three with probability 1/3 each (the train engine's own default):
+ * MemSeg's structure source, its texture source, and blur.
+ */
+export const CSE_GENERATORS_DEFAULT = 'structure,texture,blur';
 
 export type HeadOptionValues = Record<HeadKind, Record<string, unknown>>;
 
