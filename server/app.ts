@@ -261,6 +261,8 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
             guidanceScale: jsonSchemaOfField(DIFFUSION_GUIDANCE),
             strength: jsonSchemaOfField(DIFFUSION_STRENGTH),
             seed: { type: 'integer' },
+            onlyMasked: { type: 'boolean', description: "DIAG's crop around the mask (padding_mask_crop)" },
+            padding: { type: 'integer', minimum: 0, maximum: 4096 },
           },
         },
       },

@@ -26,6 +26,9 @@ export interface DiffusionBody {
   guidanceScale?: number;
   strength?: number;
   seed?: number;
+  /** Crop around the mask (DIAG / diffusers' padding_mask_crop) with this padding in pixels. */
+  onlyMasked?: boolean;
+  padding?: number;
 }
 
 export const TINY_MODELS_DIR = resolve(import.meta.dirname, '../models/tiny');
@@ -120,6 +123,7 @@ export function diffusionHandler(
       guidanceScale: body.guidanceScale ?? 7.5,
       strength: body.strength ?? 0.99,
       seed: body.seed ?? 0,
+      ...(body.onlyMasked ? { onlyMasked: { padding: body.padding ?? 32 } } : {}),
     });
     return {
       image: Buffer.from(encodePng(r.image)).toString('base64'),

@@ -118,6 +118,8 @@ export const GRID_CONFIG_SCHEMA = {
         guidanceScale: jsonSchemaOfField(DIFFUSION_GUIDANCE),
         strength: jsonSchemaOfField(DIFFUSION_STRENGTH),
         masks: { type: 'string', enum: [...DIFFUSION_MASK_SOURCES] },
+        onlyMasked: { type: 'boolean' },
+        padding: { type: 'integer', minimum: 0, maximum: 4096 },
       },
     },
     headOptions: {

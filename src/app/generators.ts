@@ -90,6 +90,8 @@ export function diffusionSettings(d: Partial<DiffusionGenOptions> = {}): Diffusi
     guidanceScale: d.guidanceScale ?? DIAG_PRESET.guidanceScale,
     strength: d.strength ?? DIAG_PRESET.strength,
     masks: d.masks ?? 'auto',
+    onlyMasked: d.onlyMasked ?? DIAG_PRESET.onlyMasked,
+    padding: d.padding ?? DIAG_PRESET.padding,
   };
 }
 
@@ -182,6 +184,8 @@ export function diffusionGenerator(source: DiffusionModelSource): GeneratorFn {
       steps: d.steps,
       guidanceScale: d.guidanceScale,
       strength: d.strength,
+      onlyMasked: d.onlyMasked ?? false,
+      padding: d.padding ?? DEFAULT_SETTINGS.padding,
       previewEvery: 0,
     };
     const req: GenerateRequest = buildRequest(settings, image, mask, d.prompts[plan.promptIndex], plan.seed);

@@ -29,13 +29,17 @@ export interface DiffusionSettings {
 /** DIAG's settings (Girella et al.): expert prompts, the negative prompt, 30 steps, guidance 20, strength 0.99. */
 export const DIAG_PRESET: Pick<
   DiffusionSettings,
-  'prompts' | 'negativePrompt' | 'steps' | 'guidanceScale' | 'strength'
+  'prompts' | 'negativePrompt' | 'steps' | 'guidanceScale' | 'strength' | 'onlyMasked' | 'padding'
 > = {
   prompts: 'white marks on the wall\ncopper metal scratches',
   negativePrompt: 'smooth, plain, black, dark, shadow',
   steps: 30,
   guidanceScale: 20,
   strength: 0.99,
+  // DIAG's code inpaints a crop around the mask (diffusers' `padding_mask_crop`), resized to the model's
+  // resolution and pasted back: the "only masked" crop with its padding.
+  onlyMasked: true,
+  padding: 32,
 };
 
 /** Largest seed the panel draws (`Math.random() · 2^31`) and accepts. */

@@ -140,6 +140,12 @@ export interface DiffusionGenOptions {
    * training defects (never test masks), `perlin` random Perlin regions, `auto` the dataset's when it has any.
    */
   masks: 'auto' | 'dataset' | 'perlin';
+  /**
+   * DIAG's crop-around-mask (diffusers' `padding_mask_crop`): inpaint the mask's bounding box grown by `padding`
+   * pixels, resized to the model's resolution, and paste it back. Absent = the whole image (cells stored before).
+   */
+  onlyMasked?: boolean;
+  padding?: number;
 }
 
 /** What a generator may need beyond (image, seed): the cell's settings for it and the dataset's masks. */
