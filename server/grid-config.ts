@@ -45,6 +45,8 @@ import {
   prepareDiffusionGrid,
 } from '../src/app/generators.ts';
 import { bceTrainer, cellLogLine, cseTrainer, spatialTrainer, SpatialMaps } from '../src/app/heads.ts';
+import { maskedTrainer } from '../src/app/masked.ts';
+import { patchcoreTrainer, tapDefaultsFor, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
 
 export class GridConfigError extends DefectLabError {
   constructor(file: string, problem: string, fix: string) {
@@ -293,6 +295,7 @@ export async function runGridConfig(
       preprocess: extractor.backbone.preprocess,
       spatial: async (images, signal) => (await extractor.extractBoth(images, signal)).spatial,
     });
+    const taps = new TapMaps(tapSourceOf(extractor.backbone));
     const configs = expandGrid(spec, data.name, extractor.id);
     const result = await runCells(
       configs,
@@ -304,6 +307,8 @@ export async function runGridConfig(
           bce: bceTrainer(),
           spatial: spatialTrainer(maps),
           cse: cseTrainer(maps, { generators: cseGenerators() }),
+          patchcore: patchcoreTrainer(taps, tapDefaultsFor(extractor.backbone)),
+          masked: maskedTrainer(taps, tapDefaultsFor(extractor.backbone)),
         },
       },
       {

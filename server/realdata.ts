@@ -23,7 +23,7 @@ import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators } from '../src/app/generators.ts';
 import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
 import { maskedTrainer } from '../src/app/masked.ts';
-import { backboneTapSource, patchcoreTrainer, TapMaps } from '../src/app/patchcore.ts';
+import { patchcoreTrainer, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
 
 export interface RealDataOptions {
   dataDir?: string;
@@ -125,7 +125,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
       ...patch,
       ...supervised.filter((c) => c.head !== 'bce'),
     ];
-    const taps = new TapMaps(backboneTapSource(extractor.backbone));
+    const taps = new TapMaps(tapSourceOf(extractor.backbone));
     const maps = new SpatialMaps({
       preprocess: extractor.backbone.preprocess,
       spatial: async (images, signal) => (await extractor.extractBoth(images, signal)).spatial,

@@ -45,6 +45,27 @@ export interface TapSource {
   ): Promise<Record<string, FeatureMap>[]>;
 }
 
+/**
+ * A loaded backbone as a `TapSource`: its manifest taps or, when its manifest names none, its spatial map as the
+ * one tap `spatial` (so PatchCore and the masked head run on any backbone). `keyed` answers rows from a cache.
+ */
+export function tapSourceOf(backbone: Backbone, keyed?: TapSource['keyed']): TapSource {
+  const spatialOnly = (taps: readonly string[]) =>
+    backbone.taps.length === 0 && taps.length === 1 && taps[0] === 'spatial';
+  return {
+    preprocess: backbone.preprocess,
+    taps: async (images, taps, signal) =>
+      spatialOnly(taps)
+        ? (await backbone.extract(images, { signal })).spatial.map((m) => ({ spatial: m }))
+        : (await backbone.extractTaps(images, { taps, signal })).map((f) => f.maps),
+    ...(keyed ? { keyed } : {}),
+  };
+}
+
+/** Trainer defaults for a backbone: its spatial map as the tap when its manifest names none. */
+export const tapDefaultsFor = (backbone: Backbone): { taps?: string[] } =>
+  backbone.taps.length ? {} : { taps: ['spatial'] };
+
 /** A loaded backbone (with its manifest taps) as a `TapSource`, at its fixed preprocessing. */
 export function backboneTapSource(backbone: Backbone): TapSource {
   return {

@@ -22,7 +22,7 @@ import { toGray, type RasterImage } from '../core/image.ts';
 import { CachedFeatures, CachedTaps, type Backbone } from '../runtime/backbone.ts';
 import type { FeatureMap } from '../runtime/heads/spatial.ts';
 import { maskedTrainer } from './masked.ts';
-import { patchcoreTrainer, TapMaps, type TapSource } from './patchcore.ts';
+import { patchcoreTrainer, tapDefaultsFor, TapMaps, tapSourceOf } from './patchcore.ts';
 import type { DefectLabStore } from '../runtime/db/types.ts';
 import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
 import { cseGenerators } from './generators.ts';
@@ -151,27 +151,16 @@ export function storeExperimentEnv(
   const cached = new CachedFeatures(backbone, db);
   const cachedTaps = new CachedTaps(backbone, db);
   // PatchCore reads named taps; a backbone whose manifest names none offers its spatial map as the tap "spatial".
-  const hasTaps = backbone.taps.length > 0;
-  const spatialOnly = (taps: readonly string[]) => !hasTaps && taps.length === 1 && taps[0] === 'spatial';
-  const asTaps = (m: FeatureMap[]) => m.map((x) => ({ spatial: x }));
-  const tapSource: TapSource = {
-    preprocess: backbone.preprocess,
-    taps: async (images, taps, signal) =>
-      spatialOnly(taps)
-        ? asTaps((await backbone.extract(images, { signal })).spatial)
-        : (await backbone.extractTaps(images, { taps, signal })).map((f) => f.maps),
-    keyed: async (rows, taps, signal) => {
-      const items = rows.map((r) => ({ sha256: cacheKeyOf(r.id, extractorId), load: r.load }));
-      return spatialOnly(taps)
-        ? asTaps(
-            (await cached.extract(items, { signal })).map((f) => ({
-              data: f.spatial!.data,
-              dims: f.spatial!.dims,
-            })),
-          )
-        : (await cachedTaps.extract(items, { taps, signal })).map((f) => f.maps);
-    },
-  };
+  const spatialOnly = (t: readonly string[]) =>
+    backbone.taps.length === 0 && t.length === 1 && t[0] === 'spatial';
+  const tapSource = tapSourceOf(backbone, async (rows, t, signal) => {
+    const items = rows.map((r) => ({ sha256: cacheKeyOf(r.id, extractorId), load: r.load }));
+    return spatialOnly(t)
+      ? (await cached.extract(items, { signal })).map((f) => ({
+          spatial: { data: f.spatial!.data, dims: f.spatial!.dims } as FeatureMap,
+        }))
+      : (await cachedTaps.extract(items, { taps: t, signal })).map((f) => f.maps);
+  });
   const taps = new TapMaps(tapSource);
   const maps = new SpatialMaps({
     preprocess: backbone.preprocess,
@@ -196,8 +185,8 @@ export function storeExperimentEnv(
       bce: bceTrainer(),
       spatial: spatialTrainer(maps),
       cse: cseTrainer(maps, { generators: o.cseGenerators ?? cseGenerators() }),
-      patchcore: patchcoreTrainer(taps, hasTaps ? {} : { taps: ['spatial'] }),
-      masked: maskedTrainer(taps, hasTaps ? {} : { taps: ['spatial'] }),
+      patchcore: patchcoreTrainer(taps, tapDefaultsFor(backbone)),
+      masked: maskedTrainer(taps, tapDefaultsFor(backbone)),
       ...o.trainers,
     },
   };

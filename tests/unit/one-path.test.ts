@@ -88,11 +88,12 @@ const GRID = {
   generators: ['memseg'],
   nAug: [6],
   seeds: [1],
-  heads: ['bce'],
+  heads: ['bce', 'patchcore'],
   fewShot: [true],
   epochs: 3,
 };
 const isCell = (c: CellResult) => c.config.generator === 'memseg' && c.config.head === 'bce';
+const isPatchcore = (c: CellResult) => c.config.head === 'patchcore';
 
 describe('one train-and-evaluate path', () => {
   it(
@@ -121,6 +122,17 @@ describe('one train-and-evaluate path', () => {
         save: false,
       });
       const tab = trained.evaluation!;
+      // PatchCore's cell through the Train tab too (its memory bank: the tiny backbone's spatial map).
+      const pcTab = (
+        await train.train({
+          datasetId: dataset.id,
+          head: 'patchcore',
+          tfBackend: 'wasm',
+          patchcore: { seed: 1 },
+          generate: { generator: 'memseg', nAug: 6 },
+          save: false,
+        })
+      ).evaluation!;
       expect(tab.cell.config).toMatchObject({ generator: 'memseg', nAug: 6, fewShot: true, seed: 1 });
 
       const grid = new ExperimentsEngine(deps);
@@ -152,7 +164,8 @@ describe('one train-and-evaluate path', () => {
       const server = buildServer({ device: 'cpu' });
       const r = await server.inject({ method: 'POST', url: '/api/experiments/grid', payload: config });
       expect(r.statusCode, r.body).toBe(200);
-      const serverCell = (r.json() as { cells: CellResult[] }).cells.find(isCell)!;
+      const serverCells = (r.json() as { cells: CellResult[] }).cells;
+      const serverCell = serverCells.find(isCell)!;
 
       const ap = tab.metrics.ap;
       expect(Number.isFinite(ap)).toBe(true);
@@ -167,6 +180,15 @@ describe('one train-and-evaluate path', () => {
         expect(cell.thresholdSource, where).toBe(tab.thresholdSource);
         expect(Math.abs(cell.metrics!.threshold - tab.threshold), where).toBeLessThanOrEqual(1e-9);
         expect(cell.counts, where).toEqual(tab.cell.counts);
+      }
+      // PatchCore: the same AP everywhere too.
+      for (const [where, cell] of [
+        ['app grid', app.cells.find(isPatchcore)!],
+        ['CLI', cli.cells.find(isPatchcore)!],
+        ['server', serverCells.find(isPatchcore)!],
+      ] as const) {
+        expect(cell.status, `${where}: ${cell.error}`).toBe('done');
+        expect(Math.abs(cell.metrics!.ap - pcTab.metrics.ap), where).toBeLessThanOrEqual(1e-9);
       }
       // Every entry point ran the same cell: 8 train normals + all 6 synthetic + 4 real; 2 normals held out, with
       // round(6 × 0.2) = 1 validation defect made on them.
