@@ -167,6 +167,8 @@ async function experimentFromConfig(values: {
           r.cells,
           {
             config: file,
+            ...(config.title ? { title: config.title } : {}),
+            ...(config.columns ? { columns: config.columns } : {}),
             spec: r.spec,
             seconds: r.seconds,
             backend: r.backend,

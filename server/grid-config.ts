@@ -25,6 +25,7 @@ import {
   DIFFUSION_MASK_SOURCES,
   GENERATOR_CHOICES,
   HEAD_CHOICES,
+  TABLE_METRICS,
   expandGrid,
   runCells,
   toMarkdown,
@@ -32,6 +33,7 @@ import {
   type CellStore,
   type ExperimentResult,
   type GridSpec,
+  type TableMetric,
 } from '../src/core/experiments/index.ts';
 import type { ProgressFn } from '../src/core/progress.ts';
 import { identifyBackbone } from '../src/runtime/backbone.ts';
@@ -71,6 +73,11 @@ export const GRID_CONFIG_SCHEMA = {
   properties: {
     data: { type: 'string', minLength: 1 },
     backbone: { type: 'string', minLength: 1 },
+    // A paper preset's table: its title and the columns the paper prints (default: AP, AUROC, F1, MCC, FPR, val AP).
+    title: { type: 'string', minLength: 1 },
+    columns: { type: 'array', minItems: 1, items: { type: 'string', enum: [...TABLE_METRICS] } },
+    // What the preset says about itself (the paper, what differs); carried into result.json, never read.
+    about: { type: 'string' },
     generators: { type: 'array', minItems: 1, items: { type: 'string', enum: [...GENERATOR_CHOICES] } },
     nAug: intList(0),
     seeds: { ...intList(-2147483648), minItems: 1 },
@@ -139,6 +146,11 @@ export interface GridConfig extends GridSpec {
   data?: string;
   /** Backbone ONNX file, absolute. */
   backbone?: string;
+  /** The table's title (a paper preset's table name). */
+  title?: string;
+  /** The metric columns of the table, in order (a paper's columns). */
+  columns?: TableMetric[];
+  about?: string;
 }
 
 let validator: ReturnType<typeof Fastify> | null = null;
@@ -278,7 +290,7 @@ export async function runGridConfig(
   const data = loadDatasetFolder(dataPath);
   for (const r of data.rejected) o.log?.(`skipped ${r}`);
   const diffusion = nodeDiffusionSource(o.diffusionDir ?? TINY_MODELS_DIR, undefined, o.device);
-  const { data: _d, backbone: _b, ...grid } = config;
+  const { data: _d, backbone: _b, title: _t, columns: _c, about: _a, ...grid } = config;
   const spec = await prepareDiffusionGrid(grid, diffusion);
   const backbonePath = o.backbone ?? config.backbone ?? MOBILENET_PATH;
   if (!existsSync(backbonePath))
@@ -320,7 +332,10 @@ export async function runGridConfig(
     );
     return {
       ...result,
-      markdown: toMarkdown(result.table, ['ap', 'auroc', 'f1', 'mcc', 'fpr', 'valAp']),
+      markdown: `${config.title ? `### ${config.title}\n\n` : ''}${toMarkdown(
+        result.table,
+        config.columns ?? ['ap', 'auroc', 'f1', 'mcc', 'fpr', 'valAp'],
+      )}`,
       spec,
       dataset: data,
       seconds: (performance.now() - t0) / 1000,

@@ -374,6 +374,9 @@ export interface ResultFile {
   /** CPU count and model, Node version. */
   machine?: string;
   warnings?: string[];
+  /** A paper preset's table title and the columns it prints (default `RESULT_METRICS`). */
+  title?: string;
+  columns?: TableMetric[];
   table: TableRow[];
   cells: CellResult[];
 }
@@ -538,11 +541,12 @@ function warningLines(r: ResultFile): string[] {
 export function renderResult(r: ResultFile, part: ResultPart = 'all'): string {
   const main = () => {
     const lines = [
+      ...(r.title ? [`### ${r.title}`, ''] : []),
       ...provenance(r),
       '',
       'Test-set metrics, mean ± sample std (n − 1) over seeds; F1, MCC and FPR at the threshold of the "threshold from" column. N + S + R = normals + synthetic + real defects a cell trained or validated on.',
       '',
-      toMarkdown(r.table, RESULT_METRICS, { perClass: false }),
+      toMarkdown(r.table, r.columns?.length ? r.columns : RESULT_METRICS, { perClass: false }),
     ];
     const warnings = warningLines(r);
     if (warnings.length) lines.push('', 'Warnings the cells carry:', '', ...warnings);
