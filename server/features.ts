@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { FeatureExtractor } from '../src/core/experiments/index.ts';
 import type { RasterImage } from '../src/core/image.ts';
 import type { CancelSignal } from '../src/core/progress.ts';
-import { Backbone } from '../src/runtime/backbone.ts';
+import { Backbone, identifyBackbone } from '../src/runtime/backbone.ts';
 import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 
@@ -31,7 +31,9 @@ export async function loadNodeExtractor(
   device: 'cpu' | 'cuda' = 'cpu',
 ): Promise<NodeExtractor> {
   const bytes = new Uint8Array(await readFile(modelPath));
-  const backbone = await Backbone.load(bytes, { id, ort: nodeBackend, device });
+  // A known model's feature taps (PatchCore, the masked head) come with it; pooled and spatial stay as they are.
+  const taps = (await identifyBackbone(bytes))?.taps;
+  const backbone = await Backbone.load(bytes, { id, ort: nodeBackend, device, ...(taps ? { taps } : {}) });
   return {
     id: `${id}|${backbone.preprocessingId}`,
     backbone,

@@ -1,0 +1,78 @@
+/**
+ * A grid config (the CLI's `experiment --config` JSON, a paper preset of docs/presets) as the app's experiment
+ * runner reads it: pasted or loaded from a file. Pure, so it runs in the browser (the CLI and the server check
+ * the same file with the JSON schema of `server/grid-config.ts` first). The app runs on its own dataset and
+ * backbone, so `data` and `backbone` are read and set aside, as are the table's `title`, `columns` and `about`.
+ */
+import { DefectLabError, errorInfo } from '../errors.ts';
+import { validateGrid, type GridSpec } from './grid.ts';
+
+export class GridConfigTextError extends DefectLabError {
+  constructor(source: string, problem: string, fix: string) {
+    super('GridConfigError', `${source}: ${problem}`, fix);
+  }
+}
+
+const SPEC_KEYS = new Set<string>([
+  'generators',
+  'nAug',
+  'seeds',
+  'heads',
+  'fewShot',
+  'stream',
+  'realProbability',
+  'epochs',
+  'threshold',
+  'valFraction',
+  'inOut',
+  'diffusion',
+  'headOptions',
+  'baselines',
+  'sweep',
+]);
+/** Keys of a CLI config that the app sets aside (its own dataset, backbone and table layout). */
+const SET_ASIDE = new Set<string>(['data', 'backbone', 'title', 'columns', 'about']);
+
+const FIX =
+  'paste a grid config as docs/experiments.md describes, e.g. {"generators": ["memseg"], "nAug": [20], "seeds": [0, 1], "heads": ["bce"]}';
+
+/** The spec of a grid config text, and what the app set aside; named errors (`GridConfigError`) otherwise. */
+export function parseGridConfigText(
+  text: string,
+  source = 'the pasted config',
+): { spec: GridSpec; setAside: string[]; title?: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new GridConfigTextError(source, `is not JSON (${errorInfo(e).message})`, FIX);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new GridConfigTextError(source, 'must hold one JSON object', FIX);
+  const o = raw as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !SPEC_KEYS.has(k) && !SET_ASIDE.has(k));
+  if (unknown.length) throw new GridConfigTextError(source, `has an unknown key "${unknown[0]}"`, FIX);
+  const spec: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) if (SPEC_KEYS.has(k)) spec[k] = o[k];
+  spec.nAug ??= [];
+  for (const k of ['generators', 'seeds', 'heads', 'nAug'])
+    if (!Array.isArray(spec[k])) throw new GridConfigTextError(source, `"${k}" must be a list`, FIX);
+  try {
+    // Diffusion settings may leave the model to the run (the first model the Models tab cached).
+    validateGrid({
+      ...(spec as unknown as GridSpec),
+      ...(spec.diffusion
+        ? {
+            diffusion: { model: '(first available)', ...(spec.diffusion as object) } as GridSpec['diffusion'],
+          }
+        : {}),
+    });
+  } catch (e) {
+    throw new GridConfigTextError(source, errorInfo(e).message, FIX);
+  }
+  return {
+    spec: spec as unknown as GridSpec,
+    setAside: Object.keys(o).filter((k) => SET_ASIDE.has(k)),
+    ...(typeof o.title === 'string' ? { title: o.title } : {}),
+  };
+}
