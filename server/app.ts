@@ -751,6 +751,20 @@ function checkUpload(name: string, b64: string): void {
     );
   const size = readImageSize(bytes, format, name);
   checkLimits(name, size.width, size.height);
+  // A cut-short upload is the common failure (a partial read on the client): its end marker is missing.
+  const n = bytes.length;
+  const ends =
+    format === 'png'
+      ? n >= 12 && String.fromCharCode(...bytes.subarray(n - 8, n - 4)) === 'IEND'
+      : format === 'jpeg'
+        ? bytes[n - 2] === 0xff && bytes[n - 1] === 0xd9
+        : true;
+  if (!ends)
+    throw new DefectLabError(
+      'JobSpecError',
+      `${name} is a truncated ${format.toUpperCase()} (its end marker is missing)`,
+      'upload the whole file',
+    );
 }
 
 /**

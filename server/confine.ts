@@ -60,11 +60,11 @@ export function scrubPaths(message: string, roots: { path: string; as: string }[
       .join(`${r.as}/`)
       .split(r.path)
       .join(r.as);
-  // Absolute POSIX paths with at least two segments (a JSON pointer like /generators/0 has no dot-free root
-  // folder of this list) and Windows drive paths.
+  // Absolute POSIX paths under a usual root folder with at least two segments (a JSON pointer such as /data or
+  // /generators/0 is left alone), and Windows drive paths.
   return m
     .replace(
-      /(?<![\w.])\/(?:home|root|etc|tmp|usr|var|work|opt|srv|mnt|proc|dev|sys|run|Users|private|app|data)(?:\/[^\s"'`)]*)?/g,
+      /(?<![\w.])\/(?:home|root|etc|tmp|usr|var|work|opt|srv|mnt|proc|dev|sys|run|Users|private|app|data)(?:\/[^\s"'`)]+)+/g,
       '<path>',
     )
     .replace(/[a-zA-Z]:\\[^\s"'`)]*/g, '<path>');
