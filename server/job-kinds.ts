@@ -184,7 +184,11 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
         .finally(() => ctx.signal.removeEventListener('abort', stop));
       files[`images/${pad(i)}.png`] = encodePng(r.image, 1);
       files[`masks/${pad(i)}.png`] = encodePng(r.mask, 1);
+      // The final latents too: parity with the browser worker is checked on them (1e-3), not on 8-bit pixels.
+      files[`latents/${pad(i)}.f32`] = new Uint8Array(r.latents.slice().buffer);
       samples.push({
+        latents: `latents/${pad(i)}.f32`,
+        latentDims: r.latentDims,
         file: `images/${pad(i)}.png`,
         mask: `masks/${pad(i)}.png`,
         source: src.ids[k],

@@ -11,6 +11,8 @@ import { buildServer } from '../../server/app.ts';
 import { MemoryQueue, type JobStatus } from '../../server/jobs.ts';
 import { parseServerOptions } from '../../server/options.ts';
 import { loadNodeExtractor } from '../../server/features.ts';
+import { localModels, nodeDiffusionEngine } from '../../server/diffusion.ts';
+import { createRaster } from '../../src/core/image.ts';
 import { parseResultFile, renderResult } from '../../src/core/experiments/index.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
 import { createSynthEngine } from '../../workers/synth.engine.ts';
@@ -173,6 +175,59 @@ describe('jobs through a listening server', () => {
       expect(result.cells.some((c) => c.config.generator === 'memseg' && c.status === 'done')).toBe(true);
       expect(new TextDecoder().decode(files['table.md'])).toBe(`${renderResult(result)}\n`);
       expect(files['manifest.json']).toBeDefined();
+    },
+  );
+
+  it(
+    'generate with diffusion: tiny SD-inpaint latents equal the diffusion engine’s in-thread run; pixels outside the mask kept',
+    { timeout: 120_000 },
+    async () => {
+      const image = tile('diff', 64, 64, 3);
+      const mask = createRaster(64, 64, 1);
+      for (let y = 16; y < 48; y++) for (let x = 20; x < 44; x++) mask.data[y * 64 + x] = 255;
+      const d = { model: 'tiny-sd-inpaint', prompt: 'a scratch', steps: 3, guidanceScale: 2, strength: 1 };
+      const r = await post(base, '/api/jobs', {
+        kind: 'generate',
+        generator: 'diffusion',
+        images: [b64(image)],
+        masks: [b64(mask)],
+        n: 1,
+        seed: 5,
+        diffusion: d,
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const events = await readEvents(`${base}/api/jobs/${String(r.body.id)}/events`);
+      expect((events.at(-1)!.data as JobStatus).state, JSON.stringify(events.at(-1))).toBe('done');
+      const files = unzipSync(
+        new Uint8Array(await (await fetch(`${base}/api/jobs/${String(r.body.id)}/results`)).arrayBuffer()),
+      );
+      const m = JSON.parse(new TextDecoder().decode(files['manifest.json'])) as {
+        samples: { file: string; latents: string; latentDims: number[]; seed: number }[];
+      };
+      const s = m.samples[0];
+      const latents = new Float32Array(files[s.latents].slice().buffer);
+      expect(latents.length).toBe(s.latentDims.reduce((a, b) => a * b, 1));
+      // Reference: the diffusion engine (the one the browser's diffusion worker runs; tests/e2e/diffusion-parity
+      // holds it to 1e-3 of onnxruntime-web) called in-thread on onnxruntime-node with the same request.
+      const engine = nodeDiffusionEngine();
+      await engine.load(await localModels(TINY_MODELS, 'cpu')('tiny-sd-inpaint'));
+      const ref = await engine.generate({
+        image,
+        mask,
+        prompt: d.prompt,
+        steps: d.steps,
+        guidanceScale: d.guidanceScale,
+        strength: d.strength,
+        seed: s.seed,
+      });
+      let max = 0;
+      for (let i = 0; i < latents.length; i++) max = Math.max(max, Math.abs(latents[i] - ref.latents[i]));
+      expect(max).toBeLessThanOrEqual(1e-3);
+      expect(latents.some((v) => v !== 0)).toBe(true);
+      const out = (await decodeImage(files[s.file], s.file)).raster;
+      for (let i = 0; i < 64 * 64; i++)
+        if (mask.data[i] === 0 && ref.mask.data[i] === 0)
+          for (let c = 0; c < 3; c++) expect(out.data[i * 3 + c]).toBe(image.data[i * 3 + c]);
     },
   );
 
