@@ -328,7 +328,7 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
   );
 
   // Host check first: on loopback a request naming another host is a DNS-rebinding page in a browser.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     if (isLoopback(o.host)) {
       const host = (req.headers.host ?? '').toLowerCase();
       const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
@@ -341,6 +341,10 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
         );
     }
     const origin = req.headers.origin;
+    // Set here as well as by @fastify/cors: errors thrown by this hook (401) come before the plugin's hook, and a
+    // browser hides an answer without this header behind "Failed to fetch".
+    if (typeof origin === 'string' && o.cors.includes(origin))
+      void reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
     if (typeof origin === 'string' && !o.cors.includes(origin))
       throw new HttpError(
         403,
@@ -348,7 +352,8 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
         `origin ${JSON.stringify(origin.slice(0, 100))} is not allowed`,
         'start the server with --cors ORIGIN (exact scheme://host:port) to let that page call it',
       );
-    if (o.token && !isOpen(req.url)) {
+    // A CORS preflight carries no credentials by design; the request it announces does.
+    if (o.token && req.method !== 'OPTIONS' && !isOpen(req.url)) {
       const t = bearer(req);
       if (t === null || !tokenMatches(t, o.token))
         throw new HttpError(

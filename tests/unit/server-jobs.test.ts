@@ -417,7 +417,8 @@ describe('security', () => {
   });
 
   it('Host header checked on loopback (DNS rebinding); CORS only for --cors origins; helmet headers', async () => {
-    const app = buildServer({ options: { cors: ['http://lab.example:5173'] } });
+    const token = 'c'.repeat(32);
+    const app = buildServer({ options: { cors: ['http://lab.example:5173'], token } });
     const base = await listen(app);
     const port = new URL(base).port;
     try {
@@ -425,7 +426,13 @@ describe('security', () => {
       const get = (headers: Record<string, string>, method = 'GET') =>
         new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
           const q = request(
-            { host: '127.0.0.1', port, path: '/api/capabilities', method, headers },
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/api/capabilities',
+              method,
+              headers: { authorization: `Bearer ${token}`, ...headers },
+            },
             (res) => {
               let body = '';
               res.on('data', (d: Buffer) => (body += d.toString()));
@@ -449,6 +456,14 @@ describe('security', () => {
       );
       expect(pre.status).toBe(204);
       expect(pre.headers['access-control-allow-origin']).toBe('http://lab.example:5173');
+      // A 401 to an allowed origin is readable by its page (else the browser reports "Failed to fetch").
+      const denied = await get({
+        host: `127.0.0.1:${port}`,
+        origin: 'http://lab.example:5173',
+        authorization: 'Bearer no',
+      });
+      expect(denied.status).toBe(401);
+      expect(denied.headers['access-control-allow-origin']).toBe('http://lab.example:5173');
       const other = await get({ host: `127.0.0.1:${port}`, origin: 'http://evil.example' });
       expect(other.status).toBe(403);
       expect(other.headers['access-control-allow-origin']).toBeUndefined();
