@@ -261,6 +261,42 @@ describe('jobs through a listening server', () => {
     expectClean((await res.json()) as Record<string, unknown>);
   });
 
+  it(
+    'cancel reaches the running experiment: the grid stops between its steps and the job is cancelled',
+    { timeout: 120_000 },
+    async () => {
+      const r = await post(base, '/api/jobs', {
+        kind: 'experiment',
+        config: {
+          data: 'tiles',
+          backbone: 'tiny-resnet/model.onnx',
+          generators: ['memseg', 'random-walk'],
+          nAug: [4, 8],
+          seeds: [0, 1, 2],
+          heads: ['bce'],
+          epochs: 2,
+        },
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const id = String(r.body.id);
+      let sent = false;
+      const events = await readEvents(`${base}/api/jobs/${id}/events`, {}, async (e) => {
+        if (e.event === 'progress' && !sent) {
+          sent = true;
+          expect((await fetch(`${base}/api/jobs/${id}`, { method: 'DELETE' })).status).toBe(200);
+        }
+      });
+      const last = events.at(-1)!.data as JobStatus;
+      expect(last.state).toBe('cancelled');
+      expect(last.error?.code).toBe('CancelledError');
+      const progress = events.filter((e) => e.event === 'progress').at(-1)!.data as {
+        done: number;
+        total: number;
+      };
+      expect(progress.done).toBeLessThan(progress.total);
+    },
+  );
+
   it('confinement: absolute paths and .. are 422, a symlink out is 403, each naming the rule without server paths', async () => {
     const cases: [unknown, number, RegExp][] = [
       [{ kind: 'features', dataset: '/etc' }, 422, /absolute paths are refused/],
