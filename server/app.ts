@@ -212,7 +212,13 @@ export const JOB_SCHEMA = {
     kind: { type: 'string', enum: [...JOB_KINDS] },
     generator: { type: 'string', enum: Object.keys(GENERATE_GENERATORS) },
     images: { ...b64List(1000), description: 'base64 PNG/JPEG/BMP' },
-    masks: { ...b64List(1000), description: 'base64 PNG region masks, one per image or one for all' },
+    masks: {
+      type: 'array',
+      maxItems: 1000,
+      items: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'null' }] },
+      description: 'base64 PNG region masks, one per image or one for all; null = anywhere on that image',
+    },
+    feathers: { type: 'array', maxItems: 1000, items: { type: 'number', minimum: 0, maximum: 256 } },
     dataset: { type: 'string', minLength: 1, maxLength: 512, description: 'a folder under --datasets' },
     n: { type: 'integer', minimum: 1, maximum: 10000 },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
@@ -792,7 +798,7 @@ async function checkJob(spec: JobSpec, o: ServerOptions): Promise<void> {
     );
   // Uploads are checked now (base64, format, ≤ 64 MP from the header alone) so a bad file is a 422 at once.
   for (const field of ['images', 'masks'] as const)
-    (spec[field] ?? []).forEach((b64, i) => checkUpload(`${field}[${i}]`, b64));
+    (spec[field] ?? []).forEach((b64, i) => b64 !== null && checkUpload(`${field}[${i}]`, b64));
   if (spec.dataset !== undefined) confinedPath(o.datasets, spec.dataset, 'dataset', '--datasets');
   if (spec.model !== undefined) confinedPath(o.models, spec.model, 'model', '--models');
   if (spec.diffusion?.model !== undefined)

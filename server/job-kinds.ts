@@ -37,8 +37,10 @@ export interface JobSpec {
   generator?: string;
   /** Uploaded images, base64 PNG/JPEG/BMP. */
   images?: string[];
-  /** Uploaded region masks aligned with `images` (or one for all), base64 PNG. */
-  masks?: string[];
+  /** Uploaded region masks aligned with `images` (or one for all), base64 PNG; null = anywhere on that image. */
+  masks?: (string | null)[];
+  /** generate: feather σ per image (or one for all) inside the region masks, as the app's Generate tab sends. */
+  feathers?: number[];
   /** A dataset folder under --datasets (its train normals are the sources / the images to embed). */
   dataset?: string;
   /** generate: samples to make. */
@@ -144,7 +146,11 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
   const n = spec.n ?? 1;
   const seed = spec.seed ?? 0;
   const src = await sources(spec, ctx);
-  const masks = spec.masks?.length ? (await uploads('masks', spec.masks)).map(toGray) : null;
+  const masks = spec.masks?.length
+    ? await Promise.all(
+        spec.masks.map(async (m, i) => (m === null ? null : toGray((await uploads(`masks[${i}]`, [m]))[0]))),
+      )
+    : null;
   if (masks && masks.length !== 1 && masks.length !== src.images.length)
     throw new JobSpecError(
       'masks',
@@ -161,9 +167,8 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
       throwIfCancelled(ctx.signal, 'the job', `${i} of ${n} samples were made`);
       const k = i % src.images.length;
       const image = src.images[k];
-      const mask = masks
-        ? masks[masks.length === 1 ? 0 : k]
-        : randomPerlinMask(image.width, image.height, {}, seed + i).mask;
+      const mask =
+        masks?.[masks.length === 1 ? 0 : k] ?? randomPerlinMask(image.width, image.height, {}, seed + i).mask;
       // Cancel reaches the running denoising loop through the engine's own job cancel.
       const stop = () => void engine.cancel(ctx.id);
       ctx.signal.addEventListener('abort', stop, { once: true });
@@ -201,6 +206,7 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
     const r = await generateBatch(src.images, masks, registry, spec.options ?? {}, n, seed, {
       signal: ctx.signal,
       onProgress: ctx.onProgress,
+      feathers: spec.feathers,
     });
     for (const s of r.samples) {
       files[`images/${pad(s.index)}.png`] = encodePng(s.image, 1);
@@ -209,6 +215,7 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
         file: `images/${pad(s.index)}.png`,
         mask: `masks/${pad(s.index)}.png`,
         source: src.ids[s.sourceIndex],
+        sourceIndex: s.sourceIndex,
         seed: s.seed,
         params: s.params,
       });

@@ -12,6 +12,9 @@ import {
   ServerUnreachableError,
 } from '../../src/app/server-client.ts';
 import type { Progress } from '../../src/core/progress.ts';
+import { createRaster } from '../../src/core/image.ts';
+import type { BatchSample } from '../../src/core/synth/index.ts';
+import { ServerSynth } from '../../src/app/server-synth.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
 import { createSynthEngine } from '../../workers/synth.engine.ts';
 import { TINY_MODELS, b64, freePort, listen, tile } from './server-fixtures.ts';
@@ -65,6 +68,57 @@ describe('the app’s server client', () => {
     await expect(bad).rejects.toBeInstanceOf(ServerRequestError);
     await expect(bad).rejects.toThrow(
       /ConfinementError: dataset: this server has no --datasets root.*— fix: upload/,
+    );
+  });
+
+  it('ServerSynth is the synth worker’s generateBatch as a server job: same samples, masks, seeds and params', async () => {
+    const synth = new ServerSynth(new ServerClient({ url, token }));
+    const images = [tile('s1', 64, 64, 3), tile('s2', 64, 64, 3)];
+    const region = createRaster(64, 64, 1);
+    for (let y = 10; y < 50; y++) for (let x = 8; x < 40; x++) region.data[y * 64 + x] = 255;
+    const req = {
+      generator: 'memseg',
+      images,
+      masks: [region, null],
+      options: {},
+      n: 5,
+      seed: 21,
+      feathers: [3, 0],
+    };
+    const progress: Progress[] = [];
+    const staged: BatchSample[] = [];
+    const r = await synth.generateBatch(req, {
+      jobId: 'j1',
+      onProgress: (p) => progress.push(p),
+      onSamples: (s) => void staged.push(...s),
+    });
+    expect(r.samples).toEqual([]);
+    expect(progress.at(-1)?.total).toBe(5);
+    const ref = await createSynthEngine().generateBatch(req);
+    expect(staged.length).toBe(ref.samples.length);
+    for (const [i, s] of staged.entries()) {
+      const w = ref.samples[i];
+      expect([s.index, s.sourceIndex, s.seed, s.generator]).toEqual([
+        w.index,
+        w.sourceIndex,
+        w.seed,
+        w.generator,
+      ]);
+      expect(Buffer.compare(Buffer.from(s.image.data), Buffer.from(w.image.data))).toBe(0);
+      expect(Buffer.compare(Buffer.from(s.mask.data), Buffer.from(w.mask.data))).toBe(0);
+      const { backend, serverJob, ...params } = s.params;
+      expect(backend).toBe('server');
+      expect(typeof serverJob).toBe('string');
+      expect(JSON.parse(JSON.stringify(params))).toEqual(JSON.parse(JSON.stringify(w.params)));
+    }
+    // cancel(jobId), as the Stop button calls it on the worker client, cancels the server job.
+    const long = synth.generateBatch(
+      { generator: 'memseg', images: [tile('s3', 160, 160)], n: 5000, seed: 2 },
+      { jobId: 'j2', onProgress: (p) => p.done > 0 && synth.cancel('j2') },
+    );
+    await expect(long).rejects.toThrow(/CancelledError/);
+    await expect(synth.generateBatch({ generator: 'diffusion', images, n: 1, seed: 0 })).rejects.toThrow(
+      /fix: switch System → Compute/,
     );
   });
 
