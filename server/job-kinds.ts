@@ -130,6 +130,18 @@ async function sources(spec: JobSpec, ctx: JobContext): Promise<{ ids: string[];
   );
 }
 
+/** Option values sent as `{ "$png": base64 }` (MemSeg's texture images from the app) become rasters. */
+async function rasterOptions(o: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const isPng = (v: unknown): v is { $png: string } =>
+    typeof v === 'object' && v !== null && typeof (v as { $png?: unknown }).$png === 'string';
+  const one = async (k: string, v: unknown) =>
+    isPng(v) ? (await decodeImage(decodeBase64(`options.${k}`, v.$png), `options.${k}`)).raster : v;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o))
+    out[k] = Array.isArray(v) ? await Promise.all(v.map((x, i) => one(`${k}[${i}]`, x))) : await one(k, v);
+  return out;
+}
+
 const pad = (i: number) => String(i).padStart(4, '0');
 // Result PNGs use deflate level 1: encoding at level 6 took most of a MemSeg job's time (bench server) for ~10 %
 // smaller files.
@@ -203,7 +215,8 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
       ctx.onProgress({ stage: 'generate', done: i + 1, total: n, unit: 'items' });
     }
   } else {
-    const r = await generateBatch(src.images, masks, registry, spec.options ?? {}, n, seed, {
+    const options = await rasterOptions(spec.options ?? {});
+    const r = await generateBatch(src.images, masks, registry, options, n, seed, {
       signal: ctx.signal,
       onProgress: ctx.onProgress,
       feathers: spec.feathers,

@@ -31,6 +31,19 @@ export interface ServerBatchRequest {
   feathers?: number[];
 }
 
+/** What the Generate tab calls: the synth worker's client or `ServerSynth`. */
+export interface BatchRunner {
+  generateBatch(
+    req: ServerBatchRequest,
+    opts?: {
+      jobId?: string;
+      onProgress?: ProgressFn;
+      onSamples?: (samples: BatchSample[]) => void | Promise<void>;
+    },
+  ): Promise<BatchResult>;
+  cancel(jobId: string): void;
+}
+
 export function bytesToBase64(b: Uint8Array): string {
   let s = '';
   // Chunks keep String.fromCharCode's argument list small.
@@ -42,7 +55,7 @@ function isRaster(v: unknown): boolean {
   return typeof v === 'object' && v !== null && 'data' in v && 'width' in v && 'height' in v;
 }
 
-export class ServerSynth {
+export class ServerSynth implements BatchRunner {
   private running = new Map<string, AbortController>();
 
   constructor(private client: ServerClient) {}
@@ -62,13 +75,11 @@ export class ServerSynth {
         `the server does not run the ${req.generator} generator as a batch`,
         'switch System → Compute to "This browser" for it',
       );
-    const options = req.options ?? {};
-    if (Object.values(options).some((v) => isRaster(v) || (Array.isArray(v) && v.some(isRaster))))
-      throw new DefectLabError(
-        'ServerGeneratorError',
-        'texture images in the generator options cannot be sent to the server yet',
-        'generate without textures, or switch System → Compute to "This browser"',
-      );
+    // Images inside the options (MemSeg's texture sources) travel as PNGs: { $png: base64 }.
+    const png = (v: unknown) => (isRaster(v) ? { $png: bytesToBase64(encodePng(v as RasterImage, 1)) } : v);
+    const options = Object.fromEntries(
+      Object.entries(req.options ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(png) : png(v)]),
+    );
     if (typeof req.seed !== 'number')
       throw new DefectLabError(
         'ServerGeneratorError',

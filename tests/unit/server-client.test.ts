@@ -120,6 +120,19 @@ describe('the app’s server client', () => {
     await expect(synth.generateBatch({ generator: 'diffusion', images, n: 1, seed: 0 })).rejects.toThrow(
       /fix: switch System → Compute/,
     );
+    // Texture images in the options (the app's MemSeg texture sources) reach the server as PNGs: same pixels.
+    const textures = [tile('tex1', 32, 32, 3), tile('tex2', 32, 32, 3)];
+    const texReq = {
+      generator: 'memseg',
+      images: [images[0]],
+      options: { textures, p_texture: 1 },
+      n: 2,
+      seed: 4,
+    };
+    const viaServer = await synth.generateBatch(texReq);
+    const local = await createSynthEngine().generateBatch(texReq);
+    for (const [i, s] of viaServer.samples.entries())
+      expect(Buffer.compare(Buffer.from(s.image.data), Buffer.from(local.samples[i].image.data))).toBe(0);
   });
 
   it('a wrong or missing token and an unreachable server are clear messages with a fix', async () => {
