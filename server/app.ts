@@ -411,7 +411,12 @@ export function buildServer(deps: ServerDeps = {}): FastifyInstance {
       security: [{ bearer: [] }],
     },
   });
-  void app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  void app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // swagger-ui's own static CSP minus upgrade-insecure-requests: the server speaks plain http on loopback.
+    staticCSP:
+      "default-src 'self'; base-uri 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https: 'unsafe-inline'",
+  });
 
   // Routes live in a plugin registered after swagger, so its onRoute hook sees every one of them.
   void app.register(async (api) => {

@@ -385,6 +385,9 @@ describe('jobs through a listening server', () => {
     const ui = await fetch(`${base}/docs/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/swagger/i);
+    // Plain http on loopback: the docs page must not ask the browser to upgrade its requests to https.
+    expect(ui.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    expect(ui.headers.get('content-security-policy')).not.toMatch(/upgrade-insecure-requests/);
     const h = (await (await fetch(`${base}/api/health`)).json()) as Record<string, unknown>;
     expect(h).toMatchObject({ ok: true, version: pkg.version, queue: { mode: 'memory' } });
     const caps = (await (await fetch(`${base}/api/capabilities`)).json()) as Record<string, unknown>;
