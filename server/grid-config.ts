@@ -63,7 +63,11 @@ const generatorName = {
   type: 'string',
   enum: [...GENERATOR_CHOICES.filter((g) => g !== 'none' && g !== 'in-out'), 'blur', 'cutpaste'],
 };
-const intList = (minimum: number) => ({ type: 'array', items: { type: 'integer', minimum } });
+// Upper bounds too: a request may carry any JSON number, and 1e300 is an "integer" to JSON Schema.
+const intList = (minimum: number, maximum: number) => ({
+  type: 'array',
+  items: { type: 'integer', minimum, maximum },
+});
 
 /** JSON Schema of a grid config file (draft-07, as fastify's validator reads it). */
 export const GRID_CONFIG_SCHEMA = {
@@ -79,8 +83,8 @@ export const GRID_CONFIG_SCHEMA = {
     // What the preset says about itself (the paper, what differs); carried into result.json, never read.
     about: { type: 'string' },
     generators: { type: 'array', minItems: 1, items: { type: 'string', enum: [...GENERATOR_CHOICES] } },
-    nAug: intList(0),
-    seeds: { ...intList(-2147483648), minItems: 1 },
+    nAug: intList(0, 100_000),
+    seeds: { ...intList(-2147483648, 4294967295), minItems: 1 },
     heads: { type: 'array', minItems: 1, items: { type: 'string', enum: [...HEAD_CHOICES] } },
     fewShot: { type: 'array', minItems: 1, items: { type: 'boolean' } },
     stream: { type: 'string', enum: ['concat', 'mixed'] },

@@ -11,7 +11,7 @@
 import 'fake-indexeddb/auto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../../server/app.ts';
 import { main } from '../../server/cli.ts';
@@ -161,8 +161,17 @@ describe('one train-and-evaluate path', () => {
         cells: CellResult[];
       };
       const cliCell = cli.cells.find(isCell)!;
-      const server = buildServer({ device: 'cpu' });
-      const r = await server.inject({ method: 'POST', url: '/api/experiments/grid', payload: config });
+      // The server reads only under its --datasets and --models roots: the same folder and backbone, named
+      // relative to them.
+      const server = buildServer({
+        device: 'cpu',
+        options: { datasets: dirname(folder), models: dirname(dirname(BACKBONE)) },
+      });
+      const r = await server.inject({
+        method: 'POST',
+        url: '/api/experiments/grid',
+        payload: { ...config, data: basename(folder), backbone: 'tiny-resnet/model.onnx' },
+      });
       expect(r.statusCode, r.body).toBe(200);
       const serverCells = (r.json() as { cells: CellResult[] }).cells;
       const serverCell = serverCells.find(isCell)!;

@@ -6,7 +6,7 @@ import { TEST_TUNED_WARNING } from '../../src/core/experiments/threshold.ts';
 import { decodeImage, encodePng } from '../../src/runtime/decode.ts';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 describe('HTTP API (fastify.inject)', () => {
   it('health', async () => {
@@ -323,7 +323,11 @@ describe('POST /api/experiments/grid', () => {
     'refuses a misspelt field with the field named (no silent drop) and runs a real grid',
     { timeout: 300_000 },
     async () => {
-      const app = buildServer();
+      const data = mvtecFolder();
+      // The server reads only under its --datasets and --models roots; the request names paths relative to them.
+      const app = buildServer({
+        options: { datasets: dirname(data), models: join(import.meta.dirname, '../../models/tiny') },
+      });
       const bad = await app.inject({
         method: 'POST',
         url: '/api/experiments/grid',
@@ -346,8 +350,8 @@ describe('POST /api/experiments/grid', () => {
         method: 'POST',
         url: '/api/experiments/grid',
         payload: {
-          data: mvtecFolder(),
-          backbone: join(import.meta.dirname, '../../models/tiny/tiny-resnet/model.onnx'),
+          data: basename(data),
+          backbone: 'tiny-resnet/model.onnx',
           generators: ['memseg'],
           nAug: [6],
           seeds: [0, 1],

@@ -12,6 +12,9 @@ import type { GeneratorSchema } from '../../core/synth/options.ts';
 import { randomPerlinMask } from '../../core/synth/regionMask.ts';
 import { decodeImage } from '../../runtime/decode.ts';
 import { synthClient } from '../../../workers/synth.client.ts';
+import { loadComputeTarget } from '../../app/compute-target.ts';
+import { ServerClient } from '../../app/server-client.ts';
+import { ServerSynth, type BatchRunner } from '../../app/server-synth.ts';
 import { Job } from '../components/job.svelte.ts';
 import { MaskEditor } from '../painter/editor.ts';
 import { app, getStore, toast, toastError } from '../state.svelte.ts';
@@ -82,7 +85,12 @@ export class GenerateController {
   diffusionMasks: string[] = $state([]);
   diffusionBlur = $state(0);
 
-  readonly job = new Job<Progress>({ cancel: (id) => synthClient().cancel(id), prefix: 'gen' });
+  /** Where the running batch goes: this browser's synth worker, or the server chosen in System → Compute. */
+  #runner: BatchRunner | null = null;
+  readonly job = new Job<Progress>({
+    cancel: (id) => (this.#runner ?? synthClient()).cancel(id),
+    prefix: 'gen',
+  });
 
   readonly schema = $derived(this.generators.find((g) => g.name === this.generator) ?? null);
   readonly texturable = $derived(!!this.schema && takesTextures(this.schema.options));
@@ -340,7 +348,12 @@ export class GenerateController {
         );
         const recordedOptions = provenanceOptions(schema.options, opts);
         const id = ctx.id;
-        return synthClient().generateBatch(
+        // System → Compute: this browser's synth worker, or the chosen server (same request, progress and Stop).
+        const target = await loadComputeTarget(await getStore());
+        const runner: BatchRunner =
+          target.mode === 'server' ? new ServerSynth(new ServerClient(target)) : synthClient();
+        this.#runner = runner;
+        return runner.generateBatch(
           // Feathered regions: the worker blends each sample back with its region's soft edge.
           { generator, images: rasters, masks, options: opts, n: count, seed: batchSeed, feathers },
           {

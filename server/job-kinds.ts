@@ -1,0 +1,382 @@
+/**
+ * What a server job does, whichever queue runs it (in-process or a BullMQ worker): `generate` (the core
+ * generators' batch, as the synth worker runs it, or DIAG-style diffusion inpainting), `features` (a backbone's
+ * pooled features) and `experiment` (a grid config, through the same `runGridConfig` as the CLI). A job's output
+ * is a set of files that the results route zips; `manifest.json` holds the provenance.
+ *
+ * Data comes by upload (base64 images in the request) or as a dataset folder under `--datasets`; models are
+ * relative to `--models` (see `confine.ts`).
+ */
+import { DefectLabError } from '../src/core/errors.ts';
+import type { RasterImage } from '../src/core/image.ts';
+import { toGray } from '../src/core/image.ts';
+import type { ProgressFn } from '../src/core/progress.ts';
+import { throwIfCancelled } from '../src/core/progress.ts';
+import { generateBatch } from '../src/core/synth/index.ts';
+import { randomPerlinMask } from '../src/core/synth/regionMask.ts';
+import { decodeImage, encodePng } from '../src/runtime/decode.ts';
+import { confinedPath } from './confine.ts';
+import type { GridConfig } from './grid-config.ts';
+import type { DevicePref } from './options.ts';
+
+export const JOB_KINDS = ['generate', 'features', 'experiment'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** Generator names as the grid and the app spell them → the synth registry's names. */
+export const GENERATE_GENERATORS: Record<string, string> = {
+  memseg: 'memseg',
+  'random-walk': 'random_walk',
+  cutpaste: 'cutpaste',
+  blur: 'blur',
+  diffusion: 'diffusion',
+};
+
+export interface JobSpec {
+  kind: JobKind;
+  /** generate: which generator. */
+  generator?: string;
+  /** Uploaded images, base64 PNG/JPEG/BMP. */
+  images?: string[];
+  /** Uploaded region masks aligned with `images` (or one for all), base64 PNG; null = anywhere on that image. */
+  masks?: (string | null)[];
+  /** generate: feather σ per image (or one for all) inside the region masks, as the app's Generate tab sends. */
+  feathers?: number[];
+  /** A dataset folder under --datasets (its train normals are the sources / the images to embed). */
+  dataset?: string;
+  /** generate: samples to make. */
+  n?: number;
+  seed?: number;
+  options?: Record<string, unknown>;
+  /** generate with diffusion: model folder under --models and the inpainting settings. */
+  diffusion?: {
+    model?: string;
+    prompt?: string;
+    negativePrompt?: string;
+    steps?: number;
+    guidanceScale?: number;
+    strength?: number;
+    /** DIAG's crop around the mask (diffusers' padding_mask_crop), `padding` pixels around it. */
+    onlyMasked?: boolean;
+    padding?: number;
+  };
+  /** features: ONNX file under --models (default tiny-resnet/model.onnx). */
+  model?: string;
+  /** experiment: a grid config (paths: `data` under --datasets, `backbone` under --models). */
+  config?: Record<string, unknown>;
+}
+
+export interface JobContext {
+  id: string;
+  datasets: string;
+  models: string;
+  device: DevicePref;
+  signal: AbortSignal;
+  onProgress: ProgressFn;
+}
+
+export interface JobOutput {
+  /** Zip entries: path → bytes. */
+  files: Record<string, Uint8Array>;
+  /** A small JSON summary shown by GET /api/jobs/:id. */
+  summary: Record<string, unknown>;
+  /** Extra provenance merged into manifest.json (a generate job's per-sample seeds and sources). */
+  manifest?: Record<string, unknown>;
+}
+
+export class JobSpecError extends DefectLabError {
+  constructor(field: string, problem: string, fix: string) {
+    super('JobSpecError', `${field} ${problem}`, fix);
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function decodeBase64(field: string, s: string): Uint8Array {
+  const t = s.replace(/\s+/g, '');
+  if (!BASE64.test(t) || t.length % 4 === 1)
+    throw new JobSpecError(field, 'is not valid base64', 'send the file bytes base64-encoded (RFC 4648)');
+  return new Uint8Array(Buffer.from(t, 'base64'));
+}
+
+async function uploads(field: string, list: string[]): Promise<RasterImage[]> {
+  const out: RasterImage[] = [];
+  for (let i = 0; i < list.length; i++)
+    out.push((await decodeImage(decodeBase64(`${field}[${i}]`, list[i]), `${field}[${i}]`)).raster);
+  return out;
+}
+
+const nodeDevice = (d: DevicePref): 'cpu' | 'cuda' => (d === 'cpu' ? 'cpu' : 'cuda');
+
+/** The job's source images and ids: uploads, or the train normals of a dataset folder under --datasets. */
+async function sources(spec: JobSpec, ctx: JobContext): Promise<{ ids: string[]; images: RasterImage[] }> {
+  if (spec.images?.length && spec.dataset)
+    throw new JobSpecError('images', 'and dataset are both given', 'send either images or dataset, not both');
+  if (spec.images?.length) {
+    const images = await uploads('images', spec.images);
+    return { ids: images.map((_, i) => `upload-${i}`), images };
+  }
+  if (spec.dataset) {
+    const root = confinedPath(ctx.datasets, spec.dataset, 'dataset', '--datasets');
+    const { loadDatasetFolder } = await import('./dataset-folder.ts');
+    const data = loadDatasetFolder(root);
+    const images: RasterImage[] = [];
+    for (const im of data.trainNormals) {
+      throwIfCancelled(ctx.signal, 'the job');
+      images.push(await im.load());
+    }
+    return { ids: data.trainNormals.map((im) => im.id), images };
+  }
+  throw new JobSpecError(
+    'images',
+    'and dataset are both missing',
+    'send "images": [base64 PNG, …] or "dataset": "a folder under --datasets"',
+  );
+}
+
+/** Option values sent as `{ "$png": base64 }` (MemSeg's texture images from the app) become rasters. */
+async function rasterOptions(o: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const isPng = (v: unknown): v is { $png: string } =>
+    typeof v === 'object' && v !== null && typeof (v as { $png?: unknown }).$png === 'string';
+  const one = async (k: string, v: unknown) =>
+    isPng(v) ? (await decodeImage(decodeBase64(`options.${k}`, v.$png), `options.${k}`)).raster : v;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o))
+    out[k] = Array.isArray(v) ? await Promise.all(v.map((x, i) => one(`${k}[${i}]`, x))) : await one(k, v);
+  return out;
+}
+
+const pad = (i: number) => String(i).padStart(4, '0');
+// Result PNGs use deflate level 1: encoding at level 6 took most of a MemSeg job's time (bench server) for ~10 %
+// smaller files.
+
+async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
+  const name = spec.generator ?? '';
+  const registry = GENERATE_GENERATORS[name];
+  if (!registry)
+    throw new JobSpecError(
+      'generator',
+      `${JSON.stringify(name)} is not a generator`,
+      `use one of ${Object.keys(GENERATE_GENERATORS).join(', ')}`,
+    );
+  const n = spec.n ?? 1;
+  const seed = spec.seed ?? 0;
+  const src = await sources(spec, ctx);
+  const masks = spec.masks?.length
+    ? await Promise.all(
+        spec.masks.map(async (m, i) => (m === null ? null : toGray((await uploads(`masks[${i}]`, [m]))[0]))),
+      )
+    : null;
+  if (masks && masks.length !== 1 && masks.length !== src.images.length)
+    throw new JobSpecError(
+      'masks',
+      `has ${masks.length} entries for ${src.images.length} images`,
+      'send one mask per image, or one for all',
+    );
+  const files: Record<string, Uint8Array> = {};
+  const samples: Record<string, unknown>[] = [];
+  if (registry === 'diffusion') {
+    const d = spec.diffusion ?? {};
+    const { getDiffusionEngine } = await import('./diffusion-jobs.ts');
+    const engine = await getDiffusionEngine(ctx.models, d.model ?? 'tiny-sd-inpaint', nodeDevice(ctx.device));
+    for (let i = 0; i < n; i++) {
+      throwIfCancelled(ctx.signal, 'the job', `${i} of ${n} samples were made`);
+      const k = i % src.images.length;
+      const image = src.images[k];
+      const mask =
+        masks?.[masks.length === 1 ? 0 : k] ?? randomPerlinMask(image.width, image.height, {}, seed + i).mask;
+      // Cancel reaches the running denoising loop through the engine's own job cancel.
+      const stop = () => void engine.cancel(ctx.id);
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      const r = await engine
+        .generate(
+          {
+            image,
+            mask,
+            prompt: d.prompt ?? 'a scratch',
+            negativePrompt: d.negativePrompt,
+            steps: d.steps ?? 20,
+            guidanceScale: d.guidanceScale ?? 7.5,
+            strength: d.strength ?? 0.99,
+            seed: seed + i,
+            ...(d.onlyMasked ? { onlyMasked: { padding: d.padding ?? 32 } } : {}),
+          },
+          { jobId: ctx.id },
+        )
+        .finally(() => ctx.signal.removeEventListener('abort', stop));
+      files[`images/${pad(i)}.png`] = encodePng(r.image, 1);
+      files[`masks/${pad(i)}.png`] = encodePng(r.mask, 1);
+      // The final latents too: parity with the browser worker is checked on them (1e-3), not on 8-bit pixels.
+      files[`latents/${pad(i)}.f32`] = new Uint8Array(r.latents.slice().buffer);
+      samples.push({
+        latents: `latents/${pad(i)}.f32`,
+        latentDims: r.latentDims,
+        file: `images/${pad(i)}.png`,
+        mask: `masks/${pad(i)}.png`,
+        source: src.ids[k],
+        seed: seed + i,
+        params: { model: r.modelId, backend: r.backend },
+      });
+      ctx.onProgress({ stage: 'generate', done: i + 1, total: n, unit: 'items' });
+    }
+  } else {
+    const options = await rasterOptions(spec.options ?? {});
+    const r = await generateBatch(src.images, masks, registry, options, n, seed, {
+      signal: ctx.signal,
+      onProgress: ctx.onProgress,
+      feathers: spec.feathers,
+    });
+    for (const s of r.samples) {
+      files[`images/${pad(s.index)}.png`] = encodePng(s.image, 1);
+      files[`masks/${pad(s.index)}.png`] = encodePng(s.mask, 1);
+      samples.push({
+        file: `images/${pad(s.index)}.png`,
+        mask: `masks/${pad(s.index)}.png`,
+        source: src.ids[s.sourceIndex],
+        sourceIndex: s.sourceIndex,
+        seed: s.seed,
+        params: s.params,
+      });
+    }
+    if (r.failures.length) files['failures.json'] = json(r.failures);
+  }
+  return { files, summary: { samples: samples.length, generator: name }, manifest: { samples } };
+}
+
+async function runFeatures(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
+  const modelPath = confinedPath(ctx.models, spec.model ?? 'tiny-resnet/model.onnx', 'model', '--models');
+  const src = await sources(spec, ctx);
+  const { loadNodeExtractor } = await import('./features.ts');
+  const extractor = await loadNodeExtractor(
+    modelPath,
+    spec.model ?? 'tiny-resnet/model.onnx',
+    nodeDevice(ctx.device),
+  );
+  try {
+    const pooled: Float32Array[] = [];
+    const batch = 16;
+    for (let i = 0; i < src.images.length; i += batch) {
+      throwIfCancelled(ctx.signal, 'the job', `${i} of ${src.images.length} images were embedded`);
+      pooled.push(...(await extractor.extract(src.images.slice(i, i + batch), ctx.signal)));
+      ctx.onProgress({
+        stage: 'features',
+        done: Math.min(i + batch, src.images.length),
+        total: src.images.length,
+        unit: 'items',
+      });
+    }
+    const dim = pooled[0]?.length ?? 0;
+    const flat = new Float32Array(pooled.length * dim);
+    pooled.forEach((p, i) => flat.set(p, i * dim));
+    return {
+      files: {
+        'features.json': json({
+          extractor: extractor.id,
+          backend: extractor.backbone.backend,
+          dim,
+          ids: src.ids,
+          pooled: pooled.map((p) => Array.from(p)),
+        }),
+        'features.f32': new Uint8Array(flat.buffer),
+      },
+      summary: { images: pooled.length, dim, backend: extractor.backbone.backend },
+    };
+  } finally {
+    await extractor.release();
+  }
+}
+
+async function runExperiment(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
+  if (!spec.config || typeof spec.config !== 'object')
+    throw new JobSpecError('config', 'is missing', 'send "config": a grid config as for experiment --config');
+  const { runGridConfig } = await import('./grid-config.ts');
+  const config = await parseServedGrid(spec.config, ctx, 'config');
+  const r = await runGridConfig(
+    config,
+    {
+      device: nodeDevice(ctx.device),
+      diffusionDir: ctx.models,
+      signal: ctx.signal,
+      onProgress: ctx.onProgress,
+    },
+    'config',
+  );
+  const { cellsToCsv, parseResultFile, renderResult, rowsToCsv, toJson } =
+    await import('../src/core/experiments/index.ts');
+  const { machineLine } = await import('./realdata.ts');
+  // The CLI's --out files, made by the same functions, so a server run reads like a local one.
+  const text = toJson(
+    r.cells,
+    {
+      config: 'POST /api/jobs',
+      spec: r.spec,
+      seconds: r.seconds,
+      backend: r.backend,
+      machine: machineLine(),
+      warnings: r.warnings,
+    },
+    r.table,
+  );
+  const enc = (t: string) => new TextEncoder().encode(t);
+  return {
+    files: {
+      'result.json': enc(text),
+      'table.md': enc(`${renderResult(parseResultFile(text, 'result.json'))}\n`),
+      'table.csv': enc(rowsToCsv(r.table)),
+      'cells.csv': enc(cellsToCsv(r.cells)),
+    },
+    summary: {
+      cells: r.cells.length,
+      failed: r.cells.filter((c) => c.status === 'failed').length,
+      seconds: r.seconds,
+      backend: r.backend,
+    },
+  };
+}
+
+/**
+ * A grid config from a request: `data` must name a folder under --datasets and `backbone` a file under --models
+ * (the CLI resolves them against the config file instead). The schema is checked first, so a misspelt key is
+ * named before anything touches the disk.
+ */
+export async function parseServedGrid(
+  raw: Record<string, unknown>,
+  ctx: Pick<JobContext, 'datasets' | 'models'>,
+  source: string,
+): Promise<GridConfig> {
+  const { GridConfigError, parseGridConfig } = await import('./grid-config.ts');
+  const { data, backbone, ...rest } = raw;
+  const parsed = await parseGridConfig(rest, ctx.datasets || '.', source);
+  if (data === undefined)
+    throw new GridConfigError(
+      source,
+      'names no dataset',
+      'add "data": "a dataset folder under the server\'s --datasets root" (GET /api/capabilities lists them)',
+    );
+  if (typeof data !== 'string')
+    throw new GridConfigError(source, '/data must be string', 'name a dataset folder under --datasets');
+  if (backbone !== undefined && typeof backbone !== 'string')
+    throw new GridConfigError(source, '/backbone must be string', 'name an ONNX file under --models');
+  return {
+    ...parsed,
+    data: confinedPath(ctx.datasets, data, `${source}: /data`, '--datasets'),
+    ...(backbone ? { backbone: confinedPath(ctx.models, backbone, `${source}: /backbone`, '--models') } : {}),
+  };
+}
+
+export function json(v: unknown): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2),
+  );
+}
+
+/** Runs one job to its files; `manifest.json` (provenance) is added by the caller that knows the queue. */
+export async function runJobKind(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
+  if (spec.kind === 'generate') return runGenerate(spec, ctx);
+  if (spec.kind === 'features') return runFeatures(spec, ctx);
+  if (spec.kind === 'experiment') return runExperiment(spec, ctx);
+  throw new JobSpecError(
+    'kind',
+    `${JSON.stringify(spec.kind)} is unknown`,
+    `use one of ${JOB_KINDS.join(', ')}`,
+  );
+}
