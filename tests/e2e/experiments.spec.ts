@@ -110,4 +110,35 @@ test('experiment runner: spatial head and per-class table; diffusion and In&Out 
   expect(inOut?.config.diffusion).toMatchObject({ model: MODEL, steps: 2, guidanceScale: 20 });
   expect(second.cells.find((c) => c.config.generator === 'diffusion')?.synthetic).toEqual({ diffusion: 4 });
   await expect(panel.getByTestId('experiment-table')).toContainText('in-out ×4 · bce');
+
+  // A paper preset pasted into the runner (docs/presets/diag-table1.json, made small): it runs on this dataset
+  // and backbone, setting aside the CLI-only keys, with DIAG's crop-around-mask in its cells.
+  const preset = JSON.parse(readFileSync('docs/presets/diag-table1.json', 'utf8'));
+  const pasted = {
+    ...preset,
+    nAug: [4],
+    seeds: [0],
+    epochs: 3,
+    data: 'my-folder',
+    diffusion: { ...preset.diffusion, model: MODEL, steps: 2 },
+  };
+  await panel.getByText('Run a grid config').click();
+  await panel
+    .getByTestId('experiment-config-text')
+    .fill('{"generators": ["memseg"], "nAug": [4], "seed": [0]}');
+  await panel.getByTestId('experiment-config-run').click();
+  await expect(panel.getByRole('alert')).toContainText(
+    'GridConfigError: the pasted config: has an unknown key "seed"',
+  );
+  await panel.getByLabel('experiment id').fill('e2e-preset');
+  await panel.getByTestId('experiment-config-text').fill(JSON.stringify(pasted));
+  await panel.getByTestId('experiment-config-run').click();
+  await expect(panel.getByTestId('experiment-config-note')).toContainText(
+    'set aside: about, columns, data, title',
+  );
+  await expect(panel.getByTestId('experiment-table')).toContainText('diffusion ×4 · bce', {
+    timeout: 600_000,
+  });
+  await expect(panel.getByTestId('experiment-table')).toContainText('memseg ×4 · bce');
+  await expect(panel.getByRole('button', { name: 'Run', exact: true })).toBeEnabled({ timeout: 600_000 });
 });

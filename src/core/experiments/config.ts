@@ -5,6 +5,8 @@
  * backbone, so `data` and `backbone` are read and set aside, as are the table's `title`, `columns` and `about`.
  */
 import { DefectLabError, errorInfo } from '../errors.ts';
+import { promptPool } from '../diffusion/plan.ts';
+import { DIAG_PRESET } from '../diffusion/settings.ts';
 import { validateGrid, type GridSpec } from './grid.ts';
 
 export class GridConfigTextError extends DefectLabError {
@@ -58,12 +60,23 @@ export function parseGridConfigText(
   for (const k of ['generators', 'seeds', 'heads', 'nAug'])
     if (!Array.isArray(spec[k])) throw new GridConfigTextError(source, `"${k}" must be a list`, FIX);
   try {
-    // Diffusion settings may leave the model to the run (the first model the Models tab cached).
+    // Diffusion settings may leave the model to the run (the first model the Models tab cached) and the rest to
+    // DIAG's defaults, as the engine completes them (`prepareDiffusionGrid`).
+    const d = DIAG_PRESET;
     validateGrid({
       ...(spec as unknown as GridSpec),
       ...(spec.diffusion
         ? {
-            diffusion: { model: '(first available)', ...(spec.diffusion as object) } as GridSpec['diffusion'],
+            diffusion: {
+              model: '(first available)',
+              prompts: promptPool(d),
+              negativePrompt: d.negativePrompt,
+              steps: d.steps,
+              guidanceScale: d.guidanceScale,
+              strength: d.strength,
+              masks: 'auto',
+              ...(spec.diffusion as object),
+            } as GridSpec['diffusion'],
           }
         : {}),
     });
@@ -72,7 +85,9 @@ export function parseGridConfigText(
   }
   return {
     spec: spec as unknown as GridSpec,
-    setAside: Object.keys(o).filter((k) => SET_ASIDE.has(k)),
+    setAside: Object.keys(o)
+      .filter((k) => SET_ASIDE.has(k))
+      .sort(),
     ...(typeof o.title === 'string' ? { title: o.title } : {}),
   };
 }
