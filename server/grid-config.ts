@@ -89,6 +89,7 @@ export const GRID_CONFIG_SCHEMA = {
     fewShot: { type: 'array', minItems: 1, items: { type: 'boolean' } },
     stream: { type: 'string', enum: ['concat', 'mixed'] },
     realProbability: { type: 'number', minimum: 0, maximum: 1 },
+    augmentReal: { type: 'boolean' },
     sweep: {
       type: 'object',
       additionalProperties: false,

@@ -31,6 +31,7 @@ const SPEC_KEYS = new Set<string>([
   'headOptions',
   'baselines',
   'sweep',
+  'augmentReal',
 ]);
 /** Keys of a CLI config that the app sets aside (its own dataset, backbone and table layout). */
 const SET_ASIDE = new Set<string>(['data', 'backbone', 'title', 'columns', 'about']);

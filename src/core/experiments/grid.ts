@@ -37,6 +37,8 @@ export interface GridSpec {
   baselines?: boolean;
   /** Further grid axes (each value a cell of its own; rows that differ on any axis stay apart in the table). */
   sweep?: GridSweep;
+  /** Augment the real defects of few-shot cells of supervised heads (ISP-AD's real-defect augmentation). */
+  augmentReal?: boolean;
 }
 
 /**
@@ -46,6 +48,8 @@ export interface GridSpec {
  * to In&Out cells, `cseK` to CSE cells.
  */
 export interface GridSweep {
+  /** Not an axis: `GridSpec.augmentReal` rides along so it applies only where real defects train. */
+  augmentReal?: boolean;
   realProbability?: number[];
   realFraction?: number[];
   strength?: number[];
@@ -73,6 +77,7 @@ function applyVariant(c: CellConfig, v: GridSweep): CellConfig {
   const usesReal = c.fewShot && !UNSUPERVISED_HEADS.includes(c.head);
   if (v.realProbability && usesReal && c.stream === 'mixed') out.realProbability = v.realProbability[0];
   if (v.realFraction && usesReal && v.realFraction[0] !== 1) out.realFraction = v.realFraction[0];
+  if (v.augmentReal && usesReal) out.augmentReal = true;
   if (v.inOut && c.generator === 'in-out') out.inOut = { ...v.inOut[0] };
   if (out.diffusion && (v.strength || v.guidanceScale || v.steps))
     out.diffusion = {
@@ -220,7 +225,7 @@ export function expandGrid(spec: GridSpec, dataset: string, extractor: string): 
   };
   const out: CellConfig[] = [];
   const seen = new Set<string>();
-  const variants = sweepVariants(spec.sweep);
+  const variants = sweepVariants(spec.sweep).map((v) => (spec.augmentReal ? { ...v, augmentReal: true } : v));
   const push = (cell: CellConfig) => {
     for (const v of variants) {
       const c = applyVariant(cell, v);

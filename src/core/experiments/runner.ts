@@ -28,6 +28,7 @@ import {
 } from '../metrics/index.ts';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress.ts';
 import { Rng, hashString } from '../rng.ts';
+import { REAL_DEFECT_AUGMENT, augmentDefect } from '../synth/augment.ts';
 import { knnTrainer, meanDistanceTrainer } from './baselines.ts';
 import { cellId, expandGrid, stableStringify, type GridSpec } from './grid.ts';
 import { composeTrainingSet } from './stream.ts';
@@ -414,6 +415,42 @@ async function pixelEvaluation(
 }
 
 /**
+ * ISP-AD's real-defect augmentation: every real defect drawn into the training rows is replaced by a seeded
+ * augmented copy (a fresh draw per occurrence: key and seed carry the position), image and mask transformed
+ * together; its features are extracted like any other row's.
+ */
+async function augmentedReal(
+  rows: Row[],
+  config: CellConfig,
+  ctx: ExperimentContext,
+  signal?: CancelSignal,
+): Promise<Row[]> {
+  const at: number[] = [];
+  const items: Parameters<ExperimentContext['rows']>[0] = [];
+  rows.forEach((r, k) => {
+    if (r.source !== 'real' || !r.load) return;
+    const seed = `${r.id}:${config.seed}:${k}`;
+    let made: Promise<ReturnType<typeof augmentDefect>> | null = null;
+    const once = () =>
+      (made ??= (async () =>
+        augmentDefect(await r.load!(), (await r.loadMask?.()) ?? null, REAL_DEFECT_AUGMENT, seed))());
+    at.push(k);
+    items.push({
+      key: `aug:${r.id}:${config.seed}:${k}`,
+      load: async () => (await once()).image,
+      ...(r.loadMask ? { loadMask: async () => (await once()).mask } : {}),
+      label: 1,
+      source: 'real',
+      defectClass: r.defectClass,
+    });
+  });
+  const aug = await ctx.rows(items, signal);
+  const out = [...rows];
+  at.forEach((k, j) => (out[k] = aug[j]));
+  return out;
+}
+
+/**
  * The real few-shot defects a cell uses: all of them, or the first ⌈f·n⌉ of a shuffle seeded by (dataset, seed)
  * alone, so the fractions of one seed are nested (1/16 ⊂ 1/8 ⊂ … ⊂ 1).
  */
@@ -548,6 +585,7 @@ export async function runCell(
         { mode: config.stream, realProbability: config.realProbability },
         new Rng(`stream:${config.seed}`),
       ).rows;
+    if (config.augmentReal && !trainer.unsupervised) rows = await augmentedReal(rows, config, ctx, signal);
     if (!trainer.unsupervised && !rows.some((r) => r.label === 1))
       throw new MissingDependencyError(
         `head "${config.head}" needs defects to learn from, but this cell has none`,

@@ -202,6 +202,11 @@ export interface CellConfig {
    * seed-shuffled order, so a smaller fraction's defects are always among a larger one's. Absent = all.
    */
   realFraction?: number;
+  /**
+   * Augment each real defect drawn into the training set (ISP-AD: rotation, scale, shear, flips,
+   * brightness/contrast; `REAL_DEFECT_AUGMENT`), a fresh draw per occurrence. Absent = as they are.
+   */
+  augmentReal?: boolean;
   seed: number;
   epochs?: number;
   threshold: ThresholdPolicy;
