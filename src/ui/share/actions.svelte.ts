@@ -1,0 +1,95 @@
+/**
+ * Share setup ⇄ the app: `captureSetup` gathers what the views published plus the open dataset's mask library;
+ * `applySetup` stores a link's masks in the open dataset's library and hands each view its section (`pending`).
+ * Only called after the user confirmed the dialog, and only with a setup `decodeSetup` fully validated.
+ */
+import { DefectLabError } from '../../core/errors.ts';
+import type { SharedModel, WorkshopSetup } from '../../core/share/setup.ts';
+import { app, datasetChanged, getStore } from '../state.svelte.ts';
+import { pending, published } from './bus.svelte.ts';
+
+/** More masks than this make links too long to paste into a chat; the first ones are shared and a note says so. */
+export const MAX_SHARED_MASKS = 8;
+
+export class ShareApplyError extends DefectLabError {
+  constructor(problem: string, fix: string) {
+    super('ShareApplyError', problem, fix);
+  }
+}
+
+export async function captureSetup(): Promise<{ setup: WorkshopSetup; notes: string[] }> {
+  const notes: string[] = [];
+  const setup: WorkshopSetup = {};
+  const snap = <T>(v: T): T => $state.snapshot(v) as T;
+  if (published.generate) setup.generate = snap(published.generate);
+  if (published.diffusion) setup.diffusion = snap(published.diffusion);
+  if (published.train) setup.train = snap(published.train);
+  const models: SharedModel[] = [];
+  const dm = published.diffusion?.model;
+  if (dm)
+    models.push({
+      id: dm,
+      role: 'diffusion',
+      source: published.diffusionModel?.source ?? 'server',
+      ...(published.diffusionModel ? { bytes: published.diffusionModel.bytes } : {}),
+    });
+  if (published.train)
+    models.push({
+      id: published.train.backbone,
+      role: 'backbone',
+      source: 'server',
+      ...(published.backboneBytes ? { bytes: published.backboneBytes } : {}),
+    });
+  if (models.length) setup.models = models;
+  if (app.datasetId) {
+    const { listLibrary, readMask, featherOf } = await import('../generate/library.ts');
+    const store = await getStore();
+    const lib = await listLibrary(store, app.datasetId);
+    if (lib.length > MAX_SHARED_MASKS)
+      notes.push(`Only the first ${MAX_SHARED_MASKS} of ${lib.length} library masks are in the link.`);
+    const chosen = lib.slice(0, MAX_SHARED_MASKS);
+    if (chosen.length)
+      setup.masks = await Promise.all(
+        chosen.map(async (m) => {
+          const feather = featherOf(m);
+          return { name: m.name ?? m.id, mask: await readMask(m), ...(feather ? { feather } : {}) };
+        }),
+      );
+  }
+  if (!setup.generate && !setup.diffusion && !setup.train)
+    notes.push('Open the Paint & generate or Train & evaluate tab once so their settings join the link.');
+  return { setup, notes };
+}
+
+/** Applies a confirmed setup; returns what it did, one line each (for the toast). */
+export async function applySetup(setup: WorkshopSetup): Promise<string[]> {
+  const did: string[] = [];
+  if (setup.masks?.length) {
+    if (!app.datasetId)
+      throw new ShareApplyError(
+        'the link carries masks but no dataset is open',
+        'open or import a dataset in the Data tab, then open the link again',
+      );
+    const { saveLibraryMask } = await import('../generate/library.ts');
+    const store = await getStore();
+    for (const m of setup.masks)
+      await saveLibraryMask(store, app.datasetId, m.mask, m.name, Math.min(64, m.feather ?? 0));
+    datasetChanged();
+    did.push(`${setup.masks.length} masks added to the library`);
+  }
+  if (setup.generate) {
+    pending.generate = setup.generate;
+    did.push('Paint & generate settings');
+  }
+  if (setup.diffusion) {
+    pending.diffusion = setup.diffusion;
+    did.push('diffusion settings');
+  }
+  if (setup.train) {
+    pending.train = setup.train;
+    did.push('Train & evaluate settings');
+  }
+  if (setup.generate || setup.diffusion || setup.masks?.length) app.tab = 'generate';
+  else if (setup.train) app.tab = 'train';
+  return did;
+}
