@@ -62,6 +62,9 @@ export interface SharedModel {
 /** The Train & evaluate tab: backbone, its input, the head and its training settings, the threshold policy. */
 export interface SharedTrain {
   backbone: string;
+  /** Where the backbone runs ('auto' = the System panel's measured choice) and where the head trains. */
+  device?: 'auto' | 'webgpu' | 'wasm';
+  tfBackend?: 'auto' | 'webgpu' | 'wasm' | 'cpu';
   /** Feature taps of the backbone (output names); empty = its default. */
   taps?: string[];
   resize?: string;
@@ -215,6 +218,8 @@ export function validateSetup(v: unknown): asserts v is WorkshopSetup {
       `${f}.train`,
       { backbone: str, head: str },
       {
+        device: oneOf('auto', 'webgpu', 'wasm'),
+        tfBackend: oneOf('auto', 'webgpu', 'wasm', 'cpu'),
         taps: list(str),
         resize: str,
         width: int,
