@@ -5,7 +5,11 @@
  * and find the same values in the forms and the same masks (pixel counts, read back from IndexedDB). A tampered
  * link in another fresh context is refused with the named error and changes nothing.
  */
+import { createHash } from 'node:crypto';
 import type { Browser, Page } from '@playwright/test';
+import { encode } from 'fast-png';
+import { zipSync } from 'fflate';
+import { encodeSetup } from '../../src/core/share/codec.ts';
 import { expect, test } from './fixtures.ts';
 import { waitForApp } from './helpers.ts';
 
@@ -132,4 +136,63 @@ test('a shared setup opens in a fresh browser with the same prompts, parameters,
   expect(await libraryMasks(bad.page)).toEqual({});
   expect(bad.errors).toEqual([]);
   await bad.context.close();
+});
+
+test('a link with a dataset bundle downloads it, checks its size and sha256 and imports it; a wrong hash imports nothing', async ({
+  browser,
+  baseURL,
+}) => {
+  const png = (v: number) =>
+    encode({ width: 24, height: 24, channels: 1, depth: 8, data: new Uint8Array(576).fill(v) });
+  const zip = zipSync({ 'a.png': png(40), 'b.png': png(120), 'c.png': png(200) });
+  const sha256 = createHash('sha256').update(zip).digest('hex');
+  const url = 'https://bundles.example/workshop-ds.zip';
+  const link = (sha: string) =>
+    `${baseURL}/#setup=${encodeSetup({ title: 'bundle', dataset: { url, sha256: sha, size: zip.length, name: 'workshop-ds' }, generate: { generator: 'memseg', count: 5, seed: 9 } })}`;
+
+  for (const [sha, ok] of [
+    [sha256, true],
+    ['0'.repeat(64), false],
+  ] as const) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // The bundle host: any static server that allows cross-origin reads (the app is cross-origin isolated).
+    await page.route(url, (route) =>
+      route.fulfill({
+        status: 200,
+        body: Buffer.from(zip),
+        headers: { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/zip' },
+      }),
+    );
+    await page.goto(link(sha));
+    const dialog = page.getByTestId('share-confirm-dialog');
+    await expect(dialog).toContainText('workshop-ds');
+    await expect(page.getByTestId('share-confirm')).toBeEnabled({ timeout: 120_000 });
+    await page.getByTestId('share-confirm').click();
+    if (ok) {
+      await expect(dialog).toBeHidden({ timeout: 60_000 });
+      await expect(
+        page.getByTestId('toast-info').filter({ hasText: 'dataset workshop-ds imported (3 images)' }),
+      ).toBeVisible();
+      await page.locator('[data-tab="data"]').click();
+      await expect(page.getByTestId('count-total')).toHaveText('3 images');
+    } else {
+      await expect(page.getByTestId('toast-error')).toContainText('DatasetBundleError');
+      await expect(page.getByTestId('toast-error')).toContainText('nothing was imported');
+      const names = await page.evaluate(async () => {
+        const db = await new Promise<IDBDatabase>((res) => {
+          const r = indexedDB.open('defectlab');
+          r.onsuccess = () => res(r.result);
+        });
+        const all = await new Promise<{ name: string }[]>((res) => {
+          const r = db.transaction('datasets').objectStore('datasets').getAll();
+          r.onsuccess = () => res(r.result as { name: string }[]);
+        });
+        db.close();
+        return all.map((d) => d.name);
+      });
+      expect(names.some((n) => n.includes('workshop-ds'))).toBe(false);
+    }
+    await context.close();
+  }
 });

@@ -6,6 +6,7 @@
  * character, every truncation, unknown versions, forged checksums over bad bodies, bad fields, and a version-1
  * link built here byte by byte from its documented layout (with Node's Buffer and zlib, not the app's helpers).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
@@ -23,6 +24,7 @@ import {
   encodeSetup,
   fromBase64Url,
   pushVarint,
+  readBundle,
   readVarint,
   shareUrl,
   summarizeSetup,
@@ -275,3 +277,37 @@ function frameByHand(version: number, body: Uint8Array, inflated: number): strin
   crc.writeUInt32BE(zlibCrc32(Buffer.concat([head, body])));
   return Buffer.concat([head, crc, Buffer.from(body)]).toString('base64url');
 }
+
+describe('dataset bundles', () => {
+  const bytes = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 255);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const stream = (b: Uint8Array, chunk = 1024) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < b.length; i += chunk) c.enqueue(b.slice(i, i + chunk));
+        c.close();
+      },
+    });
+  const d = { url: 'https://x.example/ds.zip', sha256: sha, size: bytes.length };
+
+  it('reads a bundle whose size and sha256 (node:crypto) match, reporting bytes as they arrive', async () => {
+    const seen: number[] = [];
+    const out = await readBundle(d, stream(bytes), (n) => seen.push(n));
+    expect(out).toEqual(bytes);
+    expect(seen).toEqual([1024, 2048, 3072, 4096, 5000]);
+  });
+
+  it('refuses a changed byte, a short body and a longer body, naming the URL', async () => {
+    const changed = bytes.slice();
+    changed[100] ^= 1;
+    await expect(readBundle(d, stream(changed))).rejects.toThrow(
+      /DatasetBundleError: the dataset bundle https:\/\/x.example\/ds.zip has sha256/,
+    );
+    await expect(readBundle(d, stream(bytes.slice(0, 4000)))).rejects.toThrow(
+      /ended after 4000 of 5000 bytes/,
+    );
+    const longer = new Uint8Array(6000);
+    longer.set(bytes);
+    await expect(readBundle(d, stream(longer))).rejects.toThrow(/larger than the 5000 bytes/);
+  });
+});

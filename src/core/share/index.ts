@@ -3,3 +3,4 @@ export * from './rle.ts';
 export * from './setup.ts';
 export * from './codec.ts';
 export * from './summary.ts';
+export * from './bundle.ts';

@@ -4,8 +4,9 @@
  * Only called after the user confirmed the dialog, and only with a setup `decodeSetup` fully validated.
  */
 import { DefectLabError } from '../../core/errors.ts';
-import type { SharedModel, WorkshopSetup } from '../../core/share/setup.ts';
-import { app, datasetChanged, getStore } from '../state.svelte.ts';
+import { DatasetBundleError, readBundle } from '../../core/share/bundle.ts';
+import type { SharedDataset, SharedModel, WorkshopSetup } from '../../core/share/setup.ts';
+import { app, datasetChanged, getStore, openDataset, refreshDatasets } from '../state.svelte.ts';
 import { pending, published } from './bus.svelte.ts';
 
 /** More masks than this make links too long to paste into a chat; the first ones are shared and a note says so. */
@@ -61,9 +62,53 @@ export async function captureSetup(): Promise<{ setup: WorkshopSetup; notes: str
   return { setup, notes };
 }
 
+/** The one progress of a dataset bundle's download, check and import (shown in the open-link dialog). */
+export const bundle = $state({ progress: null as null | { done: number; total: number; label: string } });
+
+/** Downloads a link's dataset bundle, checks size and sha256, imports it as a new dataset and opens it. */
+async function importBundle(d: SharedDataset): Promise<string> {
+  const name = d.name ?? d.url.split('/').pop() ?? 'shared dataset';
+  const label = `downloading ${name}`;
+  bundle.progress = { done: 0, total: d.size, label };
+  try {
+    let res: Response;
+    try {
+      res = await fetch(d.url);
+    } catch (e) {
+      throw new DatasetBundleError(
+        d.url,
+        `could not be fetched (${String(e)})`,
+        'open the link while online (the server must allow cross-origin requests); nothing was imported',
+      );
+    }
+    if (!res.ok || !res.body)
+      throw new DatasetBundleError(d.url, `answered HTTP ${res.status}`, 'ask the host for a working link');
+    const bytes = await readBundle(d, res.body, (done, total) => (bundle.progress = { done, total, label }));
+    bundle.progress = { done: d.size, total: d.size, label: `importing ${name}` };
+    const { importPicked } = await import('../data/import-client.ts');
+    const zipName = name.endsWith('.zip') ? name : `${name}.zip`;
+    const report = await importPicked(
+      null,
+      name.replace(/\.zip$/i, ''),
+      [{ path: zipName, file: new File([bytes], zipName) }],
+      {
+        jobId: `bundle-${crypto.randomUUID()}`,
+      },
+    );
+    const list = await refreshDatasets();
+    const newest = list[list.length - 1];
+    if (newest) await openDataset(newest.id);
+    return `dataset ${name} imported (${report.added} images)`;
+  } finally {
+    bundle.progress = null;
+  }
+}
+
 /** Applies a confirmed setup; returns what it did, one line each (for the toast). */
 export async function applySetup(setup: WorkshopSetup): Promise<string[]> {
   const did: string[] = [];
+  // The bundle first: the link's masks belong in the dataset it brings.
+  if (setup.dataset) did.push(await importBundle(setup.dataset));
   if (setup.masks?.length) {
     if (!app.datasetId)
       throw new ShareApplyError(
