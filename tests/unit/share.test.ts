@@ -204,6 +204,10 @@ describe('share links', () => {
     );
     const badSha = { dataset: { url: 'https://x/a.zip', sha256: 'abc', size: 3 } } as WorkshopSetup;
     expect(() => decodeSetup(encodeSetup(badSha))).toThrow(/setup.dataset.sha256 must be 64/);
+    const badGrid = { grid: { generators: ['memseg', 'magic'], nAug: [1], seeds: [0], heads: ['bce'] } };
+    expect(() => decodeSetup(encodeSetup(badGrid as unknown as WorkshopSetup))).toThrow(
+      /setup.grid.generators\[1\] must be one of none, memseg/,
+    );
   });
 
   it('migrates a version-1 link (plain JSON body, prompts as one text, masks as run arrays)', () => {

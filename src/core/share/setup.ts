@@ -6,7 +6,7 @@
  */
 import { DefectLabError } from '../errors.ts';
 import type { GridSpec } from '../experiments/grid.ts';
-import type { ThresholdPolicy } from '../experiments/types.ts';
+import { GENERATOR_CHOICES, HEAD_CHOICES, type ThresholdPolicy } from '../experiments/types.ts';
 import type { RasterImage } from '../image.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -235,12 +235,17 @@ export function validateSetup(v: unknown): asserts v is WorkshopSetup {
       },
     );
   if (v.grid !== undefined)
-    fields(v.grid, `${f}.grid`, {
-      generators: list(str),
-      nAug: list(int),
-      seeds: list(int),
-      heads: list(str),
-    });
+    fields(
+      v.grid,
+      `${f}.grid`,
+      {
+        generators: list(oneOf(...GENERATOR_CHOICES)),
+        nAug: list(int),
+        seeds: list(int),
+        heads: list(oneOf(...HEAD_CHOICES)),
+      },
+      { fewShot: list(bool), stream: oneOf('concat', 'mixed'), realProbability: num, epochs: int, threshold },
+    );
   if (v.dataset !== undefined) {
     fields(v.dataset, `${f}.dataset`, { url: str, sha256: str, size: int }, { name: str });
     const d = v.dataset as unknown as SharedDataset;

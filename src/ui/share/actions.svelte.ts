@@ -25,6 +25,7 @@ export async function captureSetup(): Promise<{ setup: WorkshopSetup; notes: str
   if (published.generate) setup.generate = snap(published.generate);
   if (published.diffusion) setup.diffusion = snap(published.diffusion);
   if (published.train) setup.train = snap(published.train);
+  if (published.grid) setup.grid = snap(published.grid);
   const models: SharedModel[] = [];
   const dm = published.diffusion?.model;
   if (dm)
@@ -134,7 +135,11 @@ export async function applySetup(setup: WorkshopSetup): Promise<string[]> {
     pending.train = setup.train;
     did.push('Train & evaluate settings');
   }
+  if (setup.grid) {
+    pending.grid = setup.grid;
+    did.push('experiment grid');
+  }
   if (setup.generate || setup.diffusion || setup.masks?.length) app.tab = 'generate';
-  else if (setup.train) app.tab = 'train';
+  else if (setup.train || setup.grid) app.tab = 'train';
   return did;
 }

@@ -4,12 +4,15 @@
  * link set from `pending` the next time it mounts (or at once, when it is mounted): tabs unmount when hidden, so a
  * setup cannot be pushed into a view that is not there.
  */
+import type { GridSpec } from '../../core/experiments/grid.ts';
 import type { SharedDiffusion, SharedGenerate, SharedTrain } from '../../core/share/setup.ts';
 
 export const published = $state({
   generate: null as SharedGenerate | null,
   diffusion: null as SharedDiffusion | null,
   train: null as SharedTrain | null,
+  /** The experiment grid of the Train tab's experiments panel. */
+  grid: null as GridSpec | null,
   /** Size of the chosen backbone's file, when its manifest says (shown to participants before they confirm). */
   backboneBytes: undefined as number | undefined,
   /** Where the chosen diffusion model comes from and its size (its manifest's files), published by its panel. */
@@ -20,6 +23,7 @@ export const pending = $state({
   generate: null as SharedGenerate | null,
   diffusion: null as SharedDiffusion | null,
   train: null as SharedTrain | null,
+  grid: null as GridSpec | null,
 });
 
 /** Takes (and clears) one pending section: a view applies a link's settings once, then the user owns them. */
