@@ -1,6 +1,6 @@
 /**
  * Share links through the built app: build a setup on the sample dataset (MemSeg count, seed and an option, a mask
- * mode, 3 Perlin library masks, diffusion prompts with an HTML-looking prompt, negative prompt, steps and seed),
+ * mode, Perlin library masks, epochs and the threshold policy, diffusion prompts with an HTML-looking prompt, negative prompt, steps and seed),
  * press "Share setup", open the link in a fresh browser context (empty storage), read the confirm dialog, apply,
  * and find the same values in the forms and the same masks (pixel counts, read back from IndexedDB). A tampered
  * link in another fresh context is refused with the named error and changes nothing.
@@ -86,6 +86,11 @@ test('a shared setup opens in a fresh browser with the same prompts, parameters,
   await page.getByTestId('gen-generator').selectOption('memseg');
   await expect(page.getByTestId('gen-opt-p_texture')).toHaveValue('0.25');
 
+  // Train & evaluate: a head setting and the threshold policy.
+  await page.locator('[data-tab="train"]').click();
+  await page.getByTestId('hp-epochs').fill('7');
+  await page.getByTestId('threshold-mode').selectOption('val-fpr');
+
   await page.getByTestId('share-open').click();
   const link = await page.getByTestId('share-link').inputValue();
   expect(link).toContain('#setup=');
@@ -98,6 +103,12 @@ test('a shared setup opens in a fresh browser with the same prompts, parameters,
   await expect(confirmDialog).toBeVisible();
   await expect(confirmDialog).toContainText('memseg, 13 samples, seed 4242');
   await expect(confirmDialog).toContainText(`adds ${nMasks} mask`);
+  await expect(confirmDialog).toContainText(
+    'backbone mobilenetv2-12-int8, head bce, 7 epochs, threshold val-fpr',
+  );
+  await expect(g.getByTestId('share-download')).toContainText(
+    'mobilenetv2-12-int8 (backbone, from a file picked in the Train tab): 3.5 MB',
+  );
   // Prompts render as text: the markup is visible verbatim and no <img> was made from it.
   await expect(confirmDialog).toContainText(XSS);
   expect(await confirmDialog.locator('img').count()).toBe(0);
@@ -118,6 +129,9 @@ test('a shared setup opens in a fresh browser with the same prompts, parameters,
   await expect(g.getByTestId('diffusion-negative')).toHaveValue('smooth, plain');
   await expect(g.getByTestId('diffusion-steps')).toHaveValue('12');
   await expect(g.getByTestId('diffusion-seed')).toHaveValue('777');
+  await g.locator('[data-tab="train"]').click();
+  await expect(g.getByTestId('hp-epochs')).toHaveValue('7');
+  await expect(g.getByTestId('threshold-mode')).toHaveValue('val-fpr');
   expect(guest.errors).toEqual([]);
   await guest.context.close();
 

@@ -8,6 +8,25 @@ import { DatasetBundleError, readBundle } from '../../core/share/bundle.ts';
 import type { SharedDataset, SharedModel, WorkshopSetup } from '../../core/share/setup.ts';
 import { app, datasetChanged, getStore, openDataset, refreshDatasets } from '../state.svelte.ts';
 import { pending, published } from './bus.svelte.ts';
+import backbones from '../../../models/manifests/backbones.json';
+
+interface BackboneEntry {
+  id: string;
+  source: { kind: string; path?: string; url?: string };
+  sizeBytes?: number;
+}
+
+/** Where participants get a backbone (the app's server, its hub URL, or a file they pick) and its size. */
+function backboneModel(id: string): SharedModel {
+  const e = (backbones as BackboneEntry[]).find((b) => b.id === id);
+  const source =
+    e?.source.kind === 'url' && e.source.url
+      ? e.source.url
+      : e?.source.path?.startsWith('models/')
+        ? 'server'
+        : 'a file picked in the Train tab';
+  return { id, role: 'backbone', source, ...(e?.sizeBytes ? { bytes: e.sizeBytes } : {}) };
+}
 
 /** More masks than this make links too long to paste into a chat; the first ones are shared and a note says so. */
 export const MAX_SHARED_MASKS = 8;
@@ -35,13 +54,7 @@ export async function captureSetup(): Promise<{ setup: WorkshopSetup; notes: str
       source: published.diffusionModel?.source ?? 'server',
       ...(published.diffusionModel ? { bytes: published.diffusionModel.bytes } : {}),
     });
-  if (published.train)
-    models.push({
-      id: published.train.backbone,
-      role: 'backbone',
-      source: 'server',
-      ...(published.backboneBytes ? { bytes: published.backboneBytes } : {}),
-    });
+  if (published.train) models.push(backboneModel(published.train.backbone));
   if (models.length) setup.models = models;
   if (app.datasetId) {
     const { listLibrary, readMask, featherOf } = await import('../generate/library.ts');

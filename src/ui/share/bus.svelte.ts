@@ -13,8 +13,6 @@ export const published = $state({
   train: null as SharedTrain | null,
   /** The experiment grid of the Train tab's experiments panel. */
   grid: null as GridSpec | null,
-  /** Size of the chosen backbone's file, when its manifest says (shown to participants before they confirm). */
-  backboneBytes: undefined as number | undefined,
   /** Where the chosen diffusion model comes from and its size (its manifest's files), published by its panel. */
   diffusionModel: null as { source: string; bytes: number } | null,
 });
