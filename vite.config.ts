@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
 import { modelsFolder } from './scripts/vite-models-plugin.ts';
 
 // COOP/COEP make the page cross-origin isolated, which WASM threads (SharedArrayBuffer) need.
@@ -8,8 +9,57 @@ const isolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+/**
+ * Offline after the first load (workshop wifi drops): the service worker precaches the app shell, every chunk and
+ * the ORT/tfjs wasm files. `prompt`: a new version waits until the user reloads, so an open session never has
+ * its code swapped underneath it. Files under /models/ fetched whole (backbones, manifests) are kept by the
+ * worker for offline use; ranged requests (the diffusion model manager's resumable downloads, which keep their
+ * own cache) pass through untouched, so multi-GB models are never stored twice.
+ */
+const pwa = VitePWA({
+  registerType: 'prompt',
+  injectRegister: false,
+  includeAssets: ['favicon.svg', 'icon-192.png', 'icon-512.png', 'icon-maskable-512.png'],
+  manifest: {
+    name: 'DefectLab',
+    short_name: 'DefectLab',
+    description: 'Generate surface defects, train a detector and evaluate it, in your browser.',
+    start_url: '/',
+    scope: '/',
+    display: 'standalone',
+    background_color: '#ffffff',
+    theme_color: '#23303d',
+    icons: [
+      { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
+      { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
+      { src: '/icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+      { src: '/favicon.svg', sizes: 'any', type: 'image/svg+xml' },
+    ],
+  },
+  workbox: {
+    globPatterns: ['**/*.{js,mjs,css,html,svg,png,wasm,json,webmanifest}'],
+    // ORT's JSEP wasm is ~28 MB; everything the app can run offline must fit.
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    navigateFallback: '/index.html',
+    navigateFallbackDenylist: [/^\/models\//],
+    cleanupOutdatedCaches: true,
+    runtimeCaching: [
+      {
+        urlPattern: ({ url, request }) =>
+          url.pathname.startsWith('/models/') && !request.headers.has('range'),
+        handler: 'NetworkFirst',
+        options: {
+          cacheName: 'defectlab-models',
+          networkTimeoutSeconds: 10,
+          cacheableResponse: { statuses: [200] },
+        },
+      },
+    ],
+  },
+});
+
 export default defineConfig({
-  plugins: [svelte(), modelsFolder()],
+  plugins: [svelte(), modelsFolder(), pwa],
   server: { headers: isolation, port: 5173 },
   preview: { headers: isolation, port: 4173 },
   worker: { format: 'es' },

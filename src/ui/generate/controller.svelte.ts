@@ -109,6 +109,33 @@ export class GenerateController {
     }
   }
 
+  /** Takes the Paint tab's settings of an opened share link (its options stay: marked as that generator's). */
+  applyShared(p: {
+    generator: string;
+    count: number;
+    seed: number;
+    sourceMode?: SourceMode;
+    sampledCount?: number;
+    maskMode?: MaskMode;
+    textureMode?: TextureMode;
+    textureCount?: number;
+    optionsFor?: string;
+    options?: Record<string, unknown>;
+  }): void {
+    this.generator = p.generator;
+    this.count = p.count;
+    this.seed = p.seed;
+    if (p.sourceMode) this.sourceMode = p.sourceMode;
+    if (p.sampledCount !== undefined) this.sampledCount = p.sampledCount;
+    if (p.maskMode) this.maskMode = p.maskMode;
+    if (p.textureMode) this.textureMode = p.textureMode;
+    if (p.textureCount !== undefined) this.textureCount = p.textureCount;
+    if (p.options && p.optionsFor === p.generator) {
+      this.#optionsFor = p.generator;
+      this.options = p.options;
+    }
+  }
+
   /** Resets the form to the generator's defaults when the generator changed. */
   syncOptions(): void {
     const schema = this.schema;
