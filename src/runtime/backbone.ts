@@ -187,7 +187,17 @@ export function rewriteForFeatures(
       throw new BackboneGraphError(name, `the Flatten node ${flat.name} is not fed by a pooling node`);
     spatial = pool.input![0];
   }
+  // One dequantized output per quantized tensor: the spatial map and a tap may name the same tensor (the CSE
+  // test's stride-16 map is tap s16), and two float nodes of one name make an invalid graph.
+  const floats = new Map<string, string>();
   const floatOf = (spec: SpatialTensorSpec, what: string): string => {
+    const known = floats.get(`${spec.tensor}|${spec.scale ?? ''}|${spec.zeroPoint ?? ''}`);
+    if (known) return known;
+    const out = floatOfNew(spec, what);
+    floats.set(`${spec.tensor}|${spec.scale ?? ''}|${spec.zeroPoint ?? ''}`, out);
+    return out;
+  };
+  const floatOfNew = (spec: SpatialTensorSpec, what: string): string => {
     if (!nodes.some((n) => n.output?.includes(spec.tensor)))
       throw new BackboneGraphError(name, `has no tensor named ${spec.tensor} (${what})`);
     if (!!spec.scale !== !!spec.zeroPoint)
