@@ -16,6 +16,7 @@ import {
   toJson,
   type CellStore,
   type ExperimentResult,
+  type TableRow,
 } from '../src/core/experiments/index.ts';
 import type { ProgressFn } from '../src/core/progress.ts';
 import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
@@ -54,6 +55,38 @@ export interface RealDataResult extends ExperimentResult {
   command: string;
   seconds: number;
   backend: string;
+}
+
+/**
+ * Issue 13's bars, read off the run's own rows: PatchCore against the pooled k-NN baseline (≥ +0.05 AP) and the
+ * best head trained with synthetic defects against PatchCore (≥ +0.03 AP); said plainly whether met or not.
+ */
+export function patchcoreFindings(table: readonly TableRow[]): string[] {
+  const ap = (r: TableRow | undefined) => r?.stats.ap.mean;
+  const pc = table.find((r) => r.head === 'patchcore');
+  const knn = table.find((r) => r.head === 'knn');
+  const synth = table
+    .filter((r) => !r.baseline && r.head !== 'patchcore' && r.generator !== 'none' && Number.isFinite(ap(r)))
+    .sort((a, b) => (ap(b) ?? 0) - (ap(a) ?? 0))[0];
+  const pcAp = ap(pc);
+  if (pcAp === undefined || !Number.isFinite(pcAp)) return [];
+  const d = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
+  const out: string[] = [];
+  const knnAp = ap(knn);
+  if (knnAp !== undefined && Number.isFinite(knnAp))
+    out.push(
+      `PatchCore − pooled k-NN baseline: ${d(pcAp - knnAp)} AP (bar +0.05: ${pcAp - knnAp >= 0.05 ? 'met' : 'not met'}).`,
+    );
+  const sAp = ap(synth);
+  if (synth && sAp !== undefined)
+    out.push(
+      `Best head trained with synthetic defects, ${synth.label}, − PatchCore: ${d(sAp - pcAp)} AP (bar +0.03: ${
+        sAp - pcAp >= 0.03
+          ? 'met'
+          : 'not met — on these tiles synthetic defects do not beat PatchCore by that much'
+      }).`,
+    );
+  return out;
 }
 
 export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResult> {
@@ -175,7 +208,14 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
     const backend = extractor.backbone.backend;
     const json = toJson(
       result.cells,
-      { command, seconds, backend, machine: machineLine(), warnings: result.warnings },
+      {
+        command,
+        seconds,
+        backend,
+        machine: machineLine(),
+        warnings: result.warnings,
+        findings: patchcoreFindings(table),
+      },
       table,
     );
     // Rendered from the JSON text, not the live objects, so the printed table and a later render of the

@@ -374,6 +374,8 @@ export interface ResultFile {
   /** CPU count and model, Node version. */
   machine?: string;
   warnings?: string[];
+  /** Sentences the run computed from its own rows (targets met or not), printed under the table. */
+  findings?: string[];
   /** A paper preset's table title and the columns it prints (default `RESULT_METRICS`). */
   title?: string;
   columns?: TableMetric[];
@@ -548,6 +550,7 @@ export function renderResult(r: ResultFile, part: ResultPart = 'all'): string {
       '',
       toMarkdown(r.table, r.columns?.length ? r.columns : RESULT_METRICS, { perClass: false }),
     ];
+    if (r.findings?.length) lines.push('', 'What the rows say:', '', ...r.findings.map((f) => `- ${f}`));
     const warnings = warningLines(r);
     if (warnings.length) lines.push('', 'Warnings the cells carry:', '', ...warnings);
     return lines.join('\n');
