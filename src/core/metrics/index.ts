@@ -95,36 +95,90 @@ export function thresholdCounts(scores: ArrayLike<number>, labels: ArrayLike<num
 }
 
 /**
+ * Scores split by class and sorted ascending, for the one-pass sweeps of AP and AUROC. Float32 scores stay
+ * float32 (every float32 is exact there, ties and order are the same as in float64, and the sort moves half the
+ * bytes); anything else is sorted as float64.
+ */
+function sortedByClass(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): { pos: Float32Array | Float64Array; neg: Float32Array | Float64Array } {
+  validate(scores, labels);
+  let p = 0;
+  for (let i = 0; i < labels.length; i++) p += labels[i];
+  const n = labels.length - p;
+  const Arr = scores instanceof Float32Array ? Float32Array : Float64Array;
+  const pos = new Arr(p);
+  const neg = new Arr(n);
+  for (let i = 0, a = 0, b = 0; i < scores.length; i++) {
+    if (labels[i] === 1) pos[a++] = scores[i];
+    else neg[b++] = scores[i];
+  }
+  pos.sort();
+  neg.sort();
+  return { pos, neg };
+}
+
+/**
  * Average precision as scikit-learn's `average_precision_score`: Σₖ (Rₖ − Rₖ₋₁)·Pₖ over distinct thresholds.
- * NaN when there is no positive.
+ * NaN when there is no positive. The same sum, in the same order, as over `thresholdCounts`, but swept during
+ * the merge without materialising the curve (it allocated and copied three n-long arrays).
  */
 export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const c = thresholdCounts(scores, labels);
-  if (c.positives === 0) return NaN;
+  const { pos, neg } = sortedByClass(scores, labels);
+  const positives = pos.length;
+  if (positives === 0) return NaN;
+  let i = positives - 1;
+  let j = neg.length - 1;
+  let tp = 0;
+  let fp = 0;
   let ap = 0;
-  let prevTp = 0;
-  for (let k = 0; k < c.thresholds.length; k++) {
-    const tp = c.tps[k];
-    if (tp !== prevTp) ap += ((tp - prevTp) / c.positives) * (tp / (tp + c.fps[k]));
-    prevTp = tp;
+  while (i >= 0 || j >= 0) {
+    const t = i < 0 ? neg[j] : j < 0 ? pos[i] : Math.max(pos[i], neg[j]);
+    const prevTp = tp;
+    while (i >= 0 && pos[i] === t) {
+      tp++;
+      i--;
+    }
+    while (j >= 0 && neg[j] === t) {
+      fp++;
+      j--;
+    }
+    if (tp !== prevTp) ap += ((tp - prevTp) / positives) * (tp / (tp + fp));
   }
   return ap;
 }
 
-/** Area under the ROC curve (exact trapezoid, ties handled as in scikit-learn). NaN for single-class input. */
+/**
+ * Area under the ROC curve (exact trapezoid, ties handled as in scikit-learn). NaN for single-class input.
+ * Swept during the merge, like `averagePrecision`.
+ */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const c = thresholdCounts(scores, labels);
-  if (c.positives === 0 || c.negatives === 0) return NaN;
+  const { pos, neg } = sortedByClass(scores, labels);
+  const positives = pos.length;
+  const negatives = neg.length;
+  if (positives === 0 || negatives === 0) return NaN;
   // Twice the area in count units, summed in integers (exact below 2^53), divided once at the end.
   let area2 = 0;
-  let prevTp = 0;
-  let prevFp = 0;
-  for (let k = 0; k < c.thresholds.length; k++) {
-    area2 += (c.fps[k] - prevFp) * (c.tps[k] + prevTp);
-    prevTp = c.tps[k];
-    prevFp = c.fps[k];
+  let i = positives - 1;
+  let j = negatives - 1;
+  let tp = 0;
+  let fp = 0;
+  while (i >= 0 || j >= 0) {
+    const t = i < 0 ? neg[j] : j < 0 ? pos[i] : Math.max(pos[i], neg[j]);
+    const prevTp = tp;
+    const prevFp = fp;
+    while (i >= 0 && pos[i] === t) {
+      tp++;
+      i--;
+    }
+    while (j >= 0 && neg[j] === t) {
+      fp++;
+      j--;
+    }
+    area2 += (fp - prevFp) * (tp + prevTp);
   }
-  return area2 / (2 * c.positives * c.negatives);
+  return area2 / (2 * positives * negatives);
 }
 
 export interface PrCurve {
