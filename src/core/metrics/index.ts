@@ -107,16 +107,66 @@ function sortedByClass(
   let p = 0;
   for (let i = 0; i < labels.length; i++) p += labels[i];
   const n = labels.length - p;
-  const Arr = scores instanceof Float32Array ? Float32Array : Float64Array;
+  const f32 = scores instanceof Float32Array;
+  const Arr = f32 ? Float32Array : Float64Array;
   const pos = new Arr(p);
   const neg = new Arr(n);
   for (let i = 0, a = 0, b = 0; i < scores.length; i++) {
     if (labels[i] === 1) pos[a++] = scores[i];
     else neg[b++] = scores[i];
   }
-  pos.sort();
-  neg.sort();
+  if (f32) {
+    radixSortFloat32(pos as Float32Array);
+    radixSortFloat32(neg as Float32Array);
+  } else {
+    pos.sort();
+    neg.sort();
+  }
   return { pos, neg };
+}
+
+/**
+ * Sorts float32 values ascending in place: LSD radix sort, three passes of 11 bits over the order-preserving
+ * integer image of each value (sign bit flipped for positives, all bits for negatives), O(n) where the native
+ * comparison sort is O(n log n) — the sort was most of AP and AUROC's time on 10^6 scores. The only order it
+ * adds to the native sort's is −0 before +0, which are adjacent and equal under `===`, so the sweeps group
+ * them as one threshold just the same. No NaN reaches here (`validate`).
+ */
+function radixSortFloat32(values: Float32Array): void {
+  const n = values.length;
+  if (n < 512) {
+    values.sort();
+    return;
+  }
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  let src = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    src[i] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  }
+  let dst = new Uint32Array(n);
+  const count = new Uint32Array(2048);
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(src[i] >>> shift) & 2047]++;
+    let sum = 0;
+    for (let k = 0; k < 2048; k++) {
+      const c = count[k];
+      count[k] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      dst[count[(v >>> shift) & 2047]++] = v;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  for (let i = 0; i < n; i++) {
+    const k = src[i];
+    bits[i] = k & 0x80000000 ? (k & 0x7fffffff) >>> 0 : ~k >>> 0;
+  }
 }
 
 /**
