@@ -91,6 +91,8 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch 
     out[device] = {
       backend: 'onnxruntime-web ' + info.backend + ' (features worker)',
       ranOn: info.backend,
+      // Threads need it (threads.ts): without isolation the worker runs onnxruntime on one thread.
+      crossOriginIsolated: globalThis.crossOriginIsolated === true,
       ...(info.fallbackReason ? { fallbackReason: info.fallbackReason } : {}),
       images: count,
       batchSize: batch,
