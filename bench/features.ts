@@ -4,7 +4,7 @@
  * warm-up batch, on
  * - onnxruntime-node CPU;
  * - the built app's features worker (`workers/features.*`, onnxruntime-web) in Chromium on WebGPU and on WASM,
- *   with the ratio to Node CPU. WebGPU here is SwiftShader (a CPU emulation, ~100× slower than WASM), so the
+ *   with the ratio to Node CPU (`wasmToNode`, `webgpuToNode` per backbone). WebGPU here is SwiftShader (a CPU emulation, ~100× slower than WASM), so the
  *   WebGPU figures say nothing about a real GPU, and they use fewer images.
  * Reads ../shared in place; a missing file or build part is `skipped` with the reason.
  */
@@ -91,6 +91,8 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch 
     out[device] = {
       backend: 'onnxruntime-web ' + info.backend + ' (features worker)',
       ranOn: info.backend,
+      // Threads need it (threads.ts): without isolation the worker runs onnxruntime on one thread.
+      crossOriginIsolated: globalThis.crossOriginIsolated === true,
       ...(info.fallbackReason ? { fallbackReason: info.fallbackReason } : {}),
       images: count,
       batchSize: batch,
@@ -177,8 +179,12 @@ export async function run(): Promise<Record<string, unknown>> {
       out[id].browser = figs;
       continue;
     }
-    for (const [device, f] of Object.entries(figs as Record<string, { featuresPerSecond: number }>))
-      out[id][`browser_${device}`] = { ...f, ratioToNodeCpu: node ? f.featuresPerSecond / node : null };
+    for (const [device, f] of Object.entries(figs as Record<string, { featuresPerSecond: number }>)) {
+      const ratio = node ? f.featuresPerSecond / node : null;
+      out[id][`browser_${device}`] = { ...f, ratioToNodeCpu: ratio };
+      // The issue-16 names, side by side per backbone: browser worker features/s over onnxruntime-node CPU's.
+      out[id][device === 'wasm' ? 'wasmToNode' : 'webgpuToNode'] = ratio;
+    }
   }
   return out;
 }

@@ -6,9 +6,9 @@
  * - `wasm.ortPaths` / `wasm.tfPaths`: where onnxruntime-web and tfjs-backend-wasm load their `.wasm` files from;
  *   `undefined` means the binaries shipped with the build (browser, fingerprinted by Vite) or the package folder
  *   (Node). Set them to serve the binaries from elsewhere (a CDN, an app embedding DefectLab).
- * - `wasm.numThreads`: onnxruntime's WASM threads (1 by default: threads need cross-origin isolation and gain
- *   little on the small models here). tfjs's WASM backend always runs single-threaded: its threaded build hangs
- *   under COOP/COEP in a Vite build (DEVELOPERS.md).
+ * - `wasm.numThreads`: the WASM threads of onnxruntime-web and tfjs-backend-wasm. 'auto' (default) is
+ *   `min(hardwareConcurrency, 8)` when cross-origin isolated, else 1 (`threads.ts`, which also holds the
+ *   no-oversubscription policy); a number fixes it.
  * - `backend.preference`: the System panel's choice (auto / WebGPU / WASM) as this context last read it. In the
  *   browser the choice is stored where the page and the workers all read it (`backend-choice.ts` keeps this field in
  *   step); in Node (CLI, server, tests), where nothing is stored, this field is the choice.
@@ -28,14 +28,14 @@ export interface DefectLabEnv {
   wasm: {
     ortPaths: WasmPaths | undefined;
     tfPaths: WasmPaths | undefined;
-    numThreads: number;
+    numThreads: number | 'auto';
   };
   backend: { preference: BackendPreference };
   cache: { models: string; settingsPrefix: string };
 }
 
 export const env: DefectLabEnv = {
-  wasm: { ortPaths: undefined, tfPaths: undefined, numThreads: 1 },
+  wasm: { ortPaths: undefined, tfPaths: undefined, numThreads: 'auto' },
   backend: { preference: 'auto' },
   cache: { models: 'defectlab-models-v1', settingsPrefix: 'defectlab.backend.' },
 };

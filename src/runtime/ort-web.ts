@@ -10,7 +10,9 @@
  */
 import * as ort from 'onnxruntime-web';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
+import mjsUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
 import { env } from './env.ts';
+import { type ThreadPlan, announceThreads, planWasmThreads, withCores } from './threads.ts';
 import { inspectOnnx } from './models/onnx-inspect.ts';
 import { checkProbe, dequantizeProbe } from './ort-selfcheck.ts';
 import {
@@ -31,20 +33,34 @@ import {
 
 export * from './ort.ts';
 
-let configured = false;
+let configured: ThreadPlan | null = null;
 /**
  * Sets the WASM options once, before the first session, from DefectLab's `env` (`env.ts`): the binary's location
- * (the bundled file unless `env.wasm.ortPaths` says otherwise) and an explicit thread count (`env.wasm.numThreads`,
- * 1 by default: threads need cross-origin isolation and gain little on the tiny models); the proxy worker is off
- * because sessions already live in our own worker.
+ * (the bundled files unless `env.wasm.ortPaths` says otherwise) and the thread count (`planWasmThreads`:
+ * `min(hardwareConcurrency, 8)` when cross-origin isolated, else 1 with the reason), announced for the System
+ * panel. The pthread workers load the shipped `.mjs` (not the bundle chunk that holds onnxruntime: that chunk is
+ * our own worker, whose top-level code must not run again in every pthread). The proxy worker is off because
+ * sessions already live in our own worker. onnxruntime reads these at its first session, so later calls keep
+ * the first plan.
  */
-function configure(numThreads: number | undefined): void {
-  if (configured) return;
-  configured = true;
-  ort.env.wasm.wasmPaths = env.wasm.ortPaths ?? { wasm: wasmUrl };
-  ort.env.wasm.numThreads = numThreads ?? env.wasm.numThreads;
+function configure(numThreads: number | undefined): ThreadPlan {
+  if (configured) return configured;
+  const plan = planWasmThreads(undefined, numThreads ?? env.wasm.numThreads);
+  ort.env.wasm.wasmPaths = env.wasm.ortPaths ?? { wasm: wasmUrl, mjs: mjsUrl };
+  ort.env.wasm.numThreads = plan.threads;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
+  announceThreads('onnxruntime', plan.threads, plan.reason);
+  configured = plan;
+  return plan;
+}
+
+/** The session with every `run` holding the cores lock (`withCores`: two worker pools never compute at once). */
+function sharingCores(s: OrtSession, threads: number): OrtSession {
+  if (threads <= 1) return s;
+  const run = s.run.bind(s);
+  // wrapSession answers a plain object of closures, so a spread copy keeps every member working.
+  return { ...s, run: (...args: Parameters<OrtSession['run']>) => withCores(threads, () => run(...args)) };
 }
 
 let adapterPromise: Promise<GPUAdapter | null> | null = null;
@@ -123,7 +139,12 @@ async function createOnWebgpu(
     const session = await ort.InferenceSession.create(bytes, {
       ...common,
       executionProviders: ['webgpu'],
-      extra: { session: { disable_cpu_ep_fallback: '1' } },
+      extra: {
+        session: {
+          ...(common.extra as { session?: object } | undefined)?.session,
+          disable_cpu_ep_fallback: '1',
+        },
+      },
     });
     return { session, partialFallback: '' };
   } catch (e) {
@@ -145,7 +166,7 @@ export async function createSession(
   model: Uint8Array | string,
   opts: CreateSessionOptions = {},
 ): Promise<OrtSession> {
-  configure(opts.numThreads);
+  const threads = configure(opts.numThreads).threads;
   const name = opts.name ?? (typeof model === 'string' ? model : 'model');
   const requested: Backend = opts.backend ?? 'webgpu';
   const bytes = await load(model);
@@ -153,6 +174,8 @@ export async function createSession(
   const common: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     ...(externalData ? { externalData } : {}),
+    // An idle pool that spins would take the cores the other worker holds the lock for (threads.ts).
+    ...(threads > 1 ? { extra: { session: { 'intra_op.allow_spinning': '0' } } } : {}),
   };
   let fallbackReason =
     requested === 'cuda' || requested === 'cpu'
@@ -183,12 +206,15 @@ export async function createSession(
   }
   try {
     const s = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['wasm'] });
-    return wrapSession(s, ort.Tensor as unknown as TensorCtor, {
-      name,
-      backend: 'wasm',
-      fallbackReason,
-      partialFallback: '',
-    });
+    return sharingCores(
+      wrapSession(s, ort.Tensor as unknown as TensorCtor, {
+        name,
+        backend: 'wasm',
+        fallbackReason,
+        partialFallback: '',
+      }),
+      threads,
+    );
   } catch (e) {
     throw new SessionCreateError(name, 'wasm', e);
   }

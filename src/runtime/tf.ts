@@ -9,8 +9,13 @@
  * heads train on WASM like the backbone runs on WASM. An explicit backend is honoured or fails with
  * `TfBackendError`: a user (or a test) that asked for WASM knows it got WASM.
  *
- * tfjs-backend-wasm hangs under COOP/COEP in a Vite build unless `WASM_HAS_MULTITHREAD_SUPPORT` is false before
- * `setBackend` (DEVELOPERS.md), so the WASM path sets it first, every time.
+ * WASM threads follow `planWasmThreads` (`threads.ts`): `min(hardwareConcurrency, 8)` when cross-origin isolated.
+ * The old hang of the threaded build under COOP/COEP had one cause, fixed here (`withPthreadMainScript`): tfjs
+ * hands each pthread worker `'var WasmBackendModuleThreadedSimd = ' + factory.toString()` as its main script,
+ * and in a minified bundle that function's text refers to a variable of the enclosing module (the minified
+ * `_scriptDir`, whose `typeof` guard the minifier dropped). In the pthread worker that name does not exist, the
+ * script throws a ReferenceError before it reports 'loaded', and tfjs waits for the pool forever. The fix gives
+ * the pthreads the package's own unminified script (shipped with `?url`), so nothing depends on the minifier.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // Training needs the gradient registry, which tfjs-core leaves out of its default entry point.
@@ -27,6 +32,7 @@ import {
   type TfDecision,
 } from './backend-choice.ts';
 import { env } from './env.ts';
+import { announceThreads, planWasmThreads, type ThreadPlan } from './threads.ts';
 
 export { tf };
 export type { TfBackendName, TfBackendPreference };
@@ -69,9 +75,55 @@ async function bundledWasmPaths(): Promise<Record<string, string>> {
   };
 }
 
-let wasmRegistered: Promise<void> | null = null;
-/** Registers the WASM backend once per context (its paths can be set only before its first initialisation). */
-function registerWasm(): Promise<void> {
+/** The prefix tfjs-backend-wasm gives the pthreads' main-script Blob (`backend_wasm.js`, `init`). */
+const PTHREAD_SCRIPT_PREFIX = 'var WasmBackendModuleThreadedSimd = ';
+
+/**
+ * Runs `fn` (the first `setBackend('wasm')`, which builds the pthreads' main-script Blob and sizes XNNPACK's
+ * pool) with two things tfjs gets wrong for us swapped in, and put back after:
+ * - `Blob` replaces that one Blob's text with `script`, the package's unminified factory (see the header: the
+ *   minified `factory.toString()` throws in a pthread worker). Every other Blob passes through unchanged.
+ * - `navigator.hardwareConcurrency` reads `2 × threads`: tfjs caps its pool at half the logical cores (it
+ *   assumes two hyper-threads per core, `backend.cc`), which on this 2-core machine means no threads at all;
+ *   the policy here is `min(hardwareConcurrency, 8)` (`threads.ts`), the same as onnxruntime's.
+ */
+async function withPthreadMainScript<T>(script: string, threads: number, fn: () => Promise<T>): Promise<T> {
+  const Original = globalThis.Blob;
+  class PthreadScriptBlob extends Original {
+    constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
+      const swap =
+        parts?.length === 1 && typeof parts[0] === 'string' && parts[0].startsWith(PTHREAD_SCRIPT_PREFIX);
+      super(swap ? [script] : parts, options);
+    }
+  }
+  const nav = globalThis.navigator as Navigator | undefined;
+  globalThis.Blob = PthreadScriptBlob;
+  if (nav) Object.defineProperty(nav, 'hardwareConcurrency', { configurable: true, get: () => 2 * threads });
+  try {
+    return await fn();
+  } finally {
+    globalThis.Blob = Original;
+    // The own property shadowed the prototype's getter; removing it restores the real value.
+    if (nav) delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
+}
+
+/** The threaded factory's own file, as shipped (browser only). */
+async function threadedFactoryScript(): Promise<string> {
+  const url = (await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?url'))
+    .default;
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`GET ${url} answered ${res.status} (the tfjs WASM pthread script)`);
+  return res.text();
+}
+
+let wasmRegistered: Promise<ThreadPlan> | null = null;
+/**
+ * Registers and initialises the WASM backend once per context (paths and threads can be set only before its
+ * first initialisation), with the thread plan, and announces the threads it really got. Leaves the current
+ * backend as it was.
+ */
+function registerWasm(): Promise<ThreadPlan> {
   wasmRegistered ??= (async () => {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const paths =
@@ -81,11 +133,40 @@ function registerWasm(): Promise<void> {
         : // Node reads the binaries from the package folder (hoisted node_modules next to src/).
           new URL('../../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url).pathname);
     wasm.setWasmPaths(paths);
+    // Node: no cross-origin isolation in the plan, so one thread (the bench compares with one-thread PyTorch).
+    const plan = isBrowserLike
+      ? planWasmThreads()
+      : { threads: 1, reason: 'Node: tfjs WASM runs one thread' };
+    const threaded = plan.threads > 1 && (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
+    if (threaded) wasm.setThreadsCount(plan.threads);
+    const before = tf.getBackend() as string | null;
+    const init = () => tf.setBackend('wasm');
+    const ok = threaded
+      ? await withPthreadMainScript(await threadedFactoryScript(), plan.threads, init)
+      : await init();
+    if (!ok) throw new Error("setBackend('wasm') returned false");
+    if (before && before !== 'wasm') await tf.setBackend(before);
+    const got = wasm.getThreadsCount();
+    const reason =
+      plan.threads > 1 && !threaded
+        ? 'this browser has no WebAssembly threads, so tfjs WASM runs single-threaded'
+        : got !== plan.threads
+          ? `${plan.reason ? `${plan.reason}; ` : ''}tfjs reports ${got} threads`
+          : plan.reason;
+    const actual = { threads: got, reason };
+    announceThreads('tfjs', actual.threads, actual.reason);
+    return actual;
   })();
   wasmRegistered.catch(() => {
     wasmRegistered = null;
   });
   return wasmRegistered;
+}
+
+/** The threads tfjs WASM runs with in this context (after it started), for the training loop's core lock. */
+export async function tfWasmThreads(): Promise<number> {
+  return wasmRegistered && tf.getBackend() === 'wasm' ? (await wasmRegistered).threads : 1;
 }
 
 async function register(name: TfBackendName): Promise<void> {
@@ -97,7 +178,6 @@ async function register(name: TfBackendName): Promise<void> {
     await import('@tensorflow/tfjs-backend-webgpu');
   } else {
     await registerWasm();
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   }
 }
 

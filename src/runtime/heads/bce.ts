@@ -14,9 +14,11 @@ import {
   decodeHead,
   encodeHead,
   fitBinary,
+  fitBinaryWith,
   glorotUniform,
   supervisedOptions,
 } from './common.ts';
+import { linearStepper } from './linear-trainer.ts';
 
 export interface TrainResult<H> {
   head: H;
@@ -127,6 +129,24 @@ export async function trainBceHead(
   const rng = new Rng(`bce:${o.seed}`);
   const { mean, std } = columnStats(features, dim);
   const head = BceHead.create(dim, o.hidden, mean, std, rng.fork('init'));
+  if (o.hidden === 0) {
+    // The linear head trains on typed arrays (linear-trainer.ts says why); the result goes into its variables.
+    const stepper = linearStepper({
+      x: standardized(features, mean, std, dim),
+      dim,
+      learningRate: o.learningRate,
+    });
+    try {
+      const fit = await fitBinaryWith(stepper, labels, o, rng.fork('train'), hooks);
+      const { w, b } = stepper.weights();
+      head.vars.w2.assign(tf.tensor2d(w, [dim, 1]));
+      head.vars.b2.assign(tf.tensor1d([b]));
+      return { head, history: fit.history, stopped: fit.stopped };
+    } catch (e) {
+      head.dispose();
+      throw e;
+    }
+  }
   const x = head.input(features);
   try {
     const fit = await fitBinary(
@@ -147,4 +167,19 @@ export async function trainBceHead(
   } finally {
     x.dispose();
   }
+}
+
+/** Rows `[N, D]` → one row-major standardized buffer (the same arithmetic as `BceHead.input`). */
+function standardized(
+  rows: readonly Float32Array[],
+  mean: Float32Array,
+  std: Float32Array,
+  dim: number,
+): Float32Array {
+  const buf = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => {
+    if (r.length !== dim) throw new InvalidArgumentError(`features[${i}].length`, String(dim), r.length);
+    for (let j = 0; j < dim; j++) buf[i * dim + j] = (r[j] - mean[j]) / std[j];
+  });
+  return buf;
 }

@@ -13,7 +13,8 @@ import { averagePrecision } from '../../core/metrics/index.ts';
 import type { CancelSignal } from '../../core/progress.ts';
 import { yieldToEventLoop } from '../../core/progress.ts';
 import type { Rng } from '../../core/rng.ts';
-import { tf } from '../tf.ts';
+import { tf, tfWasmThreads } from '../tf.ts';
+import { withCores } from '../threads.ts';
 
 // One declaration of the trained heads' kinds: the experiment runner's.
 export type { HeadKind } from '../../core/experiments/types.ts';
@@ -149,30 +150,105 @@ export interface BinaryFitSpec {
 }
 
 /**
+ * One binary head's training step and evaluation, whatever computes them (tfjs variables, or typed arrays for
+ * the linear BCE head: `linear-trainer.ts`). `y` is 0/1, `w` the per-sample class weight.
+ */
+export interface BinaryStepper {
+  /** One optimiser step on a minibatch; the batch's weighted BCE before the step (or a tensor of it). */
+  step(idx: readonly number[], y: Float32Array, w: Float32Array): number | tf.Scalar;
+  /** Weighted BCE and logits `[B]` of a set, without training. */
+  evaluate(
+    idx: readonly number[],
+    y: Float32Array,
+    w: Float32Array,
+  ): Promise<{ loss: number; logits: ArrayLike<number> }>;
+  /** Keeps a copy of the current weights (the best so far); `restore` puts the last copy back. */
+  snapshot(): void;
+  restore(): void;
+  /** Threads the step runs on (the cores lock is taken per epoch when > 1). */
+  threads(): Promise<number>;
+  dispose(): void;
+}
+
+/** The tfjs stepper: `optimizer.minimize` inside one `tf.tidy` per batch, losses read back once per epoch. */
+function tfStepper(spec: BinaryFitSpec): BinaryStepper {
+  const optimizer = tf.train.adam(spec.options.learningRate);
+  let best: tf.Tensor[] | null = null;
+  return {
+    step(idx, y, w) {
+      return tf.tidy(() => {
+        const x = spec.batch(idx);
+        const yt = tf.tensor1d(y);
+        const wt = tf.tensor1d(w);
+        return (
+          optimizer.minimize(() => bceWithLogits(spec.forward(x), yt, wt), true, spec.variables) ??
+          tf.scalar(NaN)
+        );
+      });
+    },
+    async evaluate(idx, y, w) {
+      const [vl, z] = tf.tidy(() => {
+        const logits = spec.forward(spec.batch(idx));
+        return [bceWithLogits(logits, tf.tensor1d(y), tf.tensor1d(w)), logits];
+      });
+      const loss = (await vl.data())[0];
+      const logits = await z.data();
+      vl.dispose();
+      z.dispose();
+      return { loss, logits };
+    },
+    snapshot() {
+      best?.forEach((t) => t.dispose());
+      best = spec.variables.map((v) => tf.clone(v));
+    },
+    restore() {
+      if (best) spec.variables.forEach((v, i) => v.assign(best![i]));
+    },
+    threads: () => tfWasmThreads(),
+    dispose() {
+      optimizer.dispose();
+      best?.forEach((t) => t.dispose());
+      best = null;
+    },
+  };
+}
+
+/**
  * The minibatch loop shared by the BCE and spatial heads: stratified validation split, per-epoch shuffling,
  * class-weighted BCE, Adam, early stopping on validation loss with the best weights restored.
  */
-export async function fitBinary(
+export function fitBinary(
   spec: BinaryFitSpec,
   hooks: TrainHooks = {},
 ): Promise<{ epochs: number; stopped: 'completed' | 'early' | 'cancelled'; history: EpochReport[] }> {
-  const { labels, options: o, rng } = spec;
+  return fitBinaryWith(tfStepper(spec), spec.labels, spec.options, spec.rng, hooks);
+}
+
+/** `fitBinary`'s loop over any stepper (the order of random draws is the same whatever the stepper). */
+export async function fitBinaryWith(
+  stepper: BinaryStepper,
+  labels: ArrayLike<number>,
+  o: SupervisedOptions,
+  rng: Rng,
+  hooks: TrainHooks = {},
+): Promise<{ epochs: number; stopped: 'completed' | 'early' | 'cancelled'; history: EpochReport[] }> {
   const { train, val } = stratifiedSplit(labels, o.validationFraction, rng);
   let npos = 0;
   for (const i of train) if (labels[i] > 0.5) npos++;
   const nneg = train.length - npos;
-  if (npos === 0 || nneg === 0)
+  if (npos === 0 || nneg === 0) {
+    stepper.dispose();
     throw new InvalidArgumentError(
       'training labels',
       'both classes (normal = 0 and defect = 1) in the training split',
       `${npos} defects and ${nneg} normals`,
     );
+  }
   const wPos = o.classWeighting ? train.length / (2 * npos) : 1;
   const wNeg = o.classWeighting ? train.length / (2 * nneg) : 1;
-  const optimizer = tf.train.adam(o.learningRate);
   const history: EpochReport[] = [];
   let best = Infinity;
-  let bestWeights: tf.Tensor[] | null = null;
+  let improved = false;
   let sinceBest = 0;
   let stopped: 'completed' | 'early' | 'cancelled' = 'completed';
   const labelsOf = (idx: readonly number[]) => {
@@ -185,32 +261,35 @@ export async function fitBinary(
     return { y, w };
   };
   const order = [...train];
-  let epoch = 0;
+  const threads = await stepper.threads();
   try {
-    for (epoch = 0; epoch < o.epochs; epoch++) {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
       const t0 = performance.now();
       rng.shuffle(order);
-      let sum = 0;
-      let count = 0;
-      for (let s = 0; s < order.length; s += o.batchSize) {
-        if (hooks.signal?.aborted) break;
-        const idx = order.slice(s, s + o.batchSize);
-        const { y, w } = labelsOf(idx);
-        const cost: tf.Scalar | null = tf.tidy(() => {
-          const x = spec.batch(idx);
-          const yt = tf.tensor1d(y);
-          const wt = tf.tensor1d(w);
-          return (
-            optimizer.minimize(() => bceWithLogits(spec.forward(x), yt, wt), true, spec.variables) ??
-            tf.scalar(NaN)
-          );
-        });
-        if (cost) {
-          sum += (await cost.data())[0] * idx.length;
-          count += idx.length;
-          cost.dispose();
+      // One epoch holds the cores (threads.ts): another worker's pool waits for it rather than oversubscribing.
+      const { sum, count } = await withCores(threads, async () => {
+        const costs: (number | tf.Scalar)[] = [];
+        const sizes: number[] = [];
+        for (let s = 0; s < order.length; s += o.batchSize) {
+          if (hooks.signal?.aborted) break;
+          const idx = order.slice(s, s + o.batchSize);
+          const { y, w } = labelsOf(idx);
+          costs.push(stepper.step(idx, y, w));
+          sizes.push(idx.length);
         }
-      }
+        // tfjs losses are read back once per epoch: a readback per batch costs more than a linear step.
+        const scalars = costs.filter((c): c is tf.Scalar => typeof c !== 'number');
+        const read = scalars.length ? await tf.stack(scalars).data() : new Float32Array(0);
+        scalars.forEach((c) => c.dispose());
+        let k = 0;
+        let total = 0;
+        let n = 0;
+        costs.forEach((c, i) => {
+          total += (typeof c === 'number' ? c : read[k++]) * sizes[i];
+          n += sizes[i];
+        });
+        return { sum: total, count: n };
+      });
       if (hooks.signal?.aborted) {
         stopped = 'cancelled';
         break;
@@ -223,19 +302,14 @@ export async function fitBinary(
       };
       if (val.length > 0) {
         const { y, w } = labelsOf(val);
-        const [vl, z] = tf.tidy(() => {
-          const logits = spec.forward(spec.batch(val));
-          return [bceWithLogits(logits, tf.tensor1d(y), tf.tensor1d(w)), logits];
-        });
-        report.valLoss = (await vl.data())[0];
-        report.valAp = averagePrecision(await z.data(), y);
-        vl.dispose();
-        z.dispose();
+        const { loss, logits } = await stepper.evaluate(val, y, w);
+        report.valLoss = loss;
+        report.valAp = averagePrecision(logits, y);
         if (report.valLoss < best - 1e-6) {
           best = report.valLoss;
           sinceBest = 0;
-          bestWeights?.forEach((t) => t.dispose());
-          bestWeights = spec.variables.map((v) => tf.clone(v));
+          improved = true;
+          stepper.snapshot();
         } else if (++sinceBest >= o.patience) {
           stopped = 'early';
         }
@@ -246,12 +320,9 @@ export async function fitBinary(
       await yieldToEventLoop();
       if (stopped === 'early') break;
     }
+    if (improved) stepper.restore();
   } finally {
-    optimizer.dispose();
-  }
-  if (bestWeights) {
-    spec.variables.forEach((v, i) => v.assign(bestWeights![i]));
-    bestWeights.forEach((t) => t.dispose());
+    stepper.dispose();
   }
   return { epochs: history.length, stopped, history };
 }
