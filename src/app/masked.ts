@@ -14,11 +14,10 @@ import type { RasterImage } from '../core/image.ts';
 import { patchGrid } from '../core/patchcore/features.ts';
 import type { CancelSignal } from '../core/progress.ts';
 import type { EpochReport, HeadArtifacts } from '../runtime/heads/common.ts';
-import { heatmapToImage } from '../runtime/heads/heatmap.ts';
 import { MASKED_DEFAULTS, MaskedHead, type MaskedOptions, trainMaskedHead } from '../runtime/heads/masked.ts';
 import { maskToGrid } from '../runtime/heads/stream.ts';
 import { ensureTf } from '../runtime/tf.ts';
-import type { ImageHeatMap, TapMaps } from './patchcore.ts';
+import { frameMapHead, type ImageHeatMap, type TapMaps } from './patchcore.ts';
 
 /** A runner row that may carry its defect mask (binary, the image's size). */
 export type MaskedRow = HeadSample & { loadMask?: () => Promise<RasterImage | null> };
@@ -47,27 +46,10 @@ export function maskedResult(
   const taps = head.options.taps;
   const predict = async (rows: HeadSample[]) =>
     head.predict((await maps.of(rows, taps, signal)).map((m) => ({ maps: m, frame: pre })));
-  const toImage = (map: Float32Array, gh: number, gw: number, width: number, height: number) =>
-    heatmapToImage(map, gh, gw, pre, width, height);
   return {
     head,
     training,
-    score: async (rows) => (await predict(rows)).scores,
-    gridMaps: async (rows) => ({ h: pre.height, w: pre.width, maps: (await predict(rows)).heatmaps }),
-    heatMaps: async (rows) => {
-      const p = await predict(rows);
-      return Promise.all(
-        rows.map(async (r, i) => {
-          const img = await r.load!();
-          return {
-            width: img.width,
-            height: img.height,
-            data: toImage(p.heatmaps[i], pre.height, pre.width, img.width, img.height),
-          };
-        }),
-      );
-    },
-    toImage,
+    ...frameMapHead(predict, pre),
     artifacts: () => head.toArtifacts(),
     dispose: () => head.dispose(),
   };

@@ -136,24 +136,19 @@ export interface PatchCoreTrained extends TrainedHead {
   dispose(): void;
 }
 
-/** Wraps a PatchCore head (trained or loaded from artifacts) for the runner. */
-export function patchcoreResult(head: PatchCoreHead, maps: TapMaps, signal?: CancelSignal): PatchCoreTrained {
-  const pre = maps.source.preprocess;
-  const taps = head.options.taps;
-  const predict = async (rows: HeadSample[]) =>
-    head.predict(
-      (await maps.of(rows, taps, signal)).map((m) => ({ maps: m, frame: pre })),
-      signal,
-    );
+/**
+ * The runner's scoring half of a head whose maps cover the backbone frame (PatchCore, the masked head): scores,
+ * the frame maps, and each map on an image's pixels through the preprocessing geometry.
+ */
+export function frameMapHead(
+  predict: (rows: HeadSample[]) => Promise<{ scores: Float32Array; heatmaps: Float32Array[] }>,
+  pre: PreprocessOptions,
+): Pick<PatchCoreTrained, 'score' | 'gridMaps' | 'heatMaps' | 'toImage'> {
   const toImage = (map: Float32Array, gh: number, gw: number, width: number, height: number) =>
     heatmapToImage(map, gh, gw, pre, width, height);
   return {
-    head,
     score: async (rows) => (await predict(rows)).scores,
-    gridMaps: async (rows) => {
-      const p = await predict(rows);
-      return { h: pre.height, w: pre.width, maps: p.heatmaps };
-    },
+    gridMaps: async (rows) => ({ h: pre.height, w: pre.width, maps: (await predict(rows)).heatmaps }),
     heatMaps: async (rows) => {
       const p = await predict(rows);
       return Promise.all(
@@ -168,6 +163,21 @@ export function patchcoreResult(head: PatchCoreHead, maps: TapMaps, signal?: Can
       );
     },
     toImage,
+  };
+}
+
+/** Wraps a PatchCore head (trained or loaded from artifacts) for the runner. */
+export function patchcoreResult(head: PatchCoreHead, maps: TapMaps, signal?: CancelSignal): PatchCoreTrained {
+  const pre = maps.source.preprocess;
+  const taps = head.options.taps;
+  const predict = async (rows: HeadSample[]) =>
+    head.predict(
+      (await maps.of(rows, taps, signal)).map((m) => ({ maps: m, frame: pre })),
+      signal,
+    );
+  return {
+    head,
+    ...frameMapHead(predict, pre),
     artifacts: () => head.toArtifacts(),
     dispose: () => head.dispose(),
   };
