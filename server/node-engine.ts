@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeBackend } from '../src/runtime/ort-node.ts';
 import { createDiffusionEngine, type DiffusionEngineApi } from '../workers/diffusion.engine.ts';
-import { validateManifest, type ModelManifest } from '../src/runtime/models/manifest.ts';
+import { parseManifestText, type ModelManifest } from '../src/runtime/models/manifest.ts';
 
 export function createNodeDiffusionEngine(): DiffusionEngineApi {
   return createDiffusionEngine({
@@ -26,5 +26,5 @@ export function createNodeDiffusionEngine(): DiffusionEngineApi {
 /** Reads and validates `<dir>/manifest.json` (or a manifest file path). */
 export async function readManifest(dirOrFile: string): Promise<ModelManifest> {
   const file = dirOrFile.endsWith('.json') ? dirOrFile : join(dirOrFile, 'manifest.json');
-  return validateManifest(JSON.parse(await readFile(file, 'utf8')), file);
+  return parseManifestText(await readFile(file, 'utf8'), file);
 }

@@ -12,7 +12,7 @@ import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../../core
 import {
   COMPONENT_NAMES,
   totalBytes,
-  validateManifest,
+  parseManifestText,
   type ComponentName,
   type ManifestFile,
   type ModelManifest,
@@ -320,7 +320,7 @@ export class ModelManager {
     const out: { manifest: ModelManifest; bytes: number }[] = [];
     for (const k of keys.filter((k) => k.endsWith('/' + MANIFEST_KEY))) {
       try {
-        const manifest = validateManifest(JSON.parse(new TextDecoder().decode(await this.store.read(k))), k);
+        const manifest = parseManifestText(new TextDecoder().decode(await this.store.read(k)), k);
         let bytes = 0;
         for (const f of manifest.files)
           bytes += Math.max(0, await this.store.size(this.key(manifest, f.path)));

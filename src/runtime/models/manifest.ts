@@ -207,6 +207,20 @@ export function validateManifest(json: unknown, where = 'manifest.json'): ModelM
   return m as unknown as ModelManifest;
 }
 
+/**
+ * A manifest file's text → the validated manifest. Text that is not JSON (a cut download, a hand edit gone wrong)
+ * is a `ManifestError` naming the file like any other malformed field, not a bare `SyntaxError`.
+ */
+export function parseManifestText(text: string, where = 'manifest.json'): ModelManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ManifestError(where, `is not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return validateManifest(json, where);
+}
+
 function safePath(p: string): boolean {
   return (
     p.length > 0 &&
