@@ -192,6 +192,21 @@ export class ImportEngine implements ImportApi {
       report.layout = plan.layout;
       report.planned = plan.items.length;
       report.rejected.push(...plan.rejected);
+      // Nothing to import and nothing refused (only folders or OS litter such as __MACOSX/, .DS_Store): say so,
+      // rather than report "Imported 0 images" with no reason.
+      if (plan.items.length === 0 && report.rejected.length === 0 && plan.ignored.length === 0)
+        report.rejected.push(
+          rejected(
+            new ImportError(
+              'zip' in input ? (input.name ?? 'archive.zip') : 'the picked files',
+              'empty',
+              sources.length
+                ? `no image files to import (${sources.length} file${sources.length === 1 ? '' : 's'} of OS litter such as __MACOSX/ or .DS_Store only)`
+                : 'no files to import',
+              'pick the folder or archive that holds the images (PNG, JPEG, WebP or BMP)',
+            ),
+          ),
+        );
       report.ignored = plan.ignored;
       if (plan.meta) report.meta = plan.meta;
       const datasetId = await target(plan);

@@ -108,7 +108,8 @@ export function readImageSize(
   }
   if (format === 'bmp') {
     if (b.length < 26) throw truncated('BMP');
-    return { width: Math.abs(dv.getInt32(18, true)), height: Math.abs(dv.getInt32(22, true)) };
+    // A negative height is a top-down BMP; a negative width is never valid and fails `checkLimits` as corrupt.
+    return { width: dv.getInt32(18, true), height: Math.abs(dv.getInt32(22, true)) };
   }
   if (format === 'webp') return webpSize(b, dv, name);
   // JPEG: walk the marker segments to the first start-of-frame.

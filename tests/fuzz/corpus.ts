@@ -116,7 +116,8 @@ function setU32(b: Uint8Array, at: number, v: number, little: boolean): void {
   if (at + 4 <= b.length) new DataView(b.buffer, b.byteOffset, b.byteLength).setUint32(at, v >>> 0, little);
 }
 function setU16(b: Uint8Array, at: number, v: number, little: boolean): void {
-  if (at + 2 <= b.length) new DataView(b.buffer, b.byteOffset, b.byteLength).setUint16(at, v & 0xffff, little);
+  if (at + 2 <= b.length)
+    new DataView(b.buffer, b.byteOffset, b.byteLength).setUint16(at, v & 0xffff, little);
 }
 
 // ---- valid images built by code
@@ -236,15 +237,22 @@ function breakHeader(kind: ImageKind, b: Uint8Array, rng: Rng): string {
     return `PNG ${field === 16 ? 'width' : 'height'} = ${v}`;
   }
   if (kind === 'bmp') {
-    const field = rng.choice([2, 10, 14, 18, 22, 28, 30, 46] as const);
+    // Half the edits go to width and height, the fields the size check reads.
+    const field = rng.bernoulli(0.5)
+      ? rng.choice([18, 22] as const)
+      : rng.choice([2, 10, 14, 28, 30, 46] as const);
     if (field === 28) {
       const v = rng.choice([0, 1, 4, 16, 48, 64, 0xffff]);
       setU16(out, 28, v, true);
       return `BMP bpp = ${v}`;
     }
-    const v = rng.choice(EDGE_U32);
+    // Width and height are signed (a negative height is a top-down image): negative values get their share.
+    const v =
+      (field === 18 || field === 22) && rng.bernoulli(0.4)
+        ? rng.choice([-1, -4, -(1 + rng.int(0, 40)), -0x7fffffff])
+        : rng.choice(EDGE_U32);
     setU32(out, field, v, true);
-    return `BMP u32 at ${field} = ${v}`;
+    return `BMP u32 at ${field} = ${v | 0}`;
   }
   // JPEG: find SOF0 and set height/width/components.
   for (let p = 2; p + 9 < out.length; p++)
@@ -472,7 +480,8 @@ export function folderCase(index: number, seed = FUZZ_SEED): FuzzCase<FolderInpu
   const entries: { path: string; bytes: Uint8Array }[] = [];
   const whats: string[] = [];
   // An MVTec skeleton to break.
-  for (let i = 0; i < 1 + rng.int(0, 3); i++) entries.push({ path: `${root}train/good/${i}.png`, bytes: img() });
+  for (let i = 0; i < 1 + rng.int(0, 3); i++)
+    entries.push({ path: `${root}train/good/${i}.png`, bytes: img() });
   const nDefect = rng.int(0, 3);
   for (let i = 0; i < nDefect; i++) {
     entries.push({ path: `${root}test/crack/${i}.png`, bytes: img() });
@@ -601,7 +610,12 @@ export function maskCase(index: number, seed = FUZZ_SEED): FuzzCase<MaskInput> {
     bytes = r.bytes;
     what = `damaged PNG: ${r.what}`;
   }
-  return { entry: 'mask', index, what: `mask for ${width}×${height}: ${what}`, input: { bytes, width, height } };
+  return {
+    entry: 'mask',
+    index,
+    what: `mask for ${width}×${height}: ${what}`,
+    input: { bytes, width, height },
+  };
 }
 
 // ---- model manifests and ONNX graphs
@@ -618,11 +632,26 @@ export interface ManifestInput {
 
 /** Replaces the value at a random path of a JSON value with a wrong one; returns the path. */
 function breakJson(v: unknown, rng: Rng, depth = 0): { value: unknown; path: string } {
-  const WRONG: unknown[] = [null, 0, -1, 1.5, 1e308, '', 'x', '../x', '/abs', [], {}, true, 'https://evil.example/x'];
+  const WRONG: unknown[] = [
+    null,
+    0,
+    -1,
+    1.5,
+    1e308,
+    '',
+    'x',
+    '../x',
+    '/abs',
+    [],
+    {},
+    true,
+    'https://evil.example/x',
+  ];
   if (depth > 0 && (v === null || typeof v !== 'object' || rng.bernoulli(0.25)))
     return { value: rng.choice(WRONG), path: '' };
   if (Array.isArray(v)) {
-    if (v.length === 0 || rng.bernoulli(0.15)) return { value: rng.bernoulli(0.5) ? [] : rng.choice(WRONG), path: '' };
+    if (v.length === 0 || rng.bernoulli(0.15))
+      return { value: rng.bernoulli(0.5) ? [] : rng.choice(WRONG), path: '' };
     const i = rng.int(0, v.length);
     const r = breakJson(v[i], rng, depth + 1);
     const out = [...v];
@@ -662,7 +691,11 @@ function breakText(text: string, rng: Rng): { text: string; what: string } {
   return { text: rng.choice(['', ' ', 'null', '[]', '"manifest"', '{}', '\ufeff{}']), what: 'not an object' };
 }
 
-export function modelManifestCase(index: number, bases: OnnxBases, seed = FUZZ_SEED): FuzzCase<ManifestInput> {
+export function modelManifestCase(
+  index: number,
+  bases: OnnxBases,
+  seed = FUZZ_SEED,
+): FuzzCase<ManifestInput> {
   const rng = new Rng(`${seed}/model-manifest/${index}`);
   let text: string;
   let what: string;
@@ -833,7 +866,11 @@ export function shareCase(index: number, seed = FUZZ_SEED): FuzzCase<ShareInput>
       token = frameToken(1, body, body.length);
       what = 'version 1 with a broken body';
     } else {
-      token = frameToken(2, new Uint8Array(20).map(() => rng.int(0, 256)), 100);
+      token = frameToken(
+        2,
+        new Uint8Array(20).map(() => rng.int(0, 256)),
+        100,
+      );
       what = 'version 2 with random deflate data';
     }
   } else {
@@ -852,7 +889,7 @@ export interface GridInput {
 
 /** A grid config the app accepts (docs/experiments.md's example), the starting point of the broken ones. */
 export const VALID_GRID = {
-  generators: ['memseg', 'cutpaste'],
+  generators: ['memseg', 'random-walk'],
   nAug: [10, 20],
   seeds: [0, 1],
   heads: ['bce'],

@@ -12,13 +12,21 @@ export type StoreDigest = Map<string, Map<string, string>>;
 /** Canonical bytes of a record: keys sorted, typed arrays and Blobs by content, so equal data hashes equal. */
 async function canonical(v: unknown): Promise<unknown> {
   if (v instanceof Blob)
-    return { blob: v.type, sha256: createHash('sha256').update(new Uint8Array(await v.arrayBuffer())).digest('hex') };
+    return {
+      blob: v.type,
+      sha256: createHash('sha256')
+        .update(new Uint8Array(await v.arrayBuffer()))
+        .digest('hex'),
+    };
   if (ArrayBuffer.isView(v))
     return {
       view: v.constructor.name,
-      sha256: createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex'),
+      sha256: createHash('sha256')
+        .update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+        .digest('hex'),
     };
-  if (v instanceof ArrayBuffer) return { buffer: createHash('sha256').update(new Uint8Array(v)).digest('hex') };
+  if (v instanceof ArrayBuffer)
+    return { buffer: createHash('sha256').update(new Uint8Array(v)).digest('hex') };
   if (v instanceof Date) return { date: v.toISOString() };
   if (Array.isArray(v)) return Promise.all(v.map(canonical));
   if (v && typeof v === 'object') {

@@ -35,7 +35,8 @@ import { caseAt, type EntryPoint, type FuzzCase, type OnnxBases } from './corpus
 import { compareDigests, digestHash, storeDigest } from './digest.ts';
 import { BODY_LIMIT, TRAVERSALS, send, serverCase } from './server-corpus.ts';
 
-export type Outcome = { kind: 'accepted' } | { kind: 'rejected'; code: string } | { kind: 'crash'; detail: string };
+export type Outcome =
+  { kind: 'accepted' } | { kind: 'rejected'; code: string } | { kind: 'crash'; detail: string };
 
 export interface EntryResult {
   entry: EntryPoint;
@@ -63,16 +64,38 @@ export function namedErrorProblem(e: unknown): string | null {
   if (!e.fix.trim()) return `${e.code} without a fix: ${e.message}`;
   if (e.name !== e.code || !/^[A-Z]\w*Error: .+ — fix: .+/s.test(e.message))
     return `message not in the "Name: problem — fix: …" shape: ${e.message.slice(0, 300)}`;
+  if (e.message.split(' — fix: ').length > 2) return `two fixes in one message: ${e.message.slice(0, 300)}`;
+  // A bug of ours (TypeError, RangeError…) wrapped in a named error still is a bug; a library's complaint about
+  // the bytes it was given (fast-png, jpeg-js, fflate) is the expected cause of a "corrupt file" error.
+  for (let c: unknown = e.cause; c; c = (c as { cause?: unknown }).cause) {
+    if (!(c instanceof Error) || c instanceof DefectLabError) continue;
+    // The first frame with a file (native frames such as `new Uint8Array (<anonymous>)` say nothing of whose).
+    const frame = c.stack?.split('\n').find((l) => /^\s+at /.test(l) && /\//.test(l)) ?? '';
+    if (/^(TypeError|RangeError|ReferenceError)$/.test(c.name) && !frame.includes('node_modules'))
+      return `${e.code} wraps a bug of ours: ${c.name}: ${c.message} ${frame.trim()}`;
+  }
   return null;
 }
 
-async function classify(f: () => unknown | Promise<unknown>): Promise<Outcome> {
+/**
+ * Runs `f`: accepted, or rejected by a named error with a fix whose code is one of `allowed` (the errors the
+ * entry point documents: an `InvalidArgumentError` from deep inside a decoder names an internal argument, not
+ * the user's file, so it counts as a crash).
+ */
+async function classify(f: () => unknown | Promise<unknown>, allowed: readonly string[]): Promise<Outcome> {
   try {
     await f();
     return { kind: 'accepted' };
   } catch (e) {
     const p = namedErrorProblem(e);
-    return p ? { kind: 'crash', detail: p } : { kind: 'rejected', code: (e as DefectLabError).code };
+    if (p) return { kind: 'crash', detail: p };
+    const code = (e as DefectLabError).code;
+    if (!allowed.includes(code))
+      return {
+        kind: 'crash',
+        detail: `${code} is not an error this entry point raises: ${(e as Error).message}`,
+      };
+    return { kind: 'rejected', code };
   }
 }
 
@@ -83,11 +106,16 @@ function importOutcome(r: ImportReport): Outcome {
     // The engine's catch-all for errors that are not ImportErrors (a decoder bug) must never be reached.
     if (x.reason.startsWith('could not be read ('))
       return { kind: 'crash', detail: `unexpected error inside the import: ${x.message}` };
-    if (!/ — fix: ./.test(x.message)) return { kind: 'crash', detail: `rejection without a fix: ${x.message}` };
+    if (!/ — fix: ./.test(x.message))
+      return { kind: 'crash', detail: `rejection without a fix: ${x.message}` };
   }
   // Refused by name when anything was refused (the good files of a partly bad archive are still imported).
   if (r.rejected.length) return { kind: 'rejected', code: `ImportError:${r.rejected[0].kind}` };
-  return r.added > 0 || r.duplicates.length > 0 ? { kind: 'accepted' } : { kind: 'rejected', code: 'nothing-to-import' };
+  if (r.added > 0 || r.duplicates.length > 0) return { kind: 'accepted' };
+  // Nothing stored, nothing refused, nothing set aside: the user is told nothing about what went wrong.
+  if (r.ignored.length === 0)
+    return { kind: 'crash', detail: `imported nothing and named no reason: "${r.message}"` };
+  return { kind: 'rejected', code: 'only-side-files' };
 }
 
 // ---- the context: a store with data worth keeping, and the tiny model the model cases start from
@@ -179,7 +207,7 @@ async function runImage(c: FuzzCase<{ name: string; bytes: Uint8Array }>): Promi
   const got: { raster?: Awaited<ReturnType<typeof decodeImage>>['raster'] } = {};
   const o = await classify(async () => {
     got.raster = (await decodeImage(c.input.bytes, c.input.name)).raster;
-  });
+  }, ['ImportError']);
   if (o.kind === 'accepted' && got.raster) {
     const { width, height, channels, data } = got.raster;
     if (data.length !== width * height * channels || width < 1 || height < 1)
@@ -194,7 +222,7 @@ async function runMask(ctx: FuzzContext, c: FuzzCase<{ bytes: Uint8Array; width:
   const got: { mask?: ReturnType<typeof decodeMaskPng> } = {};
   const direct = await classify(() => {
     got.mask = decodeMaskPng(bytes, `mask-${c.index}.png`);
-  });
+  }, ['MaskDecodeError']);
   if (direct.kind === 'crash') return direct;
   if (got.mask) {
     const m = got.mask;
@@ -221,7 +249,10 @@ async function runMask(ctx: FuzzContext, c: FuzzCase<{ bytes: Uint8Array; width:
     if (!m) return { kind: 'crash' as const, detail: `image ${rec.name} points to a missing mask` };
     const raster = decodeMaskPng(new Uint8Array(await m.blob.arrayBuffer()));
     if (raster.width !== rec.width || raster.height !== rec.height)
-      return { kind: 'crash' as const, detail: `stored mask ${raster.width}×${raster.height} for ${rec.width}×${rec.height}` };
+      return {
+        kind: 'crash' as const,
+        detail: `stored mask ${raster.width}×${raster.height} for ${rec.width}×${rec.height}`,
+      };
   }
   const maskRejected = r.rejected.find((x) => x.file.endsWith('_mask.png'));
   return maskRejected ? { kind: 'rejected' as const, code: `ImportError:${maskRejected.kind}` } : direct;
@@ -233,14 +264,21 @@ async function runFolder(ctx: FuzzContext, c: FuzzCase<{ entries: { path: string
   try {
     plan = planImport(c.input.entries.map((e) => ({ path: e.path, bytes: e.bytes })));
   } catch (e) {
-    return { kind: 'crash' as const, detail: `planImport threw: ${namedErrorProblem(e) ?? (e as Error).message}` };
+    return {
+      kind: 'crash' as const,
+      detail: `planImport threw: ${namedErrorProblem(e) ?? (e as Error).message}`,
+    };
   }
   const given = new Set(c.input.entries.map((e) => normalizePath(e.path)));
   for (const it of plan.items)
     if (!given.has(it.file) || (it.maskFile && !given.has(it.maskFile)))
-      return { kind: 'crash' as const, detail: `plan names ${it.file} / ${it.maskFile}, which were not given` };
+      return {
+        kind: 'crash' as const,
+        detail: `plan names ${it.file} / ${it.maskFile}, which were not given`,
+      };
   for (const x of plan.rejected)
-    if (!/ — fix: ./.test(x.message)) return { kind: 'crash' as const, detail: `rejection without a fix: ${x.message}` };
+    if (!/ — fix: ./.test(x.message))
+      return { kind: 'crash' as const, detail: `rejection without a fix: ${x.message}` };
   const r = await ctx.engine.importFiles(ctx.targetId, {
     entries: c.input.entries.map((e) => ({ path: e.path, data: e.bytes })),
   });
@@ -248,7 +286,7 @@ async function runFolder(ctx: FuzzContext, c: FuzzCase<{ entries: { path: string
 }
 
 async function runModelManifest(c: FuzzCase<{ text: string }>): Promise<Outcome> {
-  return classify(() => parseManifestText(c.input.text, 'manifest.json'));
+  return classify(() => parseManifestText(c.input.text, 'manifest.json'), ['ManifestError']);
 }
 
 /** The tiny model's manifest with `path` standing for `bytes`: its size and sha256 agree, so checks go deeper. */
@@ -261,11 +299,13 @@ async function manifestFor(ctx: FuzzContext, path: string, bytes: Uint8Array): P
   return m;
 }
 
+const GRAPH_ERRORS = ['TruncatedModelError', 'LayoutMismatchError'];
+
 async function runOnnx(ctx: FuzzContext, c: FuzzCase<{ path: string; bytes: Uint8Array }>): Promise<Outcome> {
   const { path, bytes } = c.input;
   const manifest = await manifestFor(ctx, path, bytes);
   // 1. The graph check alone.
-  const direct = await classify(() => checkGraph(manifest, path, bytes));
+  const direct = await classify(() => checkGraph(manifest, path, bytes), GRAPH_ERRORS);
   if (direct.kind === 'crash') return direct;
   // 2. The whole download: served from a fake origin; a graph that fails its check is never committed, and the
   //    model is never marked complete.
@@ -276,10 +316,15 @@ async function runOnnx(ctx: FuzzContext, c: FuzzCase<{ path: string; bytes: Uint
   const fetchFn = (async (url: string | URL) => {
     const p = String(url).replace(/^https:\/\/models\.invalid\//, '');
     const b = served.get(p);
-    return b ? new Response(b as Uint8Array<ArrayBuffer>, { status: 200 }) : new Response('', { status: 404 });
+    return b
+      ? new Response(b as Uint8Array<ArrayBuffer>, { status: 200 })
+      : new Response('', { status: 404 });
   }) as typeof fetch;
   const mgr = new ModelManager(files, fetchFn, async () => ({ quota: 1e12, usage: 0 }));
-  const download = await classify(() => mgr.download(manifest, 'https://models.invalid/'));
+  const download = await classify(
+    () => mgr.download(manifest, 'https://models.invalid/'),
+    [...GRAPH_ERRORS, 'ChecksumError', 'DownloadError'],
+  );
   if (download.kind === 'crash') return download;
   const keys = await files.keys();
   if (download.kind === 'rejected') {
@@ -297,11 +342,17 @@ async function runShare(c: FuzzCase<{ token: string }>): Promise<Outcome> {
     const s = decodeSetup(c.input.token);
     // What decodes must be a whole setup: validating it again must pass.
     validateSetup(s);
-  });
+  }, [
+    'ShareLinkMalformedError',
+    'ShareLinkTruncatedError',
+    'ShareLinkChecksumError',
+    'ShareLinkVersionError',
+    'ShareSetupError',
+  ]);
 }
 
 async function runGrid(c: FuzzCase<{ text: string }>): Promise<Outcome> {
-  return classify(() => parseGridConfigText(c.input.text, 'fuzz.json'));
+  return classify(() => parseGridConfigText(c.input.text, 'fuzz.json'), ['GridConfigError']);
 }
 
 // ---- the server (its store is the datasets folder on disk: digested file by file)
@@ -323,7 +374,13 @@ function folderDigest(root: string): Map<string, string> {
 async function fuzzServer(n: number, only?: number): Promise<EntryResult> {
   const datasets = tempRoot('dl-fuzz-');
   const app = buildServer({
-    options: { datasets, models: TINY_MODELS, device: 'cpu', bodyLimitBytes: BODY_LIMIT, rateLimit: 1_000_000 },
+    options: {
+      datasets,
+      models: TINY_MODELS,
+      device: 'cpu',
+      bodyLimitBytes: BODY_LIMIT,
+      rateLimit: 1_000_000,
+    },
     diffusion: diffusionHandler(nodeDiffusionEngine(), localModels(TINY_MODELS, 'cpu')),
   });
   datasetFolder(datasets, 'tiles');
@@ -351,7 +408,8 @@ async function fuzzServer(n: number, only?: number): Promise<EntryResult> {
   }
   const after = folderDigest(datasets);
   res.digestAfter = digestOf(after);
-  for (const [k, v] of before) if (after.get(k) !== v) res.storeProblems.push(`datasets/${k} changed or removed`);
+  for (const [k, v] of before)
+    if (after.get(k) !== v) res.storeProblems.push(`datasets/${k} changed or removed`);
   for (const [k, v] of folderDigest(outside))
     if (outsideBefore.get(k) !== v) res.storeProblems.push(`outside/${k} written`);
   return res;
@@ -444,7 +502,11 @@ async function withUnhandled(res: EntryResult, f: () => Promise<void>): Promise<
 }
 
 /** Where an import corpus may add records: the target dataset's images and masks, and nowhere else. */
-async function checkStore(ctx: FuzzContext, before: Awaited<ReturnType<typeof storeDigest>>, res: EntryResult) {
+async function checkStore(
+  ctx: FuzzContext,
+  before: Awaited<ReturnType<typeof storeDigest>>,
+  res: EntryResult,
+) {
   const after = await storeDigest(ctx.dbName);
   res.digestAfter = digestHash(after);
   const d = compareDigests(before, after);
@@ -463,7 +525,12 @@ async function checkStore(ctx: FuzzContext, before: Awaited<ReturnType<typeof st
  * Runs `n` cases (or only case `only`) of one entry point. The store's digest is taken before and after; the
  * import entry points empty their target dataset first, so each corpus starts from the same store.
  */
-export async function fuzzEntry(entry: EntryPoint, n: number, ctx: FuzzContext, only?: number): Promise<EntryResult> {
+export async function fuzzEntry(
+  entry: EntryPoint,
+  n: number,
+  ctx: FuzzContext,
+  only?: number,
+): Promise<EntryResult> {
   if (entry === 'server') return fuzzServer(n, only);
   const imports = entry === 'zip' || entry === 'folder' || entry === 'mask';
   if (imports) {

@@ -419,4 +419,3 @@ export function serverCase(index: number, seed = FUZZ_SEED): FuzzCase<Req> {
   const what = `maker ${k}: ${r.method} ${r.path} ${r.body?.subarray(0, 120).toString() ?? ''}`;
   return { entry: 'server', index, what, input: { ...r, what } };
 }
-

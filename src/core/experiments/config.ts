@@ -10,8 +10,8 @@ import { DIAG_PRESET } from '../diffusion/settings.ts';
 import { validateGrid, type GridSpec } from './grid.ts';
 
 export class GridConfigTextError extends DefectLabError {
-  constructor(source: string, problem: string, fix: string) {
-    super('GridConfigError', `${source}: ${problem}`, fix);
+  constructor(source: string, problem: string, fix: string, options?: { cause?: unknown }) {
+    super('GridConfigError', `${source}: ${problem}`, fix, options);
   }
 }
 
@@ -82,7 +82,13 @@ export function parseGridConfigText(
         : {}),
     });
   } catch (e) {
-    throw new GridConfigTextError(source, errorInfo(e).message, FIX);
+    // One "— fix:" per message: the grid's own problem and fix (which names the field) come first, the example
+    // config after it.
+    if (e instanceof DefectLabError) {
+      const problem = e.message.slice(e.code.length + 2).split(' — fix: ')[0];
+      throw new GridConfigTextError(source, problem, e.fix ? `${e.fix}; or ${FIX}` : FIX, { cause: e });
+    }
+    throw new GridConfigTextError(source, errorInfo(e).message, FIX, { cause: e });
   }
   return {
     spec: spec as unknown as GridSpec,

@@ -48,7 +48,17 @@ export function unzipArchive(
   const reject = (e: ImportError) => out.rejected.push(rejected(e));
   const label = (name: string) => `${archiveName}/${name}`;
 
-  // 1. The central directory, without inflating anything.
+  // 1. The central directory, without inflating anything. fflate walks it without checking record signatures,
+  //    so a damaged end record or directory reads as no entries or as nameless garbage ones: an archive that
+  //    imported nothing and said nothing. Its structure is checked here first.
+  const damaged = centralDirectoryProblem(bytes);
+  if (damaged)
+    throw new ImportError(
+      archiveName,
+      'zip-corrupt',
+      `damaged zip archive (${damaged})`,
+      're-download or re-create the archive',
+    );
   const infos: UnzipFileInfo[] = [];
   try {
     unzipSync(bytes, {
@@ -122,6 +132,14 @@ export function unzipArchive(
     declaredTotal += f.originalSize;
     accepted.set(f.name, f);
   }
+
+  if (infos.every((f) => f.name.endsWith('/')) && out.rejected.length === 0)
+    throw new ImportError(
+      archiveName,
+      'empty',
+      infos.length ? 'the archive holds only folders, no files' : 'the archive is empty (no files in it)',
+      'check that you picked the right archive, or re-create it with the images inside',
+    );
 
   // 2. Inflate the accepted entries in a stream, counting what comes out.
   let total = 0;
@@ -229,6 +247,41 @@ export function unzipArchive(
     );
   }
   return out;
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_END = 0x06054b50;
+
+/**
+ * What is wrong with the end record and central directory (each record's signature and lengths), or null when
+ * they hold together. A missing end record is left to fflate, which names it; Zip64 archives are left to it too.
+ */
+export function centralDirectoryProblem(b: Uint8Array): string | null {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let e = b.length - 22;
+  const stop = Math.max(0, b.length - 65558);
+  while (e >= stop && dv.getUint32(e, true) !== SIG_END) e--;
+  if (e < stop) return null;
+  const count = dv.getUint16(e + 8, true);
+  const offset = dv.getUint32(e + 16, true);
+  if (count === 0xffff || offset === 0xffffffff) return null;
+  if (count === 0)
+    return b.length >= 4 && dv.getUint32(0, true) === SIG_LOCAL
+      ? 'its end record lists no entries, but it holds file data'
+      : null;
+  let p = offset;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > e || dv.getUint32(p, true) !== SIG_CENTRAL)
+      return i === 0
+        ? `its central directory is not at offset ${offset}, where the end record says`
+        : `entry ${i + 1} of ${count} of its central directory is missing or damaged`;
+    const nameLen = dv.getUint16(p + 28, true);
+    if (nameLen === 0) return `entry ${i + 1} of its central directory has no name`;
+    p += 46 + nameLen + dv.getUint16(p + 30, true) + dv.getUint16(p + 32, true);
+    if (p > e) return `entry ${i + 1} of its central directory runs past the end record`;
+  }
+  return null;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {
