@@ -52,7 +52,11 @@ export interface EntryResult {
   storeProblems: string[];
   digestBefore: string;
   digestAfter: string;
+  /** The slowest case (a near-hang shows here first) and the median case time, in this run. */
   slowest: { index: number; ms: number };
+  medianMs: number;
+  /** Every case's time in ms, by case order (for the median; not printed). */
+  caseMs: number[];
 }
 
 /** Null when `e` is a named error with a fix in the project's shape (`Name: problem — fix: what to do`). */
@@ -467,11 +471,16 @@ function emptyResult(entry: EntryPoint, digestBefore: string): EntryResult {
     digestBefore,
     digestAfter: '',
     slowest: { index: -1, ms: 0 },
+    medianMs: 0,
+    caseMs: [],
   };
 }
 
 function record(res: EntryResult, c: FuzzCase<unknown>, o: Outcome, ms: number): void {
   res.cases++;
+  res.caseMs.push(ms);
+  const sorted = [...res.caseMs].sort((a, b) => a - b);
+  res.medianMs = sorted[sorted.length >> 1];
   if (ms > res.slowest.ms) res.slowest = { index: c.index, ms: Math.round(ms) };
   if (o.kind === 'accepted') res.accepted++;
   else if (o.kind === 'rejected') {
