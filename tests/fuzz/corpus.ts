@@ -20,6 +20,7 @@ import onnxProto from 'onnx-proto';
 import { createRaster, type RasterImage } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { encodeSetup } from '../../src/core/share/codec.ts';
+import { diagReferenceSetup } from '../../src/core/share/example.ts';
 import { crc32, pushVarint, toBase64Url } from '../../src/core/share/bytes.ts';
 import type { WorkshopSetup } from '../../src/core/share/setup.ts';
 import { encodePng } from '../../src/runtime/decode.ts';
@@ -778,19 +779,11 @@ export interface ShareInput {
   token: string;
 }
 
+/** The README's reference setup (every section filled: generate, diffusion, models, train, grid) with one mask. */
 function sampleSetup(rng: Rng): WorkshopSetup {
   const m = createRaster(16, 12, 1);
   for (let i = 0; i < m.data.length; i++) m.data[i] = rng.bernoulli(0.3) ? 255 : 0;
-  return {
-    title: 'fuzz workshop',
-    generate: {
-      generator: 'memseg',
-      options: { probability: 1 },
-      count: 10,
-      seed: rng.int(0, 1000),
-    } as unknown as WorkshopSetup['generate'],
-    masks: [{ name: 'scratch', mask: m }],
-  };
+  return diagReferenceSetup([{ name: 'scratch', mask: m }]);
 }
 
 /** A frame exactly as the codec writes one (version, lengths, CRC-32), around any body: past the checksum. */
@@ -850,8 +843,19 @@ export function shareCase(index: number, seed = FUZZ_SEED): FuzzCase<ShareInput>
     what = `claims to unpack to ${n} bytes`;
   } else if (style === 5) {
     // A sound frame around a broken setup: past every byte check, down to validateSetup.
-    const setup = { ...sampleSetup(rng), masks: [{ name: 'm', w: 16, h: 12, n: 0 }] } as unknown;
-    const broken = breakJson(setup, rng);
+    let broken = {
+      value: {
+        ...sampleSetup(rng),
+        masks: rng.bernoulli(0.3) ? [{ name: 'm', w: 16, h: 12, n: 0 }] : [],
+      } as unknown,
+      path: '',
+    };
+    const paths: string[] = [];
+    for (let e = 0; e < 1 + rng.int(0, 3); e++) {
+      broken = breakJson(broken.value, rng);
+      paths.push(broken.path || '(root)');
+    }
+    broken.path = paths.join(', ');
     const tail = new Uint8Array(rng.int(0, 40)).map(() => rng.int(0, 256));
     const { body, length } = v2Body(JSON.stringify(broken.value), tail);
     token = frameToken(2, body, length);
