@@ -11,6 +11,8 @@ import { parseGridConfigText } from '../../src/core/experiments/config.ts';
 import { ImportError } from '../../src/core/import/errors.ts';
 import { unzipArchive } from '../../src/core/import/zip.ts';
 import { decodeImage } from '../../src/runtime/decode.ts';
+import { checkGraph } from '../../src/runtime/models/manager.ts';
+import { TruncatedModelError } from '../../src/runtime/models/onnx-inspect.ts';
 import { ManifestError, parseManifestText } from '../../src/runtime/models/manifest.ts';
 import { readManifest } from '../../server/node-engine.ts';
 import { caseAt } from './corpus.ts';
@@ -90,6 +92,21 @@ describe('regressions found by the fuzzer', () => {
     expect(litter.added).toBe(0);
     expect(litter.rejected.map((x) => x.kind)).toEqual(['empty']);
     expect(litter.rejected[0].reason).toMatch(/^no image files to import \(2 files of OS litter/);
+  });
+
+  it('onnx:6, 15, 20 — a graph with initialisers removed fails the model check (ORT would fail later, unnamed)', async () => {
+    for (const i of [6, 15, 20]) {
+      const c = caseAt('onnx', i, ctx.bases);
+      expect(c.what).toMatch(/initialisers removed$/);
+      const m = ctx.bases.manifest as unknown as Parameters<typeof checkGraph>[0];
+      expect(() => checkGraph(m, c.input.path, c.input.bytes)).toThrow(TruncatedModelError);
+      expect(() => checkGraph(m, c.input.path, c.input.bytes)).toThrow(
+        /reads ".+", which no initializer, graph input or node provides\) — fix: /,
+      );
+    }
+    // The intact graphs still pass.
+    for (const [path, bytes] of Object.entries(ctx.bases.graphs))
+      checkGraph(ctx.bases.manifest as unknown as Parameters<typeof checkGraph>[0], path, bytes);
   });
 
   it('grid configs: a field error carries one "— fix:", naming the field, with the example after it', () => {

@@ -167,6 +167,15 @@ function readValueInfo(r: Reader): ValueInfo {
   return { name, type, shape };
 }
 
+/** Whether an `AttributeProto` holds a graph (`g`, field 6) or graphs (field 11). */
+function hasGraphAttribute(a: Reader): boolean {
+  while (!a.done()) {
+    const f = a.next();
+    if ((f.no === 6 || f.no === 11) && f.wire === 2) return true;
+  }
+  return false;
+}
+
 /** Parses the parts of an ONNX model the manager checks. Throws `TruncatedModelError` on damaged bytes. */
 export function inspectOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxSummary {
   const top = new Reader(bytes, 0, bytes.length, file);
@@ -204,6 +213,9 @@ export function inspectOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxSummary
   const g = top.sub(graph);
   const inputNames: ValueInfo[] = [];
   const initNames = new Set<string>();
+  const produced = new Set<string>();
+  const nodeReads: { op: string; reads: string[] }[] = [];
+  let subgraphs = false;
   while (!g.done()) {
     const f = g.next();
     if (f.wire !== 2) continue;
@@ -211,11 +223,17 @@ export function inspectOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxSummary
       const n = g.sub(f);
       let op = '';
       let domain = '';
+      const reads: string[] = [];
       while (!n.done()) {
         const x = n.next();
         if (x.no === 4 && x.wire === 2) op = n.string(x);
         else if (x.no === 7 && x.wire === 2) domain = n.string(x);
+        else if (x.no === 1 && x.wire === 2) reads.push(n.string(x));
+        else if (x.no === 2 && x.wire === 2) produced.add(n.string(x));
+        // Subgraphs (If, Loop, Scan) read names of the enclosing scope: the reference check below is skipped.
+        else if (x.no === 5 && x.wire === 2) subgraphs ||= hasGraphAttribute(n.sub(x));
       }
+      nodeReads.push({ op, reads });
       ops.add(domain && domain !== 'ai.onnx' ? `${domain}.${op}` : op);
     } else if (f.no === 5) {
       const t = g.sub(f);
@@ -260,6 +278,20 @@ export function inspectOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxSummary
       initNames.add(name);
     } else if (f.no === 11) inputNames.push(readValueInfo(g.sub(f)));
     else if (f.no === 12) s.outputs.push(readValueInfo(g.sub(f)));
+  }
+  // Every tensor a node reads must come from somewhere: a graph input, an initializer or a node's output. A
+  // weight missing from a damaged or half-converted file otherwise passes here and fails later inside
+  // onnxruntime's session creation with an error that does not say the file is bad.
+  if (!subgraphs) {
+    const known = new Set([...inputNames.map((v) => v.name), ...initNames, ...produced]);
+    nodeReads.forEach(({ op, reads }, i) => {
+      const missing = reads.find((r) => r !== '' && !known.has(r));
+      if (missing !== undefined)
+        throw new TruncatedModelError(
+          file,
+          `node ${i} (${op || 'no op'}) reads ${JSON.stringify(missing)}, which no initializer, graph input or node provides`,
+        );
+    });
   }
   // Older exporters list initializers among the graph inputs too; those are weights, not feeds.
   s.inputs = inputNames.filter((v) => !initNames.has(v.name));
