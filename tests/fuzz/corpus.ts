@@ -380,7 +380,7 @@ const BAD_MANIFESTS = [
 
 export function zipCase(index: number, seed = FUZZ_SEED): FuzzCase<ZipInput> {
   const rng = new Rng(`${seed}/zip/${index}`);
-  const style = rng.int(0, 9);
+  const style = rng.int(0, 10);
   const name = `fuzz-${index}.zip`;
   let bytes: Uint8Array;
   let what: string;
@@ -440,6 +440,15 @@ export function zipCase(index: number, seed = FUZZ_SEED): FuzzCase<ZipInput> {
             : { 'README.txt': new TextEncoder().encode('hello'), 'x.png': new TextEncoder().encode('no') };
     bytes = zipSync(files);
     what = ['nested zip', 'directories only', 'empty zip', 'non-images named .png'][k];
+  } else if (style === 8) {
+    // A local file header that disagrees with the central directory: method, flags, sizes, name length.
+    bytes = copy(zipSync(smallDataset(rng, rng.bernoulli(0.5)), { level: 6 }));
+    const lh = rng.choice(findSig(bytes, 0x04034b50));
+    const field = rng.choice([6, 8, 18, 22, 26, 28] as const);
+    const v = field === 18 || field === 22 ? rng.choice(EDGE_U32) : rng.choice([...EDGE_U16, 8, 12, 14, 99]);
+    if (field === 18 || field === 22) setU32(bytes, lh + field, v, true);
+    else setU16(bytes, lh + field, v, true);
+    what = `local header field ${field} = ${v}`;
   } else {
     ({ bytes, what } = mutate(zipSync(smallDataset(rng, rng.bernoulli(0.5)), { level: 6 }), rng));
   }
