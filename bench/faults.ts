@@ -2,7 +2,7 @@
  * `npm run bench faults`: the full fuzz corpus of every entry point (issue #15 item 2; 1,000 cases each, or
  * `DL_FUZZ_N`), with the same runners and checks as `tests/fuzz/fuzz.test.ts`, printing per entry point the cases
  * fuzzed, how many were accepted (still usable input) and refused (named error with a fix), the crashes, the
- * unhandled rejections, whether the store digest came back unchanged, and the errors that answered. These are
+ * unhandled rejections, whether the data stored before came back unchanged (store digest), and the errors that answered. These are
  * the figures of the README's reliability section. A crash, an unhandled rejection or a store change is reported
  * as `error` (so the bench exits 1) with the replayable `entry:index` of the first cases.
  *
@@ -32,7 +32,10 @@ export async function run(): Promise<Record<string, unknown>> {
         rejectedNamed: r.rejected,
         crashes: r.crashes.length,
         unhandledRejections: r.unhandled.length,
-        storeUnchanged: r.storeProblems.length === 0,
+        // Nothing stored before changed or vanished, no half records; importers added whole records to their
+        // target dataset only (`recordsAdded`), so their digest after differs by exactly those.
+        storedDataUnchanged: r.storeProblems.length === 0,
+        recordsAdded: r.recordsAdded,
         digestBefore: r.digestBefore.slice(0, 16),
         digestAfter: r.digestAfter.slice(0, 16),
         byError: r.byCode,

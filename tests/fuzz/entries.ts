@@ -52,6 +52,8 @@ export interface EntryResult {
   storeProblems: string[];
   digestBefore: string;
   digestAfter: string;
+  /** Whole records the corpus added to its target dataset (importers only; the digest changes by these). */
+  recordsAdded: number;
   /** The slowest case (a near-hang shows here first) and the median case time, in this run. */
   slowest: { index: number; ms: number };
   medianMs: number;
@@ -470,6 +472,7 @@ function emptyResult(entry: EntryPoint, digestBefore: string): EntryResult {
     storeProblems: [],
     digestBefore,
     digestAfter: '',
+    recordsAdded: 0,
     slowest: { index: -1, ms: 0 },
     medianMs: 0,
     caseMs: [],
@@ -519,6 +522,7 @@ async function checkStore(
   const after = await storeDigest(ctx.dbName);
   res.digestAfter = digestHash(after);
   const d = compareDigests(before, after);
+  res.recordsAdded = d.added.length;
   res.storeProblems.push(...d.changed.map((k) => `changed: ${k}`), ...d.removed.map((k) => `removed: ${k}`));
   const targetImages = new Set((await ctx.store.listImages(ctx.targetId)).map((i) => JSON.stringify(i.id)));
   const targetMasks = new Set((await ctx.store.listMasks(ctx.targetId)).map((m) => JSON.stringify(m.id)));

@@ -35,7 +35,8 @@ function report(r: EntryResult): string {
 const MUST_REJECT_WITH: Partial<Record<EntryPoint, string[]>> = {
   image: ['ImportError'],
   zip: ['ImportError:zip-bomb', 'ImportError:path-traversal', 'ImportError:zip-corrupt'],
-  folder: ['ImportError:path-traversal'],
+  folder: ['ImportError:path-traversal', 'ImportError:missing-file', 'ImportError:manifest-invalid'],
+  mask: ['MaskDecodeError', 'ImportError:mask-size'],
   'model-manifest': ['ManifestError'],
   onnx: ['TruncatedModelError', 'LayoutMismatchError'],
   share: ['ShareLinkTruncatedError', 'ShareLinkChecksumError', 'ShareLinkVersionError', 'ShareSetupError'],
