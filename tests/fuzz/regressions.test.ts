@@ -109,7 +109,7 @@ describe('regressions found by the fuzzer', () => {
       checkGraph(ctx.bases.manifest as unknown as Parameters<typeof checkGraph>[0], path, bytes);
   });
 
-  it('grid configs: a field error carries one "— fix:", naming the field, with the example after it', () => {
+  it('grid configs: a field error carries one "— fix:": the example config, then the fix of the field', () => {
     const text = JSON.stringify({ generators: ['cutpaste'], seeds: [0], heads: ['bce'] });
     let e: unknown;
     try {
@@ -121,7 +121,7 @@ describe('regressions found by the fuzzer', () => {
     const m = (e as Error).message;
     expect(m.split(' — fix: ')).toHaveLength(2);
     expect(m).toMatch(
-      /^GridConfigError: grid\.json: generators\[\] must be .*got "cutpaste" — fix: pass generators\[\] as /,
+      /^GridConfigError: grid\.json: generators\[\] must be .*got "cutpaste" — fix: paste a grid config .*; for this field: pass generators\[\] as /,
     );
   });
 

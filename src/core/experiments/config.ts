@@ -82,11 +82,12 @@ export function parseGridConfigText(
         : {}),
     });
   } catch (e) {
-    // One "— fix:" per message: the grid's own problem and fix (which names the field) come first, the example
-    // config after it.
+    // One "— fix:" per message: the field's problem, then the example config and the field's own fix.
     if (e instanceof DefectLabError) {
       const problem = e.message.slice(e.code.length + 2).split(' — fix: ')[0];
-      throw new GridConfigTextError(source, problem, e.fix ? `${e.fix}; or ${FIX}` : FIX, { cause: e });
+      throw new GridConfigTextError(source, problem, e.fix ? `${FIX}; for this field: ${e.fix}` : FIX, {
+        cause: e,
+      });
     }
     throw new GridConfigTextError(source, errorInfo(e).message, FIX, { cause: e });
   }
