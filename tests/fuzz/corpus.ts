@@ -875,9 +875,25 @@ export function shareCase(index: number, seed = FUZZ_SEED): FuzzCase<ShareInput>
       token = 'A'.repeat(1 + rng.int(0, 3) * 4 + rng.int(0, 4) + (rng.bernoulli(0.5) ? 1_000_000 : 0));
       what = `${token.length} × "A"`;
     } else if (k === 1) {
-      const body = new TextEncoder().encode(rng.choice(['{', '[1,2]', '{"generate": 5}', '\u00ff\u00fe']));
+      // A version-1 link (the first workshops' flat JSON) with fields broken: the migration path.
+      const v1 = {
+        generator: 'memseg',
+        count: 12,
+        seed: 5,
+        params: { probability: 1 },
+        prompts: 'white marks on the wall\n copper metal scratches',
+        negativePrompt: 'smooth',
+        steps: 20,
+        guidance: 7.5,
+        strength: 0.9,
+        masks: [{ name: 'blob', width: 4, height: 2, runs: [3, 2, 3] }],
+      };
+      const broken = rng.bernoulli(0.8)
+        ? JSON.stringify(breakJson(v1, rng).value)
+        : rng.choice(['{', '[1,2]', '{"generate": 5}', '\u00ff\u00fe']);
+      const body = new TextEncoder().encode(broken);
       token = frameToken(1, body, body.length);
-      what = 'version 1 with a broken body';
+      what = `version 1: ${broken.slice(0, 80)}`;
     } else {
       token = frameToken(
         2,
