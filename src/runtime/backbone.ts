@@ -44,6 +44,7 @@ import { sha256Hex } from '../core/hash.ts';
 import type { DefectLabStore, StoredFeatures } from './db/types.ts';
 import type { FeatureMap } from './heads/spatial.ts';
 import type { Backend, OrtBackend } from './ort.ts';
+import { type FloatPathReport, type FloatPrecision, floatPath, isQuantizedOps } from './dequantize.ts';
 import backbonesJson from '../../models/manifests/backbones.json';
 
 const { onnx } = onnxProto;
@@ -79,6 +80,13 @@ export interface FeatureGraphInfo {
   tapOutputs: Record<string, string>;
   /** Whether the input's H/W were made symbolic (any input size runs). */
   dynamicInput: boolean;
+  /**
+   * 'fp32' / 'fp16' when the session runs the float path of a quantized graph (`dequantize.ts`), 'off' when it
+   * runs the graph as it is. Output names (taps, pooled, spatial) are the same either way.
+   */
+  floatPath?: 'off' | FloatPrecision;
+  /** The graph has quantized ops (QLinear*, QDQ), so a float path is a candidate for it. */
+  quantizedGraph?: boolean;
 }
 
 const FEATURE_SUFFIX = '__defectlab';
@@ -249,6 +257,7 @@ export function rewriteForFeatures(
       quantized,
       tapOutputs,
       dynamicInput,
+      quantizedGraph: isQuantizedOps(nodes.map((n) => n.opType ?? '')),
     },
   };
 }
@@ -302,6 +311,11 @@ export interface LoadBackboneOptions {
   taps?: readonly FeatureTapSpec[];
   /** Make the input's H/W symbolic so `extractTaps` can run other sizes than the preprocessing's. */
   dynamicInput?: boolean;
+  /**
+   * Run the float path of a quantized (QLinear* / QDQ) graph: weights dequantized, float ops, fp16 storage with
+   * 'fp16' (`dequantize.ts`; choose with `chooseFloatPrecision`). A float graph is unchanged by 'fp32'.
+   */
+  floatPath?: FloatPrecision;
   name?: string;
 }
 
@@ -330,17 +344,45 @@ export class Backbone {
     readonly preprocess: PreprocessOptions,
   ) {}
 
+  /** What the float path rewrote (null when the graph runs as it is). */
+  floatReport: FloatPathReport | null = null;
+
   static async load(model: Uint8Array, o: LoadBackboneOptions): Promise<Backbone> {
-    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id, o.spatialTensor, {
+    const label = o.name ?? o.id;
+    const rewritten = rewriteForFeatures(model, label, o.spatialTensor, {
       taps: o.taps,
       dynamicInput: o.dynamicInput,
     });
-    const session = await o.ort.createSession(bytes, { backend: o.device, name: o.name ?? o.id });
+    let { bytes } = rewritten;
+    const info: FeatureGraphInfo = { ...rewritten.info, floatPath: 'off' };
+    let report: FloatPathReport | null = null;
+    if (o.floatPath) {
+      // After the feature rewrite: its DequantizeLinear outputs (taps, pooled, spatial) become Identities of the
+      // float twins, so every output keeps its name.
+      const fp = floatPath(bytes, o.floatPath, label);
+      if (Object.keys(fp.report.rewritten).length || o.floatPath === 'fp16') {
+        bytes = fp.bytes;
+        report = fp.report;
+        info.floatPath = o.floatPath;
+      }
+    }
+    const session = await o.ort.createSession(bytes, { backend: o.device, name: label });
     const [, , h, w] = info.inputShape;
     const pre =
       o.preprocess ??
       imagenetPreprocess(typeof w === 'number' && w > 0 ? w : 224, typeof h === 'number' && h > 0 ? h : 224);
-    return new Backbone(o.id, session, info, pre);
+    const b = new Backbone(o.id, session, info, pre);
+    b.floatReport = report;
+    return b;
+  }
+
+  /**
+   * The feature cache's backbone key: the id, plus the float path when one runs (its features differ from the
+   * int8 graph's by the int8 rounding, so the two must never share cached rows).
+   */
+  get cacheId(): string {
+    const p = this.info.floatPath ?? 'off';
+    return p === 'off' ? this.id : `${this.id}|float:${p}`;
   }
 
   /** Where it runs ('webgpu', 'wasm', 'cpu') and why, when that is not what was asked. */
@@ -523,7 +565,7 @@ export class CachedFeatures {
 
   async extract(items: readonly KeyedImage[], o: ExtractOptions = {}): Promise<StoredFeatures[]> {
     const pre = this.backbone.preprocessingId;
-    const key = (sha256: string) => ({ backbone: this.backbone.id, sha256, preprocessing: pre });
+    const key = (sha256: string) => ({ backbone: this.backbone.cacheId, sha256, preprocessing: pre });
     const out: (StoredFeatures | undefined)[] = await Promise.all(
       items.map((it) => this.store.getFeatures(key(it.sha256))),
     );
@@ -574,7 +616,7 @@ export class CachedTaps {
 
   private key(sha256: string, tap: string, res: InputResolution) {
     return {
-      backbone: this.backbone.id,
+      backbone: this.backbone.cacheId,
       sha256,
       preprocessing: `${this.backbone.preprocessingId}|tap:${tap}|${resolutionId(res)}`,
     };
