@@ -23,7 +23,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { DefectLabError, InvalidArgumentError } from '../core/errors.ts';
-import { type RasterImage, crop } from '../core/image.ts';
+import { type RasterImage, createRaster, crop } from '../core/image.ts';
 import {
   type PreprocessOptions,
   imagenetPreprocess,
@@ -44,7 +44,13 @@ import { sha256Hex } from '../core/hash.ts';
 import type { DefectLabStore, StoredFeatures } from './db/types.ts';
 import type { FeatureMap } from './heads/spatial.ts';
 import type { Backend, OrtBackend } from './ort.ts';
-import { type FloatPathReport, type FloatPrecision, floatPath, isQuantizedOps } from './dequantize.ts';
+import {
+  type FloatPathReport,
+  type FloatPrecision,
+  type FloatRounding,
+  floatPath,
+  isQuantizedOps,
+} from './dequantize.ts';
 import backbonesJson from '../../models/manifests/backbones.json';
 
 const { onnx } = onnxProto;
@@ -85,6 +91,8 @@ export interface FeatureGraphInfo {
    * runs the graph as it is. Output names (taps, pooled, spatial) are the same either way.
    */
   floatPath?: 'off' | FloatPrecision;
+  /** With a float path: whether activations are rounded to their int8 grid ('int8') or not ('none'). */
+  floatRounding?: FloatRounding;
   /** The graph has quantized ops (QLinear*, QDQ), so a float path is a candidate for it. */
   quantizedGraph?: boolean;
 }
@@ -316,6 +324,8 @@ export interface LoadBackboneOptions {
    * 'fp16' (`dequantize.ts`; choose with `chooseFloatPrecision`). A float graph is unchanged by 'fp32'.
    */
   floatPath?: FloatPrecision;
+  /** With `floatPath`: 'int8' rounds every activation to its int8 grid (features ≈ the int8 graph's). */
+  floatRounding?: FloatRounding;
   name?: string;
 }
 
@@ -359,11 +369,12 @@ export class Backbone {
     if (o.floatPath) {
       // After the feature rewrite: its DequantizeLinear outputs (taps, pooled, spatial) become Identities of the
       // float twins, so every output keeps its name.
-      const fp = floatPath(bytes, o.floatPath, label);
+      const fp = floatPath(bytes, o.floatPath, label, o.floatRounding);
       if (Object.keys(fp.report.rewritten).length || o.floatPath === 'fp16') {
         bytes = fp.bytes;
         report = fp.report;
         info.floatPath = o.floatPath;
+        info.floatRounding = fp.report.rounding;
       }
     }
     const session = await o.ort.createSession(bytes, { backend: o.device, name: label });
@@ -382,7 +393,8 @@ export class Backbone {
    */
   get cacheId(): string {
     const p = this.info.floatPath ?? 'off';
-    return p === 'off' ? this.id : `${this.id}|float:${p}`;
+    if (p === 'off') return this.id;
+    return `${this.id}|float:${p}${this.info.floatRounding === 'int8' ? '+int8-rounding' : ''}`;
   }
 
   /** Where it runs ('webgpu', 'wasm', 'cpu') and why, when that is not what was asked. */
@@ -534,6 +546,27 @@ export class Backbone {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/**
+ * Milliseconds per image of `batch` synthetic images at the backbone's input size through its session (pooled +
+ * spatial, as `extract` asks), best of `runs` after one warm-up run: what "auto" compares a float path with the
+ * int8 graph by.
+ */
+export async function timeBackbone(b: Backbone, batch = 2, runs = 2): Promise<number> {
+  const { width, height } = b.preprocess;
+  const img = createRaster(width, height, 3);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) >>> 24;
+  const images = Array.from({ length: batch }, () => img);
+  const outs = [b.info.pooledOutput, b.info.spatialOutput];
+  await b.runBatch(images, outs);
+  let best = Infinity;
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    await b.runBatch(images, outs);
+    best = Math.min(best, (performance.now() - t0) / batch);
+  }
+  return best;
 }
 
 /** An image with its content hash (the store's `ImageRecord.sha256`), the cache key's image part. */

@@ -46,6 +46,13 @@ const FLOAT16 = 10;
 /** Precision of a float path: fp32 everywhere, fp16 where WebGPU has `shader-f16`. */
 export type FloatPrecision = 'fp32' | 'fp16';
 
+/**
+ * 'none': activations stay unrounded (the fastest float graph); 'int8': every quantized activation is rounded to
+ * its int8 grid in float (`round(x / scale) · scale`, three cheap element-wise ops per layer), so the float graph
+ * reproduces the int8 graph's values up to ties and fp32 summation order.
+ */
+export type FloatRounding = 'none' | 'int8';
+
 /** Ops that make a graph quantized (static QLinear/QDQ ones are rewritten; dynamic ones are refused). */
 export const QUANTIZED_OP_TYPES: ReadonlySet<string> = new Set([
   'QuantizeLinear',
@@ -86,6 +93,7 @@ export interface FloatPathReport {
   /** Quantized value → its float twin (for taps that name an int8 tensor). */
   floatOf: Record<string, string>;
   precision: FloatPrecision;
+  rounding: FloatRounding;
   /** Float tensors stored as fp16 (fp16 only). */
   halfInitializers: number;
 }
@@ -144,8 +152,19 @@ function opsetOf(model: ModelProtoT): number {
  * Rewrites a decoded model in place (see the header); a graph without quantized ops is left as it is. Throws
  * `FloatPathError` for what it cannot rewrite, before changing anything.
  */
-export function dequantizeModel(model: ModelProtoT, name = 'model'): FloatPathReport {
-  const report: FloatPathReport = { rewritten: {}, floatOf: {}, precision: 'fp32', halfInitializers: 0 };
+export function dequantizeModel(
+  model: ModelProtoT,
+  name = 'model',
+  o: { rounding?: FloatRounding } = {},
+): FloatPathReport {
+  const rounding = o.rounding ?? 'none';
+  const report: FloatPathReport = {
+    rewritten: {},
+    floatOf: {},
+    precision: 'fp32',
+    rounding,
+    halfInitializers: 0,
+  };
   const g = model.graph;
   if (!g?.node?.length) return report;
   const ops = g.node.map((n) => n.opType ?? '');
@@ -224,6 +243,13 @@ export function dequantizeModel(model: ModelProtoT, name = 'model'): FloatPathRe
   /** y_float = clip(x, range of (scale, zp)). */
   const clip = (x: string, scale: string, zp: string | undefined, y: string) => {
     const [lo, hi] = qRange(scale, zp);
+    if (rounding === 'int8' && opset >= 11) {
+      // round(x / s) · s: the int8 graph's requantization (zero points are integers, so they cancel).
+      out.push(node('Div', [x, scale], [`${y}__steps`]));
+      out.push(node('Round', [`${y}__steps`], [`${y}__rounded`]));
+      out.push(node('Mul', [`${y}__rounded`, scale], [`${y}__grid`]));
+      x = `${y}__grid`;
+    }
     if (opset >= 11) out.push(node('Clip', [x, scalar(lo), scalar(hi)], [y]));
     else
       out.push(
@@ -455,6 +481,7 @@ export function floatPath(
   bytes: Uint8Array,
   precision: FloatPrecision = 'fp32',
   name = 'model',
+  rounding: FloatRounding = 'none',
 ): { bytes: Uint8Array; report: FloatPathReport } {
   let model: ModelProtoT;
   try {
@@ -462,7 +489,7 @@ export function floatPath(
   } catch (e) {
     throw new FloatPathError(name, `is not an ONNX model (${(e as Error).message})`, 'pick an .onnx file');
   }
-  const report = dequantizeModel(model, name);
+  const report = dequantizeModel(model, name, { rounding });
   if (precision === 'fp16') {
     report.halfInitializers = toFloat16(model);
     report.precision = 'fp16';
