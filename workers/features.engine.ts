@@ -19,7 +19,7 @@ import {
   findBackbone,
   identifyBackbone,
   manifestLoadOptions,
-  timeBackbone,
+  timeBackbones,
 } from '../src/runtime/backbone.ts';
 import {
   type FloatPathMeasurement,
@@ -264,16 +264,26 @@ export class FeaturesEngine implements FeaturesApi {
         measuredAt: Date.now(),
       };
       try {
-        measured.int8Ms = await timeBackbone(int8);
-      } catch (e) {
-        measured.int8Error = e instanceof Error ? e.message : String(e);
-      }
-      try {
         float = await load(p);
         measured.floatBackend = float.backend;
-        measured.floatMs = await timeBackbone(float);
       } catch (e) {
         measured.floatError = e instanceof Error ? e.message : String(e);
+      }
+      try {
+        [measured.int8Ms, measured.floatMs = null] = await timeBackbones(float ? [int8, float] : [int8]);
+      } catch {
+        // Time them one by one to learn which failed.
+        for (const [b, k] of [
+          [int8, 'int8'],
+          [float, 'float'],
+        ] as const) {
+          if (!b) continue;
+          try {
+            measured[`${k}Ms`] = (await timeBackbones([b]))[0];
+          } catch (err) {
+            measured[`${k}Error`] = err instanceof Error ? err.message : String(err);
+          }
+        }
       }
       m = measured;
       await store.save(m).catch(() => undefined);

@@ -549,23 +549,28 @@ export class Backbone {
 }
 
 /**
- * Milliseconds per image of `batch` synthetic images at the backbone's input size through its session (pooled +
- * spatial, as `extract` asks), best of `runs` after one warm-up run: what "auto" compares a float path with the
- * int8 graph by.
+ * Milliseconds per image of `batch` synthetic images at each backbone's input size through its session (pooled +
+ * spatial, as `extract` asks): one warm-up run each, then `rounds` rounds that run every backbone once in turn,
+ * best round kept per backbone. Interleaved, so a burst of load from another tab or worker hits every candidate
+ * alike: what "auto" compares a float path with the int8 graph by.
  */
-export async function timeBackbone(b: Backbone, batch = 2, runs = 2): Promise<number> {
-  const { width, height } = b.preprocess;
-  const img = createRaster(width, height, 3);
-  for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) >>> 24;
-  const images = Array.from({ length: batch }, () => img);
-  const outs = [b.info.pooledOutput, b.info.spatialOutput];
-  await b.runBatch(images, outs);
-  let best = Infinity;
-  for (let r = 0; r < runs; r++) {
-    const t0 = performance.now();
-    await b.runBatch(images, outs);
-    best = Math.min(best, (performance.now() - t0) / batch);
-  }
+export async function timeBackbones(list: readonly Backbone[], batch = 2, rounds = 3): Promise<number[]> {
+  const inputs = list.map((b) => {
+    const { width, height } = b.preprocess;
+    const img = createRaster(width, height, 3);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) >>> 24;
+    return Array.from({ length: batch }, () => img);
+  });
+  const once = (k: number) =>
+    list[k].runBatch(inputs[k], [list[k].info.pooledOutput, list[k].info.spatialOutput]);
+  for (let k = 0; k < list.length; k++) await once(k);
+  const best = list.map(() => Infinity);
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < list.length; k++) {
+      const t0 = performance.now();
+      await once(k);
+      best[k] = Math.min(best[k], (performance.now() - t0) / batch);
+    }
   return best;
 }
 
