@@ -217,7 +217,41 @@ export async function run(): Promise<Record<string, unknown>> {
   return out;
 }
 
-// `npx tsx bench/features.ts` runs it alone.
+/**
+ * bench/README.md's issue-16 features rows from saved `npm run bench features` outputs (the JSON `bench/run.ts`
+ * prints, or this topic's own), one row per run and backbone, so the table is written by code:
+ * `npx tsx bench/features.ts --table run1.json run2.json …`.
+ */
+export function featuresTableRows(results: Record<string, unknown>[]): string[] {
+  const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '—');
+  const ratio = (x: unknown) => (typeof x === 'number' ? `${x.toFixed(x < 0.1 ? 3 : 2)}×` : '—');
+  const rows: string[] = [];
+  results.forEach((raw, i) => {
+    const r = ((raw.results as Record<string, unknown> | undefined)?.features ?? raw) as Record<
+      string,
+      Record<string, { featuresPerSecond?: number; floatPath?: string } | number | undefined>
+    >;
+    for (const [id, v] of Object.entries(r)) {
+      if (!v || typeof v !== 'object' || !('nodeCpu' in v)) continue;
+      const fps = (k: string) => (v[k] as { featuresPerSecond?: number } | undefined)?.featuresPerSecond;
+      const path = (v.browser_wasm as { floatPath?: string } | undefined)?.floatPath;
+      rows.push(
+        `| ${i + 1} | ${id} | ${f(fps('nodeCpu'))} | ${f(fps('browser_wasm'))} (${path === 'off' || !path ? 'as is' : `float ${path}`}) | ${ratio(
+          v.wasmToNode,
+        )} | ${ratio(v.wasmFloatToNode)} | ${ratio(v.wasmInt8ToNode)} | ${ratio(v.webgpuToNode)} | ${ratio(v.webgpuFloatToNode)} |`,
+      );
+    }
+  });
+  return rows;
+}
+
+// `npx tsx bench/features.ts` runs it alone; `--table <json>…` prints the README rows of saved runs.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run(), null, 2));
+  if (process.argv[2] === '--table')
+    console.log(
+      featuresTableRows(
+        process.argv.slice(3).map((p) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>),
+      ).join('\n'),
+    );
+  else console.log(JSON.stringify(await run(), null, 2));
 }
