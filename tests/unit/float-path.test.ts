@@ -16,6 +16,7 @@
  *   pooled cosine min 0.897, mean 0.956; with int8 rounding min 0.976, mean 0.989); every feature tap keeps its name and shape;
  * - fp16 storage: every float initializer is fp16, inputs/outputs stay float32, features within cosine 0.999
  *   of the fp32 float path;
+ * - the feature cache keys float-path rows apart from the int8 graph's (`Backbone.cacheId`);
  * - graphs it cannot rewrite (dynamic quantization) → `FloatPathError` naming the file and the fix;
  * - "auto" in the features engine: in Node the int8 graph; in a web flavour the candidate the measurement says
  *   is faster, measured once per key and reused.
@@ -30,7 +31,8 @@ import { averagePrecision } from '../../src/core/metrics/index.ts';
 import { knnScores } from '../../src/core/experiments/baselines.ts';
 import type { RasterImage } from '../../src/core/image.ts';
 import { toFloat32 } from '../../src/core/tensor.ts';
-import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
+import { Backbone, CachedFeatures, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
+import type { StoredFeatures } from '../../src/runtime/db/types.ts';
 import {
   type FloatPathMeasurement,
   type FloatPathStore,
@@ -378,6 +380,11 @@ interface Item {
   split: string;
 }
 
+function mtFirst(): string {
+  return (JSON.parse(readFileSync(resolve(DATA, 'manifest.json'), 'utf8')) as { items: Item[] }).items[0]
+    .file;
+}
+
 async function decodeAll(items: Item[]): Promise<RasterImage[]> {
   return Promise.all(
     items.map(async (i) => (await decodeImage(readFileSync(resolve(DATA, i.file)), i.file)).raster),
@@ -488,6 +495,35 @@ describe('float path: the real MobileNetV2-int8 on the real magnetic tiles', () 
     for (let i = 0; i < imgs.length; i++)
       expect(cosine(out.fp16[i], out.fp32[i])).toBeGreaterThanOrEqual(0.999);
   }, 300_000);
+});
+
+describe('float path: the feature cache', () => {
+  it("keys float-path rows apart from the int8 graph's: neither path is served the other's features", async () => {
+    const rows = new Map<string, StoredFeatures>();
+    const store = {
+      async getFeatures(k: object) {
+        return rows.get(JSON.stringify(k));
+      },
+      async putFeatures(k: object, f: StoredFeatures) {
+        rows.set(JSON.stringify(k), f);
+      },
+    };
+    const item = (await decodeAll([{ file: mtFirst(), label: 0, split: 'train' }]))[0];
+    const keyed = [{ sha256: 'tile-0', load: () => item }];
+    const opts = { ...manifestLoadOptions(findBackbone('mobilenetv2-12-int8')!), ort: nodeBackend };
+    const got: Float32Array[] = [];
+    for (const fp of [undefined, 'fp32', undefined] as const) {
+      const bb = await Backbone.load(MOBILENET, { ...opts, floatPath: fp });
+      const cache = new CachedFeatures(bb, store);
+      got.push((await cache.extract(keyed, { pooledOnly: true }))[0].pooled);
+      // int8 first: a miss; the float path: a miss too (its own key); int8 again: a hit on its own row.
+      expect([cache.hits, cache.misses]).toEqual(got.length === 3 ? [1, 0] : [0, 1]);
+      await bb.release();
+    }
+    expect(rows.size).toBe(2);
+    expect(cosine(got[0], got[1])).toBeLessThan(0.9999);
+    expect(got[2]).toEqual(got[0]);
+  }, 120_000);
 });
 
 describe('float path: "auto" in the features engine', () => {
