@@ -4,7 +4,9 @@
  * warm-up batch, on
  * - onnxruntime-node CPU;
  * - the built app's features worker (`workers/features.*`, onnxruntime-web) in Chromium on WebGPU and on WASM,
- *   with the ratio to Node CPU (`wasmToNode`, `webgpuToNode` per backbone). WebGPU here is SwiftShader (a CPU emulation, ~100× slower than WASM), so the
+ *   with the ratio to Node CPU (`wasmToNode`, `webgpuToNode` per backbone: the path "auto" picks); for the int8
+ *   MobileNetV2 also its float path (`wasmFloatToNode`, `webgpuFloatToNode`, `src/runtime/dequantize.ts`) and
+ *   its int8 graph (`wasmInt8ToNode`) forced. WebGPU here is SwiftShader (a CPU emulation, ~100× slower than WASM), so the
  *   WebGPU figures say nothing about a real GPU, and they use fewer images.
  * Reads ../shared in place; a missing file or build part is `skipped` with the reason.
  */
@@ -69,7 +71,7 @@ async function nodeFigure(bytes: Uint8Array, id: string): Promise<Figure> {
  * batch, then `extractImages` of `count` images (random pixels from a fixed LCG) timed end to end, as the app
  * calls it (images cloned into the worker, features back).
  */
-const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch }) => {
+const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, runs, batch }) => {
   const api = globalThis.__bench.features;
   const bytes = b64 ? Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)) : undefined;
   let s = 12345;
@@ -79,18 +81,21 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch 
     return { width, height, channels: 3, data };
   });
   const out = {};
-  for (const [device, count] of Object.entries(plan)) {
+  for (const { label, device, floatPath, count } of runs) {
     const t0 = performance.now();
-    const info = await api.loadBackbone({ manifestId, url, bytes, device });
+    const info = await api.loadBackbone({ manifestId, url, bytes, device, floatPath });
     const loadMs = performance.now() - t0;
     await api.extractImages(make(batch));
     const imgs = make(count);
     const t1 = performance.now();
     const f = await api.extractImages(imgs);
     const seconds = (performance.now() - t1) / 1000;
-    out[device] = {
+    out[label] = {
       backend: 'onnxruntime-web ' + info.backend + ' (features worker)',
       ranOn: info.backend,
+      asked: { device, floatPath },
+      floatPath: info.floatPath,
+      ...(info.floatPathReason ? { floatPathReason: info.floatPathReason } : {}),
       // Threads need it (threads.ts): without isolation the worker runs onnxruntime on one thread.
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
       ...(info.fallbackReason ? { fallbackReason: info.fallbackReason } : {}),
@@ -108,6 +113,27 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, plan, batch 
 }`;
 
 type BrowserFigures = Record<string, Record<string, unknown>>;
+
+/**
+ * The browser runs per backbone: each backend as "auto" picks the path (`wasm`, `webgpu`: for an int8 model the
+ * float path or the int8 graph, whichever the features engine measured faster), and for an int8 model also each
+ * path forced (`wasmFloat`, `wasmInt8`, `webgpuFloat`), so the ratios of both candidates print side by side.
+ */
+function runsFor(id: string): { label: string; device: string; floatPath: string; count: number }[] {
+  const c = COUNTS[id];
+  const runs = [
+    { label: 'wasm', device: 'wasm', floatPath: 'auto', count: c.cpu },
+    { label: 'webgpu', device: 'webgpu', floatPath: 'auto', count: c.webgpu },
+  ];
+  if (id === 'mobilenetv2-12-int8')
+    runs.push(
+      { label: 'wasmFloat', device: 'wasm', floatPath: 'fp32', count: c.cpu },
+      { label: 'wasmInt8', device: 'wasm', floatPath: 'off', count: c.cpu },
+      // fp16 where the adapter has shader-f16 (the engine decides; SwiftShader: fp32).
+      { label: 'webgpuFloat', device: 'webgpu', floatPath: 'fp16', count: c.webgpu },
+    );
+  return runs;
+}
 
 async function browserFigures(): Promise<BrowserFigures | { skipped: string }> {
   const skip = browserSkipReason();
@@ -143,7 +169,7 @@ async function browserFigures(): Promise<BrowserFigures | { skipped: string }> {
           ...m.arg,
           width,
           height,
-          plan: { wasm: COUNTS[m.id].cpu, webgpu: COUNTS[m.id].webgpu },
+          runs: runsFor(m.id),
           batch: BATCH,
         });
       } catch (e) {
@@ -179,17 +205,53 @@ export async function run(): Promise<Record<string, unknown>> {
       out[id].browser = figs;
       continue;
     }
-    for (const [device, f] of Object.entries(figs as Record<string, { featuresPerSecond: number }>)) {
+    for (const [label, f] of Object.entries(figs as Record<string, { featuresPerSecond: number }>)) {
       const ratio = node ? f.featuresPerSecond / node : null;
-      out[id][`browser_${device}`] = { ...f, ratioToNodeCpu: ratio };
-      // The issue-16 names, side by side per backbone: browser worker features/s over onnxruntime-node CPU's.
-      out[id][device === 'wasm' ? 'wasmToNode' : 'webgpuToNode'] = ratio;
+      out[id][`browser_${label}`] = { ...f, ratioToNodeCpu: ratio };
+      // The issue-16 names, side by side per backbone: browser worker features/s over onnxruntime-node CPU's
+      // (`wasmToNode` / `webgpuToNode`: what "auto" picks; `wasmFloatToNode`, `wasmInt8ToNode`,
+      // `webgpuFloatToNode`: one path forced).
+      out[id][`${label}ToNode`] = ratio;
     }
   }
   return out;
 }
 
-// `npx tsx bench/features.ts` runs it alone.
+/**
+ * bench/README.md's issue-16 features rows from saved `npm run bench features` outputs (the JSON `bench/run.ts`
+ * prints, or this topic's own), one row per run and backbone, so the table is written by code:
+ * `npx tsx bench/features.ts --table run1.json run2.json …`.
+ */
+export function featuresTableRows(results: Record<string, unknown>[]): string[] {
+  const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '—');
+  const ratio = (x: unknown) => (typeof x === 'number' ? `${x.toFixed(x < 0.1 ? 3 : 2)}×` : '—');
+  const rows: string[] = [];
+  results.forEach((raw, i) => {
+    const r = ((raw.results as Record<string, unknown> | undefined)?.features ?? raw) as Record<
+      string,
+      Record<string, { featuresPerSecond?: number; floatPath?: string } | number | undefined>
+    >;
+    for (const [id, v] of Object.entries(r)) {
+      if (!v || typeof v !== 'object' || !('nodeCpu' in v)) continue;
+      const fps = (k: string) => (v[k] as { featuresPerSecond?: number } | undefined)?.featuresPerSecond;
+      const path = (v.browser_wasm as { floatPath?: string } | undefined)?.floatPath;
+      rows.push(
+        `| ${i + 1} | ${id} | ${f(fps('nodeCpu'))} | ${f(fps('browser_wasm'))} (${path === 'off' || !path ? 'as is' : `float ${path}`}) | ${ratio(
+          v.wasmToNode,
+        )} | ${ratio(v.wasmFloatToNode)} | ${ratio(v.wasmInt8ToNode)} | ${ratio(v.webgpuToNode)} | ${ratio(v.webgpuFloatToNode)} |`,
+      );
+    }
+  });
+  return rows;
+}
+
+// `npx tsx bench/features.ts` runs it alone; `--table <json>…` prints the README rows of saved runs.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run(), null, 2));
+  if (process.argv[2] === '--table')
+    console.log(
+      featuresTableRows(
+        process.argv.slice(3).map((p) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>),
+      ).join('\n'),
+    );
+  else console.log(JSON.stringify(await run(), null, 2));
 }

@@ -19,13 +19,30 @@ import {
   findBackbone,
   identifyBackbone,
   manifestLoadOptions,
+  timeBackbones,
 } from '../src/runtime/backbone.ts';
+import {
+  type FloatPathMeasurement,
+  type FloatPathStore,
+  currentDeviceKey,
+  decideFloatPath,
+  floatPathKey,
+  sharedFloatPathStore,
+} from '../src/runtime/backend-choice.ts';
+import { type FloatPrecision, chooseFloatPrecision } from '../src/runtime/dequantize.ts';
 import type { DefectLabStore, ImageFilter } from '../src/runtime/db/types.ts';
 import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
 import type { Backend, OrtBackend } from '../src/runtime/ort.ts';
 import { type Cancellable, JobRegistry } from './host.ts';
 
 export type DevicePreference = 'auto' | Backend;
+
+/**
+ * How an int8 (QLinear* / QDQ) backbone runs: 'off' = the graph as it is; 'fp32' / 'fp16' = its float path
+ * (`src/runtime/dequantize.ts`; 'fp16' only where WebGPU has shader-f16, else fp32 with the reason); 'auto' =
+ * whichever this device measured faster (browser; stored per device, model and backend), int8 in Node.
+ */
+export type FloatPathPreference = 'auto' | 'off' | FloatPrecision;
 
 export interface LoadBackboneRequest {
   /** A manifest id ('mobilenetv2-12-int8', 'resnet50-hf', 'tiny-resnet'). */
@@ -36,6 +53,8 @@ export interface LoadBackboneRequest {
   url?: string;
   name?: string;
   device?: DevicePreference;
+  /** Default 'auto'. Ignored for float models. */
+  floatPath?: FloatPathPreference;
 }
 
 export interface BackboneInfo {
@@ -50,6 +69,10 @@ export interface BackboneInfo {
   spatialOutput: string;
   preprocess: PreprocessOptions;
   preprocessingId: string;
+  /** 'fp32' / 'fp16' when the float path of an int8 graph runs, else 'off'. */
+  floatPath: 'off' | FloatPrecision;
+  /** Why that path ("auto: measured: float path (fp32) 40 ms vs int8 210 ms per image …"); '' for float models. */
+  floatPathReason: string;
 }
 
 /** One image of a dataset with what evaluation needs to know about it. */
@@ -117,6 +140,8 @@ export interface FeaturesEngineDeps {
    * first backend.
    */
   autoDevice?: () => Promise<Backend | { backend: Backend; reason: string }>;
+  /** Where "auto" keeps its float-path measurements (default: the origin's shared settings). */
+  floatPathStore?: FloatPathStore;
 }
 
 export function imageMeta(r: ImageRecord): ImageMeta {
@@ -184,13 +209,93 @@ export class FeaturesEngine implements FeaturesApi {
     const opts = entry
       ? manifestLoadOptions(entry)
       : { id: `user:${req.name ?? 'model'}:${bytes.length}`, name: req.name ?? 'picked model' };
-    this.backbone = await Backbone.load(bytes, { ...opts, ort: this.deps.ort, device });
+    const model = bytes;
+    const load = (floatPath?: FloatPrecision) =>
+      Backbone.load(model, { ...opts, ort: this.deps.ort, device, floatPath });
+    const chosen = await this.withFloatPath(req.floatPath ?? 'auto', device, entry?.sha256 ?? opts.id, load);
+    this.backbone = chosen.backbone;
+    this.floatPathReason = chosen.reason;
     this.name = opts.name ?? opts.id;
     progress?.({ stage: 'load backbone', done: 1, total: 1 });
     return this.info(this.backbone);
   }
 
   private placeReason = '';
+  private floatPathReason = '';
+
+  /**
+   * Loads the backbone on the float path the preference asks for. 'auto' on an int8 graph in the browser times
+   * both candidates on this device once (`timeBackbone`, stored through `floatPathStore`) and keeps the faster.
+   */
+  private async withFloatPath(
+    pref: FloatPathPreference,
+    device: Backend,
+    modelId: string,
+    load: (floatPath?: FloatPrecision) => Promise<Backbone>,
+  ): Promise<{ backbone: Backbone; reason: string }> {
+    const precision = async () =>
+      chooseFloatPrecision(device, !!(await this.deps.ort.adapterFacts?.())?.shaderF16);
+    if (pref === 'off') return { backbone: await load(), reason: '' };
+    if (pref === 'fp32' || pref === 'fp16') {
+      const p = pref === 'fp16' ? await precision() : { precision: 'fp32' as const, reason: '' };
+      const backbone = await load(p.precision);
+      return { backbone, reason: p.precision !== pref ? `fp16 asked; ${p.reason}` : '' };
+    }
+    const int8 = await load();
+    if (!int8.info.quantizedGraph) return { backbone: int8, reason: '' };
+    if (this.deps.ort.flavour === 'node')
+      return {
+        backbone: int8,
+        reason:
+          'auto: int8 graph (onnxruntime-node runs its int8 kernels natively; no float-path benchmark in Node)',
+      };
+    const store = this.deps.floatPathStore ?? sharedFloatPathStore;
+    const key = floatPathKey(await currentDeviceKey(), modelId, device);
+    let m = await store.load(key).catch(() => undefined);
+    let float: Backbone | null = null;
+    if (!m) {
+      const p = (await precision()).precision;
+      const measured: FloatPathMeasurement = {
+        key,
+        int8Ms: null,
+        floatMs: null,
+        precision: p,
+        int8Backend: int8.backend,
+        measuredAt: Date.now(),
+      };
+      try {
+        float = await load(p);
+        measured.floatBackend = float.backend;
+      } catch (e) {
+        measured.floatError = e instanceof Error ? e.message : String(e);
+      }
+      try {
+        [measured.int8Ms, measured.floatMs = null] = await timeBackbones(float ? [int8, float] : [int8]);
+      } catch {
+        // Time them one by one to learn which failed.
+        for (const [b, k] of [
+          [int8, 'int8'],
+          [float, 'float'],
+        ] as const) {
+          if (!b) continue;
+          try {
+            measured[`${k}Ms`] = (await timeBackbones([b]))[0];
+          } catch (err) {
+            measured[`${k}Error`] = err instanceof Error ? err.message : String(err);
+          }
+        }
+      }
+      m = measured;
+      await store.save(m).catch(() => undefined);
+    }
+    const d = decideFloatPath(m);
+    if (d.floatPath === 'off') {
+      await float?.release();
+      return { backbone: int8, reason: `auto: ${d.reason}` };
+    }
+    await int8.release();
+    return { backbone: float ?? (await load(d.floatPath)), reason: `auto: ${d.reason}` };
+  }
 
   private async autoDevice(): Promise<{ backend: Backend; reason: string }> {
     const a = this.deps.autoDevice ? await this.deps.autoDevice() : null;
@@ -212,6 +317,8 @@ export class FeaturesEngine implements FeaturesApi {
       spatialOutput: b.info.spatialOutput,
       preprocess: b.preprocess,
       preprocessingId: preprocessingId(b.preprocess),
+      floatPath: b.info.floatPath ?? 'off',
+      floatPathReason: this.floatPathReason,
     };
   }
 

@@ -23,7 +23,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { DefectLabError, InvalidArgumentError } from '../core/errors.ts';
-import { type RasterImage, crop } from '../core/image.ts';
+import { type RasterImage, createRaster, crop } from '../core/image.ts';
 import {
   type PreprocessOptions,
   imagenetPreprocess,
@@ -44,6 +44,13 @@ import { sha256Hex } from '../core/hash.ts';
 import type { DefectLabStore, StoredFeatures } from './db/types.ts';
 import type { FeatureMap } from './heads/spatial.ts';
 import type { Backend, OrtBackend } from './ort.ts';
+import {
+  type FloatPathReport,
+  type FloatPrecision,
+  type FloatRounding,
+  floatPath,
+  isQuantizedOps,
+} from './dequantize.ts';
 import backbonesJson from '../../models/manifests/backbones.json';
 
 const { onnx } = onnxProto;
@@ -79,6 +86,15 @@ export interface FeatureGraphInfo {
   tapOutputs: Record<string, string>;
   /** Whether the input's H/W were made symbolic (any input size runs). */
   dynamicInput: boolean;
+  /**
+   * 'fp32' / 'fp16' when the session runs the float path of a quantized graph (`dequantize.ts`), 'off' when it
+   * runs the graph as it is. Output names (taps, pooled, spatial) are the same either way.
+   */
+  floatPath?: 'off' | FloatPrecision;
+  /** With a float path: whether activations are rounded to their int8 grid ('int8') or not ('none'). */
+  floatRounding?: FloatRounding;
+  /** The graph has quantized ops (QLinear*, QDQ), so a float path is a candidate for it. */
+  quantizedGraph?: boolean;
 }
 
 const FEATURE_SUFFIX = '__defectlab';
@@ -249,6 +265,7 @@ export function rewriteForFeatures(
       quantized,
       tapOutputs,
       dynamicInput,
+      quantizedGraph: isQuantizedOps(nodes.map((n) => n.opType ?? '')),
     },
   };
 }
@@ -302,6 +319,13 @@ export interface LoadBackboneOptions {
   taps?: readonly FeatureTapSpec[];
   /** Make the input's H/W symbolic so `extractTaps` can run other sizes than the preprocessing's. */
   dynamicInput?: boolean;
+  /**
+   * Run the float path of a quantized (QLinear* / QDQ) graph: weights dequantized, float ops, fp16 storage with
+   * 'fp16' (`dequantize.ts`; choose with `chooseFloatPrecision`). A float graph is unchanged by 'fp32'.
+   */
+  floatPath?: FloatPrecision;
+  /** With `floatPath`: 'int8' rounds every activation to its int8 grid (features ≈ the int8 graph's). */
+  floatRounding?: FloatRounding;
   name?: string;
 }
 
@@ -330,17 +354,47 @@ export class Backbone {
     readonly preprocess: PreprocessOptions,
   ) {}
 
+  /** What the float path rewrote (null when the graph runs as it is). */
+  floatReport: FloatPathReport | null = null;
+
   static async load(model: Uint8Array, o: LoadBackboneOptions): Promise<Backbone> {
-    const { bytes, info } = rewriteForFeatures(model, o.name ?? o.id, o.spatialTensor, {
+    const label = o.name ?? o.id;
+    const rewritten = rewriteForFeatures(model, label, o.spatialTensor, {
       taps: o.taps,
       dynamicInput: o.dynamicInput,
     });
-    const session = await o.ort.createSession(bytes, { backend: o.device, name: o.name ?? o.id });
+    let { bytes } = rewritten;
+    const info: FeatureGraphInfo = { ...rewritten.info, floatPath: 'off' };
+    let report: FloatPathReport | null = null;
+    if (o.floatPath) {
+      // After the feature rewrite: its DequantizeLinear outputs (taps, pooled, spatial) become Identities of the
+      // float twins, so every output keeps its name.
+      const fp = floatPath(bytes, o.floatPath, label, o.floatRounding);
+      if (Object.keys(fp.report.rewritten).length || o.floatPath === 'fp16') {
+        bytes = fp.bytes;
+        report = fp.report;
+        info.floatPath = o.floatPath;
+        info.floatRounding = fp.report.rounding;
+      }
+    }
+    const session = await o.ort.createSession(bytes, { backend: o.device, name: label });
     const [, , h, w] = info.inputShape;
     const pre =
       o.preprocess ??
       imagenetPreprocess(typeof w === 'number' && w > 0 ? w : 224, typeof h === 'number' && h > 0 ? h : 224);
-    return new Backbone(o.id, session, info, pre);
+    const b = new Backbone(o.id, session, info, pre);
+    b.floatReport = report;
+    return b;
+  }
+
+  /**
+   * The feature cache's backbone key: the id, plus the float path when one runs (its features differ from the
+   * int8 graph's by the int8 rounding, so the two must never share cached rows).
+   */
+  get cacheId(): string {
+    const p = this.info.floatPath ?? 'off';
+    if (p === 'off') return this.id;
+    return `${this.id}|float:${p}${this.info.floatRounding === 'int8' ? '+int8-rounding' : ''}`;
   }
 
   /** Where it runs ('webgpu', 'wasm', 'cpu') and why, when that is not what was asked. */
@@ -494,6 +548,32 @@ export class Backbone {
   }
 }
 
+/**
+ * Milliseconds per image of `batch` synthetic images at each backbone's input size through its session (pooled +
+ * spatial, as `extract` asks): one warm-up run each, then `rounds` rounds that run every backbone once in turn,
+ * best round kept per backbone. Interleaved, so a burst of load from another tab or worker hits every candidate
+ * alike: what "auto" compares a float path with the int8 graph by.
+ */
+export async function timeBackbones(list: readonly Backbone[], batch = 2, rounds = 3): Promise<number[]> {
+  const inputs = list.map((b) => {
+    const { width, height } = b.preprocess;
+    const img = createRaster(width, height, 3);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) >>> 24;
+    return Array.from({ length: batch }, () => img);
+  });
+  const once = (k: number) =>
+    list[k].runBatch(inputs[k], [list[k].info.pooledOutput, list[k].info.spatialOutput]);
+  for (let k = 0; k < list.length; k++) await once(k);
+  const best = list.map(() => Infinity);
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < list.length; k++) {
+      const t0 = performance.now();
+      await once(k);
+      best[k] = Math.min(best[k], (performance.now() - t0) / batch);
+    }
+  return best;
+}
+
 /** An image with its content hash (the store's `ImageRecord.sha256`), the cache key's image part. */
 export interface KeyedImage {
   sha256: string;
@@ -523,7 +603,7 @@ export class CachedFeatures {
 
   async extract(items: readonly KeyedImage[], o: ExtractOptions = {}): Promise<StoredFeatures[]> {
     const pre = this.backbone.preprocessingId;
-    const key = (sha256: string) => ({ backbone: this.backbone.id, sha256, preprocessing: pre });
+    const key = (sha256: string) => ({ backbone: this.backbone.cacheId, sha256, preprocessing: pre });
     const out: (StoredFeatures | undefined)[] = await Promise.all(
       items.map((it) => this.store.getFeatures(key(it.sha256))),
     );
@@ -574,7 +654,7 @@ export class CachedTaps {
 
   private key(sha256: string, tap: string, res: InputResolution) {
     return {
-      backbone: this.backbone.id,
+      backbone: this.backbone.cacheId,
       sha256,
       preprocessing: `${this.backbone.preprocessingId}|tap:${tap}|${resolutionId(res)}`,
     };

@@ -475,3 +475,101 @@ export function onBackendResolved(fn: (s: BackendState) => void): () => void {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The float path as one more candidate for an int8 backbone (issue 16): measured on the model itself
+
+/**
+ * One device's timing of an int8 backbone both ways on one backend: milliseconds per image of the graph as it is
+ * (`int8Ms`) and of its float path (`floatMs`, `dequantize.ts`), null where that candidate failed to load or run.
+ */
+export interface FloatPathMeasurement {
+  /** `floatPathKey(...)`: device, model and backend. */
+  key: string;
+  int8Ms: number | null;
+  floatMs: number | null;
+  /** The float candidate's precision ('fp16' only on WebGPU with shader-f16). */
+  precision: 'fp32' | 'fp16';
+  /** Where each candidate actually ran (an int8 graph may fall back from WebGPU to WASM). */
+  int8Backend?: string;
+  floatBackend?: string;
+  int8Error?: string;
+  floatError?: string;
+  measuredAt: number;
+}
+
+export interface FloatPathDecision {
+  floatPath: 'off' | 'fp32' | 'fp16';
+  /** Why, in words for the load info ("measured: float path 38 ms vs int8 190 ms per image (5.0× faster)"). */
+  reason: string;
+}
+
+/** The storage key of a measurement: this device, this model (its id or sha256), this backend. */
+export function floatPathKey(device: string, modelId: string, backend: string): string {
+  return `${device}|${modelId}|${backend}`;
+}
+
+/** The pure decision: the faster candidate of the measurement; int8 (the model as it is) on a tie or no data. */
+export function decideFloatPath(m: FloatPathMeasurement): FloatPathDecision {
+  const { int8Ms, floatMs } = m;
+  const name = `float path (${m.precision})`;
+  if (floatMs == null)
+    return {
+      floatPath: 'off',
+      reason: `the ${name} failed here (${m.floatError ?? 'unknown error'}); running the int8 graph`,
+    };
+  if (int8Ms == null)
+    return {
+      floatPath: m.precision,
+      reason: `the int8 graph failed here (${m.int8Error ?? 'unknown error'}); running the ${name}`,
+    };
+  const faster = floatMs < int8Ms;
+  const ratio = faster ? int8Ms / floatMs : floatMs / int8Ms;
+  const where = (b?: string) => (b ? ` on ${b}` : '');
+  return {
+    floatPath: faster ? m.precision : 'off',
+    reason: `measured: ${name} ${floatMs.toFixed(1)} ms${where(m.floatBackend)} vs int8 ${int8Ms.toFixed(1)} ms${where(
+      m.int8Backend,
+    )} per image (${faster ? name : 'int8'} ${ratio.toFixed(1)}× faster)`,
+  };
+}
+
+/** A stored measurement as one, or undefined when absent, corrupt or for another key. */
+export function parseFloatPathMeasurement(
+  raw: string | null | undefined,
+  key: string,
+): FloatPathMeasurement | undefined {
+  if (!raw) return undefined;
+  try {
+    const r = JSON.parse(raw) as FloatPathMeasurement;
+    const okNum = (x: unknown) => x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
+    if (r.key !== key || !okNum(r.int8Ms) || !okNum(r.floatMs)) return undefined;
+    if (r.precision !== 'fp32' && r.precision !== 'fp16') return undefined;
+    return r;
+  } catch {
+    return undefined;
+  }
+}
+
+const floatPathStorageKey = (key: string) => `${env.cache.settingsPrefix}floatpath.${shortHash(key)}`;
+
+/** This context's device key (adapter identity + browser build), as the backend benchmark keys it. */
+export async function currentDeviceKey(): Promise<string> {
+  const webgpu = await webGpuOnce();
+  return deviceKey(webgpu.available ? webgpu.info : null, userAgent());
+}
+
+/** Where measurements live: every context of the origin (localStorage on the page, IndexedDB for workers). */
+export interface FloatPathStore {
+  load(key: string): Promise<FloatPathMeasurement | undefined>;
+  save(m: FloatPathMeasurement): Promise<void>;
+}
+
+export const sharedFloatPathStore: FloatPathStore = {
+  async load(key) {
+    return parseFloatPathMeasurement(await readShared(floatPathStorageKey(key)), key);
+  },
+  async save(m) {
+    await writeShared(floatPathStorageKey(m.key), JSON.stringify(m));
+  },
+};

@@ -242,4 +242,5 @@ export const webBackend: OrtBackend = {
   },
   createSession,
   preflight,
+  adapterFacts,
 };

@@ -74,6 +74,8 @@ export interface OrtBackend {
    * limits, shader-f16, memory) and returns warnings for one that may not fit.
    */
   preflight?(plan: ModelPlan, backend?: Backend): Promise<string[]>;
+  /** The WebGPU adapter's limits and features (shader-f16 decides a float path's precision); null without one. */
+  adapterFacts?(): Promise<AdapterFacts | null>;
   /** onnxruntime's version, for provenance and the System panel. */
   readonly version: string;
 }
