@@ -135,6 +135,7 @@ describe('CSE two-map fusion', () => {
       id: `img:${i}`,
       features: new Float32Array(1),
       label: 0,
+      source: 'normal',
       load: async () => im,
     }));
     const flip = (im: (typeof images)[number]) => {
@@ -190,10 +191,11 @@ describe('CSE average pool', () => {
     expect(heatmaps[0].length).toBe(4);
     const pooled = await head.embedMaps([maps[0]]);
     const raw = tf.tidy(() => head.embed(head.locations([maps[0]]), false).e.arraySync() as number[][]);
-    for (const [cell, locs] of [
+    const windows: [number, number[]][] = [
       [0, [0, 1, 4, 5]],
       [3, [10, 11, 14, 15]],
-    ] as const) {
+    ];
+    for (const [cell, locs] of windows) {
       const mean = [0, 1, 2].map((j) => locs.reduce((s, l) => s + raw[l][j], 0) / 4);
       const n = Math.hypot(...mean);
       for (let j = 0; j < 3; j++) expect(pooled[cell * 3 + j]).toBeCloseTo(mean[j] / n, 5);
