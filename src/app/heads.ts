@@ -7,7 +7,9 @@
  * - `cse`: `trainCseHead` on spatial maps of the normals with pairs (normal, normal-or-synthetic p = 0.5) from
  *   `makeCsePairSource`: every synthetic defect is made on the fly by the given generators (MemSeg
  *   Perlin/structure/texture and blur by default) and its mask is mapped to the feature grid with the backbone's
- *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`).
+ *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`). With `fusion` (the paper's default)
+ *   and a backbone exposing taps `s16` + `s32`, the maps are the two fused (`fuseMaps`); with `bestCheckpoint`,
+ *   `validationFraction` of the normals are held out and pairs made on them choose the epoch kept.
  */
 import type {
   CellResult,
@@ -219,7 +221,8 @@ function cseMaps(maps: SpatialMaps, taps: TapMaps | undefined, signal?: CancelSi
     };
   const fuse = (m: Record<string, FeatureMap>) => fuseMaps(m[CSE_FUSION_TAPS[0]], m[CSE_FUSION_TAPS[1]]);
   return {
-    rows: async (q: HeadSample[]) => (await taps.of(q, CSE_FUSION_TAPS, signal)).map(([a, b]) => fuseMaps(a, b)),
+    rows: async (q: HeadSample[]) =>
+      (await taps.of(q, CSE_FUSION_TAPS, signal)).map(([a, b]) => fuseMaps(a, b)),
     images: async (images: RasterImage[]) =>
       (await taps.source.taps(images, CSE_FUSION_TAPS, signal)).map(fuse),
   };
@@ -244,7 +247,8 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
       const nVal = co.bestCheckpoint ? Math.floor(normals.length * co.validationFraction) : 0;
       const order = normals.map((_, i) => i);
       new Rng(`cse-validation:${o.seed}`).shuffle(order);
-      const held = nVal >= 1 && normals.length - nVal >= 1 ? new Set(order.slice(0, nVal)) : new Set<number>();
+      const held =
+        nVal >= 1 && normals.length - nVal >= 1 ? new Set(order.slice(0, nVal)) : new Set<number>();
       const trainRows = normals.filter((_, i) => !held.has(i));
       const valRows = normals.filter((_, i) => held.has(i));
       const pairSource = async (part: HeadSample[]) => {

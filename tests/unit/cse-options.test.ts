@@ -232,13 +232,21 @@ describe('CSE one-cycle schedule', () => {
     const defect = Float32Array.from([1, 0, 0, 0]);
     const pair: CsePair = { anchor: maps[0], other: maps[1], defect };
     const base = { epochs: 1, stepsPerEpoch: 1, pairsPerStep: 1, hidden: 4, embedDim: 3, seed: 5, pool: 1 };
-    const a = await trainCseHead(maps, async () => pair, { ...base, learningRate: 0.1, schedule: 'one-cycle' });
+    const a = await trainCseHead(maps, async () => pair, {
+      ...base,
+      learningRate: 0.1,
+      schedule: 'one-cycle',
+    });
     const b = await trainCseHead(maps, async () => pair, {
       ...base,
       learningRate: oneCycleLr(0, 1, 0.1),
       schedule: 'constant',
     });
-    const c = await trainCseHead(maps, async () => pair, { ...base, learningRate: 0.1, schedule: 'constant' });
+    const c = await trainCseHead(maps, async () => pair, {
+      ...base,
+      learningRate: 0.1,
+      schedule: 'constant',
+    });
     const [wa, wb, wc] = await Promise.all([a, b, c].map((r) => r.head.weights()));
     expect(Array.from(wa.w1)).toEqual(Array.from(wb.w1));
     expect(Array.from(wa.w1)).not.toEqual(Array.from(wc.w1));
@@ -283,7 +291,13 @@ describe('CSE best-validation checkpoint', () => {
     expect(best.bestEpoch).toBeLessThan(6);
     // The same run stopped at the best epoch holds the same weights (constant lr: the first epochs agree).
     const short = await trainCseHead(maps, train, { ...base, epochs: best.bestEpoch }, {}, { validation });
-    const last = await trainCseHead(maps, train, { ...base, epochs: 6, bestCheckpoint: false }, {}, { validation });
+    const last = await trainCseHead(
+      maps,
+      train,
+      { ...base, epochs: 6, bestCheckpoint: false },
+      {},
+      { validation },
+    );
     expect(last.bestEpoch).toBe(6);
     const [wBest, wShort, wLast] = await Promise.all([best, short, last].map((r) => r.head.weights()));
     for (const k of Object.keys(wBest)) expect(Array.from(wBest[k])).toEqual(Array.from(wShort[k]));

@@ -529,8 +529,7 @@ function pairLoss(head: CseHead, b: PairBatch, training: boolean) {
   const unit = (t: tf.Tensor2D) => tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-8));
   const cos = tf.sum(tf.mul(unit(pa), unit(pb)), 1);
   // Similar and defect locations are averaged separately: defects cover a few % of locations only.
-  const simTerm =
-    b.nSim > 0 ? tf.div(tf.sum(tf.mul(tf.sub(1, cos), tf.sub(1, b.dt))), b.nSim) : tf.scalar(0);
+  const simTerm = b.nSim > 0 ? tf.div(tf.sum(tf.mul(tf.sub(1, cos), tf.sub(1, b.dt))), b.nSim) : tf.scalar(0);
   const defTerm =
     b.nDef > 0 ? tf.div(tf.sum(tf.mul(tf.relu(tf.sub(cos, o.margin)), b.dt)), b.nDef) : tf.scalar(0);
   const contrastive = tf.add(simTerm, defTerm) as tf.Scalar;
