@@ -23,6 +23,7 @@ import {
 } from '../../src/runtime/heads/cse.ts';
 import type { FeatureMap } from '../../src/runtime/heads/spatial.ts';
 import { initTf, tf } from '../../src/runtime/tf.ts';
+import { parseGridConfig } from '../../server/grid-config.ts';
 
 const map = (rng: Rng, c: number, h: number, w: number, scale = 1): FeatureMap => ({
   data: rng.normalArray(c * h * w).map((v) => v * scale),
@@ -303,5 +304,62 @@ describe('CSE best-validation checkpoint', () => {
     for (const k of Object.keys(wBest)) expect(Array.from(wBest[k])).toEqual(Array.from(wShort[k]));
     expect(Array.from(wBest.w1)).not.toEqual(Array.from(wLast.w1));
     for (const r of [best, short, last]) r.head.dispose();
+  });
+});
+
+describe('CSE recipe options reach the head', () => {
+  it("from the grid config (schema-checked, bad values named) and through the trainer's cell options", async () => {
+    const spec = (cse: Record<string, unknown>) => ({
+      generators: ['none'],
+      nAug: [0],
+      seeds: [0],
+      heads: ['cse'],
+      headOptions: { cse },
+    });
+    const recipe = {
+      pool: 3,
+      fusion: false,
+      schedule: 'constant',
+      reconstruction: 'both',
+      bestCheckpoint: false,
+      validationFraction: 0.1,
+    };
+    const c = await parseGridConfig(spec(recipe), '/tmp', 'cse.json');
+    expect(c.headOptions?.cse).toEqual(recipe);
+    await expect(parseGridConfig(spec({ pool: 0 }), '/tmp', 'cse.json')).rejects.toThrow(/pool/);
+    await expect(parseGridConfig(spec({ schedule: 'step' }), '/tmp', 'cse.json')).rejects.toThrow(/schedule/);
+    await expect(parseGridConfig(spec({ reconstruction: 'x' }), '/tmp', 'cse.json')).rejects.toThrow(
+      /reconstruction/,
+    );
+
+    // A cell's head options (`extra`, what the runner passes from `headOptions`) set the head's recipe.
+    const pre = imagenetPreprocess(8, 8);
+    const img = createRaster(8, 8, 3);
+    const rows: HeadSample[] = [0, 1, 2].map((i) => ({
+      id: `img:${i}`,
+      features: new Float32Array(1),
+      label: 0,
+      source: 'normal',
+      load: async () => img,
+    }));
+    const rng = new Rng('extra');
+    const spatial: SpatialSource = {
+      preprocess: pre,
+      spatial: async (ims) => ims.map(() => map(rng, 3, 4, 4)),
+    };
+    const gen = (im: typeof img) => ({ image: im, mask: createRaster(8, 8, 1) });
+    const trained = await cseTrainer(new SpatialMaps(spatial), {
+      generators: [gen],
+      cse: { stepsPerEpoch: 1, pairsPerStep: 1, hidden: 3, embedDim: 2, epochs: 1 },
+    }).train(rows, { seed: 0, extra: { pool: 1, reconstruction: 'both', schedule: 'constant' } });
+    const cfg = (await (trained as unknown as { artifacts(): Promise<{ config: unknown }> }).artifacts())
+      .config as { options: Record<string, unknown> };
+    expect(cfg.options).toMatchObject({
+      pool: 1,
+      reconstruction: 'both',
+      schedule: 'constant',
+      fusion: false,
+    });
+    trained.dispose?.();
   });
 });
