@@ -204,7 +204,7 @@ export interface CseTrainerOptions {
   taps?: TapMaps;
 }
 
-/** The paper's two maps: stride 16 and stride 32 (MobileNetV2: 96×14×14 and 320×7×7, `s16` and `s32`). */
+/** The paper's two maps: stride 16 and stride 32 (MobileNetV2: 96×14×14 and 160×7×7, `s16` and `s32`). */
 export const CSE_FUSION_TAPS = ['s16', 's32'] as const;
 
 /** `taps` when a backbone exposing these tap names can feed the CSE fusion, else undefined. */
