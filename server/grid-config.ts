@@ -46,7 +46,14 @@ import {
   diffusionSettings,
   prepareDiffusionGrid,
 } from '../src/app/generators.ts';
-import { bceTrainer, cellLogLine, cseTrainer, spatialTrainer, SpatialMaps } from '../src/app/heads.ts';
+import {
+  bceTrainer,
+  cellLogLine,
+  cseFusionTaps,
+  cseTrainer,
+  spatialTrainer,
+  SpatialMaps,
+} from '../src/app/heads.ts';
 import { maskedTrainer } from '../src/app/masked.ts';
 import { patchcoreTrainer, tapDefaultsFor, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
 
@@ -323,7 +330,10 @@ export async function runGridConfig(
         trainers: {
           bce: bceTrainer(),
           spatial: spatialTrainer(maps),
-          cse: cseTrainer(maps, { generators: cseGenerators() }),
+          cse: cseTrainer(maps, {
+            generators: cseGenerators(),
+            taps: cseFusionTaps(extractor.backbone.taps, taps),
+          }),
           patchcore: patchcoreTrainer(taps, tapDefaultsFor(extractor.backbone)),
           masked: maskedTrainer(taps, tapDefaultsFor(extractor.backbone)),
         },

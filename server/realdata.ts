@@ -22,7 +22,7 @@ import type { ProgressFn } from '../src/core/progress.ts';
 import { loadManifestDataset, MAGNETIC_TILE_DIR } from './data.ts';
 import { loadNodeExtractor, MOBILENET_PATH } from './features.ts';
 import { coreGenerators, cseGenerators } from '../src/app/generators.ts';
-import { bceTrainer, cellLogLine, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
+import { bceTrainer, cellLogLine, cseFusionTaps, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
 import { maskedTrainer } from '../src/app/masked.ts';
 import { patchcoreTrainer, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
 
@@ -171,7 +171,10 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
         generators,
         trainers: {
           bce: bceTrainer(),
-          cse: cseTrainer(maps, { generators: cseGenerators() }),
+          cse: cseTrainer(maps, {
+            generators: cseGenerators(),
+            taps: cseFusionTaps(extractor.backbone.taps, taps),
+          }),
           patchcore: patchcoreTrainer(taps),
           masked: maskedTrainer(taps),
         },

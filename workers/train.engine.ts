@@ -399,7 +399,7 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
           ? savedPatchcoreTrainer(artifacts, taps)
           : artifacts.kind === 'masked'
             ? savedMaskedTrainer(artifacts, taps)
-            : savedHeadTrainer(artifacts, maps);
+            : savedHeadTrainer(artifacts, maps, taps);
       if (!test.length) return { headId, name: rec.name, kind: rec.kind, features, evaluation: null };
       const result = await runCell(config, new ExperimentContext(data, env), {
         signal: job.signal,

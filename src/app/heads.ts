@@ -7,7 +7,9 @@
  * - `cse`: `trainCseHead` on spatial maps of the normals with pairs (normal, normal-or-synthetic p = 0.5) from
  *   `makeCsePairSource`: every synthetic defect is made on the fly by the given generators (MemSeg
  *   Perlin/structure/texture and blur by default) and its mask is mapped to the feature grid with the backbone's
- *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`).
+ *   preprocessing geometry (`maskToGrid` of `src/runtime/heads/stream.ts`). With `fusion` (the paper's default)
+ *   and a backbone exposing taps `s16` + `s32`, the maps are the two fused (`fuseMaps`); with `bestCheckpoint`,
+ *   `validationFraction` of the normals are held out and pairs made on them choose the epoch kept.
  */
 import type {
   CellResult,
@@ -24,7 +26,9 @@ import type { CancelSignal, ProgressFn } from '../core/progress.ts';
 import { BceHead, trainBceHead } from '../runtime/heads/bce.ts';
 import type { EpochReport, HeadArtifacts } from '../runtime/heads/common.ts';
 import { heatmapToImage } from '../runtime/heads/heatmap.ts';
-import { CseHead, trainCseHead } from '../runtime/heads/cse.ts';
+import { CseHead, cseOptions, fuseMaps, trainCseHead } from '../runtime/heads/cse.ts';
+import { Rng } from '../core/rng.ts';
+import type { TapMaps } from './patchcore.ts';
 import { SpatialHead, trainSpatialHead, type FeatureMap } from '../runtime/heads/spatial.ts';
 import { makeCsePairSource, type CseSourceOptions } from '../runtime/heads/stream.ts';
 import { ensureTf } from '../runtime/tf.ts';
@@ -134,11 +138,17 @@ export function spatialTrainer(maps: SpatialMaps, defaults: Record<string, unkno
         { ...headExtra(defaults, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
       );
-      const trained: SavableHead = { ...mapHeadResult(head, maps, o.signal), training: { history, stopped } };
+      const trained: SavableHead = {
+        ...mapHeadResult(head, (q) => maps.of(q, o.signal), maps.source.preprocess),
+        training: { history, stopped },
+      };
       return trained;
     },
   };
 }
+
+/** Feature maps of runner rows, in order (one map per row). */
+type RowMaps = (rows: HeadSample[]) => Promise<FeatureMap[]>;
 
 /**
  * A trained head over spatial maps (spatial or CSE) as the runner's `HeatMapHead`: scores, the grid maps, and
@@ -150,16 +160,18 @@ function mapHeadResult(
     predict(maps: readonly FeatureMap[]): Promise<{ scores: Float32Array; heatmaps: Float32Array[] }>;
     toArtifacts(): Promise<HeadArtifacts>;
     dispose(): void;
+    /** The score grid when it is not the input grid (CSE's average pool). */
+    readonly grid?: readonly [number, number];
   },
-  maps: SpatialMaps,
-  signal?: CancelSignal,
+  mapsOf: RowMaps,
+  pre: PreprocessOptions,
 ): HeatMapHead & SavableHead {
-  const pre = maps.source.preprocess;
   return {
-    score: async (q: HeadSample[]) => (await head.predict(await maps.of(q, signal))).scores,
+    score: async (q: HeadSample[]) => (await head.predict(await mapsOf(q))).scores,
     gridMaps: async (q: HeadSample[]) => {
-      const m = await maps.of(q, signal);
-      const [, h, w] = m[0]?.dims ?? [0, 0, 0];
+      const m = await mapsOf(q);
+      const [, mh, mw] = m[0]?.dims ?? [0, 0, 0];
+      const [h, w] = head.grid ?? [mh, mw];
       return { h, w, maps: (await head.predict(m)).heatmaps };
     },
     toImage: (map, gh, gw, width, height) => heatmapToImage(map, gh, gw, pre, width, height),
@@ -184,6 +196,36 @@ export interface CseTrainerOptions {
   cse?: Record<string, unknown>;
   /** Pair-source options (`pDefect`, `cellThreshold`). */
   pairs?: Pick<CseSourceOptions, 'pDefect' | 'cellThreshold'>;
+  /**
+   * The backbone's feature taps, for the paper's two-map fusion (`fusion`, on by default): given only when the
+   * backbone has both `CSE_FUSION_TAPS` (see `cseFusionTaps`); without them the head trains on the one spatial
+   * map and records `fusion: false`.
+   */
+  taps?: TapMaps;
+}
+
+/** The paper's two maps: stride 16 and stride 32 (MobileNetV2: 96×14×14 and 160×7×7, `s16` and `s32`). */
+export const CSE_FUSION_TAPS = ['s16', 's32'] as const;
+
+/** `taps` when a backbone exposing these tap names can feed the CSE fusion, else undefined. */
+export function cseFusionTaps(tapNames: readonly string[], taps: TapMaps): TapMaps | undefined {
+  return CSE_FUSION_TAPS.every((t) => tapNames.includes(t)) ? taps : undefined;
+}
+
+/** How a CSE head's maps are made: the fused taps, or the one spatial map. */
+function cseMaps(maps: SpatialMaps, taps: TapMaps | undefined, signal?: CancelSignal) {
+  if (!taps)
+    return {
+      rows: (q: HeadSample[]) => maps.of(q, signal),
+      images: (images: RasterImage[]) => maps.source.spatial(images, signal),
+    };
+  const fuse = (m: Record<string, FeatureMap>) => fuseMaps(m[CSE_FUSION_TAPS[0]], m[CSE_FUSION_TAPS[1]]);
+  return {
+    rows: async (q: HeadSample[]) =>
+      (await taps.of(q, CSE_FUSION_TAPS, signal)).map(([a, b]) => fuseMaps(a, b)),
+    images: async (images: RasterImage[]) =>
+      (await taps.source.taps(images, CSE_FUSION_TAPS, signal)).map(fuse),
+  };
 }
 
 export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrainer {
@@ -192,22 +234,50 @@ export function cseTrainer(maps: SpatialMaps, opts: CseTrainerOptions): HeadTrai
     unsupervised: true,
     async train(rows, o): Promise<TrainedHead> {
       await ensureTf();
+      const extra = {
+        ...headExtra(opts.cse ?? {}, o.extra),
+        seed: o.seed,
+        ...(o.epochs ? { epochs: o.epochs } : {}),
+      };
+      const co = cseOptions(extra);
+      const taps = co.fusion ? opts.taps : undefined;
+      const source = cseMaps(maps, taps, o.signal);
+      // The paper holds out 20 % of the normals; their pairs (synthetic defects made on them) pick the epoch.
       const normals = rows.filter((r) => r.label === 0);
-      const normalMaps = await maps.of(normals, o.signal);
+      const nVal = co.bestCheckpoint ? Math.floor(normals.length * co.validationFraction) : 0;
+      const order = normals.map((_, i) => i);
+      new Rng(`cse-validation:${o.seed}`).shuffle(order);
+      const held =
+        nVal >= 1 && normals.length - nVal >= 1 ? new Set(order.slice(0, nVal)) : new Set<number>();
+      const trainRows = normals.filter((_, i) => !held.has(i));
+      const valRows = normals.filter((_, i) => held.has(i));
+      const pairSource = async (part: HeadSample[]) => {
+        const partMaps = await source.rows(part);
+        return {
+          partMaps,
+          pairs: makeCsePairSource({
+            normals: await Promise.all(part.map((r) => loader(r)())),
+            normalMaps: partMaps,
+            extract: source.images,
+            generators: opts.generators,
+            preprocess: maps.source.preprocess,
+            ...opts.pairs,
+          }),
+        };
+      };
+      const train = await pairSource(trainRows);
+      const validation = valRows.length ? (await pairSource(valRows)).pairs : undefined;
       const { head, history, stopped } = await trainCseHead(
-        normalMaps,
-        makeCsePairSource({
-          normals: await Promise.all(normals.map((r) => loader(r)())),
-          normalMaps,
-          extract: (images) => maps.source.spatial(images, o.signal),
-          generators: opts.generators,
-          preprocess: maps.source.preprocess,
-          ...opts.pairs,
-        }),
-        { ...headExtra(opts.cse ?? {}, o.extra), seed: o.seed, ...(o.epochs ? { epochs: o.epochs } : {}) },
+        train.partMaps,
+        train.pairs,
+        { ...extra, fusion: taps !== undefined },
         { signal: o.signal, onEpoch: epochProgress(o.onProgress) },
+        { validation },
       );
-      const trained: SavableHead = { ...mapHeadResult(head, maps, o.signal), training: { history, stopped } };
+      const trained: SavableHead = {
+        ...mapHeadResult(head, source.rows, maps.source.preprocess),
+        training: { history, stopped },
+      };
       return trained;
     },
   };
@@ -230,7 +300,7 @@ export function headFromArtifacts(a: HeadArtifacts): BceHead | SpatialHead | Cse
  * A "trainer" that returns a saved head, so re-evaluating it runs the same cell code as training did (same split,
  * same baselines, same threshold chooser). Marked unsupervised: it reads no training row.
  */
-export function savedHeadTrainer(a: HeadArtifacts, maps: SpatialMaps): HeadTrainer {
+export function savedHeadTrainer(a: HeadArtifacts, maps: SpatialMaps, taps?: TapMaps): HeadTrainer {
   return {
     kind: a.kind as HeadKind,
     unsupervised: true,
@@ -238,7 +308,18 @@ export function savedHeadTrainer(a: HeadArtifacts, maps: SpatialMaps): HeadTrain
       await ensureTf();
       const head = headFromArtifacts(a);
       if (head instanceof BceHead) return pooledHeadResult(head);
-      return mapHeadResult(head, maps, o.signal);
+      if (head instanceof CseHead && head.options.fusion) {
+        if (!taps) {
+          head.dispose();
+          throw new InvalidArgumentError(
+            'saved CSE head',
+            `a backbone with the taps ${CSE_FUSION_TAPS.join(' + ')} (it was trained on the two fused maps) — fix: load the backbone it was trained with`,
+            'no taps',
+          );
+        }
+        return mapHeadResult(head, cseMaps(maps, taps, o.signal).rows, maps.source.preprocess);
+      }
+      return mapHeadResult(head, (q) => maps.of(q, o.signal), maps.source.preprocess);
     },
   };
 }

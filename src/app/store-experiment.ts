@@ -24,7 +24,7 @@ import type { FeatureMap } from '../runtime/heads/spatial.ts';
 import { maskedTrainer } from './masked.ts';
 import { patchcoreTrainer, tapDefaultsFor, TapMaps, tapSourceOf } from './patchcore.ts';
 import type { DefectLabStore } from '../runtime/db/types.ts';
-import { bceTrainer, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
+import { bceTrainer, cseFusionTaps, cseTrainer, spatialTrainer, SpatialMaps } from './heads.ts';
 import { cseGenerators } from './generators.ts';
 
 export type Decode = (bytes: Uint8Array, name: string) => Promise<{ raster: RasterImage }>;
@@ -184,7 +184,10 @@ export function storeExperimentEnv(
     trainers: {
       bce: bceTrainer(),
       spatial: spatialTrainer(maps),
-      cse: cseTrainer(maps, { generators: o.cseGenerators ?? cseGenerators() }),
+      cse: cseTrainer(maps, {
+        generators: o.cseGenerators ?? cseGenerators(),
+        taps: cseFusionTaps(backbone.taps, taps),
+      }),
       patchcore: patchcoreTrainer(taps, tapDefaultsFor(backbone)),
       masked: maskedTrainer(taps, tapDefaultsFor(backbone)),
       ...o.trainers,

@@ -69,7 +69,9 @@ describe('CSE head', () => {
     const labels = [...clean.map(() => 0), ...defected.map(() => 1)];
     const auroc = rocAuc(scores, labels);
     expect(auroc).toBeGreaterThan(0.9);
-    expect(heatmaps[0].length).toBe(14 * 14);
+    // The default 2×2 average pool after the embedder (the paper's): the 14×14 map scores on a 7×7 grid.
+    expect(head.grid).toEqual([7, 7]);
+    expect(heatmaps[0].length).toBe(7 * 7);
     // Saved and restored heads score the same.
     const back = CseHead.fromArtifacts(await head.toArtifacts());
     const again = await back.predict(await extract(clean.slice(0, 2)));

@@ -137,12 +137,13 @@ describe('head export (tfjs layers-model)', () => {
 
   it('the CSE head exports its embedder; metadata centroids + the stated rule give the app scores', async () => {
     await initTf('cpu');
-    const ms = maps(8, 6, 3, 3, 11);
+    // 4×4 maps with the default 2×2 average pool: the export pools as the head does (a 2×2 score grid).
+    const ms = maps(8, 6, 4, 4, 11);
     const source = async (r: Rng) => {
       const a = ms[r.int(0, ms.length)];
-      const other = { data: a.data.map((v, i) => (i % 9 === 4 ? v + 3 : v)), dims: a.dims };
-      const defect = new Float32Array(9);
-      defect[4] = 1;
+      const other = { data: a.data.map((v, i) => (i % 16 === 5 ? v + 3 : v)), dims: a.dims };
+      const defect = new Float32Array(16);
+      defect[5] = 1;
       return { anchor: a, other, defect };
     };
     const { head } = await trainCseHead(ms, source, {
@@ -154,20 +155,22 @@ describe('head export (tfjs layers-model)', () => {
       k: 2,
       seed: 4,
     });
+    expect(head.grid).toEqual([2, 2]);
     const files = await exportHeadFiles(await head.toArtifacts(), { backbone: 'test' });
     const { model, meta } = await load('cse', files);
     const centroids: number[][] = meta.model.centroids;
     expect(centroids.length).toBe(2);
-    const test = maps(6, 6, 3, 3, 12);
+    const test = maps(6, 6, 4, 4, 12);
     const want = await head.predict(test);
-    const emb = (model.predict(nchw(test)) as tf.Tensor).arraySync() as number[][][][]; // [N, H, W, E]
-    expect(meta.model.outputs[0].shape).toEqual([3, 3, 5]);
+    const emb = (model.predict(nchw(test)) as tf.Tensor).arraySync() as number[][][][]; // [N, H', W', E]
+    expect(meta.model.input.shape).toEqual([6, 4, 4]);
+    expect(meta.model.outputs[0].shape).toEqual([2, 2, 5]);
     const scores: number[] = [];
     const heat: number[] = [];
     emb.forEach((e) => {
       let best = -Infinity;
-      for (let y = 0; y < 3; y++)
-        for (let x = 0; x < 3; x++) {
+      for (let y = 0; y < 2; y++)
+        for (let x = 0; x < 2; x++) {
           const v = e[y][x];
           const n = Math.hypot(...v);
           const d = Math.min(...centroids.map((c) => 1 - v.reduce((s, vi, j) => s + vi * c[j], 0) / n));
@@ -177,8 +180,8 @@ describe('head export (tfjs layers-model)', () => {
       scores.push(best);
     });
     expect(maxAbsDiff(scores, want.scores)).toBeLessThan(TOL);
-    const flat = new Float32Array(6 * 9);
-    want.heatmaps.forEach((m, i) => flat.set(m, i * 9));
+    const flat = new Float32Array(6 * 4);
+    want.heatmaps.forEach((m, i) => flat.set(m, i * 4));
     expect(maxAbsDiff(heat, flat)).toBeLessThan(TOL);
     head.dispose();
     model.dispose();

@@ -104,9 +104,19 @@ export const BCE_FIELDS: FormSchema = supervisedFields(true);
 /** The spatial head is a 1×1 conv: it has no hidden layer, but stores `hidden: 0` like the BCE head. */
 export const SPATIAL_FIELDS: FormSchema = supervisedFields(false);
 
+/**
+ * CSE (Thomine & Snoussi, VISAPP 2024). Recipe defaults follow the authors' code (github.com/SimonThomine/CSE:
+ * `trainCSE.py`, `models/fusionEmbedder.py`, `config.yaml`): Adam at 4e-4 with PyTorch's `OneCycleLR`, two fused
+ * maps (stride 16 + the upsampled stride 32), a 2 × 2 stride-2 average pool after the embedder, the reconstruction
+ * loss on the defect-free image only, and the weights of the epoch with the best validation loss (20 % of the
+ * normals held out). Epochs stay at 20 (the authors: 50) for the browser's sake.
+ */
 export const CSE_FIELDS: FormSchema = [
   epochsField(20),
-  learningRateField(1e-3),
+  {
+    ...learningRateField(4e-4),
+    help: 'Adam learning rate: the peak of the one-cycle schedule (the paper: 4e-4)',
+  },
   seedField,
   {
     key: 'lambda',
@@ -180,6 +190,66 @@ export const CSE_FIELDS: FormSchema = [
     default: 0,
     label: 'Margin',
     help: 'cosine similarity defect locations are pushed below',
+    advanced: true,
+  },
+  {
+    key: 'schedule',
+    kind: 'enum',
+    choices: [
+      { value: 'one-cycle', label: 'one-cycle: 30 % cosine warm-up, cosine anneal (the paper)' },
+      { value: 'constant', label: 'constant' },
+    ],
+    default: 'one-cycle',
+    label: 'LR schedule',
+    help: "PyTorch's OneCycleLR defaults: from lr/25 up to lr, then down to lr/25/1e4",
+    advanced: true,
+  },
+  {
+    key: 'fusion',
+    kind: 'boolean',
+    default: true,
+    label: 'two-map fusion',
+    help: 'the stride-16 map and the upsampled stride-32 map concatenated (taps s16 + s32, the paper); backbones without those taps use their one spatial map',
+  },
+  {
+    key: 'pool',
+    kind: 'number',
+    min: 1,
+    max: 7,
+    integer: true,
+    default: 2,
+    label: 'avg-pool size',
+    help: 'average pooling of the embedding map, p × p with stride p (the paper: 2; 1 = none)',
+    advanced: true,
+  },
+  {
+    key: 'reconstruction',
+    kind: 'enum',
+    choices: [
+      { value: 'normal', label: 'defect-free image only (the paper)' },
+      { value: 'both', label: 'both images of a pair' },
+    ],
+    default: 'normal',
+    label: 'reconstruction on',
+    help: 'which images the reconstruction loss covers (BatchNorm statistics span both either way)',
+    advanced: true,
+  },
+  {
+    key: 'bestCheckpoint',
+    kind: 'boolean',
+    default: true,
+    label: 'best-validation checkpoint',
+    help: 'keep the weights of the epoch with the lowest validation loss (the paper), not the last',
+    advanced: true,
+  },
+  {
+    key: 'validationFraction',
+    kind: 'number',
+    min: 0,
+    max: 0.9,
+    default: 0.2,
+    label: 'Validation fraction',
+    help: 'share of the normals held out for the validation pairs (the paper: 0.2; 0 = no checkpoint)',
     advanced: true,
   },
 ];
@@ -305,6 +375,12 @@ export interface CseDefaults {
   margin: number;
   k: number;
   seed: number;
+  schedule: 'one-cycle' | 'constant';
+  fusion: boolean;
+  pool: number;
+  reconstruction: 'normal' | 'both';
+  bestCheckpoint: boolean;
+  validationFraction: number;
 }
 
 export const SUPERVISED_DEFAULTS: SupervisedDefaults = schemaDefaults<SupervisedDefaults>(BCE_FIELDS);

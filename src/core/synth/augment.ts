@@ -28,7 +28,8 @@ export interface AugmentOptions {
 
 /**
  * Defaults for the stream's real defects: the kinds of change ISP-AD's Table 8 lists (rotation, scale, shear,
- * flips, brightness/contrast), with moderate ranges.
+ * flips, brightness/contrast), with moderate ranges of DefectLab's own: the table's values could not be read
+ * (only the abstract of arXiv 2503.04997 was reachable, 2 Dec 2026), so these are not the paper's numbers.
  */
 export const REAL_DEFECT_AUGMENT: AugmentOptions = {
   rotation: [-20, 20],

@@ -16,6 +16,7 @@
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { loadTfLayers, tf, type LayersModel, type SymbolicTensor, type TfLayers } from '../tf.ts';
 import { type HeadArtifacts, decodeHead } from './common.ts';
+import { poolGrid } from './cse.ts';
 
 export interface ExportedFile {
   name: string;
@@ -32,7 +33,13 @@ export const EXPORT_FILES = {
 /** How the exported model is used: inputs, outputs and (CSE) the score rule. Part of metadata.json. */
 export interface ExportedHeadSpec {
   kind: HeadArtifacts['kind'];
-  input: { shape: number[]; layout: 'ND' | 'NCHW'; features: 'pooled' | 'spatial' };
+  input: {
+    shape: number[];
+    layout: 'ND' | 'NCHW';
+    features: 'pooled' | 'spatial';
+    /** CSE trained on the paper's two maps: the backbone's stride-16 map + its upsampled stride-32 map. */
+    fused?: string;
+  };
   /** Model outputs in `model.outputs` order. */
   outputs: { name: string; shape: number[]; meaning: string }[];
   /** CSE: unit-norm centroids `[k][E]`; score per location = min_k (1 − cos(e, c_k)), per image = max. */
@@ -162,23 +169,32 @@ function buildSpatial(tfl: Tfl, a: HeadArtifacts, t: Weights) {
 function buildCse(tfl: Tfl, a: HeadArtifacts, t: Weights) {
   const c = a.config as {
     dims: [number, number, number];
-    options: { hidden: number; embedDim: number };
+    options: { hidden: number; embedDim: number; pool?: number; fusion?: boolean };
     mean: number[];
     std: number[];
     centroids: number[][];
   };
   if (!c.centroids?.length)
     throw new InvalidArgumentError('CSE head centroids', 'fitted (train the head first)', 0);
-  const [C, H, W] = c.dims;
+  const [C, H0, W0] = c.dims;
   const { hidden: Hd, embedDim: E } = c.options;
-  const input = tfl.input({ shape: [C, H, W], name: 'feature_map' });
+  // The head's average pool after the embedder (absent in heads saved before it existed: none).
+  const g = poolGrid(H0, W0, c.options.pool ?? 1);
+  const [H, W] = [g.h, g.w];
+  const input = tfl.input({ shape: [C, H0, W0], name: 'feature_map' });
   const nhwc = tfl.layers.permute({ dims: [2, 3, 1], name: 'to_nhwc' }).apply(input);
   const conv1 = tfl.layers.conv2d({ filters: Hd, kernelSize: 1, name: 'conv1' });
   // Same epsilon as the head's tf.batchNorm (cse.ts BN_EPS); inference uses the running statistics.
   const bn = tfl.layers.batchNormalization({ axis: -1, epsilon: 1e-5, name: 'bn' });
   const relu = tfl.layers.reLU({ name: 'relu' });
   const conv2 = tfl.layers.conv2d({ filters: E, kernelSize: 1, name: 'embedding' });
-  const emb = conv2.apply(relu.apply(bn.apply(conv1.apply(nhwc)))) as SymbolicTensor; // [N, H, W, E]
+  const raw = conv2.apply(relu.apply(bn.apply(conv1.apply(nhwc)))) as SymbolicTensor; // [N, H0, W0, E]
+  const emb =
+    g.k > 1
+      ? (tfl.layers
+          .averagePooling2d({ poolSize: g.k, strides: g.k, padding: 'valid', name: 'pool' })
+          .apply(raw) as SymbolicTensor)
+      : raw; // [N, H, W, E]
   const f = foldStandardization(t.w1.data, t.b1.data, C, Hd, c.mean, c.std);
   setWeights(conv1, [tf.tensor4d(f.kernel, [1, 1, C, Hd]), tf.tensor1d(f.bias)]);
   // Keras BatchNormalization weight order: gamma, beta, moving mean, moving variance.
@@ -186,7 +202,17 @@ function buildCse(tfl: Tfl, a: HeadArtifacts, t: Weights) {
   setWeights(conv2, [tensorOf(t.w2, [1, 1, Hd, E]), tensorOf(t.b2)]);
   const spec: ExportedHeadSpec = {
     kind: 'cse',
-    input: { shape: [C, H, W], layout: 'NCHW', features: 'spatial' },
+    input: {
+      shape: [C, H0, W0],
+      layout: 'NCHW',
+      features: 'spatial',
+      ...(c.options.fusion
+        ? {
+            fused:
+              'channels = tap s16, then tap s32 bilinearly upsampled to the s16 grid (align_corners = true)',
+          }
+        : {}),
+    },
     outputs: [
       {
         name: 'embedding',
