@@ -76,6 +76,12 @@ export class ServerDiffusion {
     return this.model;
   }
 
+  /** Which of these model ids the server has (folders under its --models). */
+  async available(ids: readonly string[]): Promise<string[]> {
+    const { capabilities } = await this.client.check();
+    return ids.filter((id) => capabilities.models.includes(id));
+  }
+
   async loaded(): Promise<ServerLoadedInfo | null> {
     return this.model;
   }
