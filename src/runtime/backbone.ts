@@ -44,7 +44,8 @@ import { sha256Hex } from '../core/hash.ts';
 import type { DefectLabStore, StoredFeatures } from './db/types.ts';
 import type { FeatureMap } from './heads/spatial.ts';
 import type { Backend, OrtBackend } from './ort.ts';
-import backbonesJson from '../../models/manifests/backbones.json';
+// The attribute lets Node's own ESM loader (Playwright's test process, which runs server jobs in e2e) read it.
+import backbonesJson from '../../models/manifests/backbones.json' with { type: 'json' };
 
 const { onnx } = onnxProto;
 type ModelProtoT = InstanceType<typeof onnx.ModelProto>;
