@@ -227,6 +227,84 @@ describe('server-backed clients (features, grids, diffusion) against a real serv
     );
   });
 
+  it('a bad upload is a 4xx naming the field and the fix, before anything is queued', async () => {
+    const png = Buffer.from(encodePng(tile(1, false))).toString('base64');
+    const item = (pool: string, label: number, image: number) => ({
+      id: `i${image}-${pool}`,
+      pool,
+      label,
+      image,
+    });
+    const good = [
+      item('trainNormals', 0, 0),
+      item('trainNormals', 0, 1),
+      item('test', 0, 2),
+      item('test', 1, 3),
+    ];
+    const config = { generators: ['memseg'], nAug: [2], seeds: [0], heads: ['bce'] };
+    const post = async (body: Record<string, unknown>) => {
+      const r = await fetch(`${url}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, body: (await r.json()) as { code: string; message: string; fix: string } };
+    };
+    const before = ran.length;
+    const images = [png, png, png, png];
+    const cases: [Record<string, unknown>, number, RegExp][] = [
+      // an index past the uploads
+      [
+        { kind: 'experiment', config, images, upload: { name: 'x', items: [...good, item('test', 1, 9)] } },
+        422,
+        /points at entry 9 of 4/,
+      ],
+      // too few train normals
+      [
+        { kind: 'experiment', config, images, upload: { name: 'x', items: good.slice(1) } },
+        422,
+        /has 1 trainNormals/,
+      ],
+      // a pool that is not one
+      [
+        { kind: 'experiment', config, images, upload: { name: 'x', items: [{ ...good[0], pool: 'train' }] } },
+        400,
+        /pool/,
+      ],
+      // both a dataset folder and an upload
+      [
+        {
+          kind: 'experiment',
+          config: { ...config, data: 'somewhere' },
+          images,
+          upload: { name: 'x', items: good },
+        },
+        422,
+        /either "config.data" or "upload"/,
+      ],
+      // an upload on a features job
+      [{ kind: 'features', images, upload: { name: 'x', items: good } }, 422, /takes no "upload"/],
+      // a bad preprocessing
+      [
+        {
+          kind: 'features',
+          images,
+          preprocess: { width: 0, height: 8, resize: 'stretch', mean: [0, 0, 0], std: [1, 1, 1] },
+        },
+        400,
+        /width/,
+      ],
+    ];
+    for (const [body, status, message] of cases) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(r.body)).toBe(status);
+      expect(`${r.body.message} ${r.body.fix}`).toMatch(message);
+      expect(r.body.fix.length).toBeGreaterThan(5);
+      expect(JSON.stringify(r.body)).not.toMatch(/\/work\/|\/tmp\//);
+    }
+    expect(ran.length).toBe(before);
+  });
+
   it('ServerDiffusion is the diffusion worker’s API as one generate job per sample (latents within 1e-3)', async () => {
     ran.length = 0;
     const server: Pick<DiffusionEngineApi, 'generate' | 'cancel' | 'unload'> = new ServerDiffusion(
