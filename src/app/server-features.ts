@@ -7,7 +7,7 @@
  * server loads its own copy from `<--models>/<backbone id>/model.onnx` with the same preprocessing, so the
  * features' cache key (backbone, image sha256, preprocessing) is the one the browser would write, and the Train tab
  * and the grid find them cached. Each stored record says `backend: "server <url>"`. Only images missing from the
- * cache are uploaded (their stored file bytes; 256 per job); a failed or stopped job stores nothing of its chunk.
+ * cache are uploaded (their stored file bytes; up to 256 images or ~24 MB per job); a failed or stopped job stores nothing of its chunk.
  */
 import type { ImageRecord, Label, Split } from '../core/dataset.ts';
 import { DefectLabError } from '../core/errors.ts';
@@ -62,6 +62,7 @@ interface JobFeatures {
 }
 
 const CHUNK = 256;
+const CHUNK_BYTES = 24 * 1024 * 1024;
 
 /** A stored file as the server accepts it (PNG, JPEG, WebP, BMP as they are; anything else re-encoded). */
 export async function uploadBytes(blob: Blob, decoded?: () => Promise<RasterImage>): Promise<string> {
@@ -220,9 +221,18 @@ export class ServerFeatures {
     const cached = records.length - todo.length;
     const job = this.start(jobId);
     try {
-      for (let s = 0; s < todo.length; s += CHUNK) {
-        const idx = todo.slice(s, s + CHUNK);
-        const uploads = await Promise.all(idx.map((i) => uploadBytes(records[i].blob)));
+      for (let s = 0; s < todo.length;) {
+        // At most CHUNK images and ~CHUNK_BYTES of base64 per job, under the server's default 64 MiB body limit.
+        const idx: number[] = [];
+        const uploads: string[] = [];
+        let bytes = 0;
+        while (s + idx.length < todo.length && idx.length < CHUNK && (bytes < CHUNK_BYTES || !idx.length)) {
+          const i = todo[s + idx.length];
+          const u = await uploadBytes(records[i].blob);
+          idx.push(i);
+          uploads.push(u);
+          bytes += u.length;
+        }
         const f = await this.job(uploads, b, true, job.signal, (p) =>
           progress?.({
             stage: 'features',
@@ -249,6 +259,7 @@ export class ServerFeatures {
           await store.putFeatures(key(records[i]), stored);
           got[i] = stored;
         }
+        s += idx.length;
       }
       return {
         images: records.map(imageMetaOf),

@@ -5,7 +5,8 @@
  * the server afterwards (its own record of what it ran): the Train tab's run sends one `features` job
  * (its features then come from this browser's cache: "all cached"), the Experiments panel's grid one
  * `experiment` job over the uploaded IndexedDB dataset, and the panel shows the grid's result table with the
- * server named as where it ran. Stop on a long grid cancels the server job. Data: 14 real magnetic-tile photos
+ * server named as where it ran; a Paint-tab diffusion sample is one `generate` job, stored with
+ * `server <url> (cpu)` in its provenance. Stop on a long grid cancels the server job. Data: 14 real magnetic-tile photos
  * (../shared, copied to a temp dir). WASM only (as experiments.spec.ts).
  */
 import { spawn } from 'node:child_process';
@@ -90,7 +91,7 @@ test.use({
   },
 });
 
-test('the app switched to the server extracts features and runs a grid through it', async ({
+test('the app switched to the server extracts features, runs a grid and a Paint-tab diffusion sample through it', async ({
   page,
   baseURL,
 }) => {
@@ -177,6 +178,56 @@ test('the app switched to the server extracts features and runs a grid through i
     await panel.getByRole('button', { name: 'Stop' }).click();
     await expect(panel.getByRole('alert')).toContainText('CancelledError', { timeout: 120_000 });
     await expect.poll(ran).toEqual(['features:done', 'experiment:done', 'experiment:cancelled']);
+
+    // Paint tab: a diffusion sample is a server generate job (no model in this browser); its provenance says so.
+    await page.locator('[data-tab="generate"]').click();
+    const canvas = page.getByTestId('painter-canvas');
+    await expect(canvas).toBeVisible({ timeout: 60_000 });
+    const box = (await canvas.boundingBox())!;
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
+    await page.keyboard.press(']');
+    await page.keyboard.press(']');
+    await page.mouse.move(cx - box.height * 0.15, cy);
+    await page.mouse.down();
+    for (let i = 1; i <= 10; i++)
+      await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
+    await page.mouse.up();
+    await page.getByTestId('gen-generator').selectOption('diffusion');
+    await page.getByTestId('gen-source').selectOption('current');
+    await page.getByTestId('gen-mask').selectOption('painted');
+    const diffusion = page.getByTestId('diffusion-panel');
+    await diffusion.getByTestId('diffusion-steps').fill('2');
+    await diffusion.getByTestId('diffusion-seed').fill('77');
+    await diffusion.getByTestId('diffusion-count').fill('1');
+    await diffusion.getByTestId('diffusion-generate').click();
+    await expect(diffusion.getByTestId('diffusion-summary')).toHaveText('1 sample staged', {
+      timeout: 180_000,
+    });
+    await page.getByTestId('staging-accept-all').click();
+    await expect(page.getByTestId('staging-accepted')).toHaveText('1 accepted');
+    await expect
+      .poll(ran)
+      .toEqual(['features:done', 'experiment:done', 'experiment:cancelled', 'generate:done']);
+    const provenance = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('defectlab');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const all = await new Promise<
+        { provenance?: Record<string, unknown> & { parameters: Record<string, unknown> } }[]
+      >((res, rej) => {
+        const r = db.transaction('images').objectStore('images').getAll();
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      return all.filter((i) => i.provenance?.generator === 'diffusion').map((i) => i.provenance!);
+    });
+    expect(provenance.length).toBe(1);
+    expect(provenance[0].parameters.backend).toBe(`server ${url} (cpu)`);
+    expect(provenance[0]).toMatchObject({ seed: 77, modelId: expect.stringMatching(/^tiny-sd/) });
   } finally {
     await server.stop();
   }
