@@ -174,6 +174,10 @@ describe('server-backed clients (features, grids, diffusion) against a real serv
     expect(ran).toEqual(['experiment']);
     expect(progress.some((p) => p.stage === 'cells')).toBe(true);
     expect(remote.tfBackend).toBe(`server ${url}`);
+    // The grid's diffusion models are the server's --models folders that are not backbones.
+    const offered = (await api.diffusionModels()).models.map((m) => m.id);
+    expect(offered).toContain('tiny-sd-inpaint');
+    expect(offered).not.toContain('tiny-resnet');
     const local = await engine.runExperiment({ datasetId, experimentId: 'loc', spec, tfBackend: 'cpu' });
     expect(remote.cells.length).toBe(local.cells.length);
     expect(remote.table.map((r) => r.label)).toEqual(local.table.map((r) => r.label));
