@@ -285,6 +285,20 @@ export const JOB_SCHEMA = {
       },
     },
     spatial: { type: 'boolean', description: 'features: spatial maps too (spatial.f32)' },
+    resume: {
+      type: 'array',
+      maxItems: 100000,
+      description: "experiment: the client's finished cells of this grid (skipped: resume)",
+      items: {
+        type: 'object',
+        required: ['id', 'status', 'config'],
+        properties: {
+          id: { type: 'string', minLength: 1, maxLength: 4096 },
+          status: { type: 'string', enum: ['done', 'failed'] },
+          config: { type: 'object' },
+        },
+      },
+    },
     preprocess: {
       type: 'object',
       additionalProperties: false,
@@ -878,6 +892,12 @@ async function checkJob(spec: JobSpec, o: ServerOptions): Promise<void> {
       'JobSpecError',
       'a diffusion job takes its settings in "diffusion", not "options"',
       'move them to "diffusion": { model, prompt, negativePrompt, steps, guidanceScale, strength }',
+    );
+  if (spec.resume !== undefined && spec.kind !== 'experiment')
+    throw new DefectLabError(
+      'JobSpecError',
+      `a ${spec.kind} job takes no "resume"`,
+      'send "resume" (finished cells) with an experiment job only',
     );
   if (spec.upload !== undefined) {
     if (spec.kind !== 'experiment')

@@ -19,7 +19,12 @@ import { confinedPath } from './confine.ts';
 import type { GridConfig } from './grid-config.ts';
 import type { DevicePref } from './options.ts';
 import { preprocessingId, type PreprocessOptions } from '../src/core/preprocess.ts';
-import type { ExperimentData, ExperimentImage } from '../src/core/experiments/index.ts';
+import type {
+  CellResult,
+  CellStore,
+  ExperimentData,
+  ExperimentImage,
+} from '../src/core/experiments/index.ts';
 
 export const JOB_KINDS = ['generate', 'features', 'experiment'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -77,6 +82,11 @@ export interface JobSpec {
   spatial?: boolean;
   /** features / experiment: the backbone's preprocessing (default: the model's own), as the app set it. */
   preprocess?: PreprocessOptions;
+  /**
+   * experiment: cells the client already holds for this grid (the app's stored RunRecords of the experiment id):
+   * those `done` with a matching cell id are not run again (resume), as the local runner skips its stored ones.
+   */
+  resume?: CellResult[];
 }
 
 export const UPLOAD_POOLS = [
@@ -441,9 +451,17 @@ async function runExperiment(spec: JobSpec, ctx: JobContext): Promise<JobOutput>
     throw new JobSpecError('config', 'is missing', 'send "config": a grid config as for experiment --config');
   const { runGridConfig } = await import('./grid-config.ts');
   const config = await parseServedGrid(spec.config, ctx, 'config', !!spec.upload);
+  // The client's finished cells answer the runner's resume check; new cells are only kept for this job.
+  const held = new Map((spec.resume ?? []).filter((c) => c.status === 'done').map((c) => [c.id, c]));
+  const store: CellStore = {
+    get: async (id) => held.get(id),
+    put: async (c) => void held.set(c.id, c),
+    list: async () => [...held.values()],
+  };
   const r = await runGridConfig(
     config,
     {
+      store,
       ...(spec.upload ? { dataset: uploadedData(spec) } : {}),
       ...(spec.preprocess ? { preprocess: checkedPreprocess(spec.preprocess) } : {}),
       device: nodeDevice(ctx.device),
@@ -482,6 +500,7 @@ async function runExperiment(spec: JobSpec, ctx: JobContext): Promise<JobOutput>
     summary: {
       cells: r.cells.length,
       failed: r.cells.filter((c) => c.status === 'failed').length,
+      resumed: r.resumed,
       seconds: r.seconds,
       backend: r.backend,
     },

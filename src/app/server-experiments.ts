@@ -7,7 +7,8 @@
  * (`upload`: pools, labels, classes, ground-truth and region masks; no path on the server is named), and
  * follows the job's progress and Stop like a worker job. The finished cells (with their scores) are stored as
  * the local runner stores them (`RunRecordCellStore`, keyed by experiment id), each record's config saying
- * `backend: "server <url>"`; a failed, stopped or unreachable run stores nothing. Backbone loading, stored-cell
+ * `backend: "server <url>"`; a failed, stopped or unreachable run stores nothing. The same experiment id resumes
+ * as on the worker: the finished cells stored here go with the job (`resume`) and the server skips them. Backbone loading, stored-cell
  * listing and the rest are the local client's (`local`), so the panel's backbone info stays what the tab loaded;
  * the server loads its own copy from `<--models>/<id>/model.onnx` with the same preprocessing.
  */
@@ -189,6 +190,18 @@ export class ServerExperiments {
     try {
       const model = await this.features.modelFor(b.id);
       const up = await this.upload(req.datasetId);
+      const db = await this.store();
+      const backend = `server ${this.client.url}`;
+      let serverJob = '';
+      // The local runner's records, each saying where it ran.
+      const tagged: RunStoreLike = {
+        getRun: (id) => db.getRun(id),
+        listRuns: (d) => db.listRuns(d),
+        putRun: (run) => db.putRun({ ...run, config: { ...run.config, backend, serverJob } }),
+      };
+      const cellStore = new RunRecordCellStore(tagged, req.datasetId, req.experimentId);
+      // Same id = resume, as on the worker: the cells stored here go along and the server skips them.
+      const stored = (await cellStore.list()).filter((c) => c.status === 'done');
       // A plain JSON copy: the spec may come from a Svelte $state proxy.
       const config = {
         ...(JSON.parse(JSON.stringify(req.spec)) as Record<string, unknown>),
@@ -202,9 +215,11 @@ export class ServerExperiments {
           ...(up.masks.length ? { masks: up.masks } : {}),
           upload: { name: up.name, items: up.items, regionMasks: up.regionMasks },
           preprocess: { ...b.preprocess, mean: [...b.preprocess.mean], std: [...b.preprocess.std] },
+          ...(stored.length ? { resume: stored } : {}),
         },
         { signal: ctl.signal, onProgress: progress },
       );
+      serverJob = r.status.id;
       const text = (name: string) => new TextDecoder().decode(r.files[name]);
       const result = JSON.parse(text('result.json')) as {
         table: TableRow[];
@@ -212,22 +227,14 @@ export class ServerExperiments {
         backend?: string;
       };
       const cells = JSON.parse(text('cells.json')) as CellResult[];
-      const db = await this.store();
-      const backend = `server ${this.client.url}`;
-      // The local runner's records, each saying where it ran.
-      const tagged: RunStoreLike = {
-        getRun: (id) => db.getRun(id),
-        listRuns: (d) => db.listRuns(d),
-        putRun: (run) => db.putRun({ ...run, config: { ...run.config, backend, serverJob: r.status.id } }),
-      };
-      const cellStore = new RunRecordCellStore(tagged, req.datasetId, req.experimentId);
-      for (const c of cells) await cellStore.put(c);
+      const resumed = new Set(stored.map((c) => c.id));
+      for (const c of cells) if (!resumed.has(c.id)) await cellStore.put(c);
       return {
         experimentId: req.experimentId,
         cells: cells.map(({ scores: _s, ...rest }) => rest),
         table: result.table,
         warnings: result.warnings ?? [],
-        resumed: 0,
+        resumed: typeof r.status.summary?.resumed === 'number' ? r.status.summary.resumed : 0,
         tfBackend: backend,
         tfBackendReason: `backbone on ${result.backend ?? 'the server'}, heads in the server's tfjs`,
       };

@@ -192,6 +192,11 @@ describe('server-backed clients (features, grids, diffusion) against a real serv
     expect(runs.length).toBe(remote.cells.length);
     for (const r of runs) expect(r.config.backend).toBe(`server ${url}`);
     expect((runs[0].result as { scores?: number[] }).scores?.length).toBe(10);
+    // Same experiment id again = resume, as on the worker: the server skips every stored cell.
+    const again = await api.runExperiment({ datasetId, experimentId: 'srv', spec, tfBackend: 'cpu' });
+    expect(again.resumed).toBe(remote.cells.length);
+    expect(again.cells.map((c) => c.metrics?.ap)).toEqual(remote.cells.map((c) => c.metrics?.ap));
+    expect((await store.listRuns(datasetId)).filter((r) => r.id.startsWith('srv/')).length).toBe(runs.length);
 
     // Stop: the server job is cancelled and nothing is stored for that experiment.
     const stopping = api.runExperiment(
