@@ -45,7 +45,15 @@ import { coreGenerators } from '../src/app/generators.ts';
 import { ConfinementError, confinedPath, scrubPaths } from './confine.ts';
 import { TINY_MODELS_DIR } from './diffusion.ts';
 import type { GridConfig } from './grid-config.ts';
-import { GENERATE_GENERATORS, JOB_KINDS, decodeBase64, parseServedGrid, type JobSpec } from './job-kinds.ts';
+import {
+  GENERATE_GENERATORS,
+  JOB_KINDS,
+  UPLOAD_POOLS,
+  decodeBase64,
+  parseServedGrid,
+  uploadedData,
+  type JobSpec,
+} from './job-kinds.ts';
 import { MemoryQueue, QueueFullError, TERMINAL, type JobEvent, type JobQueue } from './jobs.ts';
 import { checkExposure, isLoopback, type ServerOptions } from './options.ts';
 import { probeOrt, type OrtProbe } from './probe.ts';
@@ -240,10 +248,71 @@ export const JOB_SCHEMA = {
         strength: jsonSchemaOfField(DIFFUSION_STRENGTH),
         onlyMasked: { type: 'boolean', description: "DIAG's crop around the mask (padding_mask_crop)" },
         padding: { type: 'integer', minimum: 0, maximum: 4096 },
+        maskBlur: { type: 'number', minimum: 0, maximum: 256, description: 'paste-back mask blur σ' },
       },
     },
     model: { type: 'string', minLength: 1, maxLength: 512, description: 'an ONNX file under --models' },
     config: { type: 'object', description: 'a grid config (experiment --config); data under --datasets' },
+    upload: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'items'],
+      description:
+        'experiment: the dataset as uploads (items index into images and masks) instead of config.data',
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 256 },
+        items: {
+          type: 'array',
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'pool', 'label', 'image'],
+            properties: {
+              id: { type: 'string', minLength: 1, maxLength: 256 },
+              pool: { type: 'string', enum: [...UPLOAD_POOLS] },
+              label: { type: 'integer', enum: [0, 1] },
+              defectClass: { type: 'string', maxLength: 256 },
+              generator: { type: 'string', maxLength: 256 },
+              width: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+              height: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+              image: { type: 'integer', minimum: 0, maximum: 999 },
+              mask: { type: 'integer', minimum: 0, maximum: 999 },
+            },
+          },
+        },
+        regionMasks: { type: 'array', maxItems: 1000, items: { type: 'integer', minimum: 0, maximum: 999 } },
+      },
+    },
+    spatial: { type: 'boolean', description: 'features: spatial maps too (spatial.f32)' },
+    resume: {
+      type: 'array',
+      maxItems: 100000,
+      description: "experiment: the client's finished cells of this grid (skipped: resume)",
+      items: {
+        type: 'object',
+        required: ['id', 'status', 'config'],
+        properties: {
+          id: { type: 'string', minLength: 1, maxLength: 4096 },
+          status: { type: 'string', enum: ['done', 'failed'] },
+          config: { type: 'object' },
+        },
+      },
+    },
+    preprocess: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['width', 'height', 'resize', 'mean', 'std'],
+      description: "features / experiment: the backbone's preprocessing (default: the model's own)",
+      properties: {
+        width: { type: 'integer', minimum: 1, maximum: 8192 },
+        height: { type: 'integer', minimum: 1, maximum: 8192 },
+        resize: { type: 'string', enum: ['stretch', 'letterbox', 'center-crop'] },
+        mean: { type: 'array', minItems: 3, maxItems: 3, items: { type: 'number' } },
+        std: { type: 'array', minItems: 3, maxItems: 3, items: { type: 'number', exclusiveMinimum: 0 } },
+        fill: { type: 'number', minimum: 0, maximum: 255 },
+      },
+    },
   },
 } as const;
 
@@ -824,5 +893,21 @@ async function checkJob(spec: JobSpec, o: ServerOptions): Promise<void> {
       'a diffusion job takes its settings in "diffusion", not "options"',
       'move them to "diffusion": { model, prompt, negativePrompt, steps, guidanceScale, strength }',
     );
-  if (spec.config) await parseServedGrid(spec.config, o, 'config');
+  if (spec.resume !== undefined && spec.kind !== 'experiment')
+    throw new DefectLabError(
+      'JobSpecError',
+      `a ${spec.kind} job takes no "resume"`,
+      'send "resume" (finished cells) with an experiment job only',
+    );
+  if (spec.upload !== undefined) {
+    if (spec.kind !== 'experiment')
+      throw new DefectLabError(
+        'JobSpecError',
+        `a ${spec.kind} job takes no "upload"`,
+        'send "images" (features, generate) or use an experiment job',
+      );
+    // Indexes, pools and class balance now, so a bad upload is a 422 before it is queued.
+    uploadedData(spec);
+  }
+  if (spec.config) await parseServedGrid(spec.config, o, 'config', spec.upload !== undefined);
 }

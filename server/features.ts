@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { FeatureExtractor } from '../src/core/experiments/index.ts';
 import type { RasterImage } from '../src/core/image.ts';
+import type { PreprocessOptions } from '../src/core/preprocess.ts';
 import type { CancelSignal } from '../src/core/progress.ts';
 import { Backbone, identifyBackbone } from '../src/runtime/backbone.ts';
 import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
@@ -29,11 +30,19 @@ export async function loadNodeExtractor(
   modelPath = MOBILENET_PATH,
   id = 'mobilenetv2-12-int8',
   device: 'cpu' | 'cuda' = 'cpu',
+  /** The app's preprocessing of this backbone (default: the model's input size, ImageNet statistics). */
+  preprocess?: PreprocessOptions,
 ): Promise<NodeExtractor> {
   const bytes = new Uint8Array(await readFile(modelPath));
   // A known model's feature taps (PatchCore, the masked head) come with it; pooled and spatial stay as they are.
   const taps = (await identifyBackbone(bytes))?.taps;
-  const backbone = await Backbone.load(bytes, { id, ort: nodeBackend, device, ...(taps ? { taps } : {}) });
+  const backbone = await Backbone.load(bytes, {
+    id,
+    ort: nodeBackend,
+    device,
+    ...(taps ? { taps } : {}),
+    ...(preprocess ? { preprocess } : {}),
+  });
   return {
     id: `${id}|${backbone.preprocessingId}`,
     backbone,

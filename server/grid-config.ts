@@ -35,6 +35,7 @@ import {
   type GridSpec,
   type TableMetric,
 } from '../src/core/experiments/index.ts';
+import type { PreprocessOptions } from '../src/core/preprocess.ts';
 import type { ProgressFn } from '../src/core/progress.ts';
 import { identifyBackbone } from '../src/runtime/backbone.ts';
 import { loadDatasetFolder, type FolderDataset } from './dataset-folder.ts';
@@ -265,6 +266,10 @@ async function backboneId(path: string): Promise<string> {
 export interface RunGridOptions {
   /** Overrides the config's `data`. */
   data?: string;
+  /** A dataset already in memory (a server job's upload); wins over `data`. */
+  dataset?: FolderDataset;
+  /** The backbone's preprocessing (default: the model's own). */
+  preprocess?: PreprocessOptions;
   /** Overrides the config's `backbone` (default: MobileNetV2-int8 in ../shared). */
   backbone?: string;
   /** Folder of diffusion model folders (default models/tiny). */
@@ -293,13 +298,13 @@ export async function runGridConfig(
 ): Promise<GridRunResult> {
   const t0 = performance.now();
   const dataPath = o.data ?? config.data;
-  if (!dataPath)
+  if (!dataPath && !o.dataset)
     throw new GridConfigError(
       configFile,
       'names no dataset',
       'add "data": "DIR or DIR/manifest.json" to the config, or pass --data',
     );
-  const data = loadDatasetFolder(dataPath);
+  const data = o.dataset ?? loadDatasetFolder(dataPath!);
   for (const r of data.rejected) o.log?.(`skipped ${r}`);
   const diffusion = nodeDiffusionSource(o.diffusionDir ?? TINY_MODELS_DIR, undefined, o.device);
   const { data: _d, backbone: _b, title: _t, columns: _c, about: _a, ...grid } = config;
@@ -311,7 +316,12 @@ export async function runGridConfig(
       `backbone ${backbonePath} does not exist`,
       'set "backbone" to an ONNX image classifier (relative to the config) or pass --model FILE',
     );
-  const extractor = await loadNodeExtractor(backbonePath, await backboneId(backbonePath), o.device);
+  const extractor = await loadNodeExtractor(
+    backbonePath,
+    await backboneId(backbonePath),
+    o.device,
+    o.preprocess,
+  );
   if (extractor.backbone.session.fallbackReason)
     o.log?.(`backbone: ${extractor.backbone.session.fallbackReason}`);
   try {

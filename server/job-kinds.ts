@@ -18,6 +18,13 @@ import { decodeImage, encodePng } from '../src/runtime/decode.ts';
 import { confinedPath } from './confine.ts';
 import type { GridConfig } from './grid-config.ts';
 import type { DevicePref } from './options.ts';
+import { preprocessingId, type PreprocessOptions } from '../src/core/preprocess.ts';
+import type {
+  CellResult,
+  CellStore,
+  ExperimentData,
+  ExperimentImage,
+} from '../src/core/experiments/index.ts';
 
 export const JOB_KINDS = ['generate', 'features', 'experiment'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -58,11 +65,57 @@ export interface JobSpec {
     /** DIAG's crop around the mask (diffusers' padding_mask_crop), `padding` pixels around it. */
     onlyMasked?: boolean;
     padding?: number;
+    /** Gaussian σ (source pixels) of the paste-back mask, as the Paint tab's "mask blur". */
+    maskBlur?: number;
   };
   /** features: ONNX file under --models (default tiny-resnet/model.onnx). */
   model?: string;
   /** experiment: a grid config (paths: `data` under --datasets, `backbone` under --models). */
   config?: Record<string, unknown>;
+  /**
+   * experiment: the dataset as uploads instead of `config.data` (the app's IndexedDB dataset): each item names
+   * its runner pool and indexes into `images` (and `masks` for its ground-truth mask); `regionMasks` index the
+   * masks diffusion may inpaint in. Nothing touches the server's disk.
+   */
+  upload?: UploadedDataset;
+  /** features: spatial maps too (`spatial.f32`), as the app's feature cache keeps them. */
+  spatial?: boolean;
+  /** features / experiment: the backbone's preprocessing (default: the model's own), as the app set it. */
+  preprocess?: PreprocessOptions;
+  /**
+   * experiment: cells the client already holds for this grid (the app's stored RunRecords of the experiment id):
+   * those `done` with a matching cell id are not run again (resume), as the local runner skips its stored ones.
+   */
+  resume?: CellResult[];
+}
+
+export const UPLOAD_POOLS = [
+  'trainNormals',
+  'realDefects',
+  'acceptedSynthetic',
+  'validation',
+  'test',
+] as const;
+
+export interface UploadedItem {
+  /** The runner's image id (the app sends the content hash, its feature-cache key). */
+  id: string;
+  pool: (typeof UPLOAD_POOLS)[number];
+  label: 0 | 1;
+  defectClass?: string;
+  generator?: string;
+  width?: number;
+  height?: number;
+  /** Index into `images`. */
+  image: number;
+  /** Index into `masks` of its ground-truth mask. */
+  mask?: number;
+}
+
+export interface UploadedDataset {
+  name: string;
+  items: UploadedItem[];
+  regionMasks?: number[];
 }
 
 export interface JobContext {
@@ -199,15 +252,28 @@ async function runGenerate(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
             strength: d.strength ?? 0.99,
             seed: seed + i,
             ...(d.onlyMasked ? { onlyMasked: { padding: d.padding ?? 32 } } : {}),
+            ...(d.maskBlur !== undefined ? { maskBlur: d.maskBlur } : {}),
           },
-          { jobId: ctx.id },
+          {
+            jobId: ctx.id,
+            // The denoising steps too (without the preview rasters), so a one-sample job's bar moves per step
+            // as the Paint tab's does on the worker.
+            onProgress: (p) =>
+              p.stage === 'denoise' &&
+              ctx.onProgress({ ...p, detail: undefined, message: `sample ${i + 1} of ${n}` }),
+          },
         )
         .finally(() => ctx.signal.removeEventListener('abort', stop));
       files[`images/${pad(i)}.png`] = encodePng(r.image, 1);
       files[`masks/${pad(i)}.png`] = encodePng(r.mask, 1);
       // The final latents too: parity with the browser worker is checked on them (1e-3), not on 8-bit pixels.
       files[`latents/${pad(i)}.f32`] = new Uint8Array(r.latents.slice().buffer);
+      files[`generated/${pad(i)}.png`] = encodePng(r.generated, 1);
       samples.push({
+        generated: `generated/${pad(i)}.png`,
+        // The pipeline's own parameters (prompt, seed, steps, …): the app's provenance of a diffusion sample.
+        diffusionParams: r.params,
+        ms: r.ms,
         latents: `latents/${pad(i)}.f32`,
         latentDims: r.latentDims,
         file: `images/${pad(i)}.png`,
@@ -250,13 +316,20 @@ async function runFeatures(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
     modelPath,
     spec.model ?? 'tiny-resnet/model.onnx',
     nodeDevice(ctx.device),
+    checkedPreprocess(spec.preprocess),
   );
   try {
     const pooled: Float32Array[] = [];
+    const spatial: { data: Float32Array; dims: readonly number[] }[] = [];
     const batch = 16;
     for (let i = 0; i < src.images.length; i += batch) {
       throwIfCancelled(ctx.signal, 'the job', `${i} of ${src.images.length} images were embedded`);
-      pooled.push(...(await extractor.extract(src.images.slice(i, i + batch), ctx.signal)));
+      const slice = src.images.slice(i, i + batch);
+      if (spec.spatial) {
+        const f = await extractor.extractBoth(slice, ctx.signal);
+        pooled.push(...f.pooled);
+        spatial.push(...f.spatial);
+      } else pooled.push(...(await extractor.extract(slice, ctx.signal)));
       ctx.onProgress({
         stage: 'features',
         done: Math.min(i + batch, src.images.length),
@@ -267,16 +340,27 @@ async function runFeatures(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
     const dim = pooled[0]?.length ?? 0;
     const flat = new Float32Array(pooled.length * dim);
     pooled.forEach((p, i) => flat.set(p, i * dim));
+    const spatialDims = spatial[0]?.dims ?? null;
+    const spatialFlat = new Float32Array(spatial.reduce((n, m) => n + m.data.length, 0));
+    let at = 0;
+    for (const m of spatial) {
+      spatialFlat.set(m.data, at);
+      at += m.data.length;
+    }
     return {
       files: {
         'features.json': json({
           extractor: extractor.id,
           backend: extractor.backbone.backend,
+          preprocessingId: extractor.backbone.preprocessingId,
           dim,
           ids: src.ids,
           pooled: pooled.map((p) => Array.from(p)),
+          // [C, h, w] of every image's map in spatial.f32 (row-major, image after image); null without spatial.
+          spatialDims,
         }),
         'features.f32': new Uint8Array(flat.buffer),
+        ...(spec.spatial ? { 'spatial.f32': new Uint8Array(spatialFlat.buffer) } : {}),
       },
       summary: { images: pooled.length, dim, backend: extractor.backbone.backend },
     };
@@ -285,14 +369,101 @@ async function runFeatures(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
   }
 }
 
+/**
+ * An uploaded dataset as the runner's `ExperimentData`: the pools exactly as the client sent them (the app builds
+ * them with `storeExperimentData`, so the server sees the grid the browser would run). Images are decoded when a
+ * cell needs them, as a folder's are.
+ */
+export function uploadedData(spec: JobSpec): ExperimentData & { layout: string; rejected: string[] } {
+  const up = spec.upload!;
+  const images = spec.images ?? [];
+  const masks = spec.masks ?? [];
+  const at = <T>(list: T[], i: number, field: string): T => {
+    if (!Number.isInteger(i) || i < 0 || i >= list.length)
+      throw new JobSpecError(
+        field,
+        `points at entry ${i} of ${list.length}`,
+        `index into "${field.split('.')[0]}"`,
+      );
+    return list[i];
+  };
+  const decodeAt = async (list: (string | null)[], i: number, field: string) => {
+    const b = at(list, i, field);
+    if (b === null) throw new JobSpecError(field, 'points at a null mask', 'point at an uploaded mask');
+    return (await decodeImage(decodeBase64(field, b), field)).raster;
+  };
+  const pools: Record<string, ExperimentImage[]> = Object.fromEntries(UPLOAD_POOLS.map((p) => [p, []]));
+  up.items.forEach((it, k) => {
+    const where = `upload.items[${k}]`;
+    at(images, it.image, `images (${where}.image)`);
+    if (it.mask !== undefined) at(masks, it.mask, `masks (${where}.mask)`);
+    pools[it.pool].push({
+      id: it.id,
+      label: it.label,
+      ...(it.defectClass !== undefined ? { defectClass: it.defectClass } : {}),
+      ...(it.generator !== undefined ? { generator: it.generator } : {}),
+      ...(it.width && it.height ? { size: { width: it.width, height: it.height } } : {}),
+      load: () => decodeAt(images, it.image, `images[${it.image}]`),
+      loadMask: async () =>
+        it.mask === undefined ? null : toGray(await decodeAt(masks, it.mask, `masks[${it.mask}]`)),
+    });
+  });
+  const { trainNormals, realDefects, acceptedSynthetic, validation, test } = pools;
+  if (trainNormals.length < 2)
+    throw new JobSpecError(
+      'upload.items',
+      `has ${trainNormals.length} trainNormals (need ≥ 2)`,
+      'label some train-split images normal',
+    );
+  if (!test.some((t) => t.label === 1) || !test.some((t) => t.label === 0))
+    throw new JobSpecError(
+      'upload.items',
+      'has no test images of both classes',
+      'label test images both ways',
+    );
+  const regions = up.regionMasks ?? [];
+  return {
+    name: up.name,
+    trainNormals,
+    realDefects,
+    acceptedSynthetic,
+    validation: validation.length ? validation : undefined,
+    test,
+    regionMasks: async () =>
+      Promise.all(regions.map(async (i) => toGray(await decodeAt(masks, i, `masks[${i}]`)))),
+    layout: 'upload',
+    rejected: [],
+  };
+}
+
+function checkedPreprocess(p: PreprocessOptions | undefined): PreprocessOptions | undefined {
+  if (!p) return undefined;
+  try {
+    preprocessingId(p);
+  } catch (e) {
+    throw new JobSpecError('preprocess', (e as Error).message, "send the backbone info's preprocess object");
+  }
+  return p;
+}
+
 async function runExperiment(spec: JobSpec, ctx: JobContext): Promise<JobOutput> {
   if (!spec.config || typeof spec.config !== 'object')
     throw new JobSpecError('config', 'is missing', 'send "config": a grid config as for experiment --config');
   const { runGridConfig } = await import('./grid-config.ts');
-  const config = await parseServedGrid(spec.config, ctx, 'config');
+  const config = await parseServedGrid(spec.config, ctx, 'config', !!spec.upload);
+  // The client's finished cells answer the runner's resume check; new cells are only kept for this job.
+  const held = new Map((spec.resume ?? []).filter((c) => c.status === 'done').map((c) => [c.id, c]));
+  const store: CellStore = {
+    get: async (id) => held.get(id),
+    put: async (c) => void held.set(c.id, c),
+    list: async () => [...held.values()],
+  };
   const r = await runGridConfig(
     config,
     {
+      store,
+      ...(spec.upload ? { dataset: uploadedData(spec) } : {}),
+      ...(spec.preprocess ? { preprocess: checkedPreprocess(spec.preprocess) } : {}),
       device: nodeDevice(ctx.device),
       diffusionDir: ctx.models,
       signal: ctx.signal,
@@ -323,10 +494,13 @@ async function runExperiment(spec: JobSpec, ctx: JobContext): Promise<JobOutput>
       'table.md': enc(`${renderResult(parseResultFile(text, 'result.json'))}\n`),
       'table.csv': enc(rowsToCsv(r.table)),
       'cells.csv': enc(cellsToCsv(r.cells)),
+      // Whole cells, per-image scores too: what a client stores as the local runner would (the app's RunRecords).
+      'cells.json': json(r.cells),
     },
     summary: {
       cells: r.cells.length,
       failed: r.cells.filter((c) => c.status === 'failed').length,
+      resumed: r.resumed,
       seconds: r.seconds,
       backend: r.backend,
     },
@@ -342,10 +516,26 @@ export async function parseServedGrid(
   raw: Record<string, unknown>,
   ctx: Pick<JobContext, 'datasets' | 'models'>,
   source: string,
+  /** The job uploads its dataset (`upload`): then `data` must be absent. */
+  uploaded = false,
 ): Promise<GridConfig> {
   const { GridConfigError, parseGridConfig } = await import('./grid-config.ts');
   const { data, backbone, ...rest } = raw;
   const parsed = await parseGridConfig(rest, ctx.datasets || '.', source);
+  if (uploaded && data !== undefined)
+    throw new GridConfigError(
+      source,
+      'names a dataset folder and the job uploads one',
+      'send either "config.data" or "upload", not both',
+    );
+  if (uploaded)
+    return {
+      ...parsed,
+      data: undefined,
+      ...(typeof backbone === 'string'
+        ? { backbone: confinedPath(ctx.models, backbone, `${source}: /backbone`, '--models') }
+        : {}),
+    };
   if (data === undefined)
     throw new GridConfigError(
       source,

@@ -51,7 +51,8 @@ import {
   floatPath,
   isQuantizedOps,
 } from './dequantize.ts';
-import backbonesJson from '../../models/manifests/backbones.json';
+// The attribute lets Node's own ESM loader (Playwright's test process, which runs server jobs in e2e) read it.
+import backbonesJson from '../../models/manifests/backbones.json' with { type: 'json' };
 
 const { onnx } = onnxProto;
 type ModelProtoT = InstanceType<typeof onnx.ModelProto>;

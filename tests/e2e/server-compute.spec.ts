@@ -3,8 +3,8 @@
  * token and the app's origin in --cors) across origins under the app's cross-origin isolation. A wrong token is
  * a clear message and the saved choice stays "this browser"; the right one shows the server's version, devices
  * and queue, and the choice survives a reload. Then the Generate tab runs its batch as a server job (the server
- * counts it) and the samples reach the staging strip as local ones do. (Features and grids from their tabs are
- * not wired to the server yet: see docs/server.md.)
+ * counts it) and the samples reach the staging strip as local ones do. Feature extraction and a grid through
+ * the server: server-compute-grid.spec.ts.
  */
 import { join } from 'node:path';
 import { buildServer } from '../../server/app.ts';

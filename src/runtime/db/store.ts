@@ -480,12 +480,17 @@ class IdbStore implements DefectLabStore {
   async getFeatures(key: FeatureKey): Promise<StoredFeatures | undefined> {
     const row = (await this.db.get('features', featureKey(key))) as FeatureRow | undefined;
     if (!row) return undefined;
-    return row.spatial ? { pooled: row.pooled, spatial: row.spatial } : { pooled: row.pooled };
+    return {
+      pooled: row.pooled,
+      ...(row.spatial ? { spatial: row.spatial } : {}),
+      ...(row.backend ? { backend: row.backend } : {}),
+    };
   }
 
   async putFeatures(key: FeatureKey, f: StoredFeatures): Promise<void> {
     const row: FeatureRow = { ...key, key: featureKey(key), pooled: f.pooled };
     if (f.spatial) row.spatial = f.spatial;
+    if (f.backend) row.backend = f.backend;
     await this.write(['features'], `caching features of ${key.sha256.slice(0, 12)}`, async (tx) => {
       await tx.objectStore('features').put(row);
     });

@@ -66,6 +66,8 @@ export interface StoredFeatures {
   pooled: Float32Array;
   /** Optional spatial map, [C, H, W]. */
   spatial?: { data: Float32Array; dims: [number, number, number] };
+  /** Where they were computed when not in this browser ('server <url>'); absent for local extraction. */
+  backend?: string;
 }
 
 export interface HeadRecord {
