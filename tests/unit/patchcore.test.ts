@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { greedyCoreset, randomProjection } from '../../src/core/patchcore/coreset.ts';
 import { type TapMap, patchFeatures } from '../../src/core/patchcore/features.ts';
+import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patchcore/score.ts';
 import { Rng } from '../../src/core/rng.ts';
 import {
   PatchCoreHead,
@@ -174,23 +175,26 @@ describe('PatchCore head vs brute force (small random data)', () => {
     }
   });
 
-  it('the tfjs matMul search finds the same neighbours as a scan on a 2000-row bank', async () => {
-    await initTf('cpu');
-    const rng = new Rng('nn');
-    const D = 24;
-    const bank = rng.normalArray(2000 * D);
-    const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['x'] }), [8, 8]);
-    const q = rng.normalArray(300 * D);
-    const { index, dist: got } = await head.nearest(q, 300);
-    for (let r = 0; r < 300; r++) {
-      let best = Infinity;
-      for (let m = 0; m < 2000; m++)
-        best = Math.min(best, dist(q.subarray(r * D, (r + 1) * D), bank.subarray(m * D, (m + 1) * D)));
-      close(got[r], best);
-      close(dist(q.subarray(r * D, (r + 1) * D), bank.subarray(index[r] * D, (index[r] + 1) * D)), best);
-    }
-    head.dispose();
-  });
+  it.each(['cpu', 'wasm'] as const)(
+    'the tfjs fused matMul search (%s) finds the same neighbours as a scan on a 2000-row bank',
+    async (backend) => {
+      await initTf(backend);
+      const rng = new Rng('nn');
+      const D = 24;
+      const bank = rng.normalArray(2000 * D);
+      const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['x'] }), [8, 8]);
+      const q = rng.normalArray(300 * D);
+      const { index, dist: got } = await head.nearest(q, 300);
+      for (let r = 0; r < 300; r++) {
+        let best = Infinity;
+        for (let m = 0; m < 2000; m++)
+          best = Math.min(best, dist(q.subarray(r * D, (r + 1) * D), bank.subarray(m * D, (m + 1) * D)));
+        close(got[r], best);
+        close(dist(q.subarray(r * D, (r + 1) * D), bank.subarray(index[r] * D, (index[r] + 1) * D)), best);
+      }
+      head.dispose();
+    },
+  );
 
   it('names bad input: wrong channel count, empty taps, ratio out of range', async () => {
     await initTf('cpu');
@@ -224,6 +228,30 @@ function coveringRadius(x: Float32Array, N: number, D: number, centres: ArrayLik
   }
   return worst;
 }
+
+describe('anomaly map as A · M · Bᵀ', () => {
+  it('equals bilinear upsampling then the separable reflected Gaussian (1e-6 of the map range)', () => {
+    const rng = new Rng('map');
+    // 14² → 224² with σ = 4 (the default), a non-square grid and frame, a frame smaller than the kernel
+    // (reflection wraps more than once), a 1-cell axis, and σ = 0 (upsampling only).
+    for (const [h, w, H, W, sigma] of [
+      [14, 14, 224, 224, 4],
+      [5, 7, 24, 40, 2],
+      [3, 4, 6, 9, 4],
+      [1, 6, 8, 30, 1.5],
+      [6, 6, 48, 48, 0],
+    ]) {
+      const m = Float32Array.from({ length: h * w }, () => Math.abs(rng.normal()) * 3);
+      const up = upsampleBilinear(m, h, w, H, W);
+      const want = sigma > 0 ? gaussianBlur(up, H, W, sigma) : up;
+      const got = anomalyMap(m, h, w, H, W, sigma);
+      expect(got.length).toBe(H * W);
+      for (let i = 0; i < want.length; i++)
+        expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-6 * 3 * 4);
+    }
+    expect(() => anomalyMap(new Float32Array(5), 2, 3, 8, 8)).toThrow(/patch distances must be 2×3 values/);
+  });
+});
 
 describe('greedy coreset (random projection) covers better than random subsampling', () => {
   it('covering radius of a 2 % coreset of 3000 clustered 256-d patches is below every one of 10 random subsets', () => {
