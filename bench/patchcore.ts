@@ -16,53 +16,108 @@ import { resolve } from 'node:path';
 import type { InputResolution } from '../src/core/resolution.ts';
 import { Rng } from '../src/core/rng.ts';
 import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
+import { browserSkipReason, evaluateSource, openApp, startWorker, withBuiltApp } from './_browser.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../shared');
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
+/** The train worker's `benchmarkPatchCore` in the built app (tfjs WASM, the worker's threads). */
+const WORKER_BENCH = `async (arg) => {
+  const api = globalThis.__bench.train;
+  const errors = () => (globalThis.__benchErrors ?? []).join('; ');
+  try {
+    return await api.benchmarkPatchCore(arg);
+  } catch (e) {
+    throw new Error((e && e.message ? e.message : String(e)) + (errors() ? ' (' + errors() + ')' : ''));
+  }
+}`;
+
+async function browserScore(runs: number): Promise<Record<string, unknown>> {
+  const skip = browserSkipReason();
+  if (skip) return { skipped: skip };
+  const port = Number(process.env.DL_BENCH_PATCHCORE_PORT ?? 4217);
+  return withBuiltApp(port, async (app) => {
+    const page = await openApp(app);
+    await startWorker(page, app.dist, 'train');
+    const isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+    const threads = await page.evaluate(() => navigator.hardwareConcurrency);
+    return {
+      ...(await evaluateSource<Record<string, unknown>>(page, WORKER_BENCH, { bankRows: 10_000, runs })),
+      crossOriginIsolated: isolated,
+      hardwareConcurrency: threads,
+    };
+  });
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   prepareTfForNode();
-  const { initTf } = await import('../src/runtime/tf.ts');
-  const { PatchCoreHead, patchCoreOptions, projectRows } = await import('../src/runtime/heads/patchcore.ts');
+  const { initTf, tf } = await import('../src/runtime/tf.ts');
+  const { projectRows } = await import('../src/runtime/heads/patchcore.ts');
+  const { benchmarkPatchCoreScoring } = await import('../src/app/patchcore.ts');
   const { patchFeatures } = await import('../src/core/patchcore/features.ts');
   const { greedyCoreset } = await import('../src/core/patchcore/coreset.ts');
   const rng = new Rng('bench-patchcore');
   const D = 256;
-  const bank = rng.normalArray(10_000 * D);
-  const maps = [
-    { data: rng.normalArray(96 * 196), dims: [96, 14, 14] as const },
-    { data: rng.normalArray(160 * 49), dims: [160, 7, 7] as const },
-  ];
-  const out: Record<string, unknown> = { targets: { scoreMs: 20, coreset100kMs: 10_000 } };
+  const out: Record<string, unknown> = {
+    targets: { scoreMs: 20, browserScoreMs: 100, coreset100kMs: 10_000 },
+  };
   const score: Record<string, unknown> = {};
-  for (const backend of ['wasm', 'cpu'] as const) {
-    await initTf(backend);
-    const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
-    const f = patchFeatures(maps);
-    await head.predict([{ maps }]);
-    const whole: number[] = [];
-    const nn: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      let t = performance.now();
-      await head.predict([{ maps }]);
-      whole.push(performance.now() - t);
-      t = performance.now();
-      await head.nearest(f.data, f.rows);
-      nn.push(performance.now() - t);
-    }
-    score[backend] = {
-      predictMs: median(whole),
-      nearestMs: median(nn),
-      bankRows: head.bankSize,
-      dim: D,
-      patches: f.rows,
+  await initTf('wasm');
+  const wasm = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 7 });
+  // References in the same run, same shapes: the bare product (the floor of the search) and the previous
+  // search (matMul, ×2, subtraction as three kernels, then arg-min).
+  {
+    const bank = rng.normalArray(10_000 * D);
+    const q = rng.normalArray(196 * D);
+    const rows = tf.tensor2d(bank, [10_000, D]);
+    const bankT = tf.transpose(rows);
+    const bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1));
+    const timeIt = async (f: () => { data(): Promise<unknown>; dispose(): void }) => {
+      const ms: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const t = performance.now();
+        const y = f();
+        await y.data();
+        y.dispose();
+        if (i > 0) ms.push(performance.now() - t);
+      }
+      return median(ms);
     };
-    head.dispose();
+    const matMulMs = await timeIt(() => tf.tidy(() => tf.matMul(tf.tensor2d(q, [196, D]), bankT)));
+    const unfusedNearestMs = await timeIt(() =>
+      tf.tidy(() => {
+        const x = tf.tensor2d(q, [196, D]);
+        return tf.argMin(tf.sub(tf.expandDims(bankSq, 0), tf.mul(tf.matMul(x, bankT), 2)), 1);
+      }),
+    );
+    rows.dispose();
+    bankT.dispose();
+    bankSq.dispose();
+    score.wasm = {
+      ...wasm,
+      matMulMs,
+      unfusedNearestMs,
+      nearestToMatMul: wasm.nearestMs / matMulMs,
+      nearestToUnfused: wasm.nearestMs / unfusedNearestMs,
+    };
+  }
+  await initTf('cpu');
+  score.cpu = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 3 });
+  await initTf('wasm');
+  try {
+    const b = await browserScore(7);
+    score.browser = b;
+    if (typeof b.predictMs === 'number') {
+      out.browserPredictMs = b.predictMs;
+      out.browserToNode = b.predictMs / wasm.predictMs;
+    }
+  } catch (e) {
+    score.browser = { error: e instanceof Error ? e.message : String(e) };
   }
   out.score = score;
+  out.nodePredictMs = wasm.predictMs;
 
   // Coreset: 100k patches, real if the shared model and tiles are there.
-  await initTf('wasm');
   const N = 100_000;
   let x: Float32Array;
   let source: string;

@@ -162,7 +162,7 @@ export class PatchCoreHead {
 
   /** `‖b‖² − 2 q·bᵀ` `[n, M]` of query rows `[n, D]`: one fused kernel (product plus bias). */
   private expandedDist(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.fused.matMul({ a: x, b: this.bankT, bias: this.bankSq });
+    return tf.fused.matMul({ a: x, b: this.bankT, bias: this.bankSq }) as tf.Tensor2D;
   }
 
   /** The b nearest bank rows of bank row `m` (itself first), by the same matrix product. */
