@@ -312,6 +312,41 @@ describe('greedy coreset (random projection) covers better than random subsampli
     }
   });
 
+  it('with projection and early-stopped distances it picks exactly what a plain float64 scan of every row picks (ties included)', () => {
+    const rng = new Rng('plain-scan');
+    const N = 1500;
+    const D = 160;
+    const centres = Array.from({ length: 6 }, () => rng.normalArray(D));
+    const x = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      // Every 50th row repeats row 0 (ties at distance 0 once row 0 is a centre).
+      const src = i % 50 === 0 ? 0 : i;
+      for (let k = 0; k < D; k++)
+        x[i * D + k] = src === i ? centres[i % 6][k] * 3 + rng.normal() * 0.5 : x[k];
+    }
+    const n = 120;
+    const sel = greedyCoreset(x, N, D, n, { projectionDim: 32, seed: 2 });
+    // The plain scan: same projection and first pick, every distance in full, first index on ties.
+    const p = randomProjection(x, N, D, 32, 2);
+    const d = p.dim;
+    const minD = new Float64Array(N).fill(Infinity);
+    const want = [sel[0]];
+    for (let k = 1; k < n; k++) {
+      const c = want[k - 1];
+      minD[c] = -1;
+      let best = -1;
+      for (let i = 0; i < N; i++) {
+        if (minD[i] < 0) continue;
+        let s = 0;
+        for (let j = 0; j < d; j++) s += (p.data[i * d + j] - p.data[c * d + j]) ** 2;
+        minD[i] = Math.min(minD[i], s);
+        if (best < 0 || minD[i] > minD[best]) best = i;
+      }
+      want.push(best);
+    }
+    expect(Array.from(sel)).toEqual(want);
+  });
+
   it('patchFeatures on one tap with patch size 1 is the map transposed to [h·w, C]', () => {
     const rng = new Rng('t');
     const m = randomMap(rng, 3, 2, 5);
