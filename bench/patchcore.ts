@@ -1,13 +1,16 @@
 /**
- * PatchCore cost in Node (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms; coreset
- * selection of 100k patches ≤ 10 s):
- * - `score`: one image's s16 + s32 maps of MobileNetV2 (96×14×14 + 160×7×7 → 196 patches × 256) against a
- *   10 000 × 256 bank, on tfjs WASM and CPU: the whole `predict` (patch features, matMul nearest neighbour,
- *   upsampling + σ = 4 blur to 224², reweighting) and the nearest-neighbour search alone; median of 7 after a
- *   warm-up.
+ * PatchCore cost (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms in Node and
+ * ≤ 100 ms in the browser worker on WASM; coreset selection of 100k patches ≤ 10 s in Node):
+ * - `score`: `benchmarkPatchCoreScoring` (`src/app/patchcore.ts`): one image's s16 + s32 maps of MobileNetV2
+ *   (96×14×14 + 160×7×7 → 196 patches × 256) against a 10 000 × 256 bank, on tfjs WASM and CPU in Node and in
+ *   the built app's train worker in Chromium (tfjs WASM, the worker's threads): the whole `predict` (patch
+ *   features, fused-matMul nearest neighbour, the 224² map with σ = 4, reweighting) and the search alone;
+ *   median of 7 after a warm-up. Same-run references on WASM: the bare product (`matMulMs`, the search's floor)
+ *   and the previous unfused search (`unfusedNearestMs`). `browserToNode` = browser / Node predict.
  * - `coreset`: greedy selection of 1 % of 100 000 patches × 256 (projection to 128 by tfjs matMul, then the
  *   greedy scan). Patches are real when ../shared is there (the magnetic tiles' s16 + s32 features at native
- *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says.
+ *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says. Same-run
+ *   reference: the plain scan (every row's full distance every step), timed over 10 steps and scaled.
  * - `resolution`: what each input geometry costs per tile image (s16 + s32 taps, onnxruntime-node CPU): fixed
  *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
  */
