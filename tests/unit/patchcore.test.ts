@@ -6,6 +6,7 @@
  * The coreset is checked by its purpose: a smaller covering radius than random subsets of the same size.
  */
 import { describe, expect, it } from 'vitest';
+import { benchmarkPatchCoreScoring } from '../../src/app/patchcore.ts';
 import { greedyCoreset, randomProjection } from '../../src/core/patchcore/coreset.ts';
 import { type TapMap, patchFeatures } from '../../src/core/patchcore/features.ts';
 import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patchcore/score.ts';
@@ -228,6 +229,16 @@ function coveringRadius(x: Float32Array, N: number, D: number, centres: ArrayLik
   }
   return worst;
 }
+
+describe('benchmarkPatchCoreScoring (the bench figure of Node and the train worker)', () => {
+  it('scores on the chosen backend and reports the shapes it measured', async () => {
+    await initTf('wasm');
+    const r = await benchmarkPatchCoreScoring({ bankRows: 300, runs: 1 });
+    expect(r).toMatchObject({ tfBackend: 'wasm', bankRows: 300, dim: 256, patches: 196, runs: 1 });
+    expect(r.predictMs).toBeGreaterThan(0);
+    expect(r.nearestMs).toBeGreaterThan(0);
+  });
+});
 
 describe('anomaly map as A · M · Bᵀ', () => {
   it('equals bilinear upsampling then the separable reflected Gaussian (1e-6 of the map range)', () => {
