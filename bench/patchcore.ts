@@ -1,13 +1,17 @@
 /**
- * PatchCore cost in Node (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms; coreset
- * selection of 100k patches ≤ 10 s):
- * - `score`: one image's s16 + s32 maps of MobileNetV2 (96×14×14 + 160×7×7 → 196 patches × 256) against a
- *   10 000 × 256 bank, on tfjs WASM and CPU: the whole `predict` (patch features, matMul nearest neighbour,
- *   upsampling + σ = 4 blur to 224², reweighting) and the nearest-neighbour search alone; median of 7 after a
- *   warm-up.
+ * PatchCore cost (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms in Node and
+ * ≤ 100 ms in the browser worker on WASM; coreset selection of 100k patches ≤ 10 s in Node):
+ * - `score`: `benchmarkPatchCoreScoring` (`src/app/patchcore.ts`): one image's s16 + s32 maps of MobileNetV2
+ *   (96×14×14 + 160×7×7 → 196 patches × 256) against a 10 000 × 256 bank, on tfjs WASM and CPU in Node and in
+ *   the built app's train worker in Chromium (tfjs WASM, the worker's threads): the whole `predict` (patch
+ *   features, fused-matMul nearest neighbour, the 224² map with σ = 4, reweighting) and the search alone;
+ *   median of 7 after a warm-up. Same-run references on WASM, interleaved with the head's search (wall and CPU
+ *   ms): the bare product (`matMulMs`, the search's floor) and the previous unfused search
+ *   (`unfusedNearestMs`). `browserToNode` = browser / Node predict.
  * - `coreset`: greedy selection of 1 % of 100 000 patches × 256 (projection to 128 by tfjs matMul, then the
  *   greedy scan). Patches are real when ../shared is there (the magnetic tiles' s16 + s32 features at native
- *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says.
+ *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says. Same-run
+ *   reference: the plain scan (every row's full distance every step), timed over 10 steps and scaled.
  * - `resolution`: what each input geometry costs per tile image (s16 + s32 taps, onnxruntime-node CPU): fixed
  *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
  */
@@ -16,53 +20,137 @@ import { resolve } from 'node:path';
 import type { InputResolution } from '../src/core/resolution.ts';
 import { Rng } from '../src/core/rng.ts';
 import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
+import { browserSkipReason, evaluateSource, openApp, startWorker, withBuiltApp } from './_browser.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../shared');
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
+/** The train worker's `benchmarkPatchCore` in the built app (tfjs WASM, the worker's threads). */
+const WORKER_BENCH = `async (arg) => {
+  const api = globalThis.__bench.train;
+  const errors = () => (globalThis.__benchErrors ?? []).join('; ');
+  try {
+    return await api.benchmarkPatchCore(arg);
+  } catch (e) {
+    throw new Error((e && e.message ? e.message : String(e)) + (errors() ? ' (' + errors() + ')' : ''));
+  }
+}`;
+
+async function browserScore(runs: number): Promise<Record<string, unknown>> {
+  const skip = browserSkipReason();
+  if (skip) return { skipped: skip };
+  const port = Number(process.env.DL_BENCH_PATCHCORE_PORT ?? 4217);
+  return withBuiltApp(port, async (app) => {
+    const page = await openApp(app);
+    await startWorker(page, app.dist, 'train');
+    const isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+    const threads = await page.evaluate(() => navigator.hardwareConcurrency);
+    return {
+      ...(await evaluateSource<Record<string, unknown>>(page, WORKER_BENCH, { bankRows: 10_000, runs })),
+      crossOriginIsolated: isolated,
+      hardwareConcurrency: threads,
+    };
+  });
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   prepareTfForNode();
-  const { initTf } = await import('../src/runtime/tf.ts');
-  const { PatchCoreHead, patchCoreOptions, projectRows } = await import('../src/runtime/heads/patchcore.ts');
+  const { initTf, tf } = await import('../src/runtime/tf.ts');
+  const { projectRows } = await import('../src/runtime/heads/patchcore.ts');
+  const { benchmarkPatchCoreScoring } = await import('../src/app/patchcore.ts');
   const { patchFeatures } = await import('../src/core/patchcore/features.ts');
   const { greedyCoreset } = await import('../src/core/patchcore/coreset.ts');
   const rng = new Rng('bench-patchcore');
   const D = 256;
-  const bank = rng.normalArray(10_000 * D);
-  const maps = [
-    { data: rng.normalArray(96 * 196), dims: [96, 14, 14] as const },
-    { data: rng.normalArray(160 * 49), dims: [160, 7, 7] as const },
-  ];
-  const out: Record<string, unknown> = { targets: { scoreMs: 20, coreset100kMs: 10_000 } };
+  const out: Record<string, unknown> = {
+    targets: { scoreMs: 20, browserScoreMs: 100, coreset100kMs: 10_000 },
+  };
   const score: Record<string, unknown> = {};
-  for (const backend of ['wasm', 'cpu'] as const) {
-    await initTf(backend);
+  await initTf('wasm');
+  const wasm = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 7 });
+  // References in the same run, same shapes, interleaved with the head's search so that all three see the
+  // same load: the bare product (the floor of the search) and the previous search (matMul, ×2, subtraction as
+  // three kernels, then arg-min). Wall and CPU time (tfjs WASM runs one thread in Node, so CPU time is the
+  // compute without the waits of a loaded machine).
+  {
+    const { PatchCoreHead, patchCoreOptions } = await import('../src/runtime/heads/patchcore.ts');
+    const bank = rng.normalArray(10_000 * D);
+    const q = rng.normalArray(196 * D);
     const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
-    const f = patchFeatures(maps);
-    await head.predict([{ maps }]);
-    const whole: number[] = [];
-    const nn: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      let t = performance.now();
-      await head.predict([{ maps }]);
-      whole.push(performance.now() - t);
-      t = performance.now();
-      await head.nearest(f.data, f.rows);
-      nn.push(performance.now() - t);
-    }
-    score[backend] = {
-      predictMs: median(whole),
-      nearestMs: median(nn),
-      bankRows: head.bankSize,
-      dim: D,
-      patches: f.rows,
+    const rows = tf.tensor2d(bank, [10_000, D]);
+    const bankT = tf.transpose(rows);
+    const bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1));
+    const cpuMs = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
     };
+    const runs: Record<'head' | 'unfused' | 'matMul', { wall: number[]; cpu: number[] }> = {
+      head: { wall: [], cpu: [] },
+      unfused: { wall: [], cpu: [] },
+      matMul: { wall: [], cpu: [] },
+    };
+    const cases: Record<keyof typeof runs, () => Promise<unknown>> = {
+      head: () => head.nearest(q, 196),
+      unfused: async () => {
+        const y = tf.tidy(() => {
+          const x = tf.tensor2d(q, [196, D]);
+          return tf.argMin(tf.sub(tf.expandDims(bankSq, 0), tf.mul(tf.matMul(x, bankT), 2)), 1);
+        });
+        await y.data();
+        y.dispose();
+      },
+      matMul: async () => {
+        const y = tf.tidy(() => tf.matMul(tf.tensor2d(q, [196, D]), bankT));
+        await y.data();
+        y.dispose();
+      },
+    };
+    for (let i = 0; i < 10; i++)
+      for (const k of Object.keys(cases) as (keyof typeof runs)[]) {
+        const t = performance.now();
+        const c = cpuMs();
+        await cases[k]();
+        if (i === 0) continue; // warm-up (packs the product's weights once)
+        runs[k].wall.push(performance.now() - t);
+        runs[k].cpu.push(cpuMs() - c);
+      }
     head.dispose();
+    rows.dispose();
+    bankT.dispose();
+    bankSq.dispose();
+    const m = (k: keyof typeof runs) => ({ wall: median(runs[k].wall), cpu: median(runs[k].cpu) });
+    const [h, u, mm] = [m('head'), m('unfused'), m('matMul')];
+    score.wasm = {
+      ...wasm,
+      interleaved: {
+        nearestMs: h.wall,
+        nearestCpuMs: h.cpu,
+        unfusedNearestMs: u.wall,
+        unfusedNearestCpuMs: u.cpu,
+        matMulMs: mm.wall,
+        matMulCpuMs: mm.cpu,
+      },
+      nearestToMatMul: h.cpu / mm.cpu,
+      nearestToUnfused: h.cpu / u.cpu,
+    };
+  }
+  await initTf('cpu');
+  score.cpu = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 3 });
+  await initTf('wasm');
+  try {
+    const b = await browserScore(7);
+    score.browser = b;
+    if (typeof b.predictMs === 'number') {
+      out.browserPredictMs = b.predictMs;
+      out.browserToNode = b.predictMs / wasm.predictMs;
+    }
+  } catch (e) {
+    score.browser = { error: e instanceof Error ? e.message : String(e) };
   }
   out.score = score;
+  out.nodePredictMs = wasm.predictMs;
 
   // Coreset: 100k patches, real if the shared model and tiles are there.
-  await initTf('wasm');
   const N = 100_000;
   let x: Float32Array;
   let source: string;
@@ -137,12 +225,53 @@ export async function run(): Promise<Record<string, unknown>> {
     source = 'Gaussian mixture (200 clusters; ../shared missing)';
   }
   const n = x.length / D;
+  // CPU time next to wall time: both steps run on one thread here, so CPU time is what an idle core would take.
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const c0 = cpuNow();
   const t0 = performance.now();
   const p = await projectRows(x, n, D, 128, 0);
   const t1 = performance.now();
+  const c1 = cpuNow();
   const picked = greedyCoreset(p, n, 128, Math.round(n * 0.01), { projectionDim: 128 });
   const t2 = performance.now();
+  const c2 = cpuNow();
+  // Same-run reference: the plain scan (every row's full distance to the new centre, every step), timed
+  // over 10 steps of the same data and scaled to the selection — what the skip and the early stop save.
+  const sel = picked.length;
+  const t3 = performance.now();
+  const minD = new Float64Array(n).fill(Infinity);
+  for (let k = 0; k < 10; k++) {
+    const c = picked[k] * 128;
+    for (let i = 0; i < n; i++) {
+      // Four accumulators, as the greedy's own kernel, so the reference is not slowed by one long chain.
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      const r = i * 128;
+      for (let j = 0; j < 128; j += 4) {
+        const a0 = p[r + j] - p[c + j];
+        const a1 = p[r + j + 1] - p[c + j + 1];
+        const a2 = p[r + j + 2] - p[c + j + 2];
+        const a3 = p[r + j + 3] - p[c + j + 3];
+        s0 += a0 * a0;
+        s1 += a1 * a1;
+        s2 += a2 * a2;
+        s3 += a3 * a3;
+      }
+      const s = s0 + s1 + (s2 + s3);
+      if (s < minD[i]) minD[i] = s;
+    }
+  }
+  const plainScanMs = ((performance.now() - t3) / 10) * sel;
+  const plainScanCpuMs = ((cpuNow() - c2) / 10) * sel;
   out.coreset = {
+    plainScanMs,
+    plainScanCpuMs,
+    greedyToPlainScan: (c2 - c1) / plainScanCpuMs,
     source,
     patches: n,
     dim: D,
@@ -150,6 +279,9 @@ export async function run(): Promise<Record<string, unknown>> {
     projectionMs: t1 - t0,
     greedyMs: t2 - t1,
     coreset100kMs: t2 - t0,
+    projectionCpuMs: c1 - c0,
+    greedyCpuMs: c2 - c1,
+    coreset100kCpuMs: c2 - c0,
   };
   return out;
 }

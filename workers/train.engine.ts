@@ -33,7 +33,11 @@ import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/
 import { coreGenerators, cseGeneratorsByName } from '../src/app/generators.ts';
 import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
 import { savedMaskedTrainer } from '../src/app/masked.ts';
-import { savedPatchcoreTrainer } from '../src/app/patchcore.ts';
+import {
+  type PatchCoreScoringBench,
+  benchmarkPatchCoreScoring,
+  savedPatchcoreTrainer,
+} from '../src/app/patchcore.ts';
 import { extractorIdOf, storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
 import { type FeaturesApi, FeaturesEngine, type ImageMeta, imageMeta } from './features.engine.ts';
 
@@ -432,6 +436,12 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
 
   async deleteHead(headId: string): Promise<void> {
     await (await this.store()).deleteHead(headId);
+  }
+
+  /** Bench only (`npm run bench patchcore`, issue 13): PatchCore scoring cost in this worker on tfjs WASM. */
+  async benchmarkPatchCore(o: { bankRows?: number; runs?: number } = {}): Promise<PatchCoreScoringBench> {
+    await initTf('wasm');
+    return benchmarkPatchCoreScoring(o);
   }
 }
 

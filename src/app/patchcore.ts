@@ -12,6 +12,8 @@ import type { RasterImage } from '../core/image.ts';
 import type { PreprocessOptions } from '../core/preprocess.ts';
 import type { CancelSignal } from '../core/progress.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
+import { patchFeatures } from '../core/patchcore/features.ts';
+import { Rng } from '../core/rng.ts';
 import type { Backbone } from '../runtime/backbone.ts';
 import type { HeadArtifacts } from '../runtime/heads/common.ts';
 import { heatmapToImage } from '../runtime/heads/heatmap.ts';
@@ -19,10 +21,11 @@ import {
   PATCHCORE_DEFAULTS,
   PatchCoreHead,
   type PatchCoreOptions,
+  patchCoreOptions,
   trainPatchCore,
 } from '../runtime/heads/patchcore.ts';
 import type { FeatureMap } from '../runtime/heads/spatial.ts';
-import { ensureTf } from '../runtime/tf.ts';
+import { ensureTf, tf } from '../runtime/tf.ts';
 
 /** What the PatchCore trainer needs from a backbone. */
 export interface TapSource {
@@ -231,4 +234,66 @@ export function savedPatchcoreTrainer(a: HeadArtifacts, maps: TapMaps): HeadTrai
       return patchcoreResult(PatchCoreHead.fromArtifacts(a), maps, o.signal);
     },
   };
+}
+
+/** What `benchmarkPatchCoreScoring` measured (milliseconds, medians). */
+export interface PatchCoreScoringBench {
+  tfBackend: string;
+  /** Whole `predict` of one image: patch features, nearest neighbours, the frame's σ-smoothed map, reweighting. */
+  predictMs: number;
+  /** The nearest-neighbour search alone (fused `matMul` + arg-min, distances recomputed). */
+  nearestMs: number;
+  bankRows: number;
+  dim: number;
+  patches: number;
+  runs: number;
+}
+
+/**
+ * The cost of scoring one 224² image (MobileNetV2's s16 + s32 maps: 96×14×14 + 160×7×7 → 196 patches × 256)
+ * against a `bankRows` × 256 bank of seeded normal numbers, on the tfjs backend already chosen: median of
+ * `runs` after a warm-up. The same function runs in Node (`bench/patchcore.ts`) and in the train worker
+ * (`TrainEngine.benchmarkPatchCore`), so the two figures are one code path on two runtimes; the data comes from
+ * the seed, so nothing large crosses to the worker.
+ */
+export async function benchmarkPatchCoreScoring(
+  o: { bankRows?: number; runs?: number; seed?: string } = {},
+): Promise<PatchCoreScoringBench> {
+  const bankRows = o.bankRows ?? 10_000;
+  const runs = o.runs ?? 7;
+  const rng = new Rng(o.seed ?? 'bench-patchcore');
+  const D = 256;
+  const bank = rng.normalArray(bankRows * D);
+  const maps = [
+    { data: rng.normalArray(96 * 196), dims: [96, 14, 14] as const },
+    { data: rng.normalArray(160 * 49), dims: [160, 7, 7] as const },
+  ];
+  const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
+  try {
+    const f = patchFeatures(maps);
+    await head.predict([{ maps }]);
+    await head.nearest(f.data, f.rows);
+    const whole: number[] = [];
+    const nn: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      let t = performance.now();
+      await head.predict([{ maps }]);
+      whole.push(performance.now() - t);
+      t = performance.now();
+      await head.nearest(f.data, f.rows);
+      nn.push(performance.now() - t);
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    return {
+      tfBackend: tf.getBackend(),
+      predictMs: median(whole),
+      nearestMs: median(nn),
+      bankRows,
+      dim: D,
+      patches: f.rows,
+      runs,
+    };
+  } finally {
+    head.dispose();
+  }
 }

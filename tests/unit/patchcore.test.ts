@@ -6,8 +6,10 @@
  * The coreset is checked by its purpose: a smaller covering radius than random subsets of the same size.
  */
 import { describe, expect, it } from 'vitest';
+import { benchmarkPatchCoreScoring } from '../../src/app/patchcore.ts';
 import { greedyCoreset, randomProjection } from '../../src/core/patchcore/coreset.ts';
 import { type TapMap, patchFeatures } from '../../src/core/patchcore/features.ts';
+import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patchcore/score.ts';
 import { Rng } from '../../src/core/rng.ts';
 import {
   PatchCoreHead,
@@ -174,23 +176,26 @@ describe('PatchCore head vs brute force (small random data)', () => {
     }
   });
 
-  it('the tfjs matMul search finds the same neighbours as a scan on a 2000-row bank', async () => {
-    await initTf('cpu');
-    const rng = new Rng('nn');
-    const D = 24;
-    const bank = rng.normalArray(2000 * D);
-    const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['x'] }), [8, 8]);
-    const q = rng.normalArray(300 * D);
-    const { index, dist: got } = await head.nearest(q, 300);
-    for (let r = 0; r < 300; r++) {
-      let best = Infinity;
-      for (let m = 0; m < 2000; m++)
-        best = Math.min(best, dist(q.subarray(r * D, (r + 1) * D), bank.subarray(m * D, (m + 1) * D)));
-      close(got[r], best);
-      close(dist(q.subarray(r * D, (r + 1) * D), bank.subarray(index[r] * D, (index[r] + 1) * D)), best);
-    }
-    head.dispose();
-  });
+  it.each(['cpu', 'wasm'] as const)(
+    'the tfjs fused matMul search (%s) finds the same neighbours as a scan on a 2000-row bank',
+    async (backend) => {
+      await initTf(backend);
+      const rng = new Rng('nn');
+      const D = 24;
+      const bank = rng.normalArray(2000 * D);
+      const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['x'] }), [8, 8]);
+      const q = rng.normalArray(300 * D);
+      const { index, dist: got } = await head.nearest(q, 300);
+      for (let r = 0; r < 300; r++) {
+        let best = Infinity;
+        for (let m = 0; m < 2000; m++)
+          best = Math.min(best, dist(q.subarray(r * D, (r + 1) * D), bank.subarray(m * D, (m + 1) * D)));
+        close(got[r], best);
+        close(dist(q.subarray(r * D, (r + 1) * D), bank.subarray(index[r] * D, (index[r] + 1) * D)), best);
+      }
+      head.dispose();
+    },
+  );
 
   it('names bad input: wrong channel count, empty taps, ratio out of range', async () => {
     await initTf('cpu');
@@ -224,6 +229,40 @@ function coveringRadius(x: Float32Array, N: number, D: number, centres: ArrayLik
   }
   return worst;
 }
+
+describe('benchmarkPatchCoreScoring (the bench figure of Node and the train worker)', () => {
+  it('scores on the chosen backend and reports the shapes it measured', async () => {
+    await initTf('wasm');
+    const r = await benchmarkPatchCoreScoring({ bankRows: 300, runs: 1 });
+    expect(r).toMatchObject({ tfBackend: 'wasm', bankRows: 300, dim: 256, patches: 196, runs: 1 });
+    expect(r.predictMs).toBeGreaterThan(0);
+    expect(r.nearestMs).toBeGreaterThan(0);
+  });
+});
+
+describe('anomaly map as A · M · Bᵀ', () => {
+  it('equals bilinear upsampling then the separable reflected Gaussian (1e-6 of the map range)', () => {
+    const rng = new Rng('map');
+    // 14² → 224² with σ = 4 (the default), a non-square grid and frame, a frame smaller than the kernel
+    // (reflection wraps more than once), a 1-cell axis, and σ = 0 (upsampling only).
+    for (const [h, w, H, W, sigma] of [
+      [14, 14, 224, 224, 4],
+      [5, 7, 24, 40, 2],
+      [3, 4, 6, 9, 4],
+      [1, 6, 8, 30, 1.5],
+      [6, 6, 48, 48, 0],
+    ]) {
+      const m = Float32Array.from({ length: h * w }, () => Math.abs(rng.normal()) * 3);
+      const up = upsampleBilinear(m, h, w, H, W);
+      const want = sigma > 0 ? gaussianBlur(up, H, W, sigma) : up;
+      const got = anomalyMap(m, h, w, H, W, sigma);
+      expect(got.length).toBe(H * W);
+      for (let i = 0; i < want.length; i++)
+        expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-6 * 3 * 4);
+    }
+    expect(() => anomalyMap(new Float32Array(5), 2, 3, 8, 8)).toThrow(/patch distances must be 2×3 values/);
+  });
+});
 
 describe('greedy coreset (random projection) covers better than random subsampling', () => {
   it('covering radius of a 2 % coreset of 3000 clustered 256-d patches is below every one of 10 random subsets', () => {
@@ -282,6 +321,41 @@ describe('greedy coreset (random projection) covers better than random subsampli
       }
       expect(sel[k]).toBe(far);
     }
+  });
+
+  it('with projection and early-stopped distances it picks exactly what a plain float64 scan of every row picks (ties included)', () => {
+    const rng = new Rng('plain-scan');
+    const N = 1500;
+    const D = 160;
+    const centres = Array.from({ length: 6 }, () => rng.normalArray(D));
+    const x = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      // Every 50th row repeats row 0 (ties at distance 0 once row 0 is a centre).
+      const src = i % 50 === 0 ? 0 : i;
+      for (let k = 0; k < D; k++)
+        x[i * D + k] = src === i ? centres[i % 6][k] * 3 + rng.normal() * 0.5 : x[k];
+    }
+    const n = 120;
+    const sel = greedyCoreset(x, N, D, n, { projectionDim: 32, seed: 2 });
+    // The plain scan: same projection and first pick, every distance in full, first index on ties.
+    const p = randomProjection(x, N, D, 32, 2);
+    const d = p.dim;
+    const minD = new Float64Array(N).fill(Infinity);
+    const want = [sel[0]];
+    for (let k = 1; k < n; k++) {
+      const c = want[k - 1];
+      minD[c] = -1;
+      let best = -1;
+      for (let i = 0; i < N; i++) {
+        if (minD[i] < 0) continue;
+        let s = 0;
+        for (let j = 0; j < d; j++) s += (p.data[i * d + j] - p.data[c * d + j]) ** 2;
+        minD[i] = Math.min(minD[i], s);
+        if (best < 0 || minD[i] > minD[best]) best = i;
+      }
+      want.push(best);
+    }
+    expect(Array.from(sel)).toEqual(want);
   });
 
   it('patchFeatures on one tap with patch size 1 is the map transposed to [h·w, C]', () => {

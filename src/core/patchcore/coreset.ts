@@ -55,7 +55,8 @@ export function randomProjection(
 /**
  * Greedy k-centre coreset: `n` row indices of `[N, D]` features. The first centre is drawn from the seed; then
  * `minDist[i]` (squared distance of row i to its nearest chosen centre) is updated with each new centre and the
- * arg-max becomes the next one. O(N · n · d).
+ * arg-max becomes the next one. O(N · n · d), less in practice: the triangle-inequality skip below, and each
+ * distance stops as soon as its partial sum shows the row did not get closer (`sqDistBelow`).
  */
 export function greedyCoreset(
   data: Float32Array,
@@ -93,7 +94,7 @@ export function greedyCoreset(
       if (m < 0) continue;
       const a = owner[i];
       if (a < 0 || centreGap[a] < 4 * m) {
-        const v = sqDistRows(x, i * d, c, d);
+        const v = sqDistBelow(x, i * d, c, d, m);
         if (v < m) {
           m = v;
           minDist[i] = v;
@@ -134,6 +135,40 @@ function sqDistRows(x: Float32Array, a: number, b: number, d: number): number {
     s1 += t1 * t1;
     s2 += t2 * t2;
     s3 += t3 * t3;
+  }
+  for (; j < d; j++) {
+    const t = x[a + j] - x[b + j];
+    s0 += t * t;
+  }
+  return s0 + s1 + (s2 + s3);
+}
+
+/**
+ * `sqDistRows`, or any value ≥ `limit` as soon as the partial sum reaches `limit` (checked every 16 dimensions):
+ * the partial sums only grow (non-negative terms, monotone rounding), so stopping early never hides a value
+ * below `limit`, and one that is below it comes out bit-identical to `sqDistRows` (same accumulators, same
+ * order). The greedy scan only asks whether a row got closer, so most rows stop after a fraction of the
+ * dimensions.
+ */
+function sqDistBelow(x: Float32Array, a: number, b: number, d: number, limit: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let j = 0;
+  while (j + 3 < d) {
+    const end = Math.min(j + 16, d - 3);
+    for (; j < end; j += 4) {
+      const t0 = x[a + j] - x[b + j];
+      const t1 = x[a + j + 1] - x[b + j + 1];
+      const t2 = x[a + j + 2] - x[b + j + 2];
+      const t3 = x[a + j + 3] - x[b + j + 3];
+      s0 += t0 * t0;
+      s1 += t1 * t1;
+      s2 += t2 * t2;
+      s3 += t3 * t3;
+    }
+    if (s0 + s1 + (s2 + s3) >= limit) return s0 + s1 + (s2 + s3);
   }
   for (; j < d; j++) {
     const t = x[a + j] - x[b + j];

@@ -108,8 +108,77 @@ export function argMax(a: ArrayLike<number>): number {
 }
 
 /**
+ * One axis of upsample-then-blur as a matrix `[N, n]` (float64), banded: row `y` holds the weights of the `n`
+ * source cells in the output pixel `y`, nonzero only in `lo[y] … hi[y]`. Bilinear upsampling (`U`, `[N, n]`)
+ * and the reflected Gaussian (`G`, `[N, N]`) are both linear and separable, so the whole map is `A · M · Bᵀ`
+ * with `A = G_H U_H` and `B = G_W U_W` — the same numbers as `gaussianBlur(upsampleBilinear(…))` up to float
+ * summation order, for ~5× fewer multiply-adds at 14² → 224² (the map was a third of `predict` in the bench).
+ */
+interface AxisOperator {
+  n: number;
+  N: number;
+  /** `[N, n]` row-major. */
+  w: Float64Array;
+  lo: Int32Array;
+  hi: Int32Array;
+}
+
+function axisOperator(n: number, N: number, sigma: number): AxisOperator {
+  // U: bilinear weights, half-pixel centres, edges clamped (as `upsampleBilinear`).
+  const U = new Float64Array(N * n);
+  for (let y = 0; y < N; y++) {
+    const f = Math.min(Math.max(((y + 0.5) * n) / N - 0.5, 0), n - 1);
+    const y0 = Math.floor(f);
+    const y1 = Math.min(y0 + 1, n - 1);
+    U[y * n + y0] += 1 - (f - y0);
+    U[y * n + y1] += f - y0;
+  }
+  let w = U;
+  if (sigma > 0) {
+    // Float64 taps (the float32 `gaussianKernel` would round them).
+    const r = Math.floor(4 * sigma + 0.5);
+    const k = new Float64Array(2 * r + 1);
+    let z = 0;
+    for (let i = -r; i <= r; i++) z += k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma));
+    for (let i = 0; i < k.length; i++) k[i] /= z;
+    w = new Float64Array(N * n);
+    for (let y = 0; y < N; y++)
+      for (let t = -r; t <= r; t++) {
+        const src = reflect(y + t, N) * n;
+        const kt = k[t + r];
+        for (let c = 0; c < n; c++) w[y * n + c] += kt * U[src + c];
+      }
+  }
+  const lo = new Int32Array(N);
+  const hi = new Int32Array(N);
+  for (let y = 0; y < N; y++) {
+    let a = 0;
+    let b = n - 1;
+    while (a < b && w[y * n + a] === 0) a++;
+    while (b > a && w[y * n + b] === 0) b--;
+    lo[y] = a;
+    hi[y] = b;
+  }
+  return { n, N, w, lo, hi };
+}
+
+/** A few recent operators: every image of a run has the same grid and frame. */
+const operators = new Map<string, AxisOperator>();
+function cachedOperator(n: number, N: number, sigma: number): AxisOperator {
+  const key = `${n}:${N}:${sigma}`;
+  let op = operators.get(key);
+  if (!op) {
+    if (operators.size >= 16) operators.clear();
+    op = axisOperator(n, N, sigma);
+    operators.set(key, op);
+  }
+  return op;
+}
+
+/**
  * The anomaly map of one image from its patch distances `[h·w]`: upsampled to the frame `[H, W]`, then the
- * Gaussian blur. `σ = 0` skips the blur.
+ * Gaussian blur (`σ = 0` skips it), computed as `A · M · Bᵀ` (see `axisOperator`) in float64. Equal to
+ * `gaussianBlur(upsampleBilinear(…))` within float32 rounding (`tests/unit/patchcore.test.ts`).
  */
 export function anomalyMap(
   patchDist: ArrayLike<number>,
@@ -119,6 +188,31 @@ export function anomalyMap(
   W: number,
   sigma = 4,
 ): Float32Array {
-  const up = upsampleBilinear(patchDist, h, w, H, W);
-  return sigma > 0 ? gaussianBlur(up, H, W, sigma) : up;
+  if (patchDist.length !== h * w)
+    throw new InvalidArgumentError('patch distances', `${h}×${w} values`, patchDist.length);
+  const A = cachedOperator(h, H, sigma);
+  const B = cachedOperator(w, W, sigma);
+  // T = M · Bᵀ: [h, W].
+  const T = new Float64Array(h * W);
+  for (let i = 0; i < h; i++)
+    for (let x = 0; x < W; x++) {
+      let s = 0;
+      const bo = x * w;
+      for (let c = B.lo[x]; c <= B.hi[x]; c++) s += patchDist[i * w + c] * B.w[bo + c];
+      T[i * W + x] = s;
+    }
+  // out = A · T: [H, W], row by row over A's band.
+  const out = new Float32Array(H * W);
+  const acc = new Float64Array(W);
+  for (let y = 0; y < H; y++) {
+    acc.fill(0);
+    const ao = y * h;
+    for (let i = A.lo[y]; i <= A.hi[y]; i++) {
+      const a = A.w[ao + i];
+      const t = i * W;
+      for (let x = 0; x < W; x++) acc[x] += a * T[t + x];
+    }
+    out.set(acc, y * W);
+  }
+  return out;
 }

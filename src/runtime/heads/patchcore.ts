@@ -2,7 +2,9 @@
  * PatchCore (Roth et al., CVPR 2022) as a head: the memory bank of locally aware normal patch features, reduced
  * by greedy coreset selection, and nearest-neighbour scoring as matrix products through tfjs (WebGPU / WASM in
  * the browser, WASM in Node): ‖q − b‖² = ‖q‖² − 2 q·bᵀ + ‖b‖² for a block of query patches against the whole
- * bank in one `matMul`, then the arg-min per row. The arg-min's distance is then recomputed directly in float64
+ * bank in one fused `matMul` (the bank stored as −2·bᵀ, its squared norms ‖b‖² computed once at fit time and
+ * added as the product's bias, so one kernel replaces product, scale and subtraction), then the arg-min per
+ * row. The arg-min's distance is then recomputed directly in float64
  * on the CPU, so the cancellation of the expanded form cannot blur the scores: they equal a brute-force search
  * up to float32 storage of the features (`tests/unit/patchcore.test.ts`).
  *
@@ -103,8 +105,13 @@ export interface PatchCorePrediction {
 const BLOCK_ROWS = 4096;
 
 export class PatchCoreHead {
-  /** The bank transposed, `[D, M]`: tfjs WASM multiplies by it 13× faster than with `transposeB` (bench). */
+  /**
+   * −2 × the bank transposed, `[D, M]`: tfjs WASM multiplies by it 13× faster than with `transposeB` (bench);
+   * the factor −2 is exact in float32, so `q · bankT + bankSq` is the old `bankSq − 2 q·bᵀ` up to where
+   * XNNPACK adds the bias.
+   */
   private readonly bankT: tf.Tensor2D;
+  /** ‖b‖² per bank row `[M]`, the fused product's bias. */
   private readonly bankSq: tf.Tensor1D;
   private constructor(
     /** The memory bank `[M, D]` (row-major, float32). */
@@ -115,7 +122,7 @@ export class PatchCoreHead {
     readonly frame: [number, number],
   ) {
     const rows = tf.tensor2d(bank, [bank.length / dim, dim]);
-    this.bankT = tf.transpose(rows);
+    this.bankT = tf.tidy(() => tf.mul(tf.transpose(rows), -2));
     this.bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1)) as tf.Tensor1D;
     rows.dispose();
   }
@@ -143,8 +150,7 @@ export class PatchCoreHead {
       const idx = tf.tidy(() => {
         const x = tf.tensor2d(q.subarray(s * D, (s + n) * D), [n, D]);
         // ‖q‖² is constant per row, so the arg-min of ‖b‖² − 2 q·bᵀ is the nearest row.
-        const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT), 2));
-        return tf.argMin(d, 1);
+        return tf.argMin(this.expandedDist(x), 1);
       });
       index.set(await idx.data(), s);
       idx.dispose();
@@ -154,14 +160,18 @@ export class PatchCoreHead {
     return { index, dist };
   }
 
+  /** `‖b‖² − 2 q·bᵀ` `[n, M]` of query rows `[n, D]`: one fused kernel (product plus bias). */
+  private expandedDist(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.fused.matMul({ a: x, b: this.bankT, bias: this.bankSq }) as tf.Tensor2D;
+  }
+
   /** The b nearest bank rows of bank row `m` (itself first), by the same matrix product. */
   private async bankNeighbours(m: number): Promise<Int32Array> {
     const b = Math.min(this.options.neighbours, this.bankSize);
     const D = this.dim;
     const top = tf.tidy(() => {
       const x = tf.tensor2d(this.bank.subarray(m * D, (m + 1) * D), [1, D]);
-      const d = tf.sub(tf.expandDims(this.bankSq, 0), tf.mul(tf.matMul(x, this.bankT), 2));
-      return tf.topk(tf.neg(tf.reshape(d, [-1])), b).indices;
+      return tf.topk(tf.neg(tf.reshape(this.expandedDist(x), [-1])), b).indices;
     });
     const idx = Int32Array.from(await top.data());
     top.dispose();
