@@ -7,6 +7,8 @@
  *   v1 image records could lack `split` (unsplit) and `label` (unlabelled) and `createdAt`.
  * - v2: image indexes label, split, sha256, [datasetId+sha256], generator; mask indexes imageId, kind;
  *   stores heads and features; v1 images get explicit `split: 'train'`, `label: 'unlabeled'`, `createdAt`.
+ * - v3: stores batches (generation batches in flight) and batchSamples (key [batchId, index], index batchId),
+ *   so a reload mid-batch resumes it; nothing older changes.
  *
  * Every write runs in one readwrite transaction: on any error (QuotaExceededError included) the transaction is
  * aborted, so a batch lands completely or not at all, and the error comes back named (`StorageQuotaError`).
@@ -17,6 +19,8 @@ import { LABELS, SPLITS } from '../../core/dataset.ts';
 import type {
   AcceptedSample,
   AddImagesResult,
+  BatchRecord,
+  BatchSampleRecord,
   Counts,
   DefectLabStore,
   FeatureKey,
@@ -28,7 +32,7 @@ import type {
 } from './types.ts';
 import { RecordNotFoundError, storageError } from './errors.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const DEFAULT_DB_NAME = 'defectlab';
 
 type AnyDB = IDBPDatabase<unknown>;
@@ -87,6 +91,11 @@ export const MIGRATIONS: ((db: AnyDB, tx: UpgradeTx) => void)[] = [
         cursor = await cursor.continue();
       }
     })();
+  },
+  // v2 → v3
+  (db) => {
+    db.createObjectStore('batches', { keyPath: 'id' });
+    db.createObjectStore('batchSamples', { keyPath: ['batchId', 'index'] }).createIndex('batchId', 'batchId');
   },
 ];
 
@@ -434,6 +443,39 @@ class IdbStore implements DefectLabStore {
   }
 
   // ---- runs and heads
+
+  async putBatch(batch: BatchRecord): Promise<void> {
+    await this.write(['batches'], `saving batch ${batch.id}`, async (tx) => {
+      await tx.objectStore('batches').put(batch);
+    });
+  }
+
+  async listBatches(): Promise<BatchRecord[]> {
+    const all = (await this.db.getAll('batches')) as BatchRecord[];
+    return all.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async addBatchSamples(samples: BatchSampleRecord[]): Promise<void> {
+    if (samples.length === 0) return;
+    await this.write(['batchSamples'], `saving ${samples.length} generated samples`, async (tx) => {
+      const st = tx.objectStore('batchSamples');
+      // One put after another: a put that throws leaves no earlier request's rejection unhandled.
+      for (const r of samples) await st.put(r);
+    });
+  }
+
+  async batchSamples(batchId: string): Promise<BatchSampleRecord[]> {
+    const all = (await this.db.getAllFromIndex('batchSamples', 'batchId', batchId)) as BatchSampleRecord[];
+    return all.sort((a, b) => a.index - b.index);
+  }
+
+  async deleteBatch(batchId: string): Promise<void> {
+    await this.write(['batches', 'batchSamples'], `deleting batch ${batchId}`, async (tx) => {
+      await tx.objectStore('batches').delete(batchId);
+      const st = tx.objectStore('batchSamples');
+      await st.delete(IDBKeyRange.bound([batchId, -Infinity], [batchId, Infinity]));
+    });
+  }
 
   async putRun(run: RunRecord): Promise<void> {
     await this.write(['runs'], `saving run ${run.id}`, async (tx) => {
