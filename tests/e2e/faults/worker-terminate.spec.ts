@@ -91,3 +91,46 @@ test('the import worker terminated mid-import: the import fails with a fix, stor
   expect((await storeCounts(page)).images).toBe(partial + added);
   expect(await halfRecords(page)).toEqual([]);
 });
+
+test('the train worker terminated mid-training: the run fails with a fix, nothing half-saved, training works again', async ({
+  page,
+}) => {
+  await recordWorkers(page);
+  await page.goto('/');
+  await waitForApp(page);
+  // The sample dataset opened at first start; the tiny ResNet on WASM keeps each step short.
+  await page.locator('[data-tab="train"]').click();
+  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
+  await page.getByTestId('backbone-device').selectOption('wasm');
+  await page.getByTestId('backbone-load').click();
+  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
+  await page.getByTestId('tf-backend').selectOption('wasm');
+  // CSE makes its own defects (the sample dataset has none in its train split).
+  await page.getByTestId('head-kind').selectOption('cse');
+  await page.getByTestId('hp-epochs').fill('400');
+  const before = await storeCounts(page);
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('train-progress')).toContainText(/^train \d+\/400/, { timeout: 120_000 });
+  expect(await terminateWorker(page, 'train')).toBe(true);
+
+  const toast = page.getByTestId('toast-error').filter({ hasText: 'the train worker stopped' });
+  await expect(toast).toBeVisible({ timeout: 20_000 });
+  await expect(toast).toContainText('fix: load the backbone again');
+  await expect(page.getByTestId('train-progress')).toHaveCount(0);
+  await expect(page.getByTestId('train-start')).toBeEnabled();
+  await expect(page.getByTestId('train-stop')).toBeDisabled();
+  // No head or run of the killed training was stored; the dataset is whole.
+  const after = await storeCounts(page);
+  expect([after.heads, after.runs, after.images]).toEqual([before.heads, before.runs, before.images]);
+  expect(await halfRecords(page)).toEqual([]);
+
+  // Training again (as the fix says: the backbone loaded again) runs on a fresh worker and saves one head.
+  await page.getByTestId('backbone-load').click();
+  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
+  await page.getByTestId('hp-epochs').fill('2');
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('head-item')).toHaveCount(before.heads + 1, { timeout: 120_000 });
+  // Only the crash was reported: the second run raised no error.
+  await expect(page.getByTestId('toast-error')).toHaveCount(1);
+  expect((await storeCounts(page)).heads).toBe(before.heads + 1);
+});
