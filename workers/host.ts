@@ -90,6 +90,7 @@ export class WorkerConnection<T extends object> {
   private worker: Worker | null = null;
   private remote: Comlink.Remote<T> | null = null;
   private pending: ((e: Error) => void)[] = [];
+  private started = 0;
 
   /**
    * @param name shown in the crash message ("the import worker stopped …")
@@ -104,12 +105,18 @@ export class WorkerConnection<T extends object> {
   get api(): Comlink.Remote<T> {
     if (!this.remote) {
       const w = this.create();
+      this.started++;
       w.addEventListener('error', (ev) => this.handleDeath(ev.message || 'it crashed'));
       this.worker = w;
       this.remote = Comlink.wrap<T>(w);
       this.watch(w, this.remote);
     }
     return this.remote;
+  }
+
+  /** How many workers this connection has started: a change means the worker's state (a backbone) is gone. */
+  get generation(): number {
+    return this.started;
   }
 
   /** Number of calls waiting on the worker now (diagnostics and tests). */
