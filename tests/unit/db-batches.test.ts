@@ -2,12 +2,13 @@
  * Schema v3: durable generation batches (`batches`, `batchSamples`), what a reload mid-batch resumes from. The
  * upgrade from a real v2 database keeps every record; samples of a batch land per group in one transaction (a
  * quota error stores none of that group and keeps the earlier ones); deleting a batch removes its samples only.
+ * Another tab opening a newer version closes this connection at once (not blocking it) and is told to reload.
  */
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { MIGRATIONS, SCHEMA_VERSION, deleteStore, openStore } from '../../src/runtime/db/store.ts';
-import { StorageQuotaError } from '../../src/runtime/db/errors.ts';
+import { StorageQuotaError, StoreVersionChangedError } from '../../src/runtime/db/errors.ts';
 import type { BatchRecord, BatchSampleRecord, DefectLabStore } from '../../src/runtime/db/types.ts';
 
 let n = 0;
@@ -112,5 +113,34 @@ describe('store v3: durable batches', () => {
     expect(err).toBeInstanceOf(StorageQuotaError);
     expect((err as Error).message).toMatch(/saving 3 generated samples.*fix: free space/);
     expect((await store.batchSamples('b1')).map((s) => s.index)).toEqual([0, 1]);
+  });
+});
+
+describe('store: another tab changes the version', () => {
+  it('closes this connection without blocking the newer tab; later calls and reopening name the problem', async () => {
+    const name = `db-versionchange-${process.pid}`;
+    let told = 0;
+    const store = await openStore(name, { onVersionChange: () => told++ });
+    opened.push({ store, name });
+    await store.createDataset({ name: 'kept', source: 'files' });
+    // A newer app in another tab: its open must succeed (this tab closes instead of blocking it).
+    const newer = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = indexedDB.open(name, SCHEMA_VERSION + 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('fromTheFuture');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('blocked by the older tab'));
+    });
+    expect(told).toBe(1);
+    await expect(store.listDatasets()).rejects.toBeInstanceOf(StoreVersionChangedError);
+    await expect(store.createDataset({ name: 'x', source: 'files' })).rejects.toThrow(/fix: reload this tab/);
+    await expect(openStore(name)).rejects.toBeInstanceOf(StoreVersionChangedError);
+    // Nothing stored was lost.
+    const tx = newer.transaction('datasets').objectStore('datasets').getAll();
+    const names = await new Promise<string[]>(
+      (res) => (tx.onsuccess = () => res(tx.result.map((d: { name: string }) => d.name))),
+    );
+    expect(names).toEqual(['kept']);
+    newer.close();
   });
 });

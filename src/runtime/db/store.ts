@@ -30,7 +30,7 @@ import type {
   StorageInfo,
   StoredFeatures,
 } from './types.ts';
-import { RecordNotFoundError, storageError } from './errors.ts';
+import { RecordNotFoundError, StoreVersionChangedError, storageError } from './errors.ts';
 
 export const SCHEMA_VERSION = 3;
 export const DEFAULT_DB_NAME = 'defectlab';
@@ -104,20 +104,48 @@ export function migrate(db: AnyDB, oldVersion: number, newVersion: number, tx: U
   for (let v = oldVersion; v < newVersion; v++) MIGRATIONS[v](db, tx);
 }
 
+/** What a tab wants to hear about other tabs' schema changes (see `openStore`). */
+export interface OpenStoreOptions {
+  /**
+   * Another tab opened the database at a newer version (or deletes it): this connection has been closed so that
+   * tab is not blocked, and every later call of this store throws `StoreVersionChangedError`.
+   */
+  onVersionChange?: () => void;
+  /** This tab's upgrade waits for another tab, which holds an older version open and does not close it. */
+  onBlocked?: () => void;
+}
+
 /**
  * Opens (creating or upgrading) the store. Pass another name for tests or a second profile.
  * Another tab holding an older version open is asked to close (`blocking` closes this connection).
  */
-export async function openStore(name = DEFAULT_DB_NAME): Promise<DefectLabStore> {
+export async function openStore(
+  name = DEFAULT_DB_NAME,
+  opts: OpenStoreOptions = {},
+): Promise<DefectLabStore> {
+  let store: IdbStore | null = null;
   const db = await openDB(name, SCHEMA_VERSION, {
     upgrade(database, oldVersion, newVersion, transaction) {
       migrate(database, oldVersion, newVersion ?? SCHEMA_VERSION, transaction as unknown as UpgradeTx);
     },
     blocking() {
       db.close();
+      store?.markClosed();
+      opts.onVersionChange?.();
     },
+    blocked() {
+      opts.onBlocked?.();
+    },
+  }).catch((e: unknown) => {
+    // An older tab (this code) opening a database a newer app already upgraded.
+    if ((e as { name?: string } | null)?.name === 'VersionError')
+      throw new StoreVersionChangedError(
+        `the database is at a newer version than this tab's code (${SCHEMA_VERSION})`,
+      );
+    throw e;
   });
-  return new IdbStore(db);
+  store = new IdbStore(db);
+  return store;
 }
 
 /** Deletes the whole database (tests, "reset everything" in the System panel). */
@@ -167,7 +195,18 @@ function featureKey(k: FeatureKey): string {
 }
 
 class IdbStore implements DefectLabStore {
-  constructor(private readonly db: AnyDB) {}
+  #closed = false;
+  constructor(private readonly conn: AnyDB) {}
+
+  /** The connection, unless another tab's version change closed it (then a named error, not InvalidStateError). */
+  private get db(): AnyDB {
+    if (this.#closed) throw new StoreVersionChangedError();
+    return this.conn;
+  }
+
+  markClosed(): void {
+    this.#closed = true;
+  }
 
   /**
    * Runs `body` in one readwrite transaction and waits for the commit. Any throw (a failed put, a quota error,
@@ -582,6 +621,6 @@ class IdbStore implements DefectLabStore {
   }
 
   close(): void {
-    this.db.close();
+    this.conn.close();
   }
 }
