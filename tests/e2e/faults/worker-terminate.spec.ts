@@ -43,10 +43,13 @@ test('the synth worker terminated mid-batch: the batch fails with a fix, the nex
   await expect(toast).toContainText('fix: run the batch again');
   await expect(page.getByTestId('gen-progress')).toHaveCount(0);
   await expect(page.getByTestId('gen-run')).toBeEnabled();
-  // What was staged before the kill stays; nothing was written to the store by the dead worker.
+  // What was staged before the kill stays; the dataset is unchanged by the dead worker.
   const kept = await page.getByTestId('staged-item').count();
   expect(kept).toBeGreaterThanOrEqual(4);
-  expect(await storeCounts(page)).toEqual(before);
+  const after = await storeCounts(page);
+  expect([after.images, after.masks, after.datasets]).toEqual([before.images, before.masks, before.datasets]);
+  // The failed batch's durable record is dropped (it does not resume on the next visit).
+  expect([after.batches, after.batchSamples]).toEqual([0, 0]);
   expect(await halfRecords(page)).toEqual([]);
 
   // The next batch starts a fresh worker and completes.
