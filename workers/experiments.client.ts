@@ -27,7 +27,7 @@ export class ExperimentsClient extends FeaturesClientBase<ExperimentsApi> implem
     );
   }
   runExperiment(req: ExperimentRequest, jobId?: string, progress?: ProgressFn): Promise<ExperimentSummary> {
-    return this.conn.guard(this.api.runExperiment(req, jobId, proxied(progress)));
+    return this.withBackbone((api) => api.runExperiment(req, jobId, proxied(progress)));
   }
   diffusionModels(): Promise<DiffusionAvailability> {
     return this.conn.guard(this.api.diffusionModels());

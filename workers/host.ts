@@ -42,8 +42,31 @@ export class JobRegistry {
   }
 }
 
+/**
+ * The method every exposed engine gets for the liveness lock (see `WorkerConnection`); not part of any engine's
+ * typed API, so it is added here and called by name.
+ */
+const HOLD_LIFE_LOCK = '__defectlabHoldLifeLock';
+
+/**
+ * Takes the Web Lock `name` and never releases it: the browser releases it when this worker's context ends
+ * (crash, out of memory, `terminate()` from anywhere), which is how the main thread learns the worker is gone.
+ * Resolves true once the lock is held, false where Web Locks do not exist (Node).
+ */
+function holdLifeLock(name: string): Promise<boolean> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    void locks.request(name, () => {
+      resolve(true);
+      return new Promise<never>(() => undefined);
+    });
+  });
+}
+
 /** Exposes an engine object from inside a worker. */
 export function exposeEngine(engine: object): void {
+  Object.defineProperty(engine, HOLD_LIFE_LOCK, { value: holdLifeLock, enumerable: false });
   Comlink.expose(engine);
 }
 
@@ -57,11 +80,17 @@ export class WorkerCrashedError extends DefectLabError {
 /**
  * Wraps a worker on the main thread. A worker that dies rejects every pending `guard`ed call with a
  * `WorkerCrashedError` (instead of hanging forever) and is restarted by the next call.
+ *
+ * A worker killed without an `error` event (terminated from outside, killed for memory) is noticed through a
+ * Web Lock: the worker holds a lock of its own for its whole life, and the connection queues for the same lock,
+ * which the browser grants only once the worker's context is gone. Unlike a heartbeat this never mistakes a
+ * worker busy in a long synchronous step (a SwiftShader convolution) for a dead one, and costs no timer.
  */
 export class WorkerConnection<T extends object> {
   private worker: Worker | null = null;
   private remote: Comlink.Remote<T> | null = null;
   private pending: ((e: Error) => void)[] = [];
+  private started = 0;
 
   /**
    * @param name shown in the crash message ("the import worker stopped …")
@@ -76,11 +105,41 @@ export class WorkerConnection<T extends object> {
   get api(): Comlink.Remote<T> {
     if (!this.remote) {
       const w = this.create();
+      this.started++;
       w.addEventListener('error', (ev) => this.handleDeath(ev.message || 'it crashed'));
       this.worker = w;
       this.remote = Comlink.wrap<T>(w);
+      this.watch(w, this.remote);
     }
     return this.remote;
+  }
+
+  /** How many workers this connection has started: a change means the worker's state (a backbone) is gone. */
+  get generation(): number {
+    return this.started;
+  }
+
+  /** Number of calls waiting on the worker now (diagnostics and tests). */
+  get pendingCalls(): number {
+    return this.pending.length;
+  }
+
+  /** Queues for the worker's life lock (see the class comment); the grant means the worker is gone. */
+  private watch(w: Worker, remote: Comlink.Remote<T>): void {
+    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+    const hold = (remote as unknown as Record<string, (name: string) => Promise<boolean>>)[HOLD_LIFE_LOCK];
+    if (!locks || typeof crypto?.randomUUID !== 'function') return;
+    const name = `defectlab-worker-${this.name}-${crypto.randomUUID()}`;
+    hold(name).then(
+      (held) => {
+        if (!held || this.worker !== w) return;
+        void locks.request(name, () => {
+          // Our own terminate() cleared `worker` first: nothing was pending on purpose, nothing to report.
+          if (this.worker === w) this.handleDeath('it was terminated: closed from outside or out of memory');
+        });
+      },
+      () => undefined,
+    );
   }
 
   /** Races a call against the worker dying, so a crash rejects instead of hanging. */

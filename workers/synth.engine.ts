@@ -39,6 +39,8 @@ export interface SynthBatchRequest {
   seed: Seed;
   /** Feather σ per image (or one for all), applied inside the region masks (see `generateBatch`). */
   feathers?: number[];
+  /** Indices a previous run of this batch already made (resume after a reload): not generated again. */
+  skip?: number[];
 }
 
 /**
@@ -111,6 +113,7 @@ export function createSynthEngine(): SynthEngineApi {
           {
             signal: job.signal,
             feathers: req.feathers,
+            skip: req.skip,
             onProgress: progress ?? opts?.onProgress,
             onSample: onSamples
               ? async (s) => {

@@ -25,7 +25,7 @@ export class TrainClient extends FeaturesClientBase<TrainApi> implements TrainAp
     );
   }
   train(req: TrainRequest, jobId?: string, progress?: ProgressFn): Promise<TrainResponse> {
-    return this.conn.guard(this.api.train(req, jobId, proxied(progress)));
+    return this.withBackbone((api) => api.train(req, jobId, proxied(progress)));
   }
   evaluateHead(
     headId: string,
@@ -33,7 +33,7 @@ export class TrainClient extends FeaturesClientBase<TrainApi> implements TrainAp
     jobId?: string,
     progress?: ProgressFn,
   ): Promise<EvaluateResponse> {
-    return this.conn.guard(this.api.evaluateHead(headId, threshold, jobId, proxied(progress)));
+    return this.withBackbone((api) => api.evaluateHead(headId, threshold, jobId, proxied(progress)));
   }
   listHeads(datasetId?: string): Promise<Omit<HeadRecord, 'artifacts'>[]> {
     return this.conn.guard(this.api.listHeads(datasetId));

@@ -59,15 +59,47 @@ export function dismissToast(id: number): void {
   if (i >= 0) app.toasts.splice(i, 1);
 }
 
+/**
+ * Other tabs of this app on the same store: a change here is announced so their views re-read it instead of
+ * showing (and acting on) what they read before. Absent where BroadcastChannel is (Node tests).
+ */
+const peers: BroadcastChannel | null =
+  typeof BroadcastChannel === 'function' ? new BroadcastChannel('defectlab-store') : null;
+if (peers)
+  peers.onmessage = () => {
+    app.revision++;
+    void refreshDatasets().catch(() => undefined);
+  };
+
 export function datasetChanged(): void {
   app.revision++;
+  peers?.postMessage({ kind: 'dataset-changed' });
 }
 
 let storePromise: Promise<DefectLabStore> | null = null;
 /** The tab's store connection (IndexedDB `defectlab`); imported lazily so it stays out of the first paint. */
 export function getStore(): Promise<DefectLabStore> {
   storePromise ??= import('../runtime/db/store.ts')
-    .then((m) => m.openStore())
+    .then((m) =>
+      m.openStore(undefined, {
+        // Another tab updated the schema (or reset the store): this connection closed itself so that tab is not
+        // blocked; the next call reopens (and names the problem if this tab's code is now too old).
+        onVersionChange: () => {
+          storePromise = null;
+          toast(
+            'warn',
+            'Another DefectLab tab changed the database version: reload this tab to keep working (nothing stored is lost).',
+            0,
+          );
+        },
+        onBlocked: () =>
+          toast(
+            'warn',
+            'Another DefectLab tab holds an older database open: close or reload it to continue.',
+            0,
+          ),
+      }),
+    )
     .catch((e: unknown) => {
       storePromise = null;
       throw e;

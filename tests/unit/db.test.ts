@@ -551,7 +551,7 @@ describe('store: schema migration', () => {
 
     const store = await openStore(name);
     opened.push({ store, name });
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     expect((await store.listDatasets()).map((d) => d.id)).toEqual(['d1']);
     const images = await store.listImages('d1');
     expect(images.map((i) => i.id).sort()).toEqual(['i1', 'i2']);

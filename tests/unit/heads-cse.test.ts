@@ -7,7 +7,7 @@ import { blurDefect } from '../../src/core/synth/blur.ts';
 import { proceduralTexture } from '../../src/core/synth/textures.ts';
 import { type RasterImage, crop } from '../../src/core/image.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/backbone.ts';
-import { CseHead, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
+import { CseHead, cseOptions, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
 import { makeCsePairSource, maskToGrid } from '../../src/runtime/heads/stream.ts';
 import { imagenetPreprocess } from '../../src/core/preprocess.ts';
 import { initTf } from '../../src/runtime/tf.ts';
@@ -121,5 +121,19 @@ describe('CSE head', () => {
     for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) mask.data[y * 8 + x] = 255; // top-left quarter
     const g = maskToGrid(mask, imagenetPreprocess(8, 8), 2, 2);
     expect(Array.from(g)).toEqual([1, 0, 0, 0]);
+  });
+});
+
+describe('CSE head memory', () => {
+  it('create + dispose leaves no tfjs tensor behind (the long-run faults spec found 9 per training)', async () => {
+    await initTf('cpu');
+    const tf = await import('@tensorflow/tfjs-core');
+    const before = tf.memory().numTensors;
+    const o = cseOptions({ hidden: 8, embedDim: 4 });
+    for (let i = 0; i < 3; i++) {
+      const head = CseHead.create([6, 2, 2], o, new Float32Array(6), new Float32Array(6).fill(1), new Rng(i));
+      head.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

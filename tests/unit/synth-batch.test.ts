@@ -32,6 +32,21 @@ function noisy(width: number, height: number, channels: 1 | 3, seed: number): Ra
 const images = [noisy(64, 48, 3, 1), noisy(40, 40, 1, 2)];
 
 describe('generateBatch', () => {
+  it('a resumed batch (skip = the indices already made) makes exactly the rest, identical to the full run', async () => {
+    const full = await generateBatch(images, null, 'memseg', { p_texture: 0.5 }, 7, 'resume-1');
+    const done = [0, 1, 2, 4];
+    const rest = await generateBatch(images, null, 'memseg', { p_texture: 0.5 }, 7, 'resume-1', {
+      skip: done,
+    });
+    expect(rest.samples.map((s) => s.index)).toEqual([3, 5, 6]);
+    for (const s of rest.samples) {
+      const f = full.samples[s.index];
+      expect([s.seed, s.sourceIndex]).toEqual([f.seed, f.sourceIndex]);
+      expect(Buffer.from(s.image.data).equals(Buffer.from(f.image.data))).toBe(true);
+      expect(Buffer.from(s.mask.data).equals(Buffer.from(f.mask.data))).toBe(true);
+    }
+  });
+
   it('is deterministic, uses images round-robin and each sample regenerates from its recorded seed', async () => {
     const a = await generateBatch(images, null, 'memseg', { p_texture: 0.5 }, 5, 'exp-1');
     const b = await generateBatch(images, null, 'memseg', { p_texture: 0.5 }, 5, 'exp-1');

@@ -60,6 +60,11 @@ export interface BatchOptions {
    * blended back with that region's soft edge (`featherDefect`, label masks stay binary). 0 or absent = none.
    */
   feathers?: readonly number[];
+  /**
+   * Indices already made by an earlier, interrupted run of the same batch (same seed, same inputs): skipped, so
+   * a resumed batch ends with each index once. Sample i depends only on (seed, i), so the rest come out the same.
+   */
+  skip?: readonly number[];
 }
 
 /** The seed of sample `index` of a batch seeded with `seed`. */
@@ -81,7 +86,7 @@ export async function generateBatch(
   options: Record<string, unknown>,
   n: number,
   seed: Seed,
-  { signal, onProgress, onSample, feathers }: BatchOptions = {},
+  { signal, onProgress, onSample, feathers, skip }: BatchOptions = {},
 ): Promise<BatchResult> {
   if (!Array.isArray(images) || images.length === 0)
     throw new InvalidArgumentError('images', 'a non-empty list of images', images);
@@ -113,7 +118,9 @@ export async function generateBatch(
   const failures: BatchFailure[] = [];
   const t0 = performance.now();
   let lastYield = t0;
+  const skipped = new Set(skip ?? []);
   for (let i = 0; i < n; i++) {
+    if (skipped.has(i)) continue;
     throwIfCancelled(signal, `${name} generation`, `${samples.length} of ${n} samples were finished`);
     const sourceIndex = i % images.length;
     const s = sampleSeed(seed, i);

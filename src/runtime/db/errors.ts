@@ -24,6 +24,20 @@ export class StorageError extends DefectLabError {
   }
 }
 
+/**
+ * This tab's connection was closed because another tab opened the database at a newer version (an update of the
+ * app) or deleted it; this tab's code may not know the new schema, so it stops writing instead of guessing.
+ */
+export class StoreVersionChangedError extends DefectLabError {
+  constructor(detail = 'another tab opened the database at a newer version or reset it') {
+    super(
+      'StoreVersionChangedError',
+      `this tab's connection to the database was closed: ${detail}; nothing stored was lost`,
+      'reload this tab',
+    );
+  }
+}
+
 /** A record the caller named does not exist. */
 export class RecordNotFoundError extends DefectLabError {
   constructor(kind: string, id: string) {

@@ -7,6 +7,8 @@
  *   v1 image records could lack `split` (unsplit) and `label` (unlabelled) and `createdAt`.
  * - v2: image indexes label, split, sha256, [datasetId+sha256], generator; mask indexes imageId, kind;
  *   stores heads and features; v1 images get explicit `split: 'train'`, `label: 'unlabeled'`, `createdAt`.
+ * - v3: stores batches (generation batches in flight) and batchSamples (key [batchId, index], index batchId),
+ *   so a reload mid-batch resumes it; nothing older changes.
  *
  * Every write runs in one readwrite transaction: on any error (QuotaExceededError included) the transaction is
  * aborted, so a batch lands completely or not at all, and the error comes back named (`StorageQuotaError`).
@@ -17,6 +19,8 @@ import { LABELS, SPLITS } from '../../core/dataset.ts';
 import type {
   AcceptedSample,
   AddImagesResult,
+  BatchRecord,
+  BatchSampleRecord,
   Counts,
   DefectLabStore,
   FeatureKey,
@@ -26,9 +30,9 @@ import type {
   StorageInfo,
   StoredFeatures,
 } from './types.ts';
-import { RecordNotFoundError, storageError } from './errors.ts';
+import { RecordNotFoundError, StoreVersionChangedError, storageError } from './errors.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const DEFAULT_DB_NAME = 'defectlab';
 
 type AnyDB = IDBPDatabase<unknown>;
@@ -88,6 +92,11 @@ export const MIGRATIONS: ((db: AnyDB, tx: UpgradeTx) => void)[] = [
       }
     })();
   },
+  // v2 → v3
+  (db) => {
+    db.createObjectStore('batches', { keyPath: 'id' });
+    db.createObjectStore('batchSamples', { keyPath: ['batchId', 'index'] }).createIndex('batchId', 'batchId');
+  },
 ];
 
 /** Runs the schema steps from `oldVersion` up to `newVersion` inside an upgrade transaction. */
@@ -95,20 +104,48 @@ export function migrate(db: AnyDB, oldVersion: number, newVersion: number, tx: U
   for (let v = oldVersion; v < newVersion; v++) MIGRATIONS[v](db, tx);
 }
 
+/** What a tab wants to hear about other tabs' schema changes (see `openStore`). */
+export interface OpenStoreOptions {
+  /**
+   * Another tab opened the database at a newer version (or deletes it): this connection has been closed so that
+   * tab is not blocked, and every later call of this store throws `StoreVersionChangedError`.
+   */
+  onVersionChange?: () => void;
+  /** This tab's upgrade waits for another tab, which holds an older version open and does not close it. */
+  onBlocked?: () => void;
+}
+
 /**
  * Opens (creating or upgrading) the store. Pass another name for tests or a second profile.
  * Another tab holding an older version open is asked to close (`blocking` closes this connection).
  */
-export async function openStore(name = DEFAULT_DB_NAME): Promise<DefectLabStore> {
+export async function openStore(
+  name = DEFAULT_DB_NAME,
+  opts: OpenStoreOptions = {},
+): Promise<DefectLabStore> {
+  let store: IdbStore | null = null;
   const db = await openDB(name, SCHEMA_VERSION, {
     upgrade(database, oldVersion, newVersion, transaction) {
       migrate(database, oldVersion, newVersion ?? SCHEMA_VERSION, transaction as unknown as UpgradeTx);
     },
     blocking() {
       db.close();
+      store?.markClosed();
+      opts.onVersionChange?.();
     },
+    blocked() {
+      opts.onBlocked?.();
+    },
+  }).catch((e: unknown) => {
+    // An older tab (this code) opening a database a newer app already upgraded.
+    if ((e as { name?: string } | null)?.name === 'VersionError')
+      throw new StoreVersionChangedError(
+        `the database is at a newer version than this tab's code (${SCHEMA_VERSION})`,
+      );
+    throw e;
   });
-  return new IdbStore(db);
+  store = new IdbStore(db);
+  return store;
 }
 
 /** Deletes the whole database (tests, "reset everything" in the System panel). */
@@ -158,7 +195,18 @@ function featureKey(k: FeatureKey): string {
 }
 
 class IdbStore implements DefectLabStore {
-  constructor(private readonly db: AnyDB) {}
+  #closed = false;
+  constructor(private readonly conn: AnyDB) {}
+
+  /** The connection, unless another tab's version change closed it (then a named error, not InvalidStateError). */
+  private get db(): AnyDB {
+    if (this.#closed) throw new StoreVersionChangedError();
+    return this.conn;
+  }
+
+  markClosed(): void {
+    this.#closed = true;
+  }
 
   /**
    * Runs `body` in one readwrite transaction and waits for the commit. Any throw (a failed put, a quota error,
@@ -435,6 +483,39 @@ class IdbStore implements DefectLabStore {
 
   // ---- runs and heads
 
+  async putBatch(batch: BatchRecord): Promise<void> {
+    await this.write(['batches'], `saving batch ${batch.id}`, async (tx) => {
+      await tx.objectStore('batches').put(batch);
+    });
+  }
+
+  async listBatches(): Promise<BatchRecord[]> {
+    const all = (await this.db.getAll('batches')) as BatchRecord[];
+    return all.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async addBatchSamples(samples: BatchSampleRecord[]): Promise<void> {
+    if (samples.length === 0) return;
+    await this.write(['batchSamples'], `saving ${samples.length} generated samples`, async (tx) => {
+      const st = tx.objectStore('batchSamples');
+      // One put after another: a put that throws leaves no earlier request's rejection unhandled.
+      for (const r of samples) await st.put(r);
+    });
+  }
+
+  async batchSamples(batchId: string): Promise<BatchSampleRecord[]> {
+    const all = (await this.db.getAllFromIndex('batchSamples', 'batchId', batchId)) as BatchSampleRecord[];
+    return all.sort((a, b) => a.index - b.index);
+  }
+
+  async deleteBatch(batchId: string): Promise<void> {
+    await this.write(['batches', 'batchSamples'], `deleting batch ${batchId}`, async (tx) => {
+      await tx.objectStore('batches').delete(batchId);
+      const st = tx.objectStore('batchSamples');
+      await st.delete(IDBKeyRange.bound([batchId, -Infinity], [batchId, Infinity]));
+    });
+  }
+
   async putRun(run: RunRecord): Promise<void> {
     await this.write(['runs'], `saving run ${run.id}`, async (tx) => {
       await tx.objectStore('runs').put(run);
@@ -545,6 +626,6 @@ class IdbStore implements DefectLabStore {
   }
 
   close(): void {
-    this.db.close();
+    this.conn.close();
   }
 }

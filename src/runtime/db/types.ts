@@ -86,6 +86,28 @@ export interface HeadRecord {
   createdAt: number;
 }
 
+/**
+ * A generation batch in flight, kept durable so a reload resumes it (schema v3). `request` is what the generator
+ * got (cloneable: rasters, masks, options, seed, n), `context` what provenance needs; the store does not read
+ * either. The indices done are the keys of its `BatchSampleRecord`s.
+ */
+export interface BatchRecord {
+  id: string;
+  /** The dataset accepted samples go to. */
+  datasetId: string | null;
+  n: number;
+  request: unknown;
+  context: unknown;
+  createdAt: number;
+}
+
+/** One finished sample of a batch (staged, not yet accepted): its index in the batch and the staged payload. */
+export interface BatchSampleRecord {
+  batchId: string;
+  index: number;
+  sample: unknown;
+}
+
 export interface StorageInfo {
   usage: number;
   quota: number;
@@ -126,6 +148,16 @@ export interface DefectLabStore {
 
   // generated samples
   acceptSamples(datasetId: string, samples: AcceptedSample[]): Promise<ImageRecord[]>;
+
+  // generation batches in flight (resume after a reload)
+  putBatch(batch: BatchRecord): Promise<void>;
+  listBatches(): Promise<BatchRecord[]>;
+  /** Stores finished samples of a batch in one transaction (all or none: a quota error stores nothing). */
+  addBatchSamples(samples: BatchSampleRecord[]): Promise<void>;
+  /** The batch's finished samples, by index. */
+  batchSamples(batchId: string): Promise<BatchSampleRecord[]>;
+  /** Drops the batch and its samples (finished, cancelled or failed). */
+  deleteBatch(batchId: string): Promise<void>;
 
   // runs and heads
   putRun(run: RunRecord): Promise<void>;

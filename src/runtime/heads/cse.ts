@@ -246,12 +246,10 @@ export class CseHead {
   ): CseHead {
     const C = dims[0];
     const { hidden: Hd, embedDim: E } = o;
-    return new CseHead(
-      dims,
-      o,
-      mean,
-      std,
-      {
+    // tf.variable keeps its initial tensor alive beside the variable: made inside tidy, the initial tensors
+    // are disposed and only the variables are kept (else each head left 9 tensors behind after dispose()).
+    const { vars, fixed } = tf.tidy(() => ({
+      vars: {
         w1: tf.variable(tf.tensor2d(glorotUniform(rng, C, Hd), [C, Hd])),
         b1: tf.variable(tf.zeros([Hd])),
         gamma: tf.variable(tf.ones([Hd])),
@@ -259,12 +257,13 @@ export class CseHead {
         w2: tf.variable(tf.tensor2d(glorotUniform(rng, Hd, E), [Hd, E])),
         b2: tf.variable(tf.zeros([E])),
       },
-      {
+      fixed: {
         runMean: tf.variable(tf.zeros([Hd]), false),
         runVar: tf.variable(tf.ones([Hd]), false),
         wd: tf.variable(tf.tensor2d(glorotUniform(rng, E, C), [E, C]), false),
       },
-    );
+    }));
+    return new CseHead(dims, o, mean, std, vars, fixed);
   }
 
   /** Standardized locations `[N·H·W, C]` of maps. */

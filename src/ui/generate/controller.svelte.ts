@@ -4,18 +4,22 @@
  * which textures, what provenance, which message). `GenerateView.svelte` is its markup; the batch runs through
  * the shared `Job` (progress, cancel, stale-message filtering).
  */
-import type { ImageRecord } from '../../core/dataset.ts';
+import type { ImageRecord, SampleProvenance } from '../../core/dataset.ts';
+import { DefectLabError, errorInfo } from '../../core/errors.ts';
 import type { RasterImage } from '../../core/image.ts';
 import { countOn, fitMask } from '../../core/mask/index.ts';
 import type { Progress } from '../../core/progress.ts';
+import type { BatchResult, BatchSample } from '../../core/synth/index.ts';
 import type { GeneratorSchema } from '../../core/synth/options.ts';
 import { randomPerlinMask } from '../../core/synth/regionMask.ts';
 import { decodeImage } from '../../runtime/decode.ts';
+import type { BatchRecord, DefectLabStore } from '../../runtime/db/types.ts';
 import { synthClient } from '../../../workers/synth.client.ts';
+import type { SynthBatchRequest } from '../../../workers/synth.engine.ts';
 import { loadComputeTarget } from '../../app/compute-target.ts';
 import { ServerClient } from '../../app/server-client.ts';
 import { ServerSynth, type BatchRunner } from '../../app/server-synth.ts';
-import { Job } from '../components/job.svelte.ts';
+import { Job, type JobContext, type JobOutcome } from '../components/job.svelte.ts';
 import { MaskEditor } from '../painter/editor.ts';
 import { app, getStore, toast, toastError } from '../state.svelte.ts';
 import { featherOf, readMask, regionMaskOf, saveRegionMask } from './library.ts';
@@ -39,6 +43,75 @@ import {
   type TextureRef,
 } from './plan.ts';
 import { stageSamples } from './staging.svelte.ts';
+
+/** What provenance needs of a batch; stored with its `BatchRecord` so a resumed batch labels samples the same. */
+interface BatchContext {
+  recordedOptions: Record<string, unknown>;
+  batchSeed: number;
+  maskMode: MaskMode;
+  sourceImageIds: string[];
+  maskIds: (string | undefined)[];
+  regionSeeds: (string | undefined)[];
+  textureMode?: TextureMode;
+  textures?: TextureRef[];
+}
+
+/** A finished sample as a `BatchSampleRecord` keeps it: what the staging strip shows. */
+interface StoredSample {
+  image: RasterImage;
+  mask: RasterImage;
+  provenance: SampleProvenance;
+}
+
+function provenanceOf(c: BatchContext, s: BatchSample): SampleProvenance {
+  return sampleProvenance({
+    generator: s.generator,
+    options: c.recordedOptions,
+    params: s.params,
+    seed: s.seed,
+    batchSeed: c.batchSeed,
+    maskMode: c.maskMode,
+    sourceImageId: c.sourceImageIds[s.sourceIndex],
+    maskId: c.maskIds[s.sourceIndex],
+    regionSeed: c.regionSeeds[s.sourceIndex],
+    textureMode: c.textureMode,
+    textures: c.textures,
+    featherSigma: typeof s.params.feather_sigma === 'number' ? s.params.feather_sigma : 0,
+  });
+}
+
+/**
+ * Runs `fn` holding the batch's Web Lock, so two tabs never run (or resume) the same batch. With `ifAvailable`,
+ * a batch whose lock another tab holds is skipped. Without Web Locks `fn` just runs.
+ */
+async function withBatchLock<T>(
+  id: string,
+  fn: () => Promise<T>,
+  ifAvailable = false,
+): Promise<T | undefined> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return fn();
+  return locks.request(`defectlab-batch-${id}`, { ifAvailable }, (lock) =>
+    lock ? fn() : Promise.resolve(undefined),
+  );
+}
+
+/** Drops a finished (or stopped) batch's record; a failure here only leaves a batch that resumes once more. */
+async function dropBatch(store: DefectLabStore, id: string): Promise<void> {
+  await store.deleteBatch(id).catch(() => undefined);
+}
+
+/** The store refused a batch's samples: that error, saying what the batch kept. */
+function batchStopped(cause: unknown, made: number): DefectLabError {
+  const info = errorInfo(cause);
+  const problem = info.message.replace(`${info.code}: `, '').replace(/ — fix: [\s\S]*$/, '');
+  return new DefectLabError(
+    info.code,
+    `${problem}; the batch stopped, the ${made} sample${made === 1 ? '' : 's'} made before ${made === 1 ? 'is' : 'are'} in the staging strip`,
+    info.fix || 'try again',
+    { cause },
+  );
+}
 
 /** The generator entry that shows the diffusion panel instead of the synth form. */
 export const DIFFUSION = 'diffusion';
@@ -87,6 +160,8 @@ export class GenerateController {
 
   /** Where the running batch goes: this browser's synth worker, or the server chosen in System → Compute. */
   #runner: BatchRunner | null = null;
+  /** Samples the running batch has staged (a resumed batch counts those made before the reload). */
+  #made = 0;
   readonly job = new Job<Progress>({
     cancel: (id) => (this.#runner ?? synthClient()).cancel(id),
     prefix: 'gen',
@@ -352,13 +427,18 @@ export class GenerateController {
     }
   }
 
-  /** Runs one synth batch; samples reach the staging strip as they are made, so a cancel keeps them. */
+  /**
+   * Runs one synth batch; samples reach the staging strip as they are made, so a cancel keeps them. A batch on
+   * this browser's worker is durable (`BatchRecord` + one `BatchSampleRecord` per finished sample, written before
+   * the sample is staged): a reload mid-batch resumes it (`resumeBatches`), and a write the store refuses (quota)
+   * stops the batch with what was made before kept.
+   */
   async run(): Promise<void> {
     if (this.job.running || this.generator === DIFFUSION) return;
     this.lastFailures = 0;
     const { generator, count, maskMode } = this;
     const batchSeed = this.seed;
-    let made = 0;
+    const datasetId = app.datasetId;
     const outcome = await this.job.run(
       async (ctx) => {
         const recs = await this.#sourceRecords();
@@ -373,52 +453,173 @@ export class GenerateController {
           $state.snapshot(this.options) as Record<string, unknown>,
           tex?.images,
         );
-        const recordedOptions = provenanceOptions(schema.options, opts);
-        const id = ctx.id;
+        const context: BatchContext = {
+          recordedOptions: provenanceOptions(schema.options, opts),
+          batchSeed,
+          maskMode,
+          sourceImageIds: recs.map((r) => r.id),
+          maskIds: ids,
+          regionSeeds: seeds,
+          textureMode: tex?.mode,
+          textures: tex?.refs,
+        };
+        // Feathered regions: the worker blends each sample back with its region's soft edge.
+        const req: SynthBatchRequest = {
+          generator,
+          images: rasters,
+          masks,
+          options: opts,
+          n: count,
+          seed: batchSeed,
+          feathers,
+        };
         // System → Compute: this browser's synth worker, or the chosen server (same request, progress and Stop).
-        const target = await loadComputeTarget(await getStore());
-        const runner: BatchRunner =
-          target.mode === 'server' ? new ServerSynth(new ServerClient(target)) : synthClient();
-        this.#runner = runner;
-        return runner.generateBatch(
-          // Feathered regions: the worker blends each sample back with its region's soft edge.
-          { generator, images: rasters, masks, options: opts, n: count, seed: batchSeed, feathers },
-          {
-            jobId: id,
-            onProgress: (p) => ctx.progress(p, id),
-            onSamples: (samples) => {
-              made += samples.length;
-              stageSamples(
-                samples.map((s) => ({
-                  image: s.image,
-                  mask: s.mask,
-                  provenance: sampleProvenance({
-                    generator: s.generator,
-                    options: recordedOptions,
-                    params: s.params,
-                    seed: s.seed,
-                    batchSeed,
-                    maskMode,
-                    sourceImageId: recs[s.sourceIndex].id,
-                    maskId: ids[s.sourceIndex],
-                    regionSeed: seeds[s.sourceIndex],
-                    textureMode: tex?.mode,
-                    textures: tex?.refs,
-                    featherSigma: typeof s.params.feather_sigma === 'number' ? s.params.feather_sigma : 0,
-                  }),
-                })),
-              );
-            },
-          },
-        );
+        const store = await getStore();
+        const target = await loadComputeTarget(store);
+        if (target.mode === 'server')
+          return this.#execute(ctx, new ServerSynth(new ServerClient(target)), req, context, null);
+        const batch: BatchRecord = {
+          id: crypto.randomUUID(),
+          datasetId,
+          n: count,
+          request: req,
+          context,
+          createdAt: Date.now(),
+        };
+        // The batch is on record before its first sample, so a reload from now on resumes it.
+        await store.putBatch(batch);
+        return withBatchLock(batch.id, () =>
+          this.#execute(ctx, synthClient(), req, context, { store, batch, done: [] }),
+        ).finally(() => dropBatch(store, batch.id));
       },
       { stage: 'prepare', done: 0, total: count, message: 'reading images' },
     );
-    if (outcome.status === 'done') {
+    this.#report(outcome, count);
+  }
+
+  /**
+   * Resumes the batches a reload interrupted (called when the tab opens): their stored samples go back to the
+   * staging strip and only the missing indices are generated, so each batch ends with its N samples once. A batch
+   * another tab is running (its Web Lock is held) is left to that tab.
+   */
+  async resumeBatches(): Promise<void> {
+    if (this.job.running) return;
+    let store: DefectLabStore;
+    let batches: BatchRecord[];
+    try {
+      store = await getStore();
+      batches = await store.listBatches();
+    } catch (e) {
+      toastError(e, 'Could not read the interrupted batches');
+      return;
+    }
+    for (const batch of batches) {
+      if (this.job.running) return;
+      await withBatchLock(
+        batch.id,
+        async () => {
+          const stored = await store.batchSamples(batch.id);
+          const done = stored.map((r) => r.index);
+          stageSamples(
+            stored.map((r) => ({ ...(r.sample as StoredSample), datasetId: batch.datasetId ?? undefined })),
+          );
+          const req = batch.request as SynthBatchRequest;
+          const context = batch.context as BatchContext;
+          if (done.length >= batch.n) {
+            await dropBatch(store, batch.id);
+            return;
+          }
+          toast(
+            'info',
+            `Resuming the ${req.generator} batch interrupted by a reload: ${done.length} of ${batch.n} samples were made before it.`,
+          );
+          const outcome = await this.job.run(
+            (ctx) =>
+              this.#execute(ctx, synthClient(), { ...req, skip: done }, context, {
+                store,
+                batch,
+                done,
+              }).finally(() => dropBatch(store, batch.id)),
+            { stage: 'generate', done: done.length, total: batch.n, message: 'resuming' },
+          );
+          this.#report(outcome, batch.n);
+        },
+        true,
+      );
+    }
+  }
+
+  /**
+   * Streams one batch into the staging strip. With `durable`, each group of samples is stored first (in order,
+   * one transaction per group) and staged once stored; a refused write cancels the batch and ends it with that
+   * error, the samples before it kept.
+   */
+  async #execute(
+    ctx: JobContext<Progress>,
+    runner: BatchRunner,
+    req: SynthBatchRequest,
+    context: BatchContext,
+    durable: { store: DefectLabStore; batch: BatchRecord; done: number[] } | null,
+  ): Promise<BatchResult & { made: number }> {
+    const id = ctx.id;
+    this.#runner = runner;
+    let made = (this.#made = durable?.done.length ?? 0);
+    let writes = Promise.resolve();
+    let storeError: unknown = null;
+    const onSamples = (samples: BatchSample[]) => {
+      const staged = samples.map((s) => ({
+        image: s.image,
+        mask: s.mask,
+        provenance: provenanceOf(context, s),
+        datasetId: durable?.batch.datasetId ?? undefined,
+      }));
+      if (!durable) {
+        this.#made = made += staged.length;
+        stageSamples(staged);
+        return;
+      }
+      writes = writes.then(async () => {
+        if (storeError) return;
+        try {
+          await durable.store.addBatchSamples(
+            samples.map((s, i) => ({
+              batchId: durable.batch.id,
+              index: s.index,
+              sample: { image: staged[i].image, mask: staged[i].mask, provenance: staged[i].provenance },
+            })),
+          );
+          this.#made = made += staged.length;
+          stageSamples(staged);
+        } catch (e) {
+          storeError = e;
+          runner.cancel(id);
+        }
+      });
+    };
+    let result: BatchResult | null = null;
+    let runError: unknown = null;
+    try {
+      result = await runner.generateBatch(req, {
+        jobId: id,
+        onProgress: (p) => ctx.progress(p, id),
+        onSamples,
+      });
+    } catch (e) {
+      runError = e;
+    }
+    await writes;
+    if (storeError) throw batchStopped(storeError, made);
+    if (runError) throw runError instanceof Error ? runError : new Error(String(runError));
+    return { ...result!, made };
+  }
+
+  /** `value` is undefined only when a batch lock was not granted, which a new batch's wait never is. */
+  #report(outcome: JobOutcome<(BatchResult & { made: number }) | undefined>, count: number): void {
+    if (outcome.status === 'done' && outcome.value) {
       this.lastFailures = outcome.value.failures.length;
-      const m = batchSummary(made, count, outcome.value.failures);
+      const m = batchSummary(outcome.value.made, count, outcome.value.failures);
       toast(m.level, m.text);
-    } else if (outcome.status === 'cancelled') toast('info', cancelledSummary(made));
+    } else if (outcome.status === 'cancelled') toast('info', cancelledSummary(this.#made));
     else if (outcome.status === 'failed') toast('error', `Generation failed: ${outcome.error.message}`, 0);
   }
 
