@@ -8,8 +8,9 @@ import { join } from 'node:path';
  * service worker (a worker's policy comes from its own script's response, never from the page's meta tag).
  *
  * - Scripts: only the app's own files. No `'unsafe-inline'`, no `'unsafe-eval'`; `'wasm-unsafe-eval'` because
- *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly; `blob:` because tfjs-backend-wasm's pthreads are
- *   started from a Blob of its own factory script (`src/runtime/tf.ts`) and Emscripten `importScripts` it.
+ *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly (the only thing it allows). Workers: the app's own
+ *   files and `blob:`, because tfjs-backend-wasm starts its pthreads from a Blob of its factory script
+ *   (`src/runtime/tf.ts`); a blob: worker inherits the policy of the worker that made it.
  * - connect-src: the app's origin, `blob:` (onnxruntime reads external weights from object URLs of cached Blobs),
  *   and the model origins (`modelOrigins`): nothing else can be fetched, so a tampered manifest or share link
  *   cannot make the app download from, or send data to, another host.
@@ -84,7 +85,7 @@ export interface CspOptions {
 export function buildCsp(o: CspOptions): string {
   const d: [string, string[]][] = [
     ['default-src', ["'self'"]],
-    ['script-src', ["'self'", "'wasm-unsafe-eval'", 'blob:']],
+    ['script-src', ["'self'", "'wasm-unsafe-eval'"]],
     ['worker-src', ["'self'", 'blob:']],
     ['connect-src', ["'self'", 'blob:', ...o.connect]],
     ['img-src', ["'self'", 'data:', 'blob:']],
