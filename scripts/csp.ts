@@ -8,9 +8,11 @@ import { join } from 'node:path';
  * service worker (a worker's policy comes from its own script's response, never from the page's meta tag).
  *
  * - Scripts: only the app's own files. No `'unsafe-inline'`, no `'unsafe-eval'`; `'wasm-unsafe-eval'` because
- *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly (the only thing it allows). Workers: the app's own
- *   files and `blob:`, because tfjs-backend-wasm starts its pthreads from a Blob of its factory script
- *   (`src/runtime/tf.ts`); a blob: worker inherits the policy of the worker that made it.
+ *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly (the only thing it allows). `blob:` scripts and
+ *   workers: tfjs-backend-wasm starts its pthreads from a Blob of its factory script (`src/runtime/tf.ts`) and
+ *   they `importScripts` it; without `blob:` in script-src that import is refused once the train worker is served
+ *   by the service worker (offline.spec.ts: the head training offline fails with "importScripts … failed to
+ *   load"). A Blob can only be made by code that already runs here, so this admits no injected markup.
  * - connect-src: the app's origin, `blob:` (onnxruntime reads external weights from object URLs of cached Blobs),
  *   and the model origins (`modelOrigins`): nothing else can be fetched, so a tampered manifest or share link
  *   cannot make the app download from, or send data to, another host.
@@ -85,7 +87,7 @@ export interface CspOptions {
 export function buildCsp(o: CspOptions): string {
   const d: [string, string[]][] = [
     ['default-src', ["'self'"]],
-    ['script-src', ["'self'", "'wasm-unsafe-eval'"]],
+    ['script-src', ["'self'", "'wasm-unsafe-eval'", 'blob:']],
     ['worker-src', ["'self'", 'blob:']],
     ['connect-src', ["'self'", 'blob:', ...o.connect]],
     ['img-src', ["'self'", 'data:', 'blob:']],

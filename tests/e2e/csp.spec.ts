@@ -84,7 +84,7 @@ test('MemSeg generation and head training run under the CSP and Trusted Types wi
   const watch = await watchViolations(page);
   const res = await page.goto('/');
   const header = res!.headers()['content-security-policy'] ?? '';
-  expect(header).toContain("script-src 'self' 'wasm-unsafe-eval';");
+  expect(header).toContain("script-src 'self' 'wasm-unsafe-eval' blob:;");
   expect(header).not.toContain("'unsafe-eval'");
   expect(header).not.toMatch(/script-src[^;]*'unsafe-inline'/);
   expect(header).toMatch(/connect-src 'self' blob:[^;]*https:\/\/huggingface\.co/);
