@@ -91,8 +91,12 @@ test('MemSeg generation and head training run under the CSP and Trusted Types wi
   const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
   expect(meta).toContain("require-trusted-types-for 'script'");
   await waitForApp(page);
-  // The service worker (registered through the Trusted Types default policy) controls the page.
+  // The service worker (registered through the Trusted Types default policy) is active; after a reload it serves
+  // the page and every worker script from its precache, with the headers it stored — the path users take most.
   await page.waitForFunction(() => navigator.serviceWorker.ready.then((r) => !!r.active));
+  await page.reload();
+  await waitForApp(page);
+  expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
 
   await page.locator('[data-tab="generate"]').click();
   await expect(page.getByTestId('painter-canvas')).toBeVisible({ timeout: 60_000 });
