@@ -9,10 +9,9 @@ import { join } from 'node:path';
  *
  * - Scripts: only the app's own files. No `'unsafe-inline'`, no `'unsafe-eval'`; `'wasm-unsafe-eval'` because
  *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly (the only thing it allows). `blob:` scripts and
- *   workers: tfjs-backend-wasm starts its pthreads from a Blob of its factory script (`src/runtime/tf.ts`) and
- *   they `importScripts` it; without `blob:` in script-src that import is refused once the train worker is served
- *   by the service worker (offline.spec.ts: the head training offline fails with "importScripts … failed to
- *   load"). A Blob can only be made by code that already runs here, so this admits no injected markup.
+ *   workers: tfjs-backend-wasm starts its pthreads with a Blob of its factory script (`src/runtime/tf.ts`), which
+ *   each pthread loads with `importScripts(URL.createObjectURL(blob))` (its `…threaded-simd.worker.js`). A Blob
+ *   can only be made by code already running here, so this admits no injected markup.
  * - connect-src: the app's origin, `blob:` (onnxruntime reads external weights from object URLs of cached Blobs),
  *   and the model origins (`modelOrigins`): nothing else can be fetched, so a tampered manifest or share link
  *   cannot make the app download from, or send data to, another host.

@@ -1,8 +1,9 @@
 /**
  * The built app under its Content-Security-Policy (scripts/csp.ts, docs/security.md): the header `vite preview`
  * sends with every file (page, workers, service worker) and the meta tag with Trusted Types in index.html.
- * A MemSeg batch and a tiny-ResNet head trained on threaded WASM run with zero CSP or Trusted Types violations
- * (in the page and in every worker, listened to from their start); an injected inline script does not run and is
+ * A MemSeg batch (first visit, from the network) and a tiny-ResNet head trained on threaded WASM (offline, from the
+ * service worker) run with zero CSP or Trusted Types violations (in the page and in every worker, listened to from
+ * their start); an injected inline script does not run and is
  * reported; `eval` and `new Function` throw; a string written into an HTML sink is refused (Trusted Types).
  * HTML-looking prompts and file names rendering as text are checked where they are entered, now under this same
  * policy since every spec runs against the same preview: `share.spec.ts` (a prompt) and `a11y.spec.ts` (a file
@@ -91,12 +92,7 @@ test('MemSeg generation and head training run under the CSP and Trusted Types wi
   const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
   expect(meta).toContain("require-trusted-types-for 'script'");
   await waitForApp(page);
-  // The service worker (registered through the Trusted Types default policy) is active; after a reload it serves
-  // the page and every worker script from its precache, with the headers it stored — the path users take most.
   await page.waitForFunction(() => navigator.serviceWorker.ready.then((r) => !!r.active));
-  await page.reload();
-  await waitForApp(page);
-  expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
 
   await page.locator('[data-tab="generate"]').click();
   await expect(page.getByTestId('painter-canvas')).toBeVisible({ timeout: 60_000 });
@@ -110,6 +106,15 @@ test('MemSeg generation and head training run under the CSP and Trusted Types wi
   await page.getByTestId('staging-accept-all').click();
   await expect(page.getByTestId('staging-accepted')).toHaveText('3 accepted');
 
+  // Then the path a workshop takes when the wifi drops: offline, reloaded, the page and every worker script served
+  // by the service worker (registered through the Trusted Types default policy) with the headers it stored.
+  await page.getByTestId('offline-prepare').click();
+  await expect(page.getByTestId('offline-ready')).toBeAttached({ timeout: 120_000 });
+  expect(await watch.all(), 'violations on the first visit').toEqual([]);
+  await page.context().setOffline(true);
+  await page.reload();
+  await waitForApp(page);
+  expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
   await page.locator('[data-tab="train"]').click();
   await page.getByTestId('backbone-select').selectOption('tiny-resnet');
   await page.getByTestId('backbone-device').selectOption('wasm');
@@ -128,7 +133,7 @@ test('MemSeg generation and head training run under the CSP and Trusted Types wi
 
   // The features and train workers really ran (so their policy was exercised, not just the page's).
   expect(watch.workers.length).toBeGreaterThanOrEqual(2);
-  expect(await watch.all()).toEqual([]);
+  expect(await watch.all(), 'violations offline').toEqual([]);
   expect(watch.consoleErrors).toEqual([]);
 });
 
