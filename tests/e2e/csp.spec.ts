@@ -148,7 +148,9 @@ test.describe('attacks', () => {
       route.fulfill({
         contentType: 'text/javascript',
         body: `const t = (f) => { try { f(); return 'ran'; } catch (e) { return e.name; } };
-        window.__probe = { eval: t(() => (0, eval)('1 + 1')), fn: t(() => new Function('return 1')()) };`,
+        window.__probe = { eval: t(() => (0, eval)('1 + 1')), fn: t(() => new Function('return 1')()) };
+        window.__probeFetch = fetch('https://models.unlisted.example/unet/model.onnx').then(
+          () => 'ran', (e) => e.name);`,
       }),
     );
     // The real response (real headers), with an inline script and an inline handler injected into its HTML.
@@ -173,6 +175,10 @@ test.describe('attacks', () => {
       eval: 'EvalError',
       fn: 'EvalError',
     });
+    // A model download from an origin that is not configured never leaves the page.
+    expect(
+      await page.evaluate(() => (window as unknown as { __probeFetch: Promise<string> }).__probeFetch),
+    ).toBe('TypeError');
     const result = await page.evaluate(() => {
       const w = window as unknown as Record<string, unknown>;
       const attempt = (f: () => unknown) => {
@@ -214,6 +220,11 @@ test.describe('attacks', () => {
     expect(directives).toContain('script-src-elem');
     expect(directives).toContain('script-src-attr');
     expect(directives).toContain('require-trusted-types-for');
+    expect(
+      (await watch.all()).some(
+        (v) => v.directive === 'connect-src' && v.blocked.startsWith('https://models.unlisted.example'),
+      ),
+    ).toBe(true);
     // The app still works: the HTML the app itself renders passed Svelte's policy.
     await expect(page.locator('[data-tab="generate"]')).toBeVisible();
   });
