@@ -3,7 +3,7 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import type { Plugin } from 'vite';
 import { modelsFolder } from './scripts/vite-models-plugin.ts';
-import { buildCsp, modelOrigins, readManifests } from './scripts/csp.ts';
+import { buildCsp, modelOrigins, readManifests, serverOrigins } from './scripts/csp.ts';
 
 // COOP/COEP make the page cross-origin isolated, which WASM threads (SharedArrayBuffer) need.
 const isolation = {
@@ -13,12 +13,13 @@ const isolation = {
 
 /**
  * The built app's Content-Security-Policy (scripts/csp.ts, docs/security.md): model downloads only from the
- * origins the manifests name plus `DL_MODEL_ORIGINS` (comma-separated, read at build and preview time).
+ * origins the manifests name plus `DL_MODEL_ORIGINS`; compute servers on this machine plus `DL_SERVER_ORIGINS`
+ * (both comma-separated, read at build and preview time).
  */
-const connect = modelOrigins(
-  readManifests('models/manifests'),
-  (process.env.DL_MODEL_ORIGINS ?? '').split(','),
-);
+const connect = [
+  ...modelOrigins(readManifests('models/manifests'), (process.env.DL_MODEL_ORIGINS ?? '').split(',')),
+  ...serverOrigins((process.env.DL_SERVER_ORIGINS ?? '').split(',')),
+];
 /** Sent by `vite preview` (`npm start`, Playwright) with every file, so the workers and service worker get it. */
 const cspHeader = { 'Content-Security-Policy': buildCsp({ connect, header: true }) };
 

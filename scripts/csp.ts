@@ -14,7 +14,7 @@ import { join } from 'node:path';
  *   can only be made by code already running here, so this admits no injected markup.
  * - connect-src: the app's origin, `blob:` (onnxruntime reads external weights from object URLs of cached Blobs),
  *   and the model origins (`modelOrigins`): nothing else can be fetched, so a tampered manifest or share link
- *   cannot make the app download from, or send data to, another host.
+ *   cannot make the app download from, or send data to, another host; and the compute servers (`serverOrigins`).
  * - Trusted Types (document only, where supported): HTML sinks accept only Svelte's own policy
  *   (`svelte-trusted-html`, its compiled templates); script URLs (workers, the service worker) pass the app's
  *   `default` policy, which admits same-origin URLs only (`src/ui/workshop/trusted-types.ts`).
@@ -62,6 +62,17 @@ export function modelOrigins(manifests: ManifestLike[], extra: string[] = []): s
     if (m.format === 'defectlab-model/1' && m.hub) add(DEFAULT_HUB);
   }
   for (const e of extra.map((s) => s.trim()).filter(Boolean)) add(originOf(e, 'a DL_MODEL_ORIGINS entry'));
+  return [...out].sort();
+}
+
+/**
+ * The DefectLab servers the System panel's Compute "Server" may talk to: any port on this machine (the documented
+ * `npm run server` case) and `extra` (the build's `DL_SERVER_ORIGINS`, comma-separated: a server on the LAN).
+ */
+export function serverOrigins(extra: string[] = []): string[] {
+  const out = new Set(['http://localhost:*', 'http://127.0.0.1:*']);
+  for (const e of extra.map((s) => s.trim()).filter(Boolean))
+    out.add(originOf(e, 'a DL_SERVER_ORIGINS entry'));
   return [...out].sort();
 }
 

@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildCsp, modelOrigins, readManifests } from '../../scripts/csp.ts';
+import { buildCsp, modelOrigins, readManifests, serverOrigins } from '../../scripts/csp.ts';
 import { isOwnScriptUrl } from '../../src/ui/workshop/trusted-types.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -72,6 +72,14 @@ describe('modelOrigins', () => {
 
   it('a manifest without a URL source or hub repo adds nothing', () => {
     expect(modelOrigins([{ source: { kind: 'local' } }, { format: 'defectlab-model/1' }])).toEqual([]);
+  });
+});
+
+describe('serverOrigins', () => {
+  it('this machine on any port by default; DL_SERVER_ORIGINS adds origins, a bad one names the variable', () => {
+    expect(serverOrigins()).toEqual(['http://127.0.0.1:*', 'http://localhost:*']);
+    expect(serverOrigins(['http://192.168.1.10:8787/api'])).toContain('http://192.168.1.10:8787');
+    expect(() => serverOrigins(['192.168.1.10'])).toThrow(/DL_SERVER_ORIGINS/);
   });
 });
 
