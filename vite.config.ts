@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { modelsFolder } from './scripts/vite-models-plugin.ts';
 import { buildCsp, modelOrigins, readManifests, serverOrigins } from './scripts/csp.ts';
@@ -17,7 +18,10 @@ const isolation = {
  * (both comma-separated, read at build and preview time).
  */
 const connect = [
-  ...modelOrigins(readManifests('models/manifests'), (process.env.DL_MODEL_ORIGINS ?? '').split(',')),
+  ...modelOrigins(
+    readManifests(fileURLToPath(new URL('./models/manifests', import.meta.url))),
+    (process.env.DL_MODEL_ORIGINS ?? '').split(','),
+  ),
   ...serverOrigins((process.env.DL_SERVER_ORIGINS ?? '').split(',')),
 ];
 /** Sent by `vite preview` (`npm start`, Playwright) with every file, so the workers and service worker get it. */
