@@ -1,13 +1,50 @@
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
+import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'vite';
 import { modelsFolder } from './scripts/vite-models-plugin.ts';
+import { buildCsp, modelOrigins, readManifests, serverOrigins } from './scripts/csp.ts';
 
 // COOP/COEP make the page cross-origin isolated, which WASM threads (SharedArrayBuffer) need.
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
+
+/**
+ * The built app's Content-Security-Policy (scripts/csp.ts, docs/security.md): model downloads only from the
+ * origins the manifests name plus `DL_MODEL_ORIGINS`; compute servers on this machine plus `DL_SERVER_ORIGINS`
+ * (both comma-separated, read at build and preview time).
+ */
+const connect = [
+  ...modelOrigins(
+    readManifests(fileURLToPath(new URL('./models/manifests', import.meta.url))),
+    (process.env.DL_MODEL_ORIGINS ?? '').split(','),
+  ),
+  ...serverOrigins((process.env.DL_SERVER_ORIGINS ?? '').split(',')),
+];
+/** Sent by `vite preview` (`npm start`, Playwright) with every file, so the workers and service worker get it. */
+const cspHeader = { 'Content-Security-Policy': buildCsp({ connect, header: true }) };
+
+/** The same policy as a meta tag in the built index.html (plus Trusted Types), for hosts that send no headers. */
+function cspMeta(): Plugin {
+  return {
+    name: 'defectlab-csp-meta',
+    apply: 'build',
+    // Right after the charset (which must stay within the first 1024 bytes) and before every script tag.
+    transformIndexHtml: {
+      order: 'post',
+      handler: (html) => {
+        const meta = `<meta http-equiv="Content-Security-Policy" content="${buildCsp({ connect, trustedTypes: true })}" />`;
+        const at = html.search(/<meta charset=[^>]*>/i);
+        if (at < 0) throw new Error('index.html has no <meta charset> — fix: keep it first in <head>');
+        const end = html.indexOf('>', at) + 1;
+        return `${html.slice(0, end)}\n    ${meta}${html.slice(end)}`;
+      },
+    },
+  };
+}
 
 /**
  * Offline after the first load (workshop wifi drops): the service worker precaches the app shell, every chunk and
@@ -59,9 +96,9 @@ const pwa = VitePWA({
 });
 
 export default defineConfig({
-  plugins: [svelte(), modelsFolder(), pwa],
+  plugins: [svelte(), modelsFolder(), pwa, cspMeta()],
   server: { headers: isolation, port: 5173 },
-  preview: { headers: isolation, port: 4173 },
+  preview: { headers: { ...isolation, ...cspHeader }, port: 4173 },
   worker: { format: 'es' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   build: { target: 'es2022', chunkSizeWarningLimit: 30000 },

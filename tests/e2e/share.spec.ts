@@ -160,7 +160,9 @@ test('a link with a dataset bundle downloads it, checks its size and sha256 and 
     encode({ width: 24, height: 24, channels: 1, depth: 8, data: new Uint8Array(576).fill(v) });
   const zip = zipSync({ 'a.png': png(40), 'b.png': png(120), 'c.png': png(200) });
   const sha256 = createHash('sha256').update(zip).digest('hex');
-  const url = 'https://bundles.example/workshop-ds.zip';
+  // A host the built app may fetch from (its CSP's connect-src: this machine, or an origin added with
+  // DL_MODEL_ORIGINS, docs/security.md); the request is answered by the route below, no server runs there.
+  const url = 'http://localhost:4999/workshop-ds.zip';
   const link = (sha: string) =>
     `${baseURL}/#setup=${encodeSetup({ title: 'bundle', dataset: { url, sha256: sha, size: zip.length, name: 'workshop-ds' }, generate: { generator: 'memseg', count: 5, seed: 9 } })}`;
 

@@ -2,9 +2,12 @@
  * Offline after the first load: registers the service worker (vite-plugin-pwa, `registerType: 'prompt'`), says
  * when the app shell is cached, offers the reload when a new version is waiting (never reloads by itself: an open
  * session keeps its code and its unsaved work), and "Prepare for offline" fetches what the setup needs beyond the
- * shell (the app's own backbone files) through the worker, with one progress for all of it.
+ * shell (the app's own backbone files and the setup's diffusion model, `offline-files.ts`), with one progress.
  */
 import { DefectLabError } from '../../core/errors.ts';
+import { ModelManager } from '../../runtime/models/manager.ts';
+import { storeFor } from '../../runtime/models/store.ts';
+import type { OfflinePlan } from './offline-files.ts';
 
 export const offline = $state({
   /** The service worker controls this page and its precache is complete. */
@@ -14,7 +17,7 @@ export const offline = $state({
   supported: typeof navigator !== 'undefined' && 'serviceWorker' in navigator,
   preparing: null as null | { done: number; total: number; label: string },
   /** Set once "Prepare for offline" finished: what it stored. */
-  prepared: null as null | { files: number; bytes: number },
+  prepared: null as null | { files: number; bytes: number; models: string[]; notes: string[] },
   error: null as string | null,
 });
 
@@ -50,41 +53,57 @@ export function reloadToUpdate(): void {
 export const MODELS_CACHE = 'defectlab-models';
 
 /**
- * Fetches `urls` (same-origin files under /models/) into the service worker's models cache, after the worker
- * itself is installed; one progress over all files. Written to the cache here, not left to the worker: on the
- * very first visit the page is not yet controlled, so its fetches would bypass the worker.
+ * Fetches everything `plan` names, with one progress in bytes over all of it: the backbone files into the service
+ * worker's models cache (written here, not left to the worker: on the very first visit the page is not yet
+ * controlled, so its fetches would bypass it), then each diffusion model through the model manager, exactly as
+ * the Models tab downloads it (Range requests, resume, sha256 and graph checks, the same cache the diffusion
+ * worker loads from). A model already cached counts as done and is not fetched again.
  */
-export async function prepareForOffline(urls: string[]): Promise<void> {
+export async function prepareForOffline(plan: OfflinePlan): Promise<void> {
   if (!offline.supported)
     throw new OfflinePrepareError(
       'this browser has no service workers (or the page is not served over https or localhost)',
       'open DefectLab over https or http://localhost in Chromium, Firefox or Safari',
     );
   offline.error = null;
-  offline.preparing = { done: 0, total: urls.length + 1, label: 'caching the app' };
+  let total = plan.bytes;
+  let done = 0;
+  const show = (extra: number, label: string) =>
+    (offline.preparing = { done: done + extra, total: Math.max(total, done + extra, 1), label });
+  show(0, 'caching the app');
   try {
     await navigator.serviceWorker.ready;
     const cache = await caches.open(MODELS_CACHE);
-    let bytes = 0;
-    for (let i = 0; i < urls.length; i++) {
-      offline.preparing = {
-        done: i + 1,
-        total: urls.length + 1,
-        label: urls[i].split('/').slice(-2).join('/'),
-      };
-      const res = await fetch(urls[i], { cache: 'no-cache' });
+    for (const f of plan.files) {
+      show(0, f.label);
+      const res = await fetch(f.url, { cache: 'no-cache' });
       if (!res.ok)
         throw new OfflinePrepareError(
-          `${urls[i]} answered ${res.status}`,
+          `${f.url} answered ${res.status}`,
           'check that the app was built with `npm run build` (it builds the tiny models), then try again',
         );
       const body = await res.arrayBuffer();
-      await cache.put(urls[i], new Response(body, { status: 200, headers: res.headers }));
-      bytes += body.byteLength;
+      await cache.put(f.url, new Response(body, { status: 200, headers: res.headers }));
+      if (f.bytes === null) total += body.byteLength;
+      done += body.byteLength;
     }
-    offline.prepared = { files: urls.length, bytes };
+    for (const m of plan.models) {
+      show(0, m.label);
+      await new ModelManager(storeFor(m.manifest)).download(m.manifest, m.base, {
+        onProgress: (p) => show(p.done, m.label),
+      });
+      done += m.bytes;
+    }
+    offline.prepared = {
+      files: plan.files.length + plan.models.reduce((a, m) => a + m.manifest.files.length, 0),
+      bytes: done,
+      models: plan.models.map((m) => m.manifest.id),
+      notes: plan.notes,
+    };
     offline.ready = true;
   } finally {
     offline.preparing = null;
+    // The Models tab and the diffusion panel list what is cached: they see the new model at once.
+    if (plan.models.length) await (await import('../models/models.svelte.ts')).refreshCached();
   }
 }
