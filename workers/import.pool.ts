@@ -51,7 +51,13 @@ export function workerPool(size: number, create: () => Worker): PreparePool {
   const spawn = (): Slot | null => {
     try {
       const worker = create();
-      const slot: Slot = { worker, api: Comlink.wrap<DecodeWireApi>(worker), busy: 0, dead: false, fail: new Set() };
+      const slot: Slot = {
+        worker,
+        api: Comlink.wrap<DecodeWireApi>(worker),
+        busy: 0,
+        dead: false,
+        fail: new Set(),
+      };
       worker.addEventListener('error', (ev) => {
         slot.dead = true;
         const err = new Error(`decode worker stopped (${ev.message || 'it crashed'})`);

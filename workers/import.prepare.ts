@@ -22,8 +22,7 @@ export interface PrepareTask {
 
 /** The record to store, or why the item was refused; `bytes` counts what was read either way. */
 export type PrepareResult =
-  | { ok: true; image: NewImage; bytes: number }
-  | { ok: false; rejected: Rejected; bytes: number };
+  { ok: true; image: NewImage; bytes: number } | { ok: false; rejected: Rejected; bytes: number };
 
 /** Reads, hashes, decodes, checks the mask and thumbnails one item. Never throws: a failure is a rejection. */
 export async function prepareItem(task: PrepareTask): Promise<PrepareResult> {
@@ -99,6 +98,12 @@ async function prepareMask(
   };
 }
 
+/** The bytes of an entry. In a worker, `FileReaderSync` reads a File without a task hop per file. */
 export async function bytesOf(data: Uint8Array | Blob): Promise<Uint8Array> {
-  return data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+  if (data instanceof Uint8Array) return data;
+  // FileReaderSync exists in workers only (the DOM lib this project compiles against does not declare it).
+  const Sync = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(b: Blob): ArrayBuffer } })
+    .FileReaderSync;
+  if (Sync) return new Uint8Array(new Sync().readAsArrayBuffer(data));
+  return new Uint8Array(await data.arrayBuffer());
 }
