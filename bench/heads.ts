@@ -2,11 +2,13 @@
  * Head training cost in Node: BCE epoch time (1280-d pooled features like MobileNetV2, 256 rows, batch 32,
  * linear and 128-hidden) and CSE step time (96×14×14 maps, 8 pairs per step) on tfjs WASM and CPU, and side by
  * side the same BCE epoch in PyTorch on one CPU thread (`tests/reference/heads_torch.py bench`, the same model,
- * loss, batch and Adam) with `bceEpochToTorch` = ours / PyTorch (target ≤ 1.5). The linear head trains on the
- * typed-array trainer whatever the tfjs backend (`linear-trainer.ts`), so its figure is the same on both.
+ * loss, batch and Adam) with `bceEpochToTorch` = ours / PyTorch (target ≤ 1.5). The linear and MLP heads train on
+ * typed-array trainers whatever the tfjs backend (`linear-trainer.ts`, `mlp-trainer.ts`), so their figures are
+ * the same on both.
  * `cseStepToTorch` compares our CSE step with a PyTorch step of the same shapes (1×1 projection, cosine contrast
  * and reconstruction: `cse_step`), which is lighter than our head (it has no augmentation or pair sampling), so
- * read it as an upper bound. Without `python3 -c "import torch"` the PyTorch half is `skipped` with the reason.
+ * read it as an upper bound. The MLP (128 hidden) trains on its typed-array trainer (`mlp-trainer.ts`) too;
+ * `bceEpochMs_hidden128_tfjs` is the tfjs trainer it replaced, measured in the same run. Without `python3 -c "import torch"` the PyTorch half is `skipped` with the reason.
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -39,7 +41,7 @@ function torchFigures(): TorchFigures {
 export async function run(): Promise<Record<string, unknown>> {
   prepareTfForNode();
   const { initTf } = await import('../src/runtime/tf.ts');
-  const { trainBceHead } = await import('../src/runtime/heads/bce.ts');
+  const { trainBceHead, trainBceHeadWith } = await import('../src/runtime/heads/bce.ts');
   const { trainCseHead } = await import('../src/runtime/heads/cse.ts');
   const rng = new Rng('bench-heads');
   const rows = Array.from({ length: ROWS }, () => rng.normalArray(DIM));
@@ -65,6 +67,17 @@ export async function run(): Promise<Record<string, unknown>> {
       r[`bceEpochMs_hidden${hidden}`] = Math.min(...history.slice(1).map((h) => h.ms));
       head.dispose();
     }
+    // The MLP's former trainer (tfjs ops, same math), in the same run: what the typed-array trainer replaced.
+    {
+      const { head, history } = await trainBceHeadWith('tfjs', rows, labels, {
+        epochs: EPOCHS + 1,
+        hidden: 128,
+        batchSize: BATCH,
+        validationFraction: 0,
+      });
+      r.bceEpochMs_hidden128_tfjs = Math.min(...history.slice(1).map((h) => h.ms));
+      head.dispose();
+    }
     const defect = new Float32Array(196);
     defect.fill(1, 90, 100);
     const source = async (g: Rng) => ({ anchor: maps[g.int(0, 16)], other: maps[g.int(0, 16)], defect });
@@ -76,6 +89,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const t = torch as Record<string, number>;
       r.bceEpochToTorch_hidden0 = r.bceEpochMs_hidden0! / t.bceEpochMs_hidden0;
       r.bceEpochToTorch_hidden128 = r.bceEpochMs_hidden128! / t.bceEpochMs_hidden128;
+      r.bceEpochToTorch_hidden128_tfjs = r.bceEpochMs_hidden128_tfjs! / t.bceEpochMs_hidden128;
       r.cseStepToTorch = r.cseStepMs / t.cseStepMs;
     }
     out[backend] = r;
@@ -84,6 +98,8 @@ export async function run(): Promise<Record<string, unknown>> {
     const w = out.wasm as Record<string, number>;
     // The headline figure (issue 16): the default (linear) head's epoch against PyTorch's.
     out.bceEpochToTorch = w.bceEpochToTorch_hidden0;
+    // The MLP head (128 hidden, typed-array trainer) against PyTorch's MLP epoch, same key as per backend.
+    out.bceEpochToTorch_hidden128 = w.bceEpochToTorch_hidden128;
   }
   return out;
 }

@@ -7,6 +7,15 @@
  * The files: 12 procedural surfaces, each file made unique by a tEXt chunk carrying its index, so every file has
  * its own SHA-256 (no duplicate short-cuts) and full decoding cost, without spending minutes encoding 2,331 PNGs.
  * `DL_BENCH_IMPORT_N` overrides the count.
+ *
+ * Browser half (issue 16): the same files through the built app's import worker (`workers/import.worker.ts`,
+ * which prepares items in its pool of decode workers) into real IndexedDB in Chromium, as the app's import
+ * panel calls it: the files as `File`s, `importIntoNewDataset`. Keys: `browserImagesPerSec`, `browserSeconds`,
+ * `browserMBStored` (growth of `navigator.storage.estimate().usage`), `browserPeakHeapMB` (the largest sum of
+ * `performance.memory.usedJSHeapSize` over the page and its workers, sampled every 100 ms), and, in the same
+ * run, a serial reference — the same worker with `serial: true` (every item prepared in the import worker, one
+ * at a time; `DL_BENCH_IMPORT_SERIAL_N` files, default 600, so the run stays short) — as
+ * `browserSerialImagesPerSec` and `browserParallelToSerial`. Port `DL_BENCH_IMPORT_PORT` (4217).
  */
 import 'fake-indexeddb/auto';
 import { crop } from '../src/core/image.ts';
@@ -15,6 +24,8 @@ import { renderSurface, SURFACE_FAMILIES } from '../src/core/sample-data/index.t
 import { deleteStore, openStore } from '../src/runtime/db/store.ts';
 import { encodePng } from '../src/runtime/decode.ts';
 import { ImportEngine, type ImportSource } from '../workers/import.engine.ts';
+import { browserSkipReason, evaluateSource, openApp, startWorker, withBuiltApp } from './_browser.ts';
+import type { Page } from '@playwright/test';
 
 const WIDTH = 632;
 const HEIGHT = 224;
@@ -52,15 +63,127 @@ function withTextChunk(png: Uint8Array, text: string): Uint8Array {
   return out;
 }
 
-export async function run(): Promise<Record<string, unknown>> {
-  const n = Number(process.env.DL_BENCH_IMPORT_N ?? 2331);
-  const tGen = performance.now();
+function basePngs(): Uint8Array[] {
   const bases: Uint8Array[] = [];
   for (let i = 0; i < 12; i++) {
     const family = SURFACE_FAMILIES[i % SURFACE_FAMILIES.length];
     const square = renderSurface(family, WIDTH, new Rng(`bench-import-${i}`));
     bases.push(encodePng(crop(square, { x: 0, y: 0, width: WIDTH, height: HEIGHT })));
   }
+  return bases;
+}
+
+/**
+ * Runs in the app's page: builds the files from the base PNGs exactly as `withTextChunk` does (the chunk's CRC
+ * included, so every file is a valid PNG with its own SHA-256), imports them through the import worker and
+ * returns the figures the page can see.
+ */
+const PAGE_IMPORT = `async ({ b64, n, serial, label }) => {
+  const api = globalThis.__bench.import;
+  const bases = b64.map((s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)));
+  const table = new Uint32Array(256);
+  for (let k = 0; k < 256; k++) { let c = k; for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; table[k] = c >>> 0; }
+  const crc = (b) => { let c = 0xffffffff; for (let i = 0; i < b.length; i++) c = table[(c ^ b[i]) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const entries = [];
+  let inputBytes = 0;
+  for (let i = 0; i < n; i++) {
+    const png = bases[i % bases.length];
+    const data = new TextEncoder().encode('id\u0000' + i);
+    const chunk = new Uint8Array(12 + data.length);
+    const dv = new DataView(chunk.buffer);
+    dv.setUint32(0, data.length);
+    chunk.set([0x74, 0x45, 0x58, 0x74], 4);
+    chunk.set(data, 8);
+    dv.setUint32(8 + data.length, crc(chunk.subarray(4, 8 + data.length)));
+    const at = 33;
+    const out = new Uint8Array(png.length + chunk.length);
+    out.set(png.subarray(0, at)); out.set(chunk, at); out.set(png.subarray(at), at + chunk.length);
+    inputBytes += out.length;
+    const path = 'ksdd2-like/train/' + String(i).padStart(5, '0') + '.png';
+    entries.push({ path, data: new File([out], path.split('/').pop(), { type: 'image/png' }) });
+  }
+  const before = (await navigator.storage.estimate()).usage ?? 0;
+  const t0 = performance.now();
+  const { report } = await api.importIntoNewDataset(label, { entries }, { batchSize: 32, serial });
+  const seconds = (performance.now() - t0) / 1000;
+  const after = (await navigator.storage.estimate()).usage ?? 0;
+  return {
+    images: n, added: report.added, rejected: report.rejected.length, stopped: report.stopped?.message ?? null,
+    seconds, imagesPerSecond: report.added / seconds, inputMB: inputBytes / 1048576,
+    storedMB: (after - before) / 1048576,
+    decodeWorkers: serial ? 0 : Math.min(navigator.hardwareConcurrency || 1, 4),
+  };
+}`;
+
+/** Largest sum of `usedJSHeapSize` over the page and every worker Playwright sees, until `stop()`. */
+function heapSampler(page: Page): { stop: () => Promise<number | null> } {
+  let peak: number | null = null;
+  let running = true;
+  const read = (): number | null =>
+    (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? null;
+  const loop = (async () => {
+    while (running) {
+      const parts = await Promise.all(
+        [page.evaluate(read), ...page.workers().map((w) => w.evaluate(read))].map((p) => p.catch(() => null)),
+      );
+      const known = parts.filter((x): x is number => typeof x === 'number');
+      if (known.length)
+        peak = Math.max(
+          peak ?? 0,
+          known.reduce((a, b) => a + b, 0),
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
+async function browserFigures(bases: Uint8Array[], n: number): Promise<Record<string, unknown>> {
+  const skip = browserSkipReason();
+  if (skip) return { browser: { skipped: skip } };
+  const serialN = Math.min(n, Number(process.env.DL_BENCH_IMPORT_SERIAL_N ?? 600));
+  const port = Number(process.env.DL_BENCH_IMPORT_PORT ?? 4217);
+  return withBuiltApp(port, async (app) => {
+    const page = await openApp(app);
+    await startWorker(page, app.dist, 'import');
+    const b64 = bases.map((b) => Buffer.from(b).toString('base64'));
+    const heap = heapSampler(page);
+    const par = await evaluateSource<Record<string, number>>(page, PAGE_IMPORT, {
+      b64,
+      n,
+      serial: false,
+      label: 'bench-import',
+    });
+    const peak = await heap.stop();
+    const ser = await evaluateSource<Record<string, number>>(page, PAGE_IMPORT, {
+      b64,
+      n: serialN,
+      serial: true,
+      label: 'bench-import-serial',
+    });
+    const MB = 1024 * 1024;
+    return {
+      browserImagesPerSec: par.imagesPerSecond,
+      browserSeconds: par.seconds,
+      browserMBStored: par.storedMB,
+      browserPeakHeapMB: peak === null ? null : peak / MB,
+      browserSerialImagesPerSec: ser.imagesPerSecond,
+      browserParallelToSerial: par.imagesPerSecond / ser.imagesPerSecond,
+      browser: { parallel: par, serial: ser, store: 'IndexedDB (Chromium)' },
+    };
+  });
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const n = Number(process.env.DL_BENCH_IMPORT_N ?? 2331);
+  const tGen = performance.now();
+  const bases = basePngs();
   const entries: ImportSource[] = Array.from({ length: n }, (_, i) => ({
     path: `ksdd2-like/train/${String(i).padStart(5, '0')}.png`,
     data: withTextChunk(bases[i % bases.length], String(i)),
@@ -98,6 +221,13 @@ export async function run(): Promise<Record<string, unknown>> {
   store.close();
   await deleteStore(name);
   const MB = 1024 * 1024;
+  let browser: Record<string, unknown>;
+  try {
+    browser = await browserFigures(bases, n);
+  } catch (e) {
+    // Reported (bench/run.ts then exits 1) without losing the Node figures.
+    browser = { browserError: { error: e instanceof Error ? e.message : String(e) } };
+  }
   return {
     images: n,
     size: `${WIDTH}x${HEIGHT} RGB PNG`,
@@ -113,5 +243,15 @@ export async function run(): Promise<Record<string, unknown>> {
     peakRssMB: peakRss / MB,
     generateSeconds,
     store: 'fake-indexeddb (Node); browser IndexedDB differs',
+    ...browser,
+    browserToNode:
+      typeof browser.browserImagesPerSec === 'number'
+        ? browser.browserImagesPerSec / (report.added / seconds)
+        : null,
   };
+}
+
+// `npx tsx bench/import.ts` runs it alone.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await run(), null, 2));
 }

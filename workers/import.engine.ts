@@ -20,8 +20,11 @@
  *
  * Entries: `path` is the relative path (file name, `webkitRelativePath`, or path in an archive); `data` is a
  * `Blob`/`File` (read lazily, one at a time) or bytes. Layouts: `manifest.json`, MVTec, plain (see
- * `src/core/import/plan.ts`). Each image is decoded (`src/runtime/decode.ts`), hashed (SHA-256), thumbnailed and
- * stored with its mask in batches of `batchSize` (default 32), one IndexedDB transaction per batch.
+ * `src/core/import/plan.ts`). Each image is decoded (`src/runtime/decode.ts`), hashed (SHA-256) and thumbnailed
+ * (`import.prepare.ts`) in the engine's pool — in the worker, `min(hardwareConcurrency, 4)` decode workers
+ * (`import.pool.ts`); in tests, this thread — and the results are taken back in plan order and stored with their
+ * masks in batches of `batchSize` (default 32), one IndexedDB transaction per batch, one batch written while the
+ * pool prepares the next. The records are those of a serial import: same order, batches and duplicate checks.
  * Bad items are reported in `rejected` (file + reason) and the rest continue; duplicates (same SHA-256 in the
  * dataset) are reported, not stored twice; a full disk stops the import with `stopped` (StorageQuotaError) and
  * keeps every earlier batch. Cancelling keeps the batches stored before the cancel.
@@ -29,8 +32,6 @@
 import type { DatasetRecord, ImageRecord } from '../src/core/dataset.ts';
 import { CancelledError, errorInfo, type ErrorInfo } from '../src/core/errors.ts';
 import { exportFieldsOf, exportLayout, zipLayout, type ExportItem } from '../src/core/export/mvtec.ts';
-import { sha256Hex } from '../src/core/hash.ts';
-import { binarize, type RasterImage } from '../src/core/image.ts';
 import { ImportError, rejected, type Rejected } from '../src/core/import/errors.ts';
 import { planImport, type ImportLayout, type ImportPlan, type PlannedItem } from '../src/core/import/plan.ts';
 import { basename, extension, normalizePath, stem } from '../src/core/import/paths.ts';
@@ -42,10 +43,12 @@ import {
   generateSampleDataset,
   type SampleDatasetOptions,
 } from '../src/core/sample-data/index.ts';
-import { decodeImage, encodePng, makeThumbnail } from '../src/runtime/decode.ts';
+import { encodePng } from '../src/runtime/decode.ts';
 import { RecordNotFoundError } from '../src/runtime/db/errors.ts';
 import type { DefectLabStore, NewImage } from '../src/runtime/db/types.ts';
 import { JobRegistry, type Cancellable, type JobOptions } from './host.ts';
+import { inThreadPool, type PreparePool } from './import.pool.ts';
+import { bytesOf, type PrepareResult, type PrepareTask } from './import.prepare.ts';
 
 /** One input file. `data` is read only when the file is processed. */
 export interface ImportSource {
@@ -61,6 +64,11 @@ export interface ImportOptions extends JobOptions {
   zipLimits?: ZipLimits;
   /** Thumbnail longest side in px (default 128). */
   thumbnailSize?: number;
+  /**
+   * Prepare every item in this thread, one at a time, instead of in the engine's pool (the serial reference the
+   * import bench and the parallel-equals-serial test compare the pool with). Same records either way.
+   */
+  serial?: boolean;
 }
 
 export interface ImportReport {
@@ -111,9 +119,21 @@ type StoreSource = DefectLabStore | (() => Promise<DefectLabStore>);
 export class ImportEngine implements ImportApi {
   private readonly jobs = new JobRegistry();
   private storePromise: Promise<DefectLabStore> | null = null;
+  private poolInstance: PreparePool | null = null;
 
-  /** Takes the store, or a function opening it on first use (the worker opens its own connection). */
-  constructor(private readonly storeSource: StoreSource) {}
+  /**
+   * Takes the store, or a function opening it on first use (the worker opens its own connection), and where to
+   * prepare items: `pool` is called once, on the first import (the import worker passes its decode workers;
+   * default: in this thread).
+   */
+  constructor(
+    private readonly storeSource: StoreSource,
+    private readonly poolSource: () => PreparePool = inThreadPool,
+  ) {}
+
+  private pool(): PreparePool {
+    return (this.poolInstance ??= this.poolSource());
+  }
 
   private store(): Promise<DefectLabStore> {
     this.storePromise ??=
@@ -217,17 +237,31 @@ export class ImportEngine implements ImportApi {
         0,
       );
 
-      // 3. Decode and store in batches; each batch is one transaction.
+      // 3. Prepare (decode, hash, thumbnail) in the pool, take the results back in plan order, and store them
+      // in batches; each batch is one transaction. One write runs while the pool prepares the next batch.
+      const pool = opts.serial ? inThreadPool() : this.pool();
+      const window = opts.serial ? 1 : Math.max(2, pool.size * 2);
       let pending: NewImage[] = [];
       let processed = 0;
+      let writing: Promise<void> = Promise.resolve();
+      let writeError: unknown = null;
+      const write = async (batch: NewImage[]) => {
+        try {
+          const r = await store.addImages(datasetId, batch);
+          report.added += r.added.length;
+          report.addedIds.push(...r.added.map((x) => x.id));
+          report.duplicates.push(...r.duplicates);
+        } catch (e) {
+          writeError ??= e;
+        }
+      };
       const flush = async () => {
-        if (pending.length === 0) return;
+        // At most one write in flight: wait for the previous batch, then start this one without waiting.
+        await writing;
+        if (writeError !== null || pending.length === 0) return;
         const batch = pending;
         pending = [];
-        const r = await store.addImages(datasetId, batch);
-        report.added += r.added.length;
-        report.addedIds.push(...r.added.map((x) => x.id));
-        report.duplicates.push(...r.duplicates);
+        writing = write(batch);
       };
       const progress = () =>
         opts.onProgress?.({
@@ -240,14 +274,28 @@ export class ImportEngine implements ImportApi {
           message: `${processed} / ${plan.items.length} images`,
         });
       progress();
-      for (const item of plan.items) {
-        if (job.signal.aborted) break;
-        const prepared = await this.prepare(item, byPath, opts.thumbnailSize ?? 128, report);
+      const thumbSize = opts.thumbnailSize ?? 128;
+      const task = (item: PlannedItem): PrepareTask => {
+        const t: PrepareTask = { item, image: byPath.get(item.file)!.data, thumbSize };
+        if (item.maskFile) t.mask = byPath.get(item.maskFile)!.data;
+        return t;
+      };
+      const inFlight: Promise<PrepareResult>[] = [];
+      let next = 0;
+      for (;;) {
+        while (!job.signal.aborted && next < plan.items.length && inFlight.length < window)
+          inFlight.push(pool.prepare(task(plan.items[next++])));
+        const head = inFlight.shift();
+        if (!head || job.signal.aborted) break;
+        const r = await head;
         processed++;
-        if (prepared) pending.push(prepared);
+        report.bytes += r.bytes;
+        if (r.ok) pending.push(r.image);
+        else report.rejected.push(r.rejected);
         if (pending.length >= batchSize) {
           if (job.signal.aborted) break;
           await flush();
+          if (writeError !== null) break;
         }
         progress();
         // Lets a cancel message reach the worker between images.
@@ -258,6 +306,9 @@ export class ImportEngine implements ImportApi {
       } else {
         await flush();
       }
+      // Batches started before a cancel or a failed write still land (or fail) as a whole.
+      await writing;
+      if (writeError !== null) throw writeError;
     } catch (e) {
       if (e instanceof ImportError) report.rejected.push(rejected(e));
       else report.stopped = errorInfo(e);
@@ -294,57 +345,6 @@ export class ImportEngine implements ImportApi {
       } else out.push(s);
     }
     return out;
-  }
-
-  /** Reads, hashes, decodes, checks the mask and thumbnails one item; null when it was rejected. */
-  private async prepare(
-    item: PlannedItem,
-    byPath: Map<string, ImportSource>,
-    thumbSize: number,
-    report: ImportReport,
-  ): Promise<NewImage | null> {
-    try {
-      const bytes = await bytesOf(byPath.get(item.file)!.data);
-      report.bytes += bytes.length;
-      const { raster, mime } = await decodeImage(bytes, item.file);
-      let mask: NewImage['mask'];
-      if (item.maskFile) {
-        const maskBytes = await bytesOf(byPath.get(item.maskFile)!.data);
-        report.bytes += maskBytes.length;
-        mask = await prepareMask(maskBytes, item.maskFile, raster, item.file);
-      }
-      const thumb = encodePng(makeThumbnail(raster, thumbSize), 1);
-      const rec: NewImage = {
-        name: item.name,
-        blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: mime }),
-        mime,
-        width: raster.width,
-        height: raster.height,
-        channels: raster.channels,
-        sha256: await sha256Hex(bytes),
-        thumbnail: new Blob([thumb as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
-        label: item.label,
-        split: item.split,
-      };
-      if (item.defectClass) rec.defectClass = item.defectClass;
-      if (item.group) rec.group = item.group;
-      if (item.provenance) rec.provenance = item.provenance;
-      if (mask) rec.mask = mask;
-      return rec;
-    } catch (e) {
-      if (e instanceof ImportError) {
-        report.rejected.push(rejected(e));
-        return null;
-      }
-      // An unexpected failure on one file (a decoder bug) must not end the batch either.
-      const msg = e instanceof Error ? e.message : String(e);
-      report.rejected.push(
-        rejected(
-          new ImportError(item.file, 'corrupt', `could not be read (${msg})`, 're-export the file and retry'),
-        ),
-      );
-      return null;
-    }
   }
 
   async exportDataset(datasetId: string, opts: JobOptions = {}): Promise<Uint8Array> {
@@ -412,38 +412,6 @@ async function exportItemOf(store: DefectLabStore, r: ImageRecord): Promise<Expo
     if (m) item.mask = await bytesOf(m.blob);
   }
   return item;
-}
-
-/** Decodes a mask, checks it matches its image, and returns it as a binary (0/255) single-channel PNG. */
-async function prepareMask(
-  bytes: Uint8Array,
-  maskFile: string,
-  image: RasterImage,
-  imageFile: string,
-): Promise<NonNullable<NewImage['mask']>> {
-  const { raster, format } = await decodeImage(bytes, maskFile);
-  if (raster.width !== image.width || raster.height !== image.height)
-    throw new ImportError(
-      maskFile,
-      'mask-size',
-      `mask is ${raster.width}×${raster.height} but its image ${imageFile} is ${image.width}×${image.height}`,
-      'export the mask at the image size (same width and height)',
-    );
-  let binary = format === 'png' && raster.channels === 1;
-  if (binary)
-    for (let i = 0; i < raster.data.length && binary; i++)
-      binary = raster.data[i] === 0 || raster.data[i] === 255;
-  // Masks are stored binary; soft or colour masks are thresholded at 128 (the reference set's rule).
-  const png = binary ? bytes : encodePng(binarize(raster, 128));
-  return {
-    blob: new Blob([png as Uint8Array<ArrayBuffer>], { type: 'image/png' }),
-    width: raster.width,
-    height: raster.height,
-  };
-}
-
-async function bytesOf(data: Uint8Array | Blob): Promise<Uint8Array> {
-  return data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
 }
 
 function sizeOf(data: Uint8Array | Blob): number {

@@ -289,15 +289,21 @@ class IdbStore implements DefectLabStore {
       const imageStore = tx.objectStore('images');
       const maskStore = tx.objectStore('masks');
       const bySha = imageStore.index('datasetId_sha256');
+      // Every request of the batch is issued at once and awaited together: a transaction runs its requests in
+      // order anyway, and awaiting each one would cost a round trip per record (the import's bottleneck in
+      // Chromium). Any failed request still rejects the whole batch, and `write` aborts it.
+      const existing = await Promise.all(
+        images.map((img) => bySha.get([datasetId, img.sha256]) as Promise<ImageRecord | undefined>),
+      );
       const inBatch = new Map<string, ImageRecord>();
       const result: AddImagesResult = { added: [], duplicates: [] };
+      const requests: Promise<unknown>[] = [];
       const now = Date.now();
-      for (const img of images) {
-        const existing =
-          inBatch.get(img.sha256) ?? ((await bySha.get([datasetId, img.sha256])) as ImageRecord | undefined);
-        if (existing) {
-          result.duplicates.push({ name: img.name, existingId: existing.id, existingName: existing.name });
-          continue;
+      const issue = (img: NewImage, i: number) => {
+        const dup = inBatch.get(img.sha256) ?? existing[i];
+        if (dup) {
+          result.duplicates.push({ name: img.name, existingId: dup.id, existingName: dup.name });
+          return;
         }
         const { mask, ...fields } = img;
         const rec: ImageRecord = { ...fields, id: newId(), datasetId, createdAt: now };
@@ -313,12 +319,21 @@ class IdbStore implements DefectLabStore {
             createdAt: now,
           };
           rec.maskId = m.id;
-          await maskStore.add(m);
+          requests.push(maskStore.add(m));
         }
-        await imageStore.add(rec);
+        requests.push(imageStore.add(rec));
         inBatch.set(rec.sha256, rec);
         result.added.push(rec);
+      };
+      try {
+        images.forEach(issue);
+      } catch (e) {
+        // A request refused on the spot (quota, an aborted transaction): the ones already issued fail with the
+        // abort; they are answered by this error, not left as unhandled rejections.
+        for (const r of requests) r.catch(() => undefined);
+        throw e;
       }
+      await Promise.all(requests);
       return result;
     });
   }

@@ -19,6 +19,7 @@ import {
   supervisedOptions,
 } from './common.ts';
 import { linearStepper } from './linear-trainer.ts';
+import { mlpStepper } from './mlp-trainer.ts';
 
 export interface TrainResult<H> {
   head: H;
@@ -110,8 +111,24 @@ export class BceHead {
 /**
  * Trains a BCE head on pooled feature rows `[N, D]` with labels (0 normal, 1 defect).
  * Defaults: linear, Adam lr 1e-4, batch 32, 50 epochs, class weighting, 20 % validation, patience 10.
+ * Both the linear and the MLP head train on typed arrays (`linear-trainer.ts`, `mlp-trainer.ts`).
  */
-export async function trainBceHead(
+export function trainBceHead(
+  features: readonly Float32Array[],
+  labels: ArrayLike<number>,
+  options: Partial<SupervisedOptions> = {},
+  hooks: TrainHooks = {},
+): Promise<TrainResult<BceHead>> {
+  return trainBceHeadWith('typed-array', features, labels, options, hooks);
+}
+
+/**
+ * `trainBceHead` on a chosen trainer: `'typed-array'` (what the app uses) or `'tfjs'` (`fitBinary`'s tfjs
+ * stepper: the same init, batches, loss and Adam in tfjs ops — the reference the typed-array trainers are
+ * checked against, and what the heads bench compares them with).
+ */
+export async function trainBceHeadWith(
+  trainer: 'typed-array' | 'tfjs',
   features: readonly Float32Array[],
   labels: ArrayLike<number>,
   options: Partial<SupervisedOptions> = {},
@@ -129,7 +146,30 @@ export async function trainBceHead(
   const rng = new Rng(`bce:${o.seed}`);
   const { mean, std } = columnStats(features, dim);
   const head = BceHead.create(dim, o.hidden, mean, std, rng.fork('init'));
-  if (o.hidden === 0) {
+  if (trainer === 'typed-array' && o.hidden > 0) {
+    // Starts from the head's own initial weights (same draws as the tfjs path), ends in its variables.
+    const init = await head.weights();
+    const stepper = mlpStepper({
+      x: standardized(features, mean, std, dim),
+      dim,
+      hidden: o.hidden,
+      learningRate: o.learningRate,
+      init: { w1: init.w1, b1: init.b1, w2: init.w2, b2: init.b2 },
+    });
+    try {
+      const fit = await fitBinaryWith(stepper, labels, o, rng.fork('train'), hooks);
+      const w = stepper.weights();
+      head.vars.w1.assign(tf.tensor2d(w.w1, [dim, o.hidden]));
+      head.vars.b1.assign(tf.tensor1d(w.b1));
+      head.vars.w2.assign(tf.tensor2d(w.w2, [o.hidden, 1]));
+      head.vars.b2.assign(tf.tensor1d(w.b2));
+      return { head, history: fit.history, stopped: fit.stopped };
+    } catch (e) {
+      head.dispose();
+      throw e;
+    }
+  }
+  if (trainer === 'typed-array' && o.hidden === 0) {
     // The linear head trains on typed arrays (linear-trainer.ts says why); the result goes into its variables.
     const stepper = linearStepper({
       x: standardized(features, mean, std, dim),

@@ -7,8 +7,8 @@
  * kernel dispatches (gather, matMul, the loss, its gradients, Adam's per-variable updates) whose fixed cost
  * dominated: 30–50 ms an epoch on tfjs-wasm against 0.9 ms in PyTorch. A plain loop is one pass over the batch
  * forward and one backward. Weights and moments are float64 (what JS computes in anyway); the head's tfjs
- * variables get the result, so prediction, export and storage are unchanged. The MLP head keeps the tfjs
- * stepper: its 1280 × 128 matrix products are where tfjs's SIMD kernels pay off.
+ * variables get the result, so prediction, export and storage are unchanged. The MLP head has its own
+ * typed-array stepper (`mlp-trainer.ts`).
  */
 import type { BinaryStepper } from './common.ts';
 
