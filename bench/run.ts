@@ -60,3 +60,6 @@ if (failures.length) {
   process.stderr.write(`bench: ${failures.length} failed:\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
   process.exitCode = 1;
 }
+// A bench that loaded tfjs-wasm (heads, patchcore) leaves handles that keep Node's event loop alive; exit once stdout
+// has drained so `npm run bench` ends with its JSON instead of hanging.
+process.stdout.write('', () => process.exit());
