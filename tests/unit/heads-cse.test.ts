@@ -10,7 +10,7 @@ import { Backbone, findBackbone, manifestLoadOptions } from '../../src/runtime/b
 import { CseHead, cseOptions, sphericalKMeans, trainCseHead } from '../../src/runtime/heads/cse.ts';
 import { makeCsePairSource, maskToGrid } from '../../src/runtime/heads/stream.ts';
 import { imagenetPreprocess } from '../../src/core/preprocess.ts';
-import { initTf } from '../../src/runtime/tf.ts';
+import { initTf, tf } from '../../src/runtime/tf.ts';
 import { nodeBackend } from '../../src/runtime/ort-node.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../../shared/models/mobilenetv2-12-int8.onnx');
@@ -127,7 +127,6 @@ describe('CSE head', () => {
 describe('CSE head memory', () => {
   it('create + dispose leaves no tfjs tensor behind (the long-run faults spec found 9 per training)', async () => {
     await initTf('cpu');
-    const tf = await import('@tensorflow/tfjs-core');
     const before = tf.memory().numTensors;
     const o = cseOptions({ hidden: 8, embedDim: 4 });
     for (let i = 0; i < 3; i++) {
