@@ -129,9 +129,8 @@ export function builtWorkerUrl(dist: string, name: string): string {
  */
 export async function startWorker(page: Page, dist: string, name: string): Promise<void> {
   if (!(await page.evaluate(() => 'Comlink' in globalThis)))
-    await page.addScriptTag({
-      content: readFileSync(resolve(ROOT, 'node_modules/comlink/dist/umd/comlink.js'), 'utf8'),
-    });
+    // Evaluated, not added as a <script>: the app's CSP and Trusted Types refuse script text set from outside.
+    await page.evaluate(readFileSync(resolve(ROOT, 'node_modules/comlink/dist/umd/comlink.js'), 'utf8'));
   // Plain JS source: tsx's keepNames would inject a `__name` helper the page does not have.
   await page.evaluate(`(() => {
     const g = globalThis;
