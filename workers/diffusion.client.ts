@@ -48,9 +48,24 @@ export class DiffusionClient implements DiffusionEngineApi {
 
   async generate(req: GenerateRequest, opts?: JobOptions): Promise<EngineResult> {
     await this.ready();
-    return (await this.conn.guard(
-      this.conn.api.generate(req, opts?.jobId, proxied(opts?.onProgress)),
-    )) as EngineResult;
+    try {
+      return (await this.conn.guard(
+        this.conn.api.generate(req, opts?.jobId, proxied(opts?.onProgress)),
+      )) as EngineResult;
+    } catch (e) {
+      if ((e as Error | undefined)?.name === 'GpuDeviceLostError') this.afterDeviceLoss();
+      throw e;
+    }
+  }
+
+  /**
+   * The worker's WebGPU device is lost (`GpuDeviceLostError`, `src/runtime/device-lost.ts`): its sessions are
+   * dead and onnxruntime cannot make another device there. The worker is dropped (freeing what the lost device
+   * held) and the next `generate` loads the model again in a fresh one, on WASM, as the error's fix says.
+   */
+  private afterDeviceLoss(): void {
+    if (this.#restore) this.#restore = { ...this.#restore, backend: 'wasm' };
+    this.conn.terminate();
   }
 
   async unload(): Promise<void> {
