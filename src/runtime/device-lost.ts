@@ -80,14 +80,19 @@ export class DeviceLossWatch {
    * Once a device is lost, the runtime's own pending GPU calls (a `mapAsync` read-back it did not await, a
    * queue submission) reject with nobody listening; the loss was already reported to the job as
    * `GpuDeviceLostError`, so those echoes are not left as "uncaught" errors in the console. Only errors of a
-   * GPU call after a loss are quieted; anything else still surfaces.
+   * GPU call after a loss are quieted (and logged as a warning); anything else still surfaces.
    */
   quietEchoes(scope: Pick<EventTarget, 'addEventListener'> | undefined = globalThis): void {
     if (this.quieting || !scope?.addEventListener) return;
     this.quieting = true;
     scope.addEventListener('unhandledrejection', (ev) => {
       const reason = (ev as PromiseRejectionEvent).reason as { name?: string; message?: string } | undefined;
-      if (this.loss && isGpuEcho(reason)) ev.preventDefault();
+      // A read-back aborted because its buffer went away mid-map only happens to a destroyed device, and its
+      // rejection can land before the device's `lost` promise does: quieted whenever a device is watched.
+      if ((this.loss && isGpuEcho(reason)) || (this.current && isLossOnlyEcho(reason))) {
+        ev.preventDefault();
+        console.warn(`${this.runtime}: after the WebGPU device loss: ${reason?.message ?? ''}`);
+      }
     });
   }
   private quieting = false;
@@ -168,4 +173,12 @@ export function isGpuEcho(reason: { name?: string; message?: string } | undefine
     reason.message ?? '',
   );
   return gpuCall && (reason.name === 'AbortError' || reason.name === 'OperationError');
+}
+
+/** A GPU call error only a destroyed buffer or device produces (the runtimes never unmap mid-map themselves). */
+export function isLossOnlyEcho(reason: { name?: string; message?: string } | undefined): boolean {
+  return (
+    reason?.name === 'AbortError' &&
+    /unmapped before mapping was resolved|device (is |was )?(lost|destroyed)/i.test(reason.message ?? '')
+  );
 }
