@@ -11,6 +11,9 @@
  */
 import { DefectLabError } from '../core/errors.ts';
 
+/** How long an error of a GPU call waits for the device's `lost` promise before it is taken as it is. */
+export const LOSS_GRACE_MS = 1500;
+
 /** The part of `GPUDevice` this watch reads: its `lost` promise (structural, so a fake one tests it). */
 export interface LosableDevice {
   readonly lost: Promise<{ reason?: string; message?: string }>;
@@ -153,13 +156,18 @@ export class DeviceLossWatch {
         (e: unknown) => {
           if (settled) return;
           failure = { e };
-          // The failure a loss causes can arrive before `lost` resolves: one macrotask lets it land first.
-          setTimeout(() => {
-            if (settled) return;
-            settled = true;
-            this.waiters = this.waiters.filter((w) => w !== onLoss);
-            reject(this.loss ? this.error(e) : e);
-          }, 0);
+          // The failure a loss causes can arrive before `lost` resolves (Chromium resolves it tasks later than
+          // it aborts a pending read-back): a GPU call's error waits up to LOSS_GRACE_MS for the loss, any other
+          // error one macrotask.
+          setTimeout(
+            () => {
+              if (settled) return;
+              settled = true;
+              this.waiters = this.waiters.filter((w) => w !== onLoss);
+              reject(this.loss ? this.error(e) : e);
+            },
+            mentionsGpuCall(e) ? LOSS_GRACE_MS : 0,
+          );
         },
       );
     });
@@ -181,4 +189,10 @@ export function isLossOnlyEcho(reason: { name?: string; message?: string } | und
     reason?.name === 'AbortError' &&
     /unmapped before mapping was resolved|device (is |was )?(lost|destroyed)/i.test(reason.message ?? '')
   );
+}
+
+/** Whether an error (perhaps wrapped by the runtime or a trainer) comes from a WebGPU call. */
+function mentionsGpuCall(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : String(e);
+  return /mapAsync|GPUBuffer|GPUQueue|GPUDevice|WebGPU device/i.test(m);
 }

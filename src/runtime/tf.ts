@@ -306,10 +306,13 @@ async function choose(asked: TfBackendPreference): Promise<TfChoice> {
   let last: unknown;
   if (tfGpu.lost) lostOnce ??= tfGpu.lost;
   let order = [d.backend, ...d.fallbacks];
-  if (lostOnce && order.includes('webgpu')) {
-    const rest = order.filter((b) => b !== 'webgpu');
-    order = rest.includes('wasm') ? rest : ['wasm', ...rest];
-    reason = `auto: the WebGPU device was lost earlier (${lostOnce.reason}${lostOnce.message ? `: ${lostOnce.message}` : ''}), so WASM`;
+  if (lostOnce) {
+    const lost = `the WebGPU device was lost earlier (${lostOnce.reason}${lostOnce.message ? `: ${lostOnce.message}` : ''})`;
+    if (order.includes('webgpu')) {
+      const rest = order.filter((b) => b !== 'webgpu');
+      order = rest.includes('wasm') ? rest : ['wasm', ...rest];
+      reason = `auto: ${lost}, so WASM`;
+    } else reason = `${reason}; ${lost}`;
   }
   for (const b of order) {
     try {

@@ -54,6 +54,18 @@ describe('DeviceLossWatch', () => {
     expect((e as Error).cause).toBe(original);
   });
 
+  it('waits for a loss that lands after the GPU call it broke (lost resolves tasks later)', async () => {
+    const w = new DeviceLossWatch('tfjs', 'retry');
+    const d = fakeDevice();
+    w.watch(d);
+    const original = new Error("Failed to execute 'mapAsync' on 'GPUBuffer': Buffer was unmapped");
+    const job = w.whileAlive(Promise.reject(original));
+    setTimeout(() => d.lose(), 50);
+    const e = await job.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(GpuDeviceLostError);
+    expect((e as Error).cause).toBe(original);
+  });
+
   it('passes results and unrelated errors through while the device is alive', async () => {
     const w = new DeviceLossWatch('tfjs', 'retry');
     w.watch(fakeDevice());
