@@ -29,7 +29,13 @@ import { type ExportedFile, exportHeadFiles } from '../src/runtime/heads/export.
 import { type CseOptions } from '../src/runtime/heads/cse.ts';
 import type { PatchCoreOptions } from '../src/runtime/heads/patchcore.ts';
 import { type FeatureMap } from '../src/runtime/heads/spatial.ts';
-import { type TfBackendPreference, initTf, initTfChoice, tfPlace } from '../src/runtime/tf.ts';
+import {
+  type TfBackendPreference,
+  initTf,
+  initTfChoice,
+  tfPlace,
+  whileTfGpuAlive,
+} from '../src/runtime/tf.ts';
 import { coreGenerators, cseGeneratorsByName } from '../src/app/generators.ts';
 import { isSavable, savedHeadTrainer } from '../src/app/heads.ts';
 import { savedMaskedTrainer } from '../src/app/masked.ts';
@@ -245,44 +251,52 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
       const history: EpochReport[] = [];
       let headId: string | null = null;
       let stopped: TrainResponse['stopped'] = 'completed';
-      const result = await runCell(config, new ExperimentContext(data, env), {
-        signal: job.signal,
-        throwOnError: true,
-        keepMaps: true,
-        withBaselines: true,
-        onProgress: (p) => {
-          if (p.stage === 'train' && p.detail) history.push(p.detail as EpochReport);
-          report(p);
-        },
-        onHead: async (head, r) => {
-          if (isSavable(head)) stopped = head.training?.stopped ?? 'completed';
-          if (req.save === false || !isSavable(head)) return;
-          headId = crypto.randomUUID();
-          const artifacts: HeadArtifacts = await head.artifacts();
-          const rec: HeadRecord = {
-            id: headId,
-            datasetId: req.datasetId,
-            name: req.name ?? `${req.head} on ${backbone.id}`,
-            kind: req.head,
-            backbone: backbone.id,
-            preprocessing: backbone.preprocessingId,
-            threshold: r.metrics?.threshold ?? NaN,
-            thresholdSource: r.thresholdSource ?? 'none',
-            artifacts,
-            metadata: {
-              request: { ...req, datasetId: undefined },
-              cell: config,
-              preprocess: backbone.preprocess,
-              features: { pooled: backbone.info.pooledOutput, spatial: backbone.info.spatialOutput },
-              history,
-              counts: r.counts,
-              tfBackend,
-              metrics: r.metrics,
-            },
-            createdAt: Date.now(),
-          };
-          await db.putHead(rec);
-        },
+      // On WebGPU, a lost device fails the run with GpuDeviceLostError (the next run trains on WASM); the
+      // orphaned run may still end later, and must not save a head for a run reported failed.
+      let gpuLost = false;
+      const result = await whileTfGpuAlive(
+        runCell(config, new ExperimentContext(data, env), {
+          signal: job.signal,
+          throwOnError: true,
+          keepMaps: true,
+          withBaselines: true,
+          onProgress: (p) => {
+            if (p.stage === 'train' && p.detail) history.push(p.detail as EpochReport);
+            report(p);
+          },
+          onHead: async (head, r) => {
+            if (isSavable(head)) stopped = head.training?.stopped ?? 'completed';
+            if (gpuLost || req.save === false || !isSavable(head)) return;
+            headId = crypto.randomUUID();
+            const artifacts: HeadArtifacts = await head.artifacts();
+            const rec: HeadRecord = {
+              id: headId,
+              datasetId: req.datasetId,
+              name: req.name ?? `${req.head} on ${backbone.id}`,
+              kind: req.head,
+              backbone: backbone.id,
+              preprocessing: backbone.preprocessingId,
+              threshold: r.metrics?.threshold ?? NaN,
+              thresholdSource: r.thresholdSource ?? 'none',
+              artifacts,
+              metadata: {
+                request: { ...req, datasetId: undefined },
+                cell: config,
+                preprocess: backbone.preprocess,
+                features: { pooled: backbone.info.pooledOutput, spatial: backbone.info.spatialOutput },
+                history,
+                counts: r.counts,
+                tfBackend,
+                metrics: r.metrics,
+              },
+              createdAt: Date.now(),
+            };
+            await db.putHead(rec);
+          },
+        }),
+      ).catch((e: unknown) => {
+        gpuLost = (e as Error).name === 'GpuDeviceLostError';
+        throw e;
       });
       const c = result.counts!;
       return {
@@ -405,12 +419,15 @@ export class TrainEngine extends FeaturesEngine implements TrainApi {
             ? savedMaskedTrainer(artifacts, taps)
             : savedHeadTrainer(artifacts, maps, taps);
       if (!test.length) return { headId, name: rec.name, kind: rec.kind, features, evaluation: null };
-      const result = await runCell(config, new ExperimentContext(data, env), {
-        signal: job.signal,
-        throwOnError: true,
-        keepMaps: true,
-        withBaselines: true,
-      });
+      // On WebGPU, a lost device fails the re-evaluation with GpuDeviceLostError (the next one runs on WASM).
+      const result = await whileTfGpuAlive(
+        runCell(config, new ExperimentContext(data, env), {
+          signal: job.signal,
+          throwOnError: true,
+          keepMaps: true,
+          withBaselines: true,
+        }),
+      );
       return {
         headId,
         name: rec.name,

@@ -11,6 +11,7 @@
 import * as ort from 'onnxruntime-web';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import mjsUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
+import { DeviceLossWatch } from './device-lost.ts';
 import { env } from './env.ts';
 import { type ThreadPlan, announceThreads, planWasmThreads, withCores } from './threads.ts';
 import { inspectOnnx } from './models/onnx-inspect.ts';
@@ -53,6 +54,38 @@ function configure(numThreads: number | undefined): ThreadPlan {
   announceThreads('onnxruntime', plan.threads, plan.reason);
   configured = plan;
   return plan;
+}
+
+/**
+ * onnxruntime's WebGPU device (`device-lost.ts`). The JSEP provider creates one device for the life of its WASM
+ * module and cannot replace it, so once it is lost every WebGPU session of this context fails its runs with
+ * `GpuDeviceLostError`, and every later WebGPU request falls back to WASM with the reason. (A fresh worker gets a
+ * fresh module and device: the diffusion client loads its model again there, on WASM, after a loss.)
+ */
+const ortGpu = new DeviceLossWatch(
+  'onnxruntime',
+  'run it again: the model is loaded again on WASM (reload the page to retry the GPU)',
+);
+
+/** The loss of onnxruntime's WebGPU device in this context, or null (diagnostics, tests). */
+export function ortGpuLoss() {
+  return ortGpu.lost;
+}
+
+/** Starts watching the device onnxruntime's WebGPU provider created for its first session. */
+async function watchOrtDevice(): Promise<void> {
+  try {
+    ortGpu.watch(await ort.env.webgpu.device);
+    ortGpu.quietEchoes();
+  } catch {
+    // No device to watch (the provider did not start): nothing can be lost.
+  }
+}
+
+/** A WebGPU session whose runs fail with `GpuDeviceLostError` once the device is lost (instead of hanging). */
+function watchingLoss(s: OrtSession): OrtSession {
+  const run = s.run.bind(s);
+  return { ...s, run: (...args: Parameters<OrtSession['run']>) => ortGpu.whileAlive(run(...args)) };
 }
 
 /** The session with every `run` holding the cores lock (`withCores`: two worker pools never compute at once). */
@@ -181,7 +214,10 @@ export async function createSession(
     requested === 'cuda' || requested === 'cpu'
       ? `${requested} is not available in the browser; using WASM`
       : '';
-  if (requested === 'webgpu') {
+  const loss = ortGpu.lost;
+  if (requested === 'webgpu' && loss)
+    fallbackReason = `the WebGPU device was lost earlier (${loss.reason}${loss.message ? `: ${loss.message}` : ''}); using WASM`;
+  else if (requested === 'webgpu') {
     const facts = await adapterFacts();
     if (!facts) fallbackReason = 'WebGPU is not available in this browser; using WASM';
     else {
@@ -193,12 +229,15 @@ export async function createSession(
       else
         try {
           const { session, partialFallback } = await createOnWebgpu(bytes, common, name);
-          return wrapSession(session, ort.Tensor as unknown as TensorCtor, {
-            name,
-            backend: 'webgpu',
-            fallbackReason: '',
-            partialFallback,
-          });
+          await watchOrtDevice();
+          return watchingLoss(
+            wrapSession(session, ort.Tensor as unknown as TensorCtor, {
+              name,
+              backend: 'webgpu',
+              fallbackReason: '',
+              partialFallback,
+            }),
+          );
         } catch (e) {
           fallbackReason = `WebGPU could not load ${name} (${messageOf(e).split('\n')[0]}); using WASM`;
         }

@@ -31,6 +31,7 @@ import {
   type TfBackendPreference,
   type TfDecision,
 } from './backend-choice.ts';
+import { DeviceLossWatch, type DeviceLoss } from './device-lost.ts';
 import { env } from './env.ts';
 import { announceThreads, planWasmThreads, type ThreadPlan } from './threads.ts';
 
@@ -229,12 +230,66 @@ async function systemDecision(): Promise<BackendDecision> {
 /** The backend tryBackend last started successfully, so a repeated choice costs nothing. */
 let started: TfBackendName | null = null;
 
+/**
+ * The tfjs WebGPU backend's device (`device-lost.ts`): once it is lost, the training on it fails with
+ * `GpuDeviceLostError` (`whileTfGpuAlive`), 'auto' trains on WASM from then on in this context, and an explicit
+ * 'webgpu' gets a fresh backend with a fresh device (`dropLostWebgpu`).
+ */
+const tfGpu = new DeviceLossWatch(
+  'tfjs (the training heads)',
+  'run it again: DefectLab now trains on WASM (choose WebGPU again, or reload the page, to retry the GPU)',
+);
+/** The first device loss this context saw; 'auto' avoids WebGPU after it (the GPU may keep failing). */
+let lostOnce: DeviceLoss | null = null;
+
+function watchTfDevice(): void {
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  if (!device?.lost) return;
+  tfGpu.watch(device);
+  tfGpu.quietEchoes();
+}
+
+/**
+ * Throws the lost WebGPU backend away (its device cannot come back) and registers its factory again, so the
+ * next `setBackend('webgpu')` requests a fresh adapter and device.
+ */
+function dropLostWebgpu(): void {
+  const factory = tf.findBackendFactory('webgpu');
+  try {
+    tf.removeBackend('webgpu');
+  } catch {
+    // Disposing a backend whose device is gone may throw; it is dropped all the same.
+  }
+  if (factory) tf.registerBackend('webgpu', factory);
+  tfGpu.reset();
+  if (started === 'webgpu') started = null;
+}
+
 async function start(name: TfBackendName): Promise<void> {
+  if (name === 'webgpu' && tfGpu.lost) dropLostWebgpu();
   // The benchmark switches backends and puts the old one back, so the started one is still current here.
   if (started === name && tf.getBackend() === name) return;
   started = null;
   await tryBackend(name);
   started = name;
+  if (name === 'webgpu') watchTfDevice();
+}
+
+/** The loss of tfjs's WebGPU device in this context, if one happened (diagnostics, tests). */
+export function tfGpuLoss(): DeviceLoss | null {
+  return lostOnce;
+}
+
+/**
+ * `work` (a training or scoring on tfjs), failing with `GpuDeviceLostError` if tfjs runs on WebGPU and its device
+ * is lost before `work` ends; on any other backend `work` itself.
+ */
+export function whileTfGpuAlive<T>(work: Promise<T>): Promise<T> {
+  if (started !== 'webgpu' || tf.getBackend() !== 'webgpu') return work;
+  return tfGpu.whileAlive(work).catch((e: unknown) => {
+    if (tfGpu.lost) lostOnce ??= tfGpu.lost;
+    throw e;
+  });
 }
 
 async function choose(asked: TfBackendPreference): Promise<TfChoice> {
@@ -249,7 +304,17 @@ async function choose(asked: TfBackendPreference): Promise<TfChoice> {
   const d: TfDecision = decideTfBackend('auto', await systemDecision());
   let reason = d.reason;
   let last: unknown;
-  for (const b of [d.backend, ...d.fallbacks]) {
+  if (tfGpu.lost) lostOnce ??= tfGpu.lost;
+  let order = [d.backend, ...d.fallbacks];
+  if (lostOnce) {
+    const lost = `the WebGPU device was lost earlier (${lostOnce.reason}${lostOnce.message ? `: ${lostOnce.message}` : ''})`;
+    if (order.includes('webgpu')) {
+      const rest = order.filter((b) => b !== 'webgpu');
+      order = rest.includes('wasm') ? rest : ['wasm', ...rest];
+      reason = `auto: ${lost}, so WASM`;
+    } else reason = `${reason}; ${lost}`;
+  }
+  for (const b of order) {
     try {
       await start(b);
       return { asked, backend: b, reason };
@@ -258,7 +323,7 @@ async function choose(asked: TfBackendPreference): Promise<TfChoice> {
       reason += `; ${b} could not start in tfjs (${e instanceof Error ? e.message : String(e)})`;
     }
   }
-  throw new TfBackendError([d.backend, ...d.fallbacks].join('/'), last);
+  throw new TfBackendError(order.join('/'), last);
 }
 
 // Choices run one after another: two concurrent setBackend calls would leave either backend active.
