@@ -79,11 +79,32 @@ async function bundledWasmPaths(): Promise<Record<string, string>> {
 /** The prefix tfjs-backend-wasm gives the pthreads' main-script Blob (`backend_wasm.js`, `init`). */
 const PTHREAD_SCRIPT_PREFIX = 'var WasmBackendModuleThreadedSimd = ';
 
+/** The start of tfjs-backend-wasm's pthread worker script (`wasmWorkerContents`, made a Blob in `locateFile`). */
+const PTHREAD_WORKER_PREFIX = '"use strict";var Module={};';
+
+/**
+ * Run first in every tfjs pthread worker. A Blob worker inherits its creator's CSP, so one started from the page
+ * (the System panel's benchmark) must obey the page's Trusted Types, and the pthread's `importScripts(string)`
+ * is refused without a policy; the page's policy does not reach the worker's realm. This one admits the same
+ * URLs as `src/ui/workshop/trusted-types.ts`: this origin's and the Blobs it made.
+ */
+const PTHREAD_TRUSTED_TYPES = `(() => {
+  const tt = self.trustedTypes;
+  if (!tt || tt.defaultPolicy) return;
+  const own = new URL(self.location.href).origin;
+  tt.createPolicy('default', { createScriptURL: (u) => {
+    if (new URL(u, self.location.href).origin === own) return u;
+    throw new TypeError('TrustedTypes: the script URL ' + u + ' is not from ' + own);
+  } });
+})();
+`;
+
 /**
  * Runs `fn` (the first `setBackend('wasm')`, which builds the pthreads' main-script Blob and sizes XNNPACK's
  * pool) with two things tfjs gets wrong for us swapped in, and put back after:
  * - `Blob` replaces that one Blob's text with `script`, the package's unminified factory (see the header: the
- *   minified `factory.toString()` throws in a pthread worker). Every other Blob passes through unchanged.
+ *   minified `factory.toString()` throws in a pthread worker), and the pthread worker's own Blob gets
+ *   `PTHREAD_TRUSTED_TYPES` first. Every other Blob passes through unchanged.
  * - `navigator.hardwareConcurrency` reads `2 × threads`: tfjs caps its pool at half the logical cores (it
  *   assumes two hyper-threads per core, `backend.cc`), which on this 2-core machine means no threads at all;
  *   the policy here is `min(hardwareConcurrency, 8)` (`threads.ts`), the same as onnxruntime's.
@@ -92,9 +113,15 @@ async function withPthreadMainScript<T>(script: string, threads: number, fn: () 
   const Original = globalThis.Blob;
   class PthreadScriptBlob extends Original {
     constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
-      const swap =
-        parts?.length === 1 && typeof parts[0] === 'string' && parts[0].startsWith(PTHREAD_SCRIPT_PREFIX);
-      super(swap ? [script] : parts, options);
+      const text = parts?.length === 1 && typeof parts[0] === 'string' ? parts[0] : '';
+      super(
+        text.startsWith(PTHREAD_SCRIPT_PREFIX)
+          ? [script]
+          : text.startsWith(PTHREAD_WORKER_PREFIX)
+            ? [`"use strict";${PTHREAD_TRUSTED_TYPES}${text.slice('"use strict";'.length)}`]
+            : parts,
+        options,
+      );
     }
   }
   const nav = globalThis.navigator as Navigator | undefined;
