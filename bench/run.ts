@@ -8,11 +8,13 @@
  * failure. The JSON is printed either way, so the figures that did run are not lost.
  */
 import { readdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const dir = import.meta.dirname;
+// A figure is only as good as the machine's quiet: the load average goes into the JSON at both ends.
+const loadavgStart = loadavg();
 const wanted = process.argv.slice(2);
 const topics = readdirSync(dir)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
@@ -53,6 +55,8 @@ const machine = {
   cpuModel: cpus()[0]?.model,
   memGiB: totalmem() / 2 ** 30,
   node: process.version,
+  loadavgStart,
+  loadavgEnd: loadavg(),
 };
 console.log(JSON.stringify({ machine, results }, null, 2));
 const failures = Object.entries(results).flatMap(([t, r]) => errorsIn(r, t));
