@@ -153,7 +153,7 @@ export function headsTableRows(results: Record<string, unknown>[], first = 1): s
     const w = (r.wasm ?? {}) as Record<string, number | undefined>;
     const t = (r.torch ?? {}) as Record<string, number | undefined>;
     return [
-      `${first + i} (load ${ms(r.loadAverageBefore, 1)}–${ms(r.loadAverageAfter, 1)})`,
+      `${first + i}, ${Math.max(Number(r.loadAverageBefore), Number(r.loadAverageAfter)) >= 1 ? 'loaded' : 'quiet'} (load ${ms(r.loadAverageBefore, 1)}–${ms(r.loadAverageAfter, 1)})`,
       `${ms(w.bceEpochMs_hidden0)} / ${ms(t.bceEpochMs_hidden0)}`,
       ratio(w.bceEpochToTorch_hidden0),
       `${ms(w.bceEpochMs_hidden128)} / ${ms(t.bceEpochMs_hidden128)} (scalar: ${ms(w.bceEpochMs_hidden128_scalar, 1)}, tfjs: ${ms(w.bceEpochMs_hidden128_tfjs, 1)})`,
