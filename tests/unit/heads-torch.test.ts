@@ -10,13 +10,15 @@ import { initTf } from '../../src/runtime/tf.ts';
  * The BCE heads train to what PyTorch computes for the same data, initial weights, minibatch order, loss and Adam
  * (`tests/reference/heads_torch.py train`, /usr/bin/python3 with Debian's python3-torch). The linear head runs
  * on the typed-array trainer (`linear-trainer.ts`), the MLP heads (8 and 33 hidden units: 33 exercises the
- * odd remainders of the blocked products) on theirs (`mlp-trainer.ts`); the tfjs trainer they replaced is
- * checked against them too. The minibatch orders are drawn here with the same
+ * odd remainders of the blocked products; 24 inputs are padded to the kernel's 32) on theirs (`mlp-trainer.ts`,
+ * which in Node runs its WebAssembly SIMD kernel; `mlp-kernel.test.ts` ties the scalar fallback to it); the
+ * tfjs trainer they replaced is checked against them too. The minibatch orders are drawn here with the same
  * seeded streams the trainer uses (`bce:<seed>` → fork 'init', fork 'train' → stratified split → one shuffle per
  * epoch), so both sides see identical batches.
  *
- * Tolerances: final weights within 2e-4 absolute (float32 PyTorch against float64 JS / float32 tfjs after 40 Adam
- * steps of lr 1e-2, weights of size ~0.1–0.5) and per-epoch mean losses within 1e-4 relative.
+ * Tolerances: final weights within 2e-4 absolute (float32 PyTorch against float64 JS (linear) / float32 sums in
+ * WebAssembly SIMD lanes (MLP) / float32 tfjs, after 40 Adam steps of lr 1e-2, weights of size ~0.1–0.5) and
+ * per-epoch mean losses within 1e-4 relative.
  */
 const SCRIPT = resolve(import.meta.dirname, '../reference/heads_torch.py');
 const N = 80;
@@ -118,6 +120,7 @@ describe.each([0, 8, 33])('BCE head (hidden %i) against PyTorch', (hidden) => {
 describe('the MLP typed-array trainer against the tfjs trainer it replaced', () => {
   it('same init, batches and Adam: weights within 1e-5 and epoch losses within 1e-5 relative', async () => {
     await initTf('wasm');
+    // Both float32: the SIMD kernel (what trainBceHead picks in Node) against tfjs's kernels.
     const { x, y } = data();
     // A batch (13) that does not divide N, so the last minibatch of each epoch is short.
     const opts = { hidden: 16, epochs: 6, batchSize: 13, learningRate: LR, validationFraction: 0, seed: 5 };
