@@ -8,7 +8,8 @@ import { join } from 'node:path';
  * service worker (a worker's policy comes from its own script's response, never from the page's meta tag).
  *
  * - Scripts: only the app's own files. No `'unsafe-inline'`, no `'unsafe-eval'`; `'wasm-unsafe-eval'` because
- *   onnxruntime-web and tfjs-backend-wasm compile WebAssembly (the only thing it allows). `blob:` scripts and
+ *   onnxruntime-web, tfjs-backend-wasm and the MLP head's SIMD kernel (`src/runtime/heads/kernels/`)
+ *   compile WebAssembly (the only thing it allows). `blob:` scripts and
  *   workers: tfjs-backend-wasm starts its pthreads with a Blob of its factory script (`src/runtime/tf.ts`), which
  *   each pthread loads with `importScripts(URL.createObjectURL(blob))` (its `…threaded-simd.worker.js`). A Blob
  *   can only be made by code already running here, so this admits no injected markup.
