@@ -13,10 +13,12 @@ import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patch
 import { Rng } from '../../src/core/rng.ts';
 import {
   PatchCoreHead,
+  type PatchCoreRuntime,
   patchCoreOptions,
   projectRows,
   trainPatchCore,
 } from '../../src/runtime/heads/patchcore.ts';
+import { nodePatchCoreRuntime } from '../../src/runtime/heads/patchcore-node.ts';
 import { initTf } from '../../src/runtime/tf.ts';
 
 function randomMap(rng: Rng, C: number, h: number, w: number): TapMap {
@@ -128,8 +130,15 @@ const close = (got: number, want: number, rel = 1e-5) =>
   expect(Math.abs(got - want)).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(want)));
 
 describe('PatchCore head vs brute force (small random data)', () => {
-  it('patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones', async () => {
+  // The Node entry points' runtime (onnxruntime-node search, threaded coreset) must give the tfjs path's
+  // scores: the same brute-force reference and tolerance for both.
+  const runtimes: [string, () => PatchCoreRuntime][] = [
+    ['tfjs', () => ({})],
+    ['onnxruntime-node', () => nodePatchCoreRuntime()],
+  ];
+  it.each(runtimes)('patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones (%s search)', async (_, makeRuntime) => {
     await initTf('cpu');
+    const runtime = makeRuntime();
     const rng = new Rng('patchcore-brute');
     // Two taps on different grids (8×8 and 4×4), like stride 8 and 16.
     const image = () => [randomMap(rng, 4, 8, 8), randomMap(rng, 6, 4, 4)];
@@ -140,6 +149,7 @@ describe('PatchCore head vs brute force (small random data)', () => {
       const { head, patches, bankSize } = await trainPatchCore(
         normals.map((maps) => ({ maps, frame: { width: 32, height: 24 } })),
         { taps: ['a', 'b'], coresetRatio, projectionDim: 4, neighbours: 3, sigma: 2 },
+        { runtime },
       );
       expect(patches).toBe(5 * 64);
       expect(bankSize).toBe(coresetRatio === 1 ? 320 : 96);
@@ -151,12 +161,15 @@ describe('PatchCore head vs brute force (small random data)', () => {
       for (const r of bankRows.slice(0, 10))
         expect(Math.min(...normalRows.map((n) => dist(n, r)))).toBeLessThan(1e-5);
       const p = await head.predict(queries.map((maps) => ({ maps })));
-      const rw = await PatchCoreHead.fromBank(
+      const rwHead = PatchCoreHead.fromBank(
         head.bank,
         head.dim,
         patchCoreOptions({ ...head.options, imageScore: 'reweighted' }),
         head.frame,
-      ).predict(queries.map((maps) => ({ maps })));
+        runtime,
+      );
+      const rw = await rwHead.predict(queries.map((maps) => ({ maps })));
+      rwHead.dispose();
       for (let i = 0; i < queries.length; i++) {
         const want = bruteScore(queries[i], bankRows, 24, 32, 2, 3);
         want.patch.forEach((d, k) => close(p.patchScores[i][k], d));
@@ -168,7 +181,7 @@ describe('PatchCore head vs brute force (small random data)', () => {
       // The anomalous query scores highest.
       expect(argmaxOf(p.scores)).toBe(2);
       // Stored and restored: same scores.
-      const back = PatchCoreHead.fromArtifacts(await head.toArtifacts());
+      const back = PatchCoreHead.fromArtifacts(await head.toArtifacts(), runtime);
       const q = await back.predict(queries.map((maps) => ({ maps })));
       expect(Array.from(q.scores)).toEqual(Array.from(p.scores));
       back.dispose();

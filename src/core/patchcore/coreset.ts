@@ -81,36 +81,65 @@ export function greedyCoreset(
   const owner = new Int32Array(N).fill(-1);
   const centreGap = new Float32Array(n);
   const chosen = new Int32Array(n);
-  let next = new Rng(`patchcore-coreset:${seed}`).int(0, N);
+  let next = firstCentre(N, seed);
   for (let k = 0; k < n; k++) {
     chosen[k] = next;
     minDist[next] = -1; // never picked again
     const c = next * d;
     for (let q = 0; q < k; q++) centreGap[q] = sqDistRows(x, c, chosen[q] * d, d);
-    let best = -1;
-    let bestVal = -Infinity;
-    for (let i = 0; i < N; i++) {
-      let m = minDist[i];
-      if (m < 0) continue;
-      const a = owner[i];
-      if (a < 0 || centreGap[a] < 4 * m) {
-        const v = sqDistBelow(x, i * d, c, d, m);
-        if (v < m) {
-          m = v;
-          minDist[i] = v;
-          owner[i] = k;
-        }
-      }
-      if (m > bestVal) {
-        bestVal = m;
-        best = i;
-      }
-    }
+    const best = coresetScan(x, d, 0, N, c, k, minDist, owner, centreGap);
     if (best < 0) break;
     next = best;
     if (o.onStep && k % 64 === 63) o.onStep(k + 1, n);
   }
   return chosen;
+}
+
+/** The greedy's first centre: drawn from the seed (every implementation of the scan starts here). */
+export function firstCentre(N: number, seed: number): number {
+  return new Rng(`patchcore-coreset:${seed}`).int(0, N);
+}
+
+/**
+ * One greedy step over the rows `[lo, hi)`: each row's distance to the new centre (its row offset `c` in `x`,
+ * selection step `k`) lowers `minDist` and sets `owner` where it is closer, with the triangle-inequality skip
+ * over `centreGap` (squared distances from the new centre to centres `0 … k−1`); answers the row of the largest
+ * `minDist` in the range (first on ties), or −1 when every row there is chosen. Rows only read and write their own
+ * entries, so disjoint ranges can run on separate threads and, taken in range order, give the picks of one scan
+ * over all rows (`src/runtime/heads/patchcore-node.ts` does, over shared memory). Self-contained (it calls only
+ * `sqDistBelow`): the Node threads run its source text.
+ */
+export function coresetScan(
+  x: Float32Array,
+  d: number,
+  lo: number,
+  hi: number,
+  c: number,
+  k: number,
+  minDist: Float32Array,
+  owner: Int32Array,
+  centreGap: Float32Array,
+): number {
+  let best = -1;
+  let bestVal = -Infinity;
+  for (let i = lo; i < hi; i++) {
+    let m = minDist[i];
+    if (m < 0) continue;
+    const a = owner[i];
+    if (a < 0 || centreGap[a] < 4 * m) {
+      const v = sqDistBelow(x, i * d, c, d, m);
+      if (v < m) {
+        m = v;
+        minDist[i] = v;
+        owner[i] = k;
+      }
+    }
+    if (m > bestVal) {
+      bestVal = m;
+      best = i;
+    }
+  }
+  return best;
 }
 
 /** The coreset size for a fraction of `N` patches (at least 1). */
@@ -120,7 +149,7 @@ export function coresetSize(N: number, ratio: number): number {
 }
 
 /** Squared distance of two rows of one array; four accumulators, because this loop is the whole cost. */
-function sqDistRows(x: Float32Array, a: number, b: number, d: number): number {
+export function sqDistRows(x: Float32Array, a: number, b: number, d: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
@@ -150,7 +179,7 @@ function sqDistRows(x: Float32Array, a: number, b: number, d: number): number {
  * order). The greedy scan only asks whether a row got closer, so most rows stop after a fraction of the
  * dimensions.
  */
-function sqDistBelow(x: Float32Array, a: number, b: number, d: number, limit: number): number {
+export function sqDistBelow(x: Float32Array, a: number, b: number, d: number, limit: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
