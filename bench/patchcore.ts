@@ -68,9 +68,8 @@ export async function run(): Promise<Record<string, unknown>> {
   const { initTf, tf } = await import('../src/runtime/tf.ts');
   const { projectRows } = await import('../src/runtime/heads/patchcore.ts');
   const { benchmarkPatchCoreScoring } = await import('../src/app/patchcore.ts');
-  const { nodePatchCoreRuntime, nodeThreads, threadedGreedyCoreset } = await import(
-    '../src/runtime/heads/patchcore-node.ts'
-  );
+  const { nodePatchCoreRuntime, nodeThreads, threadedGreedyCoreset } =
+    await import('../src/runtime/heads/patchcore-node.ts');
   const runtime = nodePatchCoreRuntime();
   const { patchFeatures } = await import('../src/core/patchcore/features.ts');
   const { greedyCoreset } = await import('../src/core/patchcore/coreset.ts');

@@ -125,7 +125,8 @@ describe('threaded greedy coreset', () => {
       // equal distances, so the first index must win as in the sequential scan.
       const src = i >= 3000 && (i - 3000) % 97 === 0 ? i - 3000 : -1;
       for (let k = 0; k < d; k++)
-        x[i * d + k] = src >= 0 ? x[src * d + k] : centres[i % 8][k] * 2 + rng.normal() * (i % 13 === 0 ? 3 : 0.5);
+        x[i * d + k] =
+          src >= 0 ? x[src * d + k] : centres[i % 8][k] * 2 + rng.normal() * (i % 13 === 0 ? 3 : 0.5);
     }
     const n = 200;
     const want = greedyCoreset(x, N, d, n, { projectionDim: d, seed: 4 });

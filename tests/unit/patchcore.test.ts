@@ -136,58 +136,61 @@ describe('PatchCore head vs brute force (small random data)', () => {
     ['tfjs', () => ({})],
     ['onnxruntime-node', () => nodePatchCoreRuntime()],
   ];
-  it.each(runtimes)('patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones (%s search)', async (_, makeRuntime) => {
-    await initTf('cpu');
-    const runtime = makeRuntime();
-    const rng = new Rng('patchcore-brute');
-    // Two taps on different grids (8×8 and 4×4), like stride 8 and 16.
-    const image = () => [randomMap(rng, 4, 8, 8), randomMap(rng, 6, 4, 4)];
-    const normals = Array.from({ length: 5 }, image);
-    const queries = Array.from({ length: 3 }, image);
-    for (let c = 0; c < 4; c++) queries[2][0].data[c * 64 + 20] += 40; // one anomalous cell
-    for (const coresetRatio of [1, 0.3]) {
-      const { head, patches, bankSize } = await trainPatchCore(
-        normals.map((maps) => ({ maps, frame: { width: 32, height: 24 } })),
-        { taps: ['a', 'b'], coresetRatio, projectionDim: 4, neighbours: 3, sigma: 2 },
-        { runtime },
-      );
-      expect(patches).toBe(5 * 64);
-      expect(bankSize).toBe(coresetRatio === 1 ? 320 : 96);
-      const bankRows = Array.from({ length: bankSize }, (_, m) =>
-        Array.from(head.bank.subarray(m * 10, (m + 1) * 10)),
-      );
-      // Every bank row is a real normal patch feature (float32 of the brute-force feature).
-      const normalRows = normals.flatMap((m) => bruteFeatures(m).rows);
-      for (const r of bankRows.slice(0, 10))
-        expect(Math.min(...normalRows.map((n) => dist(n, r)))).toBeLessThan(1e-5);
-      const p = await head.predict(queries.map((maps) => ({ maps })));
-      const rwHead = PatchCoreHead.fromBank(
-        head.bank,
-        head.dim,
-        patchCoreOptions({ ...head.options, imageScore: 'reweighted' }),
-        head.frame,
-        runtime,
-      );
-      const rw = await rwHead.predict(queries.map((maps) => ({ maps })));
-      rwHead.dispose();
-      for (let i = 0; i < queries.length; i++) {
-        const want = bruteScore(queries[i], bankRows, 24, 32, 2, 3);
-        want.patch.forEach((d, k) => close(p.patchScores[i][k], d));
-        close(p.scores[i], want.mapMax);
-        close(p.reweighted[i], want.reweighted);
-        close(rw.scores[i], want.reweighted);
-        expect(p.heatmaps[i].length).toBe(24 * 32);
+  it.each(runtimes)(
+    'patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones (%s search)',
+    async (_, makeRuntime) => {
+      await initTf('cpu');
+      const runtime = makeRuntime();
+      const rng = new Rng('patchcore-brute');
+      // Two taps on different grids (8×8 and 4×4), like stride 8 and 16.
+      const image = () => [randomMap(rng, 4, 8, 8), randomMap(rng, 6, 4, 4)];
+      const normals = Array.from({ length: 5 }, image);
+      const queries = Array.from({ length: 3 }, image);
+      for (let c = 0; c < 4; c++) queries[2][0].data[c * 64 + 20] += 40; // one anomalous cell
+      for (const coresetRatio of [1, 0.3]) {
+        const { head, patches, bankSize } = await trainPatchCore(
+          normals.map((maps) => ({ maps, frame: { width: 32, height: 24 } })),
+          { taps: ['a', 'b'], coresetRatio, projectionDim: 4, neighbours: 3, sigma: 2 },
+          { runtime },
+        );
+        expect(patches).toBe(5 * 64);
+        expect(bankSize).toBe(coresetRatio === 1 ? 320 : 96);
+        const bankRows = Array.from({ length: bankSize }, (_, m) =>
+          Array.from(head.bank.subarray(m * 10, (m + 1) * 10)),
+        );
+        // Every bank row is a real normal patch feature (float32 of the brute-force feature).
+        const normalRows = normals.flatMap((m) => bruteFeatures(m).rows);
+        for (const r of bankRows.slice(0, 10))
+          expect(Math.min(...normalRows.map((n) => dist(n, r)))).toBeLessThan(1e-5);
+        const p = await head.predict(queries.map((maps) => ({ maps })));
+        const rwHead = PatchCoreHead.fromBank(
+          head.bank,
+          head.dim,
+          patchCoreOptions({ ...head.options, imageScore: 'reweighted' }),
+          head.frame,
+          runtime,
+        );
+        const rw = await rwHead.predict(queries.map((maps) => ({ maps })));
+        rwHead.dispose();
+        for (let i = 0; i < queries.length; i++) {
+          const want = bruteScore(queries[i], bankRows, 24, 32, 2, 3);
+          want.patch.forEach((d, k) => close(p.patchScores[i][k], d));
+          close(p.scores[i], want.mapMax);
+          close(p.reweighted[i], want.reweighted);
+          close(rw.scores[i], want.reweighted);
+          expect(p.heatmaps[i].length).toBe(24 * 32);
+        }
+        // The anomalous query scores highest.
+        expect(argmaxOf(p.scores)).toBe(2);
+        // Stored and restored: same scores.
+        const back = PatchCoreHead.fromArtifacts(await head.toArtifacts(), runtime);
+        const q = await back.predict(queries.map((maps) => ({ maps })));
+        expect(Array.from(q.scores)).toEqual(Array.from(p.scores));
+        back.dispose();
+        head.dispose();
       }
-      // The anomalous query scores highest.
-      expect(argmaxOf(p.scores)).toBe(2);
-      // Stored and restored: same scores.
-      const back = PatchCoreHead.fromArtifacts(await head.toArtifacts(), runtime);
-      const q = await back.predict(queries.map((maps) => ({ maps })));
-      expect(Array.from(q.scores)).toEqual(Array.from(p.scores));
-      back.dispose();
-      head.dispose();
-    }
-  });
+    },
+  );
 
   it.each(['cpu', 'wasm'] as const)(
     'the tfjs fused matMul search (%s) finds the same neighbours as a scan on a 2000-row bank',

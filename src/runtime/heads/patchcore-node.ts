@@ -17,6 +17,7 @@ import {
   coresetScan,
   firstCentre,
   greedyCoreset,
+  principalBound,
   sqDistBelow,
   sqDistRows,
 } from '../../core/patchcore/coreset.ts';
@@ -66,6 +67,7 @@ const CENTRE = 1; // the new centre's row offset in x (−1: stop)
 const STEP = 2; // k, the selection step
 const DONE = 3; // workers finished with this step
 const FAILED = 4; // a worker threw
+const CZ = 5; // the new centre's offset in the bound's z
 
 /**
  * The worker's program (CommonJS, evaluated): the core's own `sqDistBelow` and `coresetScan` by their source
@@ -83,6 +85,7 @@ const owner = new Int32Array(w.owner);
 const gap = new Float32Array(w.gap);
 const ctrl = new Int32Array(w.ctrl);
 const best = new Int32Array(w.best);
+const z = new Float64Array(w.z);
 let seen = 0;
 try {
   for (;;) {
@@ -90,7 +93,9 @@ try {
     seen = Atomics.load(ctrl, ${GEN});
     const c = Atomics.load(ctrl, ${CENTRE});
     if (c < 0) break;
-    best[w.slot] = coresetScan(x, w.d, w.lo, w.hi, c, Atomics.load(ctrl, ${STEP}), minDist, owner, gap);
+    const k = Atomics.load(ctrl, ${STEP});
+    const cz = Atomics.load(ctrl, ${CZ});
+    best[w.slot] = coresetScan(x, w.d, w.lo, w.hi, c, k, minDist, owner, gap, z, w.r, cz, w.floor);
     if (Atomics.add(ctrl, ${DONE}, 1) + 1 === w.workers) Atomics.notify(ctrl, ${DONE});
   }
 } catch (e) {
@@ -140,6 +145,9 @@ export async function threadedGreedyCoreset(
   const ctrl = shared((b) => new Int32Array(b), 8 * 4);
   const best = shared((b) => new Int32Array(b), T * 4);
   const bounds = Array.from({ length: T + 1 }, (_, t) => Math.round((t * N) / T));
+  const pb = principalBound(x, N, d);
+  const zs = new Float64Array(new SharedArrayBuffer(pb.z.byteLength));
+  zs.set(pb.z);
 
   const errors: string[] = [];
   const source = workerSource();
@@ -153,6 +161,9 @@ export async function threadedGreedyCoreset(
         gap: gap.buffer,
         ctrl: ctrl.buffer,
         best: best.buffer,
+        z: zs.buffer,
+        r: pb.r,
+        floor: pb.floor,
         d,
         lo: bounds[i + 1],
         hi: bounds[i + 2],
@@ -189,10 +200,25 @@ export async function threadedGreedyCoreset(
       for (let q = 0; q < k; q++) gap[q] = sqDistRows(xs, c, chosen[q] * d, d);
       Atomics.store(ctrl, CENTRE, c);
       Atomics.store(ctrl, STEP, k);
+      Atomics.store(ctrl, CZ, next * pb.r);
       Atomics.store(ctrl, DONE, 0);
       Atomics.add(ctrl, GEN, 1);
       Atomics.notify(ctrl, GEN);
-      best[0] = coresetScan(xs, d, bounds[0], bounds[1], c, k, minDist, owner, gap);
+      best[0] = coresetScan(
+        xs,
+        d,
+        bounds[0],
+        bounds[1],
+        c,
+        k,
+        minDist,
+        owner,
+        gap,
+        zs,
+        pb.r,
+        next * pb.r,
+        pb.floor,
+      );
       for (;;) {
         const v = Atomics.load(ctrl, DONE);
         if (v >= T - 1) break;
