@@ -26,7 +26,7 @@
  *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { InputResolution } from '../src/core/resolution.ts';
 import { Rng } from '../src/core/rng.ts';
 import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
@@ -404,5 +404,11 @@ if (process.argv[1] && import.meta.filename === resolve(process.argv[1]) && proc
   const texts = files.map((f) => readFileSync(f === '-' ? 0 : f, 'utf8'));
   // A saved run may carry the bench's stderr lines before its JSON.
   const json = (t: string) => JSON.parse(t.slice(t.indexOf('{'))) as Record<string, unknown>;
-  console.log(patchcoreTable(texts.map(json), files));
+  // Each row is labelled by its file's name without the extension ('run1-0550.json' → 'run1-0550').
+  console.log(
+    patchcoreTable(
+      texts.map(json),
+      files.map((f) => basename(f).replace(/\.json$/, '')),
+    ),
+  );
 }
