@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { benchmarkPatchCoreScoring } from '../../src/app/patchcore.ts';
-import { greedyCoreset, randomProjection } from '../../src/core/patchcore/coreset.ts';
+import { greedyCoreset, principalBound, randomProjection } from '../../src/core/patchcore/coreset.ts';
 import { type TapMap, patchFeatures } from '../../src/core/patchcore/features.ts';
 import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patchcore/score.ts';
 import { Rng } from '../../src/core/rng.ts';
@@ -372,6 +372,44 @@ describe('greedy coreset (random projection) covers better than random subsampli
       want.push(best);
     }
     expect(Array.from(sel)).toEqual(want);
+  });
+
+  it('the principal-subspace bound never exceeds a distance, is tight enough to matter, and keeps the picks', () => {
+    const rng = new Rng('bound');
+    const N = 2000;
+    const D = 64;
+    // Low-rank rows plus noise, as CNN patch features: most variance in a few directions.
+    const basis = Array.from({ length: 6 }, () => rng.normalArray(D));
+    const x = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      const w = Array.from({ length: 6 }, () => rng.normal() * 3);
+      for (let k = 0; k < D; k++)
+        x[i * D + k] = w.reduce((s, c, b) => s + c * basis[b][k], 0) + rng.normal() * 0.2;
+    }
+    const pb = principalBound(x, N, D);
+    expect(pb.r).toBe(16);
+    let tight = 0;
+    for (let t = 0; t < 500; t++) {
+      const [i, j] = [rng.int(0, N), rng.int(0, N)];
+      let b = 0;
+      for (let c = 0; c < pb.r; c++) b += (pb.z[i * pb.r + c] - pb.z[j * pb.r + c]) ** 2;
+      const full = dist(x.subarray(i * D, (i + 1) * D), x.subarray(j * D, (j + 1) * D)) ** 2;
+      expect(b).toBeLessThanOrEqual(full * (1 + 1e-9) + 1e-12);
+      if (b >= 0.8 * full) tight++;
+    }
+    expect(tight).toBeGreaterThan(400);
+    // The picks on these rows (where the bound prunes most rows) are the exact k-centre's, step by step.
+    const sel = greedyCoreset(x, N, D, 30, { projectionDim: D });
+    const minD = new Float64Array(N).fill(Infinity);
+    for (let k = 1; k < 30; k++) {
+      const c = sel[k - 1];
+      let far = -1;
+      for (let i = 0; i < N; i++) {
+        minD[i] = Math.min(minD[i], dist(x.subarray(i * D, (i + 1) * D), x.subarray(c * D, (c + 1) * D)));
+        if (!sel.subarray(0, k).includes(i) && (far < 0 || minD[i] > minD[far])) far = i;
+      }
+      expect(sel[k]).toBe(far);
+    }
   });
 
   it('patchFeatures on one tap with patch size 1 is the map transposed to [h·w, C]', () => {
