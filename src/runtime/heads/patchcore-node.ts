@@ -71,13 +71,14 @@ const CZ = 5; // the new centre's offset in the bound's z
 
 /**
  * The worker's program (CommonJS, evaluated): the core's own `sqDistBelow` and `coresetScan` by their source
- * text, so the threads run the very code of the sequential reference, and a loop that waits for each step.
+ * text, so the threads run the very code of the sequential reference, and a loop that waits for each step. The
+ * scan is bound as an expression, so a bundler that renames `coresetScan` does not break the call.
  */
 function workerSource(): string {
   return `'use strict';
 const { workerData, parentPort } = require('node:worker_threads');
 ${sqDistBelow.toString()}
-${coresetScan.toString()}
+const scan = (${coresetScan.toString()});
 const w = workerData;
 const x = new Float32Array(w.x);
 const minDist = new Float32Array(w.minDist);
@@ -95,7 +96,7 @@ try {
     if (c < 0) break;
     const k = Atomics.load(ctrl, ${STEP});
     const cz = Atomics.load(ctrl, ${CZ});
-    best[w.slot] = coresetScan(x, w.d, w.lo, w.hi, c, k, minDist, owner, gap, z, w.r, cz, w.floor);
+    best[w.slot] = scan(x, w.d, w.lo, w.hi, c, k, minDist, owner, gap, z, w.r, cz, w.floor);
     if (Atomics.add(ctrl, ${DONE}, 1) + 1 === w.workers) Atomics.notify(ctrl, ${DONE});
   }
 } catch (e) {
