@@ -2,21 +2,31 @@
  * PatchCore cost (issue 13's targets: scoring one 224² image against a 10k-patch bank ≤ 20 ms in Node and
  * ≤ 100 ms in the browser worker on WASM; coreset selection of 100k patches ≤ 10 s in Node):
  * - `score`: `benchmarkPatchCoreScoring` (`src/app/patchcore.ts`): one image's s16 + s32 maps of MobileNetV2
- *   (96×14×14 + 160×7×7 → 196 patches × 256) against a 10 000 × 256 bank, on tfjs WASM and CPU in Node and in
- *   the built app's train worker in Chromium (tfjs WASM, the worker's threads): the whole `predict` (patch
- *   features, fused-matMul nearest neighbour, the 224² map with σ = 4, reweighting) and the search alone;
- *   median of 7 after a warm-up. Same-run references on WASM, interleaved with the head's search (wall and CPU
- *   ms): the bare product (`matMulMs`, the search's floor) and the previous unfused search
- *   (`unfusedNearestMs`). `browserToNode` = browser / Node predict.
+ *   (96×14×14 + 160×7×7 → 196 patches × 256) against a 10 000 × 256 bank: in Node with the Node entry points'
+ *   runtime (`nodePatchCoreRuntime`: the search on onnxruntime-node, one thread per core; `score.ort`,
+ *   `nodeOrtPredictMs`), on tfjs WASM and CPU in Node (the previous Node path and the fallback; `score.wasm`,
+ *   `nodePredictMs`) and in the built app's train worker in Chromium (tfjs WASM, the worker's threads): the
+ *   whole `predict` (patch features, nearest neighbour, the 224² map with σ = 4, reweighting) and the search
+ *   alone; median of 7 after a warm-up. Same-run references, interleaved with the head's searches (wall and CPU
+ *   ms; CPU time counts every thread): the bare WASM product (`matMulMs`, the tfjs search's floor) and the
+ *   previous unfused search (`unfusedNearestMs`). `browserToNode` = browser / Node WASM predict,
+ *   `ortToWasm` = Node ORT / Node WASM predict.
  * - `coreset`: greedy selection of 1 % of 100 000 patches × 256 (projection to 128 by tfjs matMul, then the
  *   greedy scan). Patches are real when ../shared is there (the magnetic tiles' s16 + s32 features at native
  *   resolution, short side 448: ~1100 patches per tile), else a Gaussian mixture, which `source` says. Same-run
- *   reference: the plain scan (every row's full distance every step), timed over 10 steps and scaled.
+ *   reference: the plain scan (every row's full distance every step), timed over 10 steps and scaled. Then the
+ *   Node path, the same scan split over worker_threads (`threadedGreedyCoreset`), checked to pick the same rows
+ *   (`threadedSamePicks`), and the projection on onnxruntime-node (`nodeProjectionMs`); `nodeCoreset100kMs` =
+ *   ORT projection + threaded greedy (the Node path), `coreset100kMs` = tfjs projection + the sequential greedy
+ *   (the browser's path and the reference).
+ *
+ * `npx tsx bench/patchcore.ts --table FILE` prints bench/README.md's PatchCore row of a saved `npm run bench
+ * patchcore` JSON (FILE, or `-` for standard input).
  * - `resolution`: what each input geometry costs per tile image (s16 + s32 taps, onnxruntime-node CPU): fixed
  *   224², the image's own size, short side 448, letterbox 224×320, 224² tiles; with the frame and s16 cells.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { InputResolution } from '../src/core/resolution.ts';
 import { Rng } from '../src/core/rng.ts';
 import { prepareTfForNode } from '../src/runtime/heads/tf-node.ts';
@@ -58,6 +68,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const { initTf, tf } = await import('../src/runtime/tf.ts');
   const { projectRows } = await import('../src/runtime/heads/patchcore.ts');
   const { benchmarkPatchCoreScoring } = await import('../src/app/patchcore.ts');
+  const { nodePatchCoreRuntime, nodeThreads, threadedGreedyCoreset } =
+    await import('../src/runtime/heads/patchcore-node.ts');
+  const runtime = nodePatchCoreRuntime();
   const { patchFeatures } = await import('../src/core/patchcore/features.ts');
   const { greedyCoreset } = await import('../src/core/patchcore/coreset.ts');
   const rng = new Rng('bench-patchcore');
@@ -67,6 +80,7 @@ export async function run(): Promise<Record<string, unknown>> {
   };
   const score: Record<string, unknown> = {};
   await initTf('wasm');
+  const ort = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 7, runtime });
   const wasm = await benchmarkPatchCoreScoring({ bankRows: 10_000, runs: 7 });
   // References in the same run, same shapes, interleaved with the head's search so that all three see the
   // same load: the bare product (the floor of the search) and the previous search (matMul, ×2, subtraction as
@@ -77,6 +91,13 @@ export async function run(): Promise<Record<string, unknown>> {
     const bank = rng.normalArray(10_000 * D);
     const q = rng.normalArray(196 * D);
     const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
+    const ortHead = PatchCoreHead.fromBank(
+      bank,
+      D,
+      patchCoreOptions({ taps: ['s16', 's32'] }),
+      [224, 224],
+      runtime,
+    );
     const rows = tf.tensor2d(bank, [10_000, D]);
     const bankT = tf.transpose(rows);
     const bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1));
@@ -84,13 +105,15 @@ export async function run(): Promise<Record<string, unknown>> {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
     };
-    const runs: Record<'head' | 'unfused' | 'matMul', { wall: number[]; cpu: number[] }> = {
+    const runs: Record<'head' | 'ort' | 'unfused' | 'matMul', { wall: number[]; cpu: number[] }> = {
       head: { wall: [], cpu: [] },
+      ort: { wall: [], cpu: [] },
       unfused: { wall: [], cpu: [] },
       matMul: { wall: [], cpu: [] },
     };
     const cases: Record<keyof typeof runs, () => Promise<unknown>> = {
       head: () => head.nearest(q, 196),
+      ort: () => ortHead.nearest(q, 196),
       unfused: async () => {
         const y = tf.tidy(() => {
           const x = tf.tensor2d(q, [196, D]);
@@ -115,11 +138,18 @@ export async function run(): Promise<Record<string, unknown>> {
         runs[k].cpu.push(cpuMs() - c);
       }
     head.dispose();
+    ortHead.dispose();
     rows.dispose();
     bankT.dispose();
     bankSq.dispose();
     const m = (k: keyof typeof runs) => ({ wall: median(runs[k].wall), cpu: median(runs[k].cpu) });
-    const [h, u, mm] = [m('head'), m('unfused'), m('matMul')];
+    const [h, oh, u, mm] = [m('head'), m('ort'), m('unfused'), m('matMul')];
+    score.ort = {
+      ...ort,
+      threads: nodeThreads(),
+      interleaved: { nearestMs: oh.wall, nearestCpuMs: oh.cpu },
+      nearestToWasmNearest: oh.wall / h.wall,
+    };
     score.wasm = {
       ...wasm,
       interleaved: {
@@ -148,7 +178,10 @@ export async function run(): Promise<Record<string, unknown>> {
     score.browser = { error: e instanceof Error ? e.message : String(e) };
   }
   out.score = score;
+  out.nodeOrtPredictMs = ort.predictMs;
+  out.nodeOrtNearestMs = ort.nearestMs;
   out.nodePredictMs = wasm.predictMs;
+  out.ortToWasm = ort.predictMs / wasm.predictMs;
 
   // Coreset: 100k patches, real if the shared model and tiles are there.
   const N = 100_000;
@@ -268,6 +301,22 @@ export async function run(): Promise<Record<string, unknown>> {
   }
   const plainScanMs = ((performance.now() - t3) / 10) * sel;
   const plainScanCpuMs = ((cpuNow() - c2) / 10) * sel;
+  // The Node path: the projection on onnxruntime-node, the same scan over worker_threads (on the tfjs
+  // projection, so its picks can be compared with the sequential ones); CPU time here counts every thread.
+  const threads = nodeThreads();
+  const c4 = cpuNow();
+  const t4 = performance.now();
+  await runtime.project!(x, n, D, 128, 0);
+  const nodeProjectionMs = performance.now() - t4;
+  const nodeProjectionCpuMs = cpuNow() - c4;
+  const c5 = cpuNow();
+  const t5 = performance.now();
+  const pickedT = await threadedGreedyCoreset(p, n, 128, sel, { seed: 0, threads });
+  const threadedGreedyMs = performance.now() - t5;
+  const threadedGreedyCpuMs = cpuNow() - c5;
+  const threadedSamePicks =
+    pickedT.length === picked.length && pickedT.every((v: number, i: number) => v === picked[i]);
+  out.nodeCoreset100kMs = nodeProjectionMs + threadedGreedyMs;
   out.coreset = {
     plainScanMs,
     plainScanCpuMs,
@@ -282,6 +331,84 @@ export async function run(): Promise<Record<string, unknown>> {
     projectionCpuMs: c1 - c0,
     greedyCpuMs: c2 - c1,
     coreset100kCpuMs: c2 - c0,
+    threads,
+    nodeProjectionMs,
+    nodeProjectionCpuMs,
+    threadedGreedyMs,
+    threadedGreedyCpuMs,
+    threadedSamePicks,
+    threadedToSequential: threadedGreedyMs / (t2 - t1),
+    nodeCoreset100kMs: nodeProjectionMs + threadedGreedyMs,
   };
+  if (!threadedSamePicks)
+    (out.coreset as Record<string, unknown>).error =
+      'the threaded coreset picked other rows than the sequential scan — fix: src/runtime/heads/patchcore-node.ts';
   return out;
+}
+
+/** A number as the README prints it: ms below 10 s, else seconds. */
+function fmt(ms: unknown, unit: 'ms' | 's' = 'ms'): string {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
+  return unit === 's' ? `${(ms / 1000).toFixed(ms < 1000 ? 2 : 1)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+}
+
+/**
+ * bench/README.md's PatchCore table of saved `npm run bench patchcore` outputs (each the whole JSON or just its
+ * `results.patchcore`), one row per run, labelled by `labels`.
+ */
+export function patchcoreTable(runs: Record<string, unknown>[], labels: string[]): string {
+  type Obj = Record<string, unknown>;
+  const at = (o: unknown, ...path: string[]): unknown =>
+    path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Obj)[k] : undefined), o);
+  const header = [
+    'run',
+    'Node ORT predict / nearest',
+    'Node WASM predict / nearest',
+    'search CPU: ORT / WASM / bare matMul',
+    'browser worker predict / nearest',
+    'coreset 100k, Node (ORT projection + threaded greedy)',
+    'greedy wall: threaded / sequential',
+    'greedy CPU: threaded / sequential',
+    'same picks',
+  ];
+  const rows = runs.map((whole, i) => {
+    const r = (at(whole, 'results', 'patchcore') ?? whole) as Obj;
+    const ort = at(r, 'score', 'ort');
+    const wasm = at(r, 'score', 'wasm');
+    const br = at(r, 'score', 'browser');
+    const c = at(r, 'coreset');
+    return [
+      labels[i] ?? `run ${i + 1}`,
+      `${fmt(at(ort, 'predictMs'))} / ${fmt(at(ort, 'nearestMs'))} (${String(at(ort, 'threads') ?? '?')} threads)`,
+      `${fmt(at(wasm, 'predictMs'))} / ${fmt(at(wasm, 'nearestMs'))}`,
+      `${fmt(at(ort, 'interleaved', 'nearestCpuMs'))} / ${fmt(at(wasm, 'interleaved', 'nearestCpuMs'))} / ${fmt(at(wasm, 'interleaved', 'matMulCpuMs'))}`,
+      at(br, 'predictMs') === undefined
+        ? String(at(br, 'skipped') ?? at(br, 'error') ?? '—')
+        : `${fmt(at(br, 'predictMs'))} / ${fmt(at(br, 'nearestMs'))}`,
+      `${fmt(at(c, 'nodeCoreset100kMs'), 's')} (${fmt(at(c, 'nodeProjectionMs'), 's')} + ${fmt(at(c, 'threadedGreedyMs'), 's')})`,
+      `${fmt(at(c, 'threadedGreedyMs'), 's')} / ${fmt(at(c, 'greedyMs'), 's')}`,
+      `${fmt(at(c, 'threadedGreedyCpuMs'), 's')} / ${fmt(at(c, 'greedyCpuMs'), 's')}`,
+      String(at(c, 'threadedSamePicks') ?? '—'),
+    ];
+  });
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+if (process.argv[1] && import.meta.filename === resolve(process.argv[1]) && process.argv[2] === '--table') {
+  const files = process.argv.slice(3);
+  if (files.length === 0) {
+    process.stderr.write('usage: npx tsx bench/patchcore.ts --table FILE… (saved bench JSON, - for stdin)\n');
+    process.exit(2);
+  }
+  const texts = files.map((f) => readFileSync(f === '-' ? 0 : f, 'utf8'));
+  // A saved run may carry the bench's stderr lines before its JSON.
+  const json = (t: string) => JSON.parse(t.slice(t.indexOf('{'))) as Record<string, unknown>;
+  // Each row is labelled by its file's name without the extension ('run1-0550.json' → 'run1-0550').
+  console.log(
+    patchcoreTable(
+      texts.map(json),
+      files.map((f) => basename(f).replace(/\.json$/, '')),
+    ),
+  );
 }

@@ -57,6 +57,7 @@ import {
 } from '../src/app/heads.ts';
 import { maskedTrainer } from '../src/app/masked.ts';
 import { patchcoreTrainer, tapDefaultsFor, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
+import { nodePatchCoreRuntime } from '../src/runtime/heads/patchcore-node.ts';
 
 export class GridConfigError extends DefectLabError {
   constructor(file: string, problem: string, fix: string) {
@@ -344,7 +345,7 @@ export async function runGridConfig(
             generators: cseGenerators(),
             taps: cseFusionTaps(extractor.backbone.taps, taps),
           }),
-          patchcore: patchcoreTrainer(taps, tapDefaultsFor(extractor.backbone)),
+          patchcore: patchcoreTrainer(taps, tapDefaultsFor(extractor.backbone), nodePatchCoreRuntime()),
           masked: maskedTrainer(taps, tapDefaultsFor(extractor.backbone)),
         },
       },

@@ -25,6 +25,7 @@ import { coreGenerators, cseGenerators } from '../src/app/generators.ts';
 import { bceTrainer, cellLogLine, cseFusionTaps, cseTrainer, SpatialMaps } from '../src/app/heads.ts';
 import { maskedTrainer } from '../src/app/masked.ts';
 import { patchcoreTrainer, TapMaps, tapSourceOf } from '../src/app/patchcore.ts';
+import { nodePatchCoreRuntime } from '../src/runtime/heads/patchcore-node.ts';
 
 export interface RealDataOptions {
   dataDir?: string;
@@ -175,7 +176,7 @@ export async function runRealData(o: RealDataOptions = {}): Promise<RealDataResu
             generators: cseGenerators(),
             taps: cseFusionTaps(extractor.backbone.taps, taps),
           }),
-          patchcore: patchcoreTrainer(taps),
+          patchcore: patchcoreTrainer(taps, {}, nodePatchCoreRuntime()),
           masked: maskedTrainer(taps),
         },
       },

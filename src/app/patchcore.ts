@@ -21,6 +21,7 @@ import {
   PATCHCORE_DEFAULTS,
   PatchCoreHead,
   type PatchCoreOptions,
+  type PatchCoreRuntime,
   patchCoreOptions,
   trainPatchCore,
 } from '../runtime/heads/patchcore.ts';
@@ -199,9 +200,15 @@ function cellOptions(
 
 /**
  * PatchCore for the runner: `unsupervised`, so the runner hands it normal rows; any defect row is left out of
- * the bank all the same. Progress is the coreset selection (`stage: 'train'`, unit 'steps').
+ * the bank all the same. Progress is the coreset selection (`stage: 'train'`, unit 'steps'). `runtime`: the
+ * Node entry points pass `nodePatchCoreRuntime()` (onnxruntime search, threaded coreset); the browser passes
+ * nothing and gets tfjs and the core's scan.
  */
-export function patchcoreTrainer(maps: TapMaps, defaults: Partial<PatchCoreOptions> = {}): HeadTrainer {
+export function patchcoreTrainer(
+  maps: TapMaps,
+  defaults: Partial<PatchCoreOptions> = {},
+  runtime: PatchCoreRuntime = {},
+): HeadTrainer {
   return {
     kind: 'patchcore',
     unsupervised: true,
@@ -215,6 +222,7 @@ export function patchcoreTrainer(maps: TapMaps, defaults: Partial<PatchCoreOptio
       const pre = maps.source.preprocess;
       const inputs = (await maps.of(normals, taps, o.signal)).map((m) => ({ maps: m, frame: pre }));
       const { head } = await trainPatchCore(inputs, opts, {
+        runtime,
         signal: o.signal,
         onProgress: (done, total) =>
           o.onProgress?.({ stage: 'train', done, total, unit: 'steps', message: 'coreset selection' }),
@@ -225,13 +233,17 @@ export function patchcoreTrainer(maps: TapMaps, defaults: Partial<PatchCoreOptio
 }
 
 /** A saved PatchCore head as a "trainer" (re-evaluation runs the same cell code; it reads no training row). */
-export function savedPatchcoreTrainer(a: HeadArtifacts, maps: TapMaps): HeadTrainer {
+export function savedPatchcoreTrainer(
+  a: HeadArtifacts,
+  maps: TapMaps,
+  runtime: PatchCoreRuntime = {},
+): HeadTrainer {
   return {
     kind: 'patchcore',
     unsupervised: true,
     async train(_rows, o): Promise<TrainedHead> {
       await ensureTf();
-      return patchcoreResult(PatchCoreHead.fromArtifacts(a), maps, o.signal);
+      return patchcoreResult(PatchCoreHead.fromArtifacts(a, runtime), maps, o.signal);
     },
   };
 }
@@ -239,6 +251,8 @@ export function savedPatchcoreTrainer(a: HeadArtifacts, maps: TapMaps): HeadTrai
 /** What `benchmarkPatchCoreScoring` measured (milliseconds, medians). */
 export interface PatchCoreScoringBench {
   tfBackend: string;
+  /** Where the search ran (`BankSearch.label`: 'tfjs wasm', 'onnxruntime-node cpu, 2 threads'). */
+  search: string;
   /** Whole `predict` of one image: patch features, nearest neighbours, the frame's σ-smoothed map, reweighting. */
   predictMs: number;
   /** The nearest-neighbour search alone (fused `matMul` + arg-min, distances recomputed). */
@@ -257,7 +271,7 @@ export interface PatchCoreScoringBench {
  * the seed, so nothing large crosses to the worker.
  */
 export async function benchmarkPatchCoreScoring(
-  o: { bankRows?: number; runs?: number; seed?: string } = {},
+  o: { bankRows?: number; runs?: number; seed?: string; runtime?: PatchCoreRuntime } = {},
 ): Promise<PatchCoreScoringBench> {
   const bankRows = o.bankRows ?? 10_000;
   const runs = o.runs ?? 7;
@@ -268,7 +282,13 @@ export async function benchmarkPatchCoreScoring(
     { data: rng.normalArray(96 * 196), dims: [96, 14, 14] as const },
     { data: rng.normalArray(160 * 49), dims: [160, 7, 7] as const },
   ];
-  const head = PatchCoreHead.fromBank(bank, D, patchCoreOptions({ taps: ['s16', 's32'] }), [224, 224]);
+  const head = PatchCoreHead.fromBank(
+    bank,
+    D,
+    patchCoreOptions({ taps: ['s16', 's32'] }),
+    [224, 224],
+    o.runtime,
+  );
   try {
     const f = patchFeatures(maps);
     await head.predict([{ maps }]);
@@ -286,6 +306,7 @@ export async function benchmarkPatchCoreScoring(
     const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     return {
       tfBackend: tf.getBackend(),
+      search: (await head.search()).label,
       predictMs: median(whole),
       nearestMs: median(nn),
       bankRows,

@@ -24,6 +24,15 @@ import {
 
 export * from './ort.ts';
 
+/** Node-only session options on top of the door's. */
+export interface NodeSessionOptions extends CreateSessionOptions {
+  /**
+   * onnxruntime's intra-op threads (a GEMM split across cores: PatchCore's search). Unset: onnxruntime's own
+   * default, which is what every other session here has always used.
+   */
+  intraOpNumThreads?: number;
+}
+
 /** Bytes of a model or external-data file given as bytes, an http(s) URL, a `blob:` object URL or a path. */
 async function load(model: Uint8Array | string): Promise<Uint8Array> {
   if (typeof model !== 'string') return model;
@@ -43,7 +52,7 @@ async function load(model: Uint8Array | string): Promise<Uint8Array> {
 async function create(
   bytes: Uint8Array,
   providers: string[],
-  opts: CreateSessionOptions,
+  opts: NodeSessionOptions,
 ): Promise<ort.InferenceSession> {
   const externalData = opts.externalData
     ? await Promise.all(
@@ -58,13 +67,14 @@ async function create(
     executionProviders: providers,
     graphOptimizationLevel: 'all',
     ...(externalData ? { externalData } : {}),
+    ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
   });
 }
 
 /** Creates a session; `backend: 'cuda'` falls back to CPU with a reason when CUDA is missing. */
 export async function createSession(
   model: Uint8Array | string,
-  opts: CreateSessionOptions = {},
+  opts: NodeSessionOptions = {},
 ): Promise<OrtSession> {
   const name = opts.name ?? (typeof model === 'string' ? model : 'model');
   const requested: Backend = opts.backend ?? 'cpu';

@@ -7,16 +7,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { benchmarkPatchCoreScoring } from '../../src/app/patchcore.ts';
-import { greedyCoreset, randomProjection } from '../../src/core/patchcore/coreset.ts';
+import { greedyCoreset, principalBound, randomProjection } from '../../src/core/patchcore/coreset.ts';
 import { type TapMap, patchFeatures } from '../../src/core/patchcore/features.ts';
 import { anomalyMap, gaussianBlur, upsampleBilinear } from '../../src/core/patchcore/score.ts';
 import { Rng } from '../../src/core/rng.ts';
 import {
   PatchCoreHead,
+  type PatchCoreRuntime,
   patchCoreOptions,
   projectRows,
   trainPatchCore,
 } from '../../src/runtime/heads/patchcore.ts';
+import { nodePatchCoreRuntime } from '../../src/runtime/heads/patchcore-node.ts';
 import { initTf } from '../../src/runtime/tf.ts';
 
 function randomMap(rng: Rng, C: number, h: number, w: number): TapMap {
@@ -128,53 +130,67 @@ const close = (got: number, want: number, rel = 1e-5) =>
   expect(Math.abs(got - want)).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(want)));
 
 describe('PatchCore head vs brute force (small random data)', () => {
-  it('patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones', async () => {
-    await initTf('cpu');
-    const rng = new Rng('patchcore-brute');
-    // Two taps on different grids (8×8 and 4×4), like stride 8 and 16.
-    const image = () => [randomMap(rng, 4, 8, 8), randomMap(rng, 6, 4, 4)];
-    const normals = Array.from({ length: 5 }, image);
-    const queries = Array.from({ length: 3 }, image);
-    for (let c = 0; c < 4; c++) queries[2][0].data[c * 64 + 20] += 40; // one anomalous cell
-    for (const coresetRatio of [1, 0.3]) {
-      const { head, patches, bankSize } = await trainPatchCore(
-        normals.map((maps) => ({ maps, frame: { width: 32, height: 24 } })),
-        { taps: ['a', 'b'], coresetRatio, projectionDim: 4, neighbours: 3, sigma: 2 },
-      );
-      expect(patches).toBe(5 * 64);
-      expect(bankSize).toBe(coresetRatio === 1 ? 320 : 96);
-      const bankRows = Array.from({ length: bankSize }, (_, m) =>
-        Array.from(head.bank.subarray(m * 10, (m + 1) * 10)),
-      );
-      // Every bank row is a real normal patch feature (float32 of the brute-force feature).
-      const normalRows = normals.flatMap((m) => bruteFeatures(m).rows);
-      for (const r of bankRows.slice(0, 10))
-        expect(Math.min(...normalRows.map((n) => dist(n, r)))).toBeLessThan(1e-5);
-      const p = await head.predict(queries.map((maps) => ({ maps })));
-      const rw = await PatchCoreHead.fromBank(
-        head.bank,
-        head.dim,
-        patchCoreOptions({ ...head.options, imageScore: 'reweighted' }),
-        head.frame,
-      ).predict(queries.map((maps) => ({ maps })));
-      for (let i = 0; i < queries.length; i++) {
-        const want = bruteScore(queries[i], bankRows, 24, 32, 2, 3);
-        want.patch.forEach((d, k) => close(p.patchScores[i][k], d));
-        close(p.scores[i], want.mapMax);
-        close(p.reweighted[i], want.reweighted);
-        close(rw.scores[i], want.reweighted);
-        expect(p.heatmaps[i].length).toBe(24 * 32);
+  // The Node entry points' runtime (onnxruntime-node search, threaded coreset) must give the tfjs path's
+  // scores: the same brute-force reference and tolerance for both.
+  const runtimes: [string, () => PatchCoreRuntime][] = [
+    ['tfjs', () => ({})],
+    ['onnxruntime-node', () => nodePatchCoreRuntime()],
+  ];
+  it.each(runtimes)(
+    'patch features, nearest-neighbour distances, smoothed-map maximum and reweighted score are the brute-force ones (%s search)',
+    async (_, makeRuntime) => {
+      await initTf('cpu');
+      const runtime = makeRuntime();
+      const rng = new Rng('patchcore-brute');
+      // Two taps on different grids (8×8 and 4×4), like stride 8 and 16.
+      const image = () => [randomMap(rng, 4, 8, 8), randomMap(rng, 6, 4, 4)];
+      const normals = Array.from({ length: 5 }, image);
+      const queries = Array.from({ length: 3 }, image);
+      for (let c = 0; c < 4; c++) queries[2][0].data[c * 64 + 20] += 40; // one anomalous cell
+      for (const coresetRatio of [1, 0.3]) {
+        const { head, patches, bankSize } = await trainPatchCore(
+          normals.map((maps) => ({ maps, frame: { width: 32, height: 24 } })),
+          { taps: ['a', 'b'], coresetRatio, projectionDim: 4, neighbours: 3, sigma: 2 },
+          { runtime },
+        );
+        expect(patches).toBe(5 * 64);
+        expect(bankSize).toBe(coresetRatio === 1 ? 320 : 96);
+        const bankRows = Array.from({ length: bankSize }, (_, m) =>
+          Array.from(head.bank.subarray(m * 10, (m + 1) * 10)),
+        );
+        // Every bank row is a real normal patch feature (float32 of the brute-force feature).
+        const normalRows = normals.flatMap((m) => bruteFeatures(m).rows);
+        for (const r of bankRows.slice(0, 10))
+          expect(Math.min(...normalRows.map((n) => dist(n, r)))).toBeLessThan(1e-5);
+        const p = await head.predict(queries.map((maps) => ({ maps })));
+        const rwHead = PatchCoreHead.fromBank(
+          head.bank,
+          head.dim,
+          patchCoreOptions({ ...head.options, imageScore: 'reweighted' }),
+          head.frame,
+          runtime,
+        );
+        const rw = await rwHead.predict(queries.map((maps) => ({ maps })));
+        rwHead.dispose();
+        for (let i = 0; i < queries.length; i++) {
+          const want = bruteScore(queries[i], bankRows, 24, 32, 2, 3);
+          want.patch.forEach((d, k) => close(p.patchScores[i][k], d));
+          close(p.scores[i], want.mapMax);
+          close(p.reweighted[i], want.reweighted);
+          close(rw.scores[i], want.reweighted);
+          expect(p.heatmaps[i].length).toBe(24 * 32);
+        }
+        // The anomalous query scores highest.
+        expect(argmaxOf(p.scores)).toBe(2);
+        // Stored and restored: same scores.
+        const back = PatchCoreHead.fromArtifacts(await head.toArtifacts(), runtime);
+        const q = await back.predict(queries.map((maps) => ({ maps })));
+        expect(Array.from(q.scores)).toEqual(Array.from(p.scores));
+        back.dispose();
+        head.dispose();
       }
-      // The anomalous query scores highest.
-      expect(argmaxOf(p.scores)).toBe(2);
-      // Stored and restored: same scores.
-      const back = PatchCoreHead.fromArtifacts(await head.toArtifacts());
-      const q = await back.predict(queries.map((maps) => ({ maps })));
-      expect(Array.from(q.scores)).toEqual(Array.from(p.scores));
-      back.dispose();
-      head.dispose();
-    }
-  });
+    },
+  );
 
   it.each(['cpu', 'wasm'] as const)(
     'the tfjs fused matMul search (%s) finds the same neighbours as a scan on a 2000-row bank',
@@ -356,6 +372,44 @@ describe('greedy coreset (random projection) covers better than random subsampli
       want.push(best);
     }
     expect(Array.from(sel)).toEqual(want);
+  });
+
+  it('the principal-subspace bound never exceeds a distance, is tight enough to matter, and keeps the picks', () => {
+    const rng = new Rng('bound');
+    const N = 2000;
+    const D = 64;
+    // Low-rank rows plus noise, as CNN patch features: most variance in a few directions.
+    const basis = Array.from({ length: 6 }, () => rng.normalArray(D));
+    const x = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      const w = Array.from({ length: 6 }, () => rng.normal() * 3);
+      for (let k = 0; k < D; k++)
+        x[i * D + k] = w.reduce((s, c, b) => s + c * basis[b][k], 0) + rng.normal() * 0.2;
+    }
+    const pb = principalBound(x, N, D);
+    expect(pb.r).toBe(16);
+    let tight = 0;
+    for (let t = 0; t < 500; t++) {
+      const [i, j] = [rng.int(0, N), rng.int(0, N)];
+      let b = 0;
+      for (let c = 0; c < pb.r; c++) b += (pb.z[i * pb.r + c] - pb.z[j * pb.r + c]) ** 2;
+      const full = dist(x.subarray(i * D, (i + 1) * D), x.subarray(j * D, (j + 1) * D)) ** 2;
+      expect(b).toBeLessThanOrEqual(full * (1 + 1e-9) + 1e-12);
+      if (b >= 0.8 * full) tight++;
+    }
+    expect(tight).toBeGreaterThan(400);
+    // The picks on these rows (where the bound prunes most rows) are the exact k-centre's, step by step.
+    const sel = greedyCoreset(x, N, D, 30, { projectionDim: D });
+    const minD = new Float64Array(N).fill(Infinity);
+    for (let k = 1; k < 30; k++) {
+      const c = sel[k - 1];
+      let far = -1;
+      for (let i = 0; i < N; i++) {
+        minD[i] = Math.min(minD[i], dist(x.subarray(i * D, (i + 1) * D), x.subarray(c * D, (c + 1) * D)));
+        if (!sel.subarray(0, k).includes(i) && (far < 0 || minD[i] > minD[far])) far = i;
+      }
+      expect(sel[k]).toBe(far);
+    }
   });
 
   it('patchFeatures on one tap with patch size 1 is the map transposed to [h·w, C]', () => {

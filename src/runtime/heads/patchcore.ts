@@ -1,10 +1,12 @@
 /**
  * PatchCore (Roth et al., CVPR 2022) as a head: the memory bank of locally aware normal patch features, reduced
- * by greedy coreset selection, and nearest-neighbour scoring as matrix products through tfjs (WebGPU / WASM in
- * the browser, WASM in Node): ‖q − b‖² = ‖q‖² − 2 q·bᵀ + ‖b‖² for a block of query patches against the whole
- * bank in one fused `matMul` (the bank stored as −2·bᵀ, its squared norms ‖b‖² computed once at fit time and
- * added as the product's bias, so one kernel replaces product, scale and subtraction), then the arg-min per
- * row. The arg-min's distance is then recomputed directly in float64
+ * by greedy coreset selection, and nearest-neighbour scoring as matrix products: ‖q − b‖² = ‖q‖² − 2 q·bᵀ + ‖b‖²
+ * for a block of query patches against the whole bank in one fused product (the bank stored as −2·bᵀ, its
+ * squared norms ‖b‖² computed once and added as the product's bias, so one kernel replaces product, scale and
+ * subtraction), then the arg-min per row. Who multiplies is injected (`PatchCoreRuntime`): tfjs by default
+ * (WebGPU / WASM in the browser, the fallback everywhere); Node entry points pass onnxruntime-node's threaded
+ * GEMM and a threaded coreset (`patchcore-node.ts`), which this module never imports, so the browser bundle
+ * stays free of them. The arg-min's distance is then recomputed directly in float64
  * on the CPU, so the cancellation of the expanded form cannot blur the scores: they equal a brute-force search
  * up to float32 storage of the features (`tests/unit/patchcore.test.ts`).
  *
@@ -104,15 +106,87 @@ export interface PatchCorePrediction {
 /** Query rows per `matMul` block: 4096 × a 10k bank is a 160 MB distance block at most. */
 const BLOCK_ROWS = 4096;
 
-export class PatchCoreHead {
-  /**
-   * −2 × the bank transposed, `[D, M]`: tfjs WASM multiplies by it 13× faster than with `transposeB` (bench);
-   * the factor −2 is exact in float32, so `q · bankT + bankSq` is the old `bankSq − 2 q·bᵀ` up to where
-   * XNNPACK adds the bias.
-   */
-  private readonly bankT: tf.Tensor2D;
+/**
+ * The nearest-neighbour search over one memory bank: for each query row the `k` bank rows of smallest
+ * `‖b‖² − 2 q·b` (‖q‖² is constant per row, so this is the Euclidean order), nearest first, first index on
+ * ties. Distances are not its business: the head recomputes them exactly from the indices.
+ */
+export interface BankSearch {
+  /** Where the product runs, for result lines and the bench ('tfjs wasm', 'onnxruntime-node cpu, 16 threads'). */
+  readonly label: string;
+  /** Indices `[rows, k]` (row-major) of the `k` nearest bank rows of each query row of `q` `[rows, D]`. */
+  nearest(q: Float32Array, rows: number, k: number): Promise<Int32Array>;
+  dispose(): void;
+}
+
+/** Builds the search over a bank `[rows, dim]` (row-major float32; the caller keeps it unchanged). */
+export type BankSearchFactory = (
+  bank: Float32Array,
+  rows: number,
+  dim: number,
+) => BankSearch | Promise<BankSearch>;
+
+/**
+ * The greedy coreset over already projected rows `[N, d]` (`d ≤ projectionDim`): `n` row indices in selection
+ * order, the picks of `greedyCoreset` (`src/core/patchcore/coreset.ts`, the sequential reference and default).
+ */
+export type CoresetSelect = (
+  x: Float32Array,
+  N: number,
+  d: number,
+  n: number,
+  o: { seed: number; onStep?: (done: number, total: number) => void; signal?: CancelSignal },
+) => Int32Array | Promise<Int32Array>;
+
+/** Platform-specific speed-ups of PatchCore; every field is optional and defaults to the tfjs / core code. */
+export interface PatchCoreRuntime {
+  search?: BankSearchFactory;
+  coreset?: CoresetSelect;
+  /** The coreset's random projection `[N, dim] → [N, d]` (default `projectRows`, tfjs). */
+  project?: typeof projectRows;
+}
+
+/**
+ * The default search, tfjs (any backend). −2 × the bank transposed, `[D, M]`: tfjs WASM multiplies by it 13×
+ * faster than with `transposeB` (bench); the factor −2 is exact in float32, so `q · bankT + bankSq` is
+ * `bankSq − 2 q·bᵀ` up to where XNNPACK adds the bias.
+ */
+export function tfjsBankSearch(bank: Float32Array, M: number, D: number): BankSearch {
+  const rows = tf.tensor2d(bank, [M, D]);
+  const bankT = tf.tidy(() => tf.mul(tf.transpose(rows), -2)) as tf.Tensor2D;
   /** ‖b‖² per bank row `[M]`, the fused product's bias. */
-  private readonly bankSq: tf.Tensor1D;
+  const bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1)) as tf.Tensor1D;
+  rows.dispose();
+  return {
+    label: `tfjs ${tf.getBackend()}`,
+    async nearest(q, n, k) {
+      const kk = Math.min(k, M);
+      const out = new Int32Array(n * kk);
+      for (let s = 0; s < n; s += BLOCK_ROWS) {
+        const r = Math.min(BLOCK_ROWS, n - s);
+        const idx = tf.tidy(() => {
+          const x = tf.tensor2d(q.subarray(s * D, (s + r) * D), [r, D]);
+          const e = tf.fused.matMul({ a: x, b: bankT, bias: bankSq }) as tf.Tensor2D;
+          return kk === 1 ? tf.argMin(e, 1) : tf.topk(tf.neg(e), kk).indices;
+        });
+        out.set(await idx.data(), s * kk);
+        idx.dispose();
+      }
+      return out;
+    },
+    dispose() {
+      bankT.dispose();
+      bankSq.dispose();
+    },
+  };
+}
+
+export class PatchCoreHead {
+  /** The search, built on first use (the ORT one is asynchronous to create). */
+  private searchP?: Promise<BankSearch>;
+  /** The search once built, so `dispose` frees it at once. */
+  private built?: BankSearch;
+  private disposed = false;
   private constructor(
     /** The memory bank `[M, D]` (row-major, float32). */
     readonly bank: Float32Array,
@@ -120,17 +194,34 @@ export class PatchCoreHead {
     readonly options: PatchCoreOptions,
     /** Default frame `[H, W]` of the anomaly maps. */
     readonly frame: [number, number],
-  ) {
-    const rows = tf.tensor2d(bank, [bank.length / dim, dim]);
-    this.bankT = tf.tidy(() => tf.mul(tf.transpose(rows), -2));
-    this.bankSq = tf.tidy(() => tf.sum(tf.square(rows), 1)) as tf.Tensor1D;
-    rows.dispose();
-  }
+    private readonly searchFactory: BankSearchFactory,
+  ) {}
 
-  static fromBank(bank: Float32Array, dim: number, options: PatchCoreOptions, frame: [number, number]) {
+  static fromBank(
+    bank: Float32Array,
+    dim: number,
+    options: PatchCoreOptions,
+    frame: [number, number],
+    runtime: PatchCoreRuntime = {},
+  ) {
     if (!(dim > 0) || bank.length % dim !== 0 || bank.length === 0)
       throw new InvalidArgumentError('patchcore bank', `rows of ${dim} values`, bank.length);
-    return new PatchCoreHead(bank, dim, options, frame);
+    return new PatchCoreHead(bank, dim, options, frame, runtime.search ?? tfjsBankSearch);
+  }
+
+  /** The bank's search (created on first use). */
+  search(): Promise<BankSearch> {
+    if (this.disposed)
+      throw new InvalidArgumentError('PatchCore head', 'a head that is not disposed', 'a disposed head');
+    this.searchP ??= Promise.resolve()
+      .then(() => this.searchFactory(this.bank, this.bankSize, this.dim))
+      .then((s) => {
+        // Disposed while it was being built: nobody else will release it.
+        if (this.disposed) s.dispose();
+        else this.built = s;
+        return s;
+      });
+    return this.searchP;
   }
 
   get bankSize(): number {
@@ -144,37 +235,17 @@ export class PatchCoreHead {
   async nearest(q: Float32Array, rows: number): Promise<{ index: Int32Array; dist: Float32Array }> {
     const D = this.dim;
     if (q.length !== rows * D) throw new InvalidArgumentError('query features', `${rows}×${D}`, q.length);
-    const index = new Int32Array(rows);
-    for (let s = 0; s < rows; s += BLOCK_ROWS) {
-      const n = Math.min(BLOCK_ROWS, rows - s);
-      const idx = tf.tidy(() => {
-        const x = tf.tensor2d(q.subarray(s * D, (s + n) * D), [n, D]);
-        // ‖q‖² is constant per row, so the arg-min of ‖b‖² − 2 q·bᵀ is the nearest row.
-        return tf.argMin(this.expandedDist(x), 1);
-      });
-      index.set(await idx.data(), s);
-      idx.dispose();
-    }
+    const index = await (await this.search()).nearest(q, rows, 1);
     const dist = new Float32Array(rows);
     for (let r = 0; r < rows; r++) dist[r] = Math.sqrt(sqDist(q, r * D, this.bank, index[r] * D, D));
     return { index, dist };
   }
 
-  /** `‖b‖² − 2 q·bᵀ` `[n, M]` of query rows `[n, D]`: one fused kernel (product plus bias). */
-  private expandedDist(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.fused.matMul({ a: x, b: this.bankT, bias: this.bankSq }) as tf.Tensor2D;
-  }
-
-  /** The b nearest bank rows of bank row `m` (itself first), by the same matrix product. */
+  /** The b nearest bank rows of bank row `m` (itself first), by the same search. */
   private async bankNeighbours(m: number): Promise<Int32Array> {
     const b = Math.min(this.options.neighbours, this.bankSize);
     const D = this.dim;
-    const top = tf.tidy(() => {
-      const x = tf.tensor2d(this.bank.subarray(m * D, (m + 1) * D), [1, D]);
-      return tf.topk(tf.neg(tf.reshape(this.expandedDist(x), [-1])), b).indices;
-    });
-    const idx = Int32Array.from(await top.data());
-    top.dispose();
+    const idx = await (await this.search()).nearest(this.bank.subarray(m * D, (m + 1) * D), 1, b);
     // m itself is at distance 0; float error may rank an equal duplicate first, so put m first explicitly.
     const rest = Array.from(idx).filter((i) => i !== m);
     return Int32Array.from([m, ...rest].slice(0, b));
@@ -234,17 +305,25 @@ export class PatchCoreHead {
     }
   }
 
-  static fromArtifacts(a: HeadArtifacts): PatchCoreHead {
+  static fromArtifacts(a: HeadArtifacts, runtime: PatchCoreRuntime = {}): PatchCoreHead {
     const t = decodeHead(a, 'patchcore');
     const c = a.config as { dim: number; options: PatchCoreOptions; frame: [number, number] };
     const bank = t.bank.dataSync() as Float32Array;
     t.bank.dispose();
-    return PatchCoreHead.fromBank(Float32Array.from(bank), c.dim, patchCoreOptions(c.options), c.frame);
+    return PatchCoreHead.fromBank(
+      Float32Array.from(bank),
+      c.dim,
+      patchCoreOptions(c.options),
+      c.frame,
+      runtime,
+    );
   }
 
   dispose(): void {
-    this.bankT.dispose();
-    this.bankSq.dispose();
+    if (this.disposed) return;
+    this.disposed = true;
+    this.built?.dispose();
+    this.built = undefined;
   }
 }
 
@@ -299,7 +378,11 @@ export interface PatchCoreTrainResult {
 export async function trainPatchCore(
   normals: readonly PatchCoreInput[],
   options: Partial<PatchCoreOptions> = {},
-  hooks: { signal?: CancelSignal; onProgress?: (done: number, total: number) => void } = {},
+  hooks: {
+    signal?: CancelSignal;
+    onProgress?: (done: number, total: number) => void;
+    runtime?: PatchCoreRuntime;
+  } = {},
 ): Promise<PatchCoreTrainResult> {
   const o = patchCoreOptions(options);
   if (normals.length === 0) throw new InvalidArgumentError('normal images', 'at least one', 0);
@@ -331,18 +414,23 @@ export async function trainPatchCore(
   let bank = all;
   if (o.coresetRatio < 1) {
     const n = coresetSize(N, o.coresetRatio);
-    const projected = dim > o.projectionDim ? await projectRows(all, N, dim, o.projectionDim, o.seed) : all;
-    const idx = greedyCoreset(projected, N, Math.min(dim, o.projectionDim), n, {
-      projectionDim: o.projectionDim,
+    const project = hooks.runtime?.project ?? projectRows;
+    const projected = dim > o.projectionDim ? await project(all, N, dim, o.projectionDim, o.seed) : all;
+    const d = Math.min(dim, o.projectionDim);
+    const select: CoresetSelect =
+      hooks.runtime?.coreset ??
+      ((x, rows, dd, k, so) => greedyCoreset(x, rows, dd, k, { ...so, projectionDim: o.projectionDim }));
+    const idx = await select(projected, N, d, n, {
       seed: o.seed,
       onStep: hooks.onProgress,
+      signal: hooks.signal,
     });
     bank = new Float32Array(n * dim);
     for (let k = 0; k < n; k++) bank.set(all.subarray(idx[k] * dim, (idx[k] + 1) * dim), k * dim);
   }
   const f0 = normals[0].frame;
   const frame: [number, number] = o.frame ?? (f0 ? [f0.height, f0.width] : [h * 8, w * 8]);
-  const head = PatchCoreHead.fromBank(bank, dim, { ...o, frame }, frame);
+  const head = PatchCoreHead.fromBank(bank, dim, { ...o, frame }, frame, hooks.runtime);
   return {
     head,
     patches: N,
