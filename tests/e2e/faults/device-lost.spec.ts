@@ -145,7 +145,7 @@ test('the WebGPU device lost mid-generation: GpuDeviceLostError with a fix, the 
   await page.locator('[data-tab="models"]').click();
   const loaded = page.getByTestId('models-loaded');
   await expect(loaded).toContainText(`Loaded ${MODEL}`);
-  await expect(loaded).toContainText(/ on wasm\b/);
+  await expect(loaded).toContainText(/\bon\s+wasm\b/);
   await expect(page.getByTestId('models-loaded-reason')).toContainText(
     'the WebGPU device was lost (destroyed',
   );
