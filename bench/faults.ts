@@ -177,7 +177,7 @@ export function longRunTable(f: LongRunFigures): string {
     ...(f.date ? [['recorded', f.date.slice(0, 10), ''] as [string, string, string]] : []),
   ];
   const table = [
-    '| long session | baseline → after | margin checked |',
+    '| long session | value (baseline → after) | margin checked |',
     '| --- | --- | --- |',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ];
@@ -199,6 +199,10 @@ export function withLongRunBlock(text: string, table: string, file: string): str
 
 /** The long-run figures in a file: the spec's own JSON, or a bench JSON's `results.faults.longRun`. */
 export function readLongRunFigures(file: string): LongRunFigures {
+  if (!existsSync(file))
+    throw new Error(
+      `${file} does not exist — fix: run DL_FAULTS_LONG=full npx playwright test tests/e2e/faults/long-run.spec.ts (it writes test-results/faults-long-run.json), or name another file with --from`,
+    );
   const j = JSON.parse(readFileSync(file, 'utf8')) as {
     results?: { faults?: { longRun?: unknown } };
     longRun?: unknown;
@@ -211,7 +215,7 @@ export function readLongRunFigures(file: string): LongRunFigures {
   return f as LongRunFigures;
 }
 
-function cli(args: string[]): void {
+async function cli(args: string[]): Promise<void> {
   const opt = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
@@ -233,7 +237,13 @@ function cli(args: string[]): void {
   if (out) {
     const file = resolve(out);
     writeFileSync(file, withLongRunBlock(readFileSync(file, 'utf8'), table, out));
-    if (from !== RECORDED_FIGURES) writeFileSync(RECORDED_FIGURES, `${JSON.stringify(figures, null, 1)}\n`);
+    if (from !== RECORDED_FIGURES) {
+      // Written as the repository's Prettier would format it, so `npm run lint` passes on the recorded run.
+      const prettier = await import('prettier');
+      const config = (await prettier.resolveConfig(RECORDED_FIGURES)) ?? {};
+      const json = await prettier.format(JSON.stringify(figures), { ...config, parser: 'json' });
+      writeFileSync(RECORDED_FIGURES, json);
+    }
     console.error(`wrote the long-run table into ${out} (figures: ${from})`);
     return;
   }
@@ -241,4 +251,4 @@ function cli(args: string[]): void {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename && process.argv.includes('--table'))
-  cli(process.argv.slice(2));
+  await cli(process.argv.slice(2));
