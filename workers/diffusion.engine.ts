@@ -23,7 +23,7 @@ import {
 } from '../src/runtime/models/manifest.ts';
 import { inspectOnnx } from '../src/runtime/models/onnx-inspect.ts';
 import { MemoryFileStore, type FileStore } from '../src/runtime/models/store.ts';
-import { JobRegistry, type Cancellable, type JobOptions } from './host.ts';
+import { JobRegistry, type Cancellable, type JobOptions, type OrtDiagnostics } from './host.ts';
 
 /** A model source the engine can read: the manager's sources, or a local folder (Node). */
 export type EngineSource = ModelSource | { kind: 'dir'; dir: string };
@@ -78,7 +78,7 @@ function timed(s: SessionLike, into: number[]): SessionLike {
   };
 }
 
-export interface DiffusionEngineApi extends Cancellable {
+export interface DiffusionEngineApi extends Cancellable, OrtDiagnostics {
   load(req: LoadRequest, opts?: JobOptions): Promise<LoadedInfo>;
   generate(req: GenerateRequest, opts?: JobOptions): Promise<EngineResult>;
   unload(): Promise<void>;
@@ -304,6 +304,10 @@ export function createDiffusionEngine(deps: EngineDeps): DiffusionEngineApi {
 
     async loaded() {
       return current?.info ?? null;
+    },
+
+    async ortSessions() {
+      return deps.ort.liveSessions?.() ?? null;
     },
   };
 }

@@ -25,6 +25,7 @@ export interface DiffusionWire {
   ): ReturnType<DiffusionEngineApi['generate']>;
   unload(): Promise<void>;
   loaded(): ReturnType<DiffusionEngineApi['loaded']>;
+  ortSessions(): ReturnType<DiffusionEngineApi['ortSessions']>;
   cancel(jobId: string): void;
 }
 
@@ -38,6 +39,7 @@ const wire: DiffusionWire = {
   },
   unload: () => engine.unload(),
   loaded: () => engine.loaded(),
+  ortSessions: () => engine.ortSessions(),
   cancel: (jobId) => void engine.cancel(jobId),
 };
 

@@ -9,6 +9,7 @@
  */
 import {
   RunRecordCellStore,
+  type CellStore,
   runExperiment,
   usesDiffusion,
   type CellResult,
@@ -18,7 +19,7 @@ import {
 } from '../src/core/experiments/index.ts';
 import { DefectLabError } from '../src/core/errors.ts';
 import type { ProgressFn } from '../src/core/progress.ts';
-import { initTfChoice, tfPlace, type TfBackendPreference } from '../src/runtime/tf.ts';
+import { initTfChoice, tfPlace, whileTfGpuAlive, type TfBackendPreference } from '../src/runtime/tf.ts';
 import { coreGenerators, prepareDiffusionGrid, type DiffusionModelSource } from '../src/app/generators.ts';
 import { storeExperimentData, storeExperimentEnv } from '../src/app/store-experiment.ts';
 import { FeaturesEngine, type FeaturesApi, type FeaturesEngineDeps } from './features.engine.ts';
@@ -119,15 +120,36 @@ export class ExperimentsEngine extends FeaturesEngine implements ExperimentsApi 
     const place = tfPlace(await initTfChoice(req.tfBackend ?? 'auto'));
     const data = await this.datasetOf(req.datasetId);
     const db = await this.store();
-    const store = new RunRecordCellStore(db, req.datasetId, req.experimentId);
+    // Once a WebGPU device loss has failed the grid, its orphaned run (it may go on, or never settle) stores no
+    // more cells: a cell finished on a dying device is not one a resume may skip.
+    let gpuLost = false;
+    const cells = new RunRecordCellStore(db, req.datasetId, req.experimentId);
+    const store: CellStore = {
+      get: (id) => cells.get(id),
+      list: () => cells.list(),
+      put: async (r) => {
+        if (!gpuLost) await cells.put(r);
+      },
+    };
     const generators = coreGenerators(
       {},
       spec.generators.some((g) => usesDiffusion(g, spec.inOut)) ? { diffusion: this.deps.diffusion } : {},
     );
     const { env } = storeExperimentEnv(backbone, db, { generators });
-    const job = this.jobs.start(jobId);
+    const id = jobId ?? `experiment-${crypto.randomUUID()}`;
+    const job = this.jobs.start(id);
     try {
-      const r = await runExperiment(spec, data, env, { store, signal: job.signal, onProgress: progress });
+      // On WebGPU, a lost device fails the grid with GpuDeviceLostError (the cells done before it stay stored;
+      // 'auto' runs the next grid on WASM and says why); the orphaned run is cancelled at its next step.
+      const r = await whileTfGpuAlive(
+        runExperiment(spec, data, env, { store, signal: job.signal, onProgress: progress }),
+      ).catch((e: unknown) => {
+        if ((e as Error).name === 'GpuDeviceLostError') {
+          gpuLost = true;
+          this.jobs.cancel(id);
+        }
+        throw e;
+      });
       return {
         experimentId: req.experimentId,
         cells: r.cells.map(slim),

@@ -96,6 +96,9 @@ export class FeaturesClientBase<T extends FeaturesApi> implements FeaturesApi {
   async cancel(jobId: string): Promise<void> {
     await this.api.cancel(jobId);
   }
+  ortSessions(): Promise<number | null> {
+    return this.conn.guard(this.api.ortSessions());
+  }
   terminate(): void {
     this.conn.terminate();
   }

@@ -33,7 +33,7 @@ import { type FloatPrecision, chooseFloatPrecision } from '../src/runtime/dequan
 import type { DefectLabStore, ImageFilter } from '../src/runtime/db/types.ts';
 import type { FeatureMap } from '../src/runtime/heads/spatial.ts';
 import type { Backend, OrtBackend } from '../src/runtime/ort.ts';
-import { type Cancellable, JobRegistry } from './host.ts';
+import { type Cancellable, JobRegistry, type OrtDiagnostics } from './host.ts';
 
 export type DevicePreference = 'auto' | Backend;
 
@@ -99,7 +99,7 @@ export interface DatasetFeatures {
   cached: number;
 }
 
-export interface FeaturesApi extends Cancellable {
+export interface FeaturesApi extends Cancellable, OrtDiagnostics {
   backbones(): Promise<BackboneManifestEntry[]>;
   loadBackbone(req: LoadBackboneRequest, progress?: ProgressFn): Promise<BackboneInfo>;
   backboneInfo(): Promise<BackboneInfo | null>;
@@ -400,6 +400,10 @@ export class FeaturesEngine implements FeaturesApi {
 
   cancel(jobId: string): void {
     this.jobs.cancel(jobId);
+  }
+
+  async ortSessions(): Promise<number | null> {
+    return this.deps.ort.liveSessions?.() ?? null;
   }
 }
 

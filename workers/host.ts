@@ -18,6 +18,15 @@ export interface Cancellable {
   cancel(jobId: string): Promise<void> | void;
 }
 
+/** What an engine that opens onnxruntime sessions says about them (System panel, the long-session test). */
+export interface OrtDiagnostics {
+  /**
+   * onnxruntime sessions its context holds now: created through the door and not released (`liveSessions` of
+   * `OrtBackend`), or null where the door does not count them.
+   */
+  ortSessions(): Promise<number | null>;
+}
+
 /** Tracks the AbortControllers of running jobs inside an engine. */
 export class JobRegistry {
   private readonly running = new Map<string, AbortController>();

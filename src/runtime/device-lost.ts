@@ -44,6 +44,14 @@ export class GpuDeviceLostError extends DefectLabError {
 }
 
 /**
+ * What a `GpuDeviceLostError` message says the device reported ("destroyed: …"), read back from the message
+ * alone: comlink carries an error across a worker boundary as name and message, without `loss`.
+ */
+export function lossDetail(message: string): string {
+  return /\bwas lost \((.*?)\)(?: — fix: |$)/.exec(message)?.[1] ?? 'unknown';
+}
+
+/**
  * Watches one door's current device. `watch(device)` is called with each device the door starts; a loss of an
  * older device (already replaced) is ignored. `lost` stays set until `reset()` (the door started a fresh device).
  */

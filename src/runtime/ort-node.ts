@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { resolveObjectURL } from 'node:buffer';
 import { totalmem } from 'node:os';
 import { widenInt8Weights } from './int8-weights.ts';
+import { SessionCounter } from './ort-sessions.ts';
 import {
   SessionCreateError,
   checkModelPlan,
@@ -49,6 +50,14 @@ async function load(model: Uint8Array | string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(model));
 }
 
+/** Every session this process creates through the door, counted until released (`ort-sessions.ts`). */
+const sessions = new SessionCounter();
+
+/** onnxruntime-node sessions created in this process and not released yet. */
+export function liveOrtSessions(): number {
+  return sessions.live;
+}
+
 async function create(
   bytes: Uint8Array,
   providers: string[],
@@ -63,12 +72,14 @@ async function create(
       )
     : undefined;
   // onnxruntime's x86 u8·s8 kernels saturate (see int8-weights.ts); the uint8 form of the same weights is exact.
-  return ort.InferenceSession.create(widenInt8Weights(bytes).bytes, {
-    executionProviders: providers,
-    graphOptimizationLevel: 'all',
-    ...(externalData ? { externalData } : {}),
-    ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-  });
+  return sessions.create(() =>
+    ort.InferenceSession.create(widenInt8Weights(bytes).bytes, {
+      executionProviders: providers,
+      graphOptimizationLevel: 'all',
+      ...(externalData ? { externalData } : {}),
+      ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    }),
+  );
 }
 
 /** Creates a session; `backend: 'cuda'` falls back to CPU with a reason when CUDA is missing. */
@@ -108,6 +119,7 @@ export const nodeBackend: OrtBackend = {
     return ['cpu'];
   },
   createSession,
+  liveSessions: liveOrtSessions,
   // Node has no GPU adapter here (CUDA reports its own out-of-memory); RAM is the limit that matters.
   async preflight(plan: ModelPlan) {
     return checkModelPlan(plan, { totalMemoryBytes: totalmem() });

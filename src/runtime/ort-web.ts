@@ -13,7 +13,8 @@ import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import mjsUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
 import { DeviceLossWatch } from './device-lost.ts';
 import { env } from './env.ts';
-import { type ThreadPlan, announceThreads, planWasmThreads, withCores } from './threads.ts';
+import { SessionCounter } from './ort-sessions.ts';
+import { type ThreadPlan, announceSessions, announceThreads, planWasmThreads, withCores } from './threads.ts';
 import { inspectOnnx } from './models/onnx-inspect.ts';
 import { checkProbe, dequantizeProbe } from './ort-selfcheck.ts';
 import {
@@ -33,6 +34,26 @@ import {
 } from './ort.ts';
 
 export * from './ort.ts';
+
+/**
+ * Every `InferenceSession` this context creates, the self-check probes included (`ort-sessions.ts`): counted
+ * until released, announced per worker for the System panel and read by `liveOrtSessions()`.
+ */
+const sessions = new SessionCounter();
+sessions.onChange((n) => announceSessions('onnxruntime', n));
+
+/** onnxruntime sessions created in this context and not released yet. */
+export function liveOrtSessions(): number {
+  return sessions.live;
+}
+
+/** `ort.InferenceSession.create`, counted. */
+function createCounted(
+  model: Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
+  return sessions.create(() => ort.InferenceSession.create(model, options));
+}
 
 let configured: ThreadPlan | null = null;
 /**
@@ -137,7 +158,7 @@ function webgpuDequantizeProblem(): Promise<string> {
   dequantizeCheck ??= (async () => {
     for (const kind of ['int8', 'uint8'] as const) {
       const problem = await checkProbe(dequantizeProbe(kind), async (model) => {
-        const s = await ort.InferenceSession.create(model, { executionProviders: ['webgpu'] });
+        const s = await createCounted(model, { executionProviders: ['webgpu'] });
         try {
           const x = new ort.Tensor('float32', Float32Array.of(0), [1]);
           const out = await s.run({ x });
@@ -169,7 +190,7 @@ async function createOnWebgpu(
   name: string,
 ): Promise<{ session: ort.InferenceSession; partialFallback: string }> {
   try {
-    const session = await ort.InferenceSession.create(bytes, {
+    const session = await createCounted(bytes, {
       ...common,
       executionProviders: ['webgpu'],
       extra: {
@@ -183,7 +204,7 @@ async function createOnWebgpu(
   } catch (e) {
     if (!CPU_FALLBACK_REFUSED.test(messageOf(e))) throw e;
   }
-  const session = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['webgpu'] });
+  const session = await createCounted(bytes, { ...common, executionProviders: ['webgpu'] });
   return {
     session,
     partialFallback: `some nodes of ${name} have no WebGPU kernel in onnxruntime-web (e.g. a cast of an int64 timestep, int8 dynamic-quantization ops) and run on its CPU (WASM) kernels: same results, slower where those nodes are heavy`,
@@ -229,22 +250,29 @@ export async function createSession(
       else
         try {
           const { session, partialFallback } = await createOnWebgpu(bytes, common, name);
-          await watchOrtDevice();
-          return watchingLoss(
-            wrapSession(session, ort.Tensor as unknown as TensorCtor, {
-              name,
-              backend: 'webgpu',
-              fallbackReason: '',
-              partialFallback,
-            }),
-          );
+          try {
+            await watchOrtDevice();
+            return watchingLoss(
+              wrapSession(session, ort.Tensor as unknown as TensorCtor, {
+                name,
+                backend: 'webgpu',
+                fallbackReason: '',
+                partialFallback,
+              }),
+            );
+          } catch (e) {
+            // The caller never gets this session (the WASM one made next replaces it): release it, or it lives on.
+            await session.release().catch(() => undefined);
+            throw e;
+          }
         } catch (e) {
           fallbackReason = `WebGPU could not load ${name} (${messageOf(e).split('\n')[0]}); using WASM`;
         }
     }
   }
+  let s: ort.InferenceSession | undefined;
   try {
-    const s = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['wasm'] });
+    s = await createCounted(bytes, { ...common, executionProviders: ['wasm'] });
     return sharingCores(
       wrapSession(s, ort.Tensor as unknown as TensorCtor, {
         name,
@@ -255,6 +283,7 @@ export async function createSession(
       threads,
     );
   } catch (e) {
+    await s?.release().catch(() => undefined);
     throw new SessionCreateError(name, 'wasm', e);
   }
 }
@@ -282,4 +311,5 @@ export const webBackend: OrtBackend = {
   createSession,
   preflight,
   adapterFacts,
+  liveSessions: liveOrtSessions,
 };

@@ -78,6 +78,11 @@ export interface OrtBackend {
   adapterFacts?(): Promise<AdapterFacts | null>;
   /** onnxruntime's version, for provenance and the System panel. */
   readonly version: string;
+  /**
+   * Sessions this door created in this context and has not released (onnxruntime keeps no such count:
+   * `ort-sessions.ts`); a leak shows as a count that does not return to its baseline.
+   */
+  liveSessions?(): number;
 }
 
 /** The model does not fit the GPU adapter (buffer limits) or needs a feature it lacks (shader-f16). */

@@ -65,6 +65,11 @@ export interface ThreadReport {
   runtime: ThreadRuntime;
   threads: number;
   reason: string;
+  /**
+   * Sessions this runtime holds in that worker now (onnxruntime: created and not released, `ort-sessions.ts`);
+   * absent where the runtime does not count them.
+   */
+  sessions?: number;
 }
 
 const CHANNEL = 'defectlab.threads';
@@ -93,8 +98,29 @@ function openChannel(): BroadcastChannel | null {
 
 /** Records (and broadcasts) the threads a runtime of this context runs with. */
 export function announceThreads(runtime: ThreadRuntime, threads: number, reason: string): ThreadReport {
-  const report: ThreadReport = { worker: contextName(), runtime, threads, reason };
-  own.set(runtime, report);
+  const sessions = own.get(runtime)?.sessions;
+  const report: ThreadReport = {
+    worker: contextName(),
+    runtime,
+    threads,
+    reason,
+    ...(sessions === undefined ? {} : { sessions }),
+  };
+  return publish(report);
+}
+
+/**
+ * Records (and broadcasts) how many sessions a runtime of this context holds now, next to its threads (the
+ * System panel shows both). A runtime announces its threads before its first session; a count that comes
+ * first is published with 0 threads ('not started yet') and joined by the threads report when it comes.
+ */
+export function announceSessions(runtime: ThreadRuntime, sessions: number): void {
+  const r = own.get(runtime) ?? { worker: contextName(), runtime, threads: 0, reason: 'not started yet' };
+  publish({ ...r, sessions });
+}
+
+function publish(report: ThreadReport): ThreadReport {
+  own.set(report.runtime, report);
   openChannel()?.postMessage({ kind: 'report', report } satisfies Message);
   return report;
 }

@@ -3,7 +3,8 @@ import { waitForApp } from './helpers.ts';
 
 /**
  * WASM threads are used: the preview serves COOP/COEP, so every worker that starts onnxruntime-web or tfjs WASM
- * runs `min(hardwareConcurrency, 8)` threads, and the System panel lists what each one got. Training a head on
+ * runs `min(hardwareConcurrency, 8)` threads, and the System panel lists what each one got (and, for onnxruntime,
+ * the sessions it holds: `src/runtime/ort-sessions.ts`). Training a head on
  * tfjs WASM finishing at all is the proof that its threaded build no longer hangs under cross-origin isolation
  * (tf.ts). Kept small: the tiny ResNet at 64×64, a CSE head for one epoch.
  */
@@ -50,4 +51,6 @@ test('each worker that starts a WASM runtime runs min(cores, 8) threads, and the
     })),
   );
   for (const r of seen) expect(r, JSON.stringify(seen)).toEqual({ id: r.id, threads: expected });
+  // Next to its threads, the train worker's onnxruntime sessions as it last reported them: the backbone's one.
+  await expect(page.getByTestId('worker-sessions-train-onnxruntime')).toHaveAttribute('data-sessions', '1');
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DeviceLossWatch, GpuDeviceLostError } from '../../src/runtime/device-lost.ts';
+import { DeviceLossWatch, GpuDeviceLostError, lossDetail } from '../../src/runtime/device-lost.ts';
 
 /** A fake GPUDevice whose `lost` promise resolves when the test calls `lose()` (as `destroy()` would). */
 function fakeDevice() {
@@ -139,5 +139,18 @@ describe('DeviceLossWatch.quietEchoes', () => {
     expect(s.fire(lossOnly)).toBe(true);
     expect(s.fire(new TypeError('x is undefined'))).toBe(false);
     expect(s.fire(Object.assign(new Error('network'), { name: 'AbortError' }))).toBe(false);
+  });
+
+  it('reads what the device said back from the message alone (an error that crossed a worker boundary)', () => {
+    const e = new GpuDeviceLostError(
+      'onnxruntime',
+      { reason: 'destroyed', message: 'Device (x) was destroyed.' },
+      'run it again (on WASM)',
+    );
+    expect(lossDetail(e.message)).toBe('destroyed: Device (x) was destroyed.');
+    expect(lossDetail(new GpuDeviceLostError('tfjs', { reason: 'unknown', message: '' }, '').message)).toBe(
+      'unknown',
+    );
+    expect(lossDetail('SessionRunError: running unet failed')).toBe('unknown');
   });
 });

@@ -40,16 +40,20 @@ export class BceHead {
 
   static create(dim: number, hidden: number, mean: Float32Array, std: Float32Array, rng: Rng): BceHead {
     const vars: Record<string, tf.Variable> = {};
-    if (hidden > 0) {
-      vars.w1 = tf.variable(tf.tensor2d(glorotUniform(rng, dim, hidden), [dim, hidden]));
-      vars.b1 = tf.variable(tf.zeros([hidden]));
-      vars.w2 = tf.variable(tf.tensor2d(glorotUniform(rng, hidden, 1), [hidden, 1]));
-    } else {
-      // Logistic regression is convex, so zero init loses nothing and makes the first Adam steps move every
-      // weight along its own gradient sign, which matters with the small default lr (1e-4).
-      vars.w2 = tf.variable(tf.zeros([dim, 1]));
-    }
-    vars.b2 = tf.variable(tf.zeros([1]));
+    // tf.variable keeps its initial tensor alive beside the variable: made inside tidy, the initial tensors are
+    // disposed and only the variables are kept (the full-size long session found them left per grid cell).
+    tf.tidy(() => {
+      if (hidden > 0) {
+        vars.w1 = tf.variable(tf.tensor2d(glorotUniform(rng, dim, hidden), [dim, hidden]));
+        vars.b1 = tf.variable(tf.zeros([hidden]));
+        vars.w2 = tf.variable(tf.tensor2d(glorotUniform(rng, hidden, 1), [hidden, 1]));
+      } else {
+        // Logistic regression is convex, so zero init loses nothing and makes the first Adam steps move every
+        // weight along its own gradient sign, which matters with the small default lr (1e-4).
+        vars.w2 = tf.variable(tf.zeros([dim, 1]));
+      }
+      vars.b2 = tf.variable(tf.zeros([1]));
+    });
     return new BceHead(dim, hidden, mean, std, vars);
   }
 
@@ -100,6 +104,8 @@ export class BceHead {
     const c = a.config as { dim: number; hidden: number; mean: number[]; std: number[] };
     const vars: Record<string, tf.Variable> = {};
     for (const [k, v] of Object.entries(t)) vars[k] = tf.variable(v);
+    // tf.variable keeps its initial tensor alive beside the variable: dispose those, keep the variables.
+    for (const v of Object.values(t)) v.dispose();
     return new BceHead(c.dim, c.hidden, Float32Array.from(c.mean), Float32Array.from(c.std), vars);
   }
 
@@ -159,10 +165,10 @@ export async function trainBceHeadWith(
     try {
       const fit = await fitBinaryWith(stepper, labels, o, rng.fork('train'), hooks);
       const w = stepper.weights();
-      head.vars.w1.assign(tf.tensor2d(w.w1, [dim, o.hidden]));
-      head.vars.b1.assign(tf.tensor1d(w.b1));
-      head.vars.w2.assign(tf.tensor2d(w.w2, [o.hidden, 1]));
-      head.vars.b2.assign(tf.tensor1d(w.b2));
+      assignFrom(head.vars.w1, tf.tensor2d(w.w1, [dim, o.hidden]));
+      assignFrom(head.vars.b1, tf.tensor1d(w.b1));
+      assignFrom(head.vars.w2, tf.tensor2d(w.w2, [o.hidden, 1]));
+      assignFrom(head.vars.b2, tf.tensor1d(w.b2));
       return { head, history: fit.history, stopped: fit.stopped };
     } catch (e) {
       head.dispose();
@@ -179,8 +185,8 @@ export async function trainBceHeadWith(
     try {
       const fit = await fitBinaryWith(stepper, labels, o, rng.fork('train'), hooks);
       const { w, b } = stepper.weights();
-      head.vars.w2.assign(tf.tensor2d(w, [dim, 1]));
-      head.vars.b2.assign(tf.tensor1d([b]));
+      assignFrom(head.vars.w2, tf.tensor2d(w, [dim, 1]));
+      assignFrom(head.vars.b2, tf.tensor1d([b]));
       return { head, history: fit.history, stopped: fit.stopped };
     } catch (e) {
       head.dispose();
@@ -207,6 +213,15 @@ export async function trainBceHeadWith(
   } finally {
     x.dispose();
   }
+}
+
+/**
+ * `v.assign(t)`, then `t` disposed: a variable takes its own reference to the data, and the tensor made to carry
+ * the typed-array trainer's weights would otherwise stay live (the long session found 4 per MLP head).
+ */
+function assignFrom(v: tf.Variable, t: tf.Tensor): void {
+  v.assign(t);
+  t.dispose();
 }
 
 /** Rows `[N, D]` → one row-major standardized buffer (the same arithmetic as `BceHead.input`). */

@@ -378,6 +378,8 @@ export class CseHead {
       if (trainable.includes(k)) vars[k] = tf.variable(v);
       else fixed[k] = tf.variable(v, false);
     }
+    // tf.variable keeps its initial tensor alive beside the variable: dispose those, keep the variables.
+    for (const v of Object.values(t)) v.dispose();
     return new CseHead(
       c.dims,
       { ...CSE_LEGACY, ...c.options },

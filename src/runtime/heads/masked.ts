@@ -93,12 +93,14 @@ export class MaskedHead {
     rng: Rng,
   ) {
     const h = o.hidden;
-    return new MaskedHead(dim, o, frame, mean, std, {
+    // Made inside tidy: tf.variable keeps its initial tensor alive beside the variable otherwise.
+    const vars = tf.tidy(() => ({
       w1: tf.variable(tf.tensor2d(glorotUniform(rng, dim, h), [dim, h])),
       b1: tf.variable(tf.zeros([h])),
       w2: tf.variable(tf.tensor2d(glorotUniform(rng, h, 1), [h, 1])),
       b2: tf.variable(tf.zeros([1])),
-    });
+    }));
+    return new MaskedHead(dim, o, frame, mean, std, vars);
   }
 
   /** Standardized rows `[N, D]` as a tensor. */
@@ -167,6 +169,8 @@ export class MaskedHead {
     };
     const vars: Record<string, tf.Variable> = {};
     for (const [k, v] of Object.entries(t)) vars[k] = tf.variable(v);
+    // tf.variable keeps its initial tensor alive beside the variable: dispose those, keep the variables.
+    for (const v of Object.values(t)) v.dispose();
     return new MaskedHead(
       c.dim,
       maskedOptions(c.options),

@@ -86,12 +86,14 @@ export class SpatialHead {
     rng: Rng,
   ): SpatialHead {
     const C = dims[0];
-    return new SpatialHead(dims, mean, std, {
+    // Made inside tidy: tf.variable keeps its initial tensor alive beside the variable otherwise.
+    const vars = tf.tidy(() => ({
       w: tf.variable(tf.tensor2d(glorotUniform(rng, C, 1), [C, 1])),
       b: tf.variable(tf.zeros([1])),
       pool: tf.variable(tf.tensor1d([0.5, 0.5])),
       c: tf.variable(tf.zeros([1])),
-    });
+    }));
+    return new SpatialHead(dims, mean, std, vars);
   }
 
   input(maps: readonly FeatureMap[]): tf.Tensor3D {
@@ -149,6 +151,8 @@ export class SpatialHead {
     const c = a.config as { dims: [number, number, number]; mean: number[]; std: number[] };
     const vars: Record<string, tf.Variable> = {};
     for (const [k, v] of Object.entries(t)) vars[k] = tf.variable(v);
+    // tf.variable keeps its initial tensor alive beside the variable: dispose those, keep the variables.
+    for (const v of Object.values(t)) v.dispose();
     return new SpatialHead(c.dims, Float32Array.from(c.mean), Float32Array.from(c.std), vars);
   }
 

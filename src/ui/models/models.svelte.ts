@@ -45,8 +45,10 @@ export const models = $state({
   picked: {} as Record<string, number>,
   loading: null as null | { id: string; done: number; total: number; message: string },
   loaded: null as LoadedInfo | null,
-  /** Why the loaded model runs where it does when the load said 'auto' ('' otherwise). */
+  /** Why the loaded model runs where it does: the 'auto' decision, or the device loss that moved it to WASM. */
   loadedReason: '',
+  /** While the loaded model moves to WASM after a WebGPU device loss: why ('' otherwise). */
+  relocating: '',
   backend: 'auto' as 'auto' | Backend,
   error: null as null | { code: string; message: string },
 });
@@ -242,6 +244,25 @@ export async function loadModel(id: string, backend?: Backend): Promise<LoadedIn
     models.loading = null;
   }
 }
+
+// After a WebGPU device loss the client loads the model again on WASM by itself: show where it is now, and why.
+diffusionClient().onRelocate((r) => {
+  if (r.phase === 'reloading') {
+    models.relocating = r.reason;
+    models.loading = { id: r.modelId, done: 0, total: 1, message: 'again on WASM' };
+    return;
+  }
+  models.relocating = '';
+  models.loading = null;
+  if (r.phase === 'reloaded') {
+    models.loaded = r.info;
+    models.loadedReason = r.reason;
+  } else {
+    models.loaded = null;
+    models.loadedReason = '';
+    models.error = { code: 'GpuDeviceLostError', message: r.reason };
+  }
+});
 
 export async function unloadModel(): Promise<void> {
   await diffusionClient().unload();

@@ -4,7 +4,8 @@
  * `GPUAdapter.prototype.requestDevice` through Playwright's Worker handle as soon as the worker exists, keeps
  * every device the worker's runtime (onnxruntime, tfjs) requests, and destroys them mid-job. The job must fail
  * with `GpuDeviceLostError` (message + fix), the buttons come back, nothing is stored for the failed job, and the
- * next job runs on WASM (`src/runtime/device-lost.ts`, the doors `ort-web.ts` and `tf.ts`).
+ * next job runs on WASM (`src/runtime/device-lost.ts`, the doors `ort-web.ts` and `tf.ts`): a diffusion batch
+ * (and the Models tab then shows the model on WASM with the reason), a training, and an experiment grid.
  */
 import { expect, test, type Page } from '../fixtures.ts';
 import { waitForApp } from '../helpers.ts';
@@ -139,6 +140,16 @@ test('the WebGPU device lost mid-generation: GpuDeviceLostError with a fix, the 
       .map((i) => i.provenance?.parameters?.backend);
   });
   expect(backends).toEqual(['wasm']);
+
+  // The Models tab says where the model is now and why, not the WebGPU placement it was loaded with.
+  await page.locator('[data-tab="models"]').click();
+  const loaded = page.getByTestId('models-loaded');
+  await expect(loaded).toContainText(`Loaded ${MODEL}`);
+  await expect(loaded).toContainText(/\bon\s+wasm\b/);
+  await expect(page.getByTestId('models-loaded-reason')).toContainText(
+    'the WebGPU device was lost (destroyed',
+  );
+  await expect(page.getByTestId('models-loaded-reason')).toContainText('loaded again on WASM');
 });
 
 test('the WebGPU device lost mid-training: GpuDeviceLostError with a fix, no head saved, the next run trains on WASM', async ({
@@ -182,4 +193,64 @@ test('the WebGPU device lost mid-training: GpuDeviceLostError with a fix, no hea
   await expect(page.getByTestId('result-tf-reason')).toContainText('the WebGPU device was lost earlier');
   expect(await workersMade(page, 'train')).toBe(made);
   await expect(page.getByTestId('toast-error')).toHaveCount(1);
+});
+
+test('the WebGPU device lost mid-grid: GpuDeviceLostError with a fix, the next grid runs on WASM and says why', async ({
+  page,
+}) => {
+  await recordWorkers(page);
+  const gridWorkers = recordWorkerDevices(page, 'experiments');
+  await page.goto('/');
+  await waitForApp(page);
+  await page.locator('[data-tab="train"]').click();
+  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
+  await page.getByTestId('backbone-device').selectOption('wasm');
+  await page.getByTestId('backbone-load').click();
+  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
+  await page.getByTestId('tf-backend').selectOption('webgpu');
+  await page.getByText('Experiment runner (generators').click();
+  const panel = page.getByRole('region', { name: 'Experiments' });
+  const runButton = panel.getByRole('button', { name: 'Run', exact: true });
+  await expect(runButton).toBeEnabled({ timeout: 120_000 });
+  for (const [label, v] of Object.entries({
+    none: false,
+    memseg: true,
+    BCE: true,
+    Spatial: false,
+    CSE: false,
+  }))
+    await panel.getByLabel(label, { exact: true }).setChecked(v);
+  await panel.getByLabel('N_aug list').fill('4');
+  await panel.getByLabel('seeds', { exact: true }).fill('0,1,2');
+  await panel.getByLabel('epochs', { exact: true }).fill('300');
+  await panel.getByLabel('experiment id').fill('faults-gpu-lost');
+  const before = await storeCounts(page);
+  await runButton.click();
+  await expect(panel.getByText(/\d+ \/ [1-9]\d* cells/)).toBeVisible({ timeout: 120_000 });
+  expect(gridWorkers.length).toBeGreaterThan(0);
+  // The heads run on tfjs webgpu: the experiments worker holds the device tfjs requested.
+  expect(await destroyDevices(gridWorkers.at(-1)!)).toBeGreaterThan(0);
+
+  const alert = panel.getByRole('alert');
+  await expect(alert).toContainText(
+    'GpuDeviceLostError: the WebGPU device of tfjs (the training heads) was lost (destroyed',
+    { timeout: 60_000 },
+  );
+  await expect(alert).toContainText('fix: run it again: DefectLab now trains on WASM');
+  await expect(runButton).toBeEnabled();
+  expect((await storeCounts(page)).images).toBe(before.images);
+  expect(await halfRecords(page)).toEqual([]);
+
+  // The next grid ('auto') runs its heads on WASM in the same worker, and says why.
+  const made = await workersMade(page, 'experiments');
+  await page.getByTestId('tf-backend').selectOption('auto');
+  await panel.getByLabel('seeds', { exact: true }).fill('0');
+  await panel.getByLabel('epochs', { exact: true }).fill('2');
+  await panel.getByLabel('experiment id').fill('faults-gpu-after');
+  await runButton.click();
+  await expect(panel.getByTestId('experiment-table')).toBeVisible({ timeout: 120_000 });
+  await expect(alert).toHaveCount(0);
+  await expect(panel.getByTestId('experiment-tf-backend')).toHaveText('wasm');
+  await expect(panel).toContainText('the WebGPU device was lost earlier');
+  expect(await workersMade(page, 'experiments')).toBe(made);
 });

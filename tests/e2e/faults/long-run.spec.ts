@@ -1,8 +1,10 @@
 /**
  * #15 item 3, the long session: a large import, generated samples accepted, several trainings and experiment
  * grids in one page without a reload; afterwards the page's JS heap (CDP `HeapProfiler.collectGarbage`, then
- * `Runtime.getHeapUsage`), tfjs's live tensors in every worker (tfjs's own engine global, `_tfengine`) and the
- * number of live workers must be back at the baseline taken after one warm-up training.
+ * `Runtime.getHeapUsage`), tfjs's live tensors in every worker (tfjs's own engine global, `_tfengine`), the live
+ * onnxruntime sessions in every worker (the door's count, `src/runtime/ort-sessions.ts`, as the workers announce it
+ * to the System panel) and the number of live workers must be back at the baseline taken after one warm-up
+ * training.
  *
  * Sizes: the reduced run (default, CI) imports 1,000 images, generates 100 samples, trains 3 heads and runs 1
  * grid; `DL_FAULTS_LONG=full` (for `npm run bench faults`) runs the issue's 5,000 / 500 / 10 / 3. The figures
@@ -12,7 +14,9 @@
  * Margins (stated, checked below): heap after ≤ baseline × 1.25 + 8 MiB (V8 keeps compiled code and caches the
  * first run filled; a leak of the staged samples or of one dataset listing per run is far above this at these
  * sizes); tfjs tensors per worker ≤ baseline + 4 (a model's weights are those of the head kept for the viewer);
- * live workers ≤ baseline + 1 (the features worker may start lazily).
+ * onnxruntime sessions per worker ≤ baseline, no margin (sessions are whole: loading the backbone again releases
+ * the session it replaces, so one more is a leak; a worker started after the baseline holds at most its
+ * backbone's one); live workers ≤ baseline + 1 (the features worker may start lazily).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromiumArgs } from '../../../playwright.config.ts';
@@ -61,6 +65,30 @@ async function workerTensors(page: Page): Promise<Record<string, number>> {
     if (r && r.tensors !== null) out[r.name || w.url()] = r.tensors;
   }
   return out;
+}
+
+/**
+ * Live onnxruntime sessions per app worker, as the workers report them on the System panel's channel
+ * (`defectlab.threads`, `announceSessions`): asked afresh, so only live workers answer.
+ */
+async function workerOrtSessions(page: Page): Promise<Record<string, number>> {
+  return page.evaluate(async () => {
+    const out: Record<string, number> = {};
+    const channel = new BroadcastChannel('defectlab.threads');
+    channel.onmessage = (e: MessageEvent) => {
+      const d = e.data as { kind?: string; report?: { worker: string; runtime: string; sessions?: number } };
+      if (
+        d?.kind === 'report' &&
+        d.report?.runtime === 'onnxruntime' &&
+        typeof d.report.sessions === 'number'
+      )
+        out[d.report.worker] = d.report.sessions;
+    };
+    channel.postMessage({ kind: 'ask' });
+    await new Promise((r) => setTimeout(r, 1500));
+    channel.close();
+    return out;
+  });
 }
 
 /** The app's workers alive now, by script (for the figures). */
@@ -137,6 +165,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
   const baseline = {
     heap: await heapUsed(page),
     tensors: await workerTensors(page),
+    ortSessions: await workerOrtSessions(page),
     workers: appWorkers(page),
   };
 
@@ -183,12 +212,14 @@ test('long session: import, generate, train and grids without a reload; heap, te
   const after = {
     heap: await heapUsed(page),
     tensors: await workerTensors(page),
+    ortSessions: await workerOrtSessions(page),
     workers: appWorkers(page),
   };
   const counts = await storeCounts(page);
   const figures = {
     sizes: SIZES,
     full: FULL,
+    date: new Date().toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
     heapBeforeMiB: +(baseline.heap / 2 ** 20).toFixed(1),
     heapAfterMiB: +(after.heap / 2 ** 20).toFixed(1),
@@ -196,6 +227,8 @@ test('long session: import, generate, train and grids without a reload; heap, te
     tensorsBefore: baseline.tensors,
     tensorsAfter: after.tensors,
     tensorsPerTraining: series,
+    ortSessionsBefore: baseline.ortSessions,
+    ortSessionsAfter: after.ortSessions,
     workersBefore: baseline.workers,
     workersAfter: after.workers,
     workerScripts: appWorkerNames(page),
@@ -203,6 +236,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
     margins: {
       heap: 'after ≤ before × 1.25 + 8 MiB',
       tensors: 'after ≤ before + 4 per worker',
+      ortSessions: 'after ≤ before per worker (≤ 1 in a worker started later)',
       workers: '≤ before + 1',
     },
   };
@@ -218,6 +252,11 @@ test('long session: import, generate, train and grids without a reload; heap, te
   expect(Object.keys(after.tensors).sort()).toEqual(Object.keys(baseline.tensors).sort());
   for (const [w, n] of Object.entries(after.tensors))
     expect(n, `tfjs tensors in the ${w} worker`).toBeLessThanOrEqual((baseline.tensors[w] ?? 0) + 4);
+  // The backbone's session is counted in the train worker both times (a count that stopped coming would pass).
+  expect(baseline.ortSessions.train ?? 0, 'onnxruntime sessions in the train worker').toBeGreaterThan(0);
+  expect(Object.keys(after.ortSessions)).toEqual(expect.arrayContaining(Object.keys(baseline.ortSessions)));
+  for (const [w, n] of Object.entries(after.ortSessions))
+    expect(n, `onnxruntime sessions in the ${w} worker`).toBeLessThanOrEqual(baseline.ortSessions[w] ?? 1);
   expect(after.workers).toBeLessThanOrEqual(baseline.workers + 1);
   expect(counts.images).toBeGreaterThanOrEqual(SIZES.images + SIZES.samples);
   expect(await halfRecords(page)).toEqual([]);
