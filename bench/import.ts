@@ -1,12 +1,14 @@
 /**
  * Import benchmark: 2,331 generated 632×224 RGB PNGs (the size and count of KSDD2) through the import engine
  * into fake-indexeddb in Node — decode, SHA-256, thumbnail, batched transactions — the same code the import
- * worker runs in the browser. Prints seconds, images/s, MB read, MB stored and peak JS heap (`heapUsed`; typed-array bytes are in
- * `peakExternalMB`) and RSS.
+ * worker runs in the browser. Prints seconds, images/s, MB read, MB stored and peak JS heap (`heapUsed`;
+ * typed-array bytes are in `peakExternalMB`) and RSS.
  *
  * The files: 12 procedural surfaces, each file made unique by a tEXt chunk carrying its index, so every file has
  * its own SHA-256 (no duplicate short-cuts) and full decoding cost, without spending minutes encoding 2,331 PNGs.
- * `DL_BENCH_IMPORT_N` overrides the count.
+ * `DL_BENCH_IMPORT_N` overrides the count, `DL_BENCH_IMPORT_BATCH` the images per transaction (default 32, the
+ * app's). Both halves print where the time went per image (`perImageMs`, `browserPerImageMs`: the report's
+ * `profile`), and the machine's 1-minute load average before and after each half (`loadAverage1m`).
  *
  * Browser half (issue 16): the same files through the built app's import worker (`workers/import.worker.ts`,
  * which prepares items in its pool of decode workers) into real IndexedDB in Chromium, as the app's import
@@ -23,10 +25,41 @@ import { Rng } from '../src/core/rng.ts';
 import { renderSurface, SURFACE_FAMILIES } from '../src/core/sample-data/index.ts';
 import { deleteStore, openStore } from '../src/runtime/db/store.ts';
 import { encodePng } from '../src/runtime/decode.ts';
-import { ImportEngine, type ImportSource } from '../workers/import.engine.ts';
+import { ImportEngine, type ImportProfile, type ImportSource } from '../workers/import.engine.ts';
 import { browserSkipReason, evaluateSource, openApp, startWorker, withBuiltApp } from './_browser.ts';
 import type { Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 
+/**
+ * Where an import's time went, per image (ms): the prepare stages as the decoders measured them (summed over
+ * decoders that run in parallel, so they add up to more than the wall time per image when the pool has more
+ * than one), the way to a decoder (structured clone + queueing behind the items ahead of it there) and back,
+ * the IndexedDB transactions, and how long the engine itself waited for results
+ * in plan order and for the previous transaction. `wall` is the import's seconds per image.
+ */
+export function perImageMs(p: ImportProfile | undefined, seconds: number): Record<string, number> | null {
+  // A build from before the profile existed (a same-run reference against an older dist) has none.
+  if (!p) return null;
+  const n = Math.max(1, p.items);
+  return {
+    wall: (seconds * 1000) / n,
+    read: p.readMs / n,
+    decode: p.decodeMs / n,
+    mask: p.maskMs / n,
+    thumbnail: p.thumbnailMs / n,
+    thumbnailPng: p.thumbnailPngMs / n,
+    hash: p.hashMs / n,
+    toDecoder: p.toDecoderMs / n,
+    fromDecoder: p.fromDecoderMs / n,
+    write: p.writeMs / n,
+    engineWaitsForResults: p.resultWaitMs / n,
+    engineWaitsForWriter: p.writerWaitMs / n,
+  };
+}
+
+/** Images per transaction: the app's default, or `DL_BENCH_IMPORT_BATCH` to try another. */
+const BATCH = Number(process.env.DL_BENCH_IMPORT_BATCH ?? 32);
 const WIDTH = 632;
 const HEIGHT = 224;
 
@@ -78,7 +111,7 @@ function basePngs(): Uint8Array[] {
  * included, so every file is a valid PNG with its own SHA-256), imports them through the import worker and
  * returns the figures the page can see.
  */
-const PAGE_IMPORT = `async ({ b64, n, serial, label }) => {
+const PAGE_IMPORT = `async ({ b64, n, serial, label, batchSize }) => {
   const api = globalThis.__bench.import;
   const bases = b64.map((s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)));
   const table = new Uint32Array(256);
@@ -104,10 +137,11 @@ const PAGE_IMPORT = `async ({ b64, n, serial, label }) => {
   }
   const before = (await navigator.storage.estimate()).usage ?? 0;
   const t0 = performance.now();
-  const { report } = await api.importIntoNewDataset(label, { entries }, { batchSize: 32, serial });
+  const { report } = await api.importIntoNewDataset(label, { entries }, { batchSize, serial });
   const seconds = (performance.now() - t0) / 1000;
   const after = (await navigator.storage.estimate()).usage ?? 0;
   return {
+    profile: report.profile,
     images: n, added: report.added, rejected: report.rejected.length, stopped: report.stopped?.message ?? null,
     seconds, imagesPerSecond: report.added / seconds, inputMB: inputBytes / 1048576,
     storedMB: (after - before) / 1048576,
@@ -159,6 +193,7 @@ async function browserFigures(bases: Uint8Array[], n: number): Promise<Record<st
       n,
       serial: false,
       label: 'bench-import',
+      batchSize: BATCH,
     });
     const peak = await heap.stop();
     const ser = await evaluateSource<Record<string, number>>(page, PAGE_IMPORT, {
@@ -166,9 +201,14 @@ async function browserFigures(bases: Uint8Array[], n: number): Promise<Record<st
       n: serialN,
       serial: true,
       label: 'bench-import-serial',
+      batchSize: BATCH,
     });
     const MB = 1024 * 1024;
+    const parProfile = (par as unknown as { profile?: ImportProfile }).profile;
+    const serProfile = (ser as unknown as { profile?: ImportProfile }).profile;
     return {
+      browserPerImageMs: perImageMs(parProfile, par.seconds),
+      browserSerialPerImageMs: perImageMs(serProfile, ser.seconds),
       browserImagesPerSec: par.imagesPerSecond,
       browserSeconds: par.seconds,
       browserMBStored: par.storedMB,
@@ -206,8 +246,9 @@ export async function run(): Promise<Record<string, unknown>> {
     peakExternal = Math.max(peakExternal, m.external);
   };
   const timer = setInterval(sample, 50);
+  const loadBefore = loadavg();
   const t0 = performance.now();
-  const report = await engine.importFiles(dataset.id, { entries }, { batchSize: 32, onProgress: sample });
+  const report = await engine.importFiles(dataset.id, { entries }, { batchSize: BATCH, onProgress: sample });
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(timer);
   sample();
@@ -220,6 +261,7 @@ export async function run(): Promise<Record<string, unknown>> {
   }
   store.close();
   await deleteStore(name);
+  const loadAfterNode = loadavg();
   const MB = 1024 * 1024;
   let browser: Record<string, unknown>;
   try {
@@ -229,8 +271,12 @@ export async function run(): Promise<Record<string, unknown>> {
     browser = { browserError: { error: e instanceof Error ? e.message : String(e) } };
   }
   return {
+    // 1-minute load average before each half and after the run (this machine is shared: say how loaded it was).
+    loadAverage1m: { beforeNode: loadBefore[0], afterNode: loadAfterNode[0], afterBrowser: loadavg()[0] },
     images: n,
+    batchSize: BATCH,
     size: `${WIDTH}x${HEIGHT} RGB PNG`,
+    perImageMs: perImageMs(report.profile, seconds),
     added: report.added,
     rejected: report.rejected.length,
     seconds,
@@ -251,7 +297,43 @@ export async function run(): Promise<Record<string, unknown>> {
   };
 }
 
-// `npx tsx bench/import.ts` runs it alone.
+/**
+ * bench/README.md's import rows from saved `npm run bench import` outputs (the JSON `bench/run.ts` prints, or
+ * this topic's own), so the tables are written by code: `npx tsx bench/import.ts --table <label>=<json>…`. Two
+ * kinds of row: the figures (`kind` 'rate') and the browser's per-image breakdown (`kind` 'profile').
+ */
+export function importTableRows(
+  runs: { label: string; result: Record<string, unknown> }[],
+  kind: 'rate' | 'profile',
+): string[] {
+  const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '—');
+  return runs.map(({ label, result: raw }) => {
+    const r = ((raw.results as Record<string, unknown> | undefined)?.import ?? raw) as Record<
+      string,
+      unknown
+    >;
+    const load = r.loadAverage1m as Record<string, number> | undefined;
+    const loadText = load ? `${f(load.beforeNode)}–${f(Math.max(load.afterNode, load.afterBrowser))}` : '—';
+    if (kind === 'rate') {
+      const perSec = r.browserImagesPerSec;
+      const full = typeof perSec === 'number' ? `${f(2331 / perSec)} s` : '—';
+      return `| ${label} | ${loadText} | ${f(r.imagesPerSecond)} | ${f(perSec)} | ${full} | ${f(r.browserSerialImagesPerSec)} | ${f(r.browserParallelToSerial, 2)}× | ${f(r.browserMBStored)} | ${f(r.browserPeakHeapMB)} |`;
+    }
+    const p = (r.browserPerImageMs ?? {}) as Record<string, number>;
+    const q = (r.perImageMs ?? {}) as Record<string, number>;
+    return `| ${label} | ${f(p.wall, 2)} (${f(q.wall, 2)}) | ${f(p.read, 2)} | ${f(p.decode, 2)} (${f(q.decode, 2)}) | ${f(p.thumbnail, 2)} (${f(q.thumbnail, 2)}) | ${f(p.thumbnailPng, 2)} (${f(q.thumbnailPng, 2)}) | ${f(p.hash, 2)} | ${f(p.fromDecoder, 2)} | ${f(p.write, 2)} (${f(q.write, 2)}) | ${f(p.engineWaitsForResults, 2)} / ${f(p.engineWaitsForWriter, 2)} |`;
+  });
+}
+
+// `npx tsx bench/import.ts` runs it alone; `--table <label>=<json>…` prints the README rows of saved runs.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run(), null, 2));
+  if (process.argv[2] === '--table') {
+    const runs = process.argv.slice(3).map((a) => {
+      const [label, file] = a.includes('=') ? (a.split('=', 2) as [string, string]) : [a, a];
+      return { label, result: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> };
+    });
+    console.log(importTableRows(runs, 'rate').join('\n'));
+    console.log('');
+    console.log(importTableRows(runs, 'profile').join('\n'));
+  } else console.log(JSON.stringify(await run(), null, 2));
 }

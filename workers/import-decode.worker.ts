@@ -3,9 +3,9 @@
  * check, thumbnail, SHA-256) and hands the record back; the import worker orders and stores the records.
  */
 import * as Comlink from 'comlink';
-import type { DecodeWireApi } from './import.pool.ts';
-import { prepareItem } from './import.prepare.ts';
+import { oneAtATime, type DecodeWireApi } from './import.pool.ts';
 
-const api: DecodeWireApi = { prepare: prepareItem };
+// The import worker keeps several items queued here; they are prepared in turn.
+const api: DecodeWireApi = { prepare: oneAtATime() };
 
 Comlink.expose(api);

@@ -24,7 +24,9 @@
  * (`import.prepare.ts`) in the engine's pool — in the worker, `min(hardwareConcurrency, 4)` decode workers
  * (`import.pool.ts`); in tests, this thread — and the results are taken back in plan order and stored with their
  * masks in batches of `batchSize` (default 32), one IndexedDB transaction per batch, one batch written while the
- * pool prepares the next. The records are those of a serial import: same order, batches and duplicate checks.
+ * pool prepares up to the next batch ahead. The records are those of a serial import: same order, batches and
+ * duplicate checks. Progress carries `ImportProgressDetail` (the dataset and what is stored so far, also sent
+ * after each committed batch: the Data tab's grid follows it); the report's `profile` says where the time went.
  * Bad items are reported in `rejected` (file + reason) and the rest continue; duplicates (same SHA-256 in the
  * dataset) are reported, not stored twice; a full disk stops the import with `stopped` (StorageQuotaError) and
  * keeps every earlier batch. Cancelling keeps the batches stored before the cancel.
@@ -48,7 +50,7 @@ import { RecordNotFoundError } from '../src/runtime/db/errors.ts';
 import type { DefectLabStore, NewImage } from '../src/runtime/db/types.ts';
 import { JobRegistry, type Cancellable, type JobOptions } from './host.ts';
 import { inThreadPool, type PreparePool } from './import.pool.ts';
-import { bytesOf, type PrepareResult, type PrepareTask } from './import.prepare.ts';
+import { bytesOf, epochMs, type PrepareResult, type PrepareTask } from './import.prepare.ts';
 
 /** One input file. `data` is read only when the file is processed. */
 export interface ImportSource {
@@ -94,6 +96,74 @@ export interface ImportReport {
   message: string;
   /** Dataset name / description from a manifest, when it had them. */
   meta?: { name?: string; description?: string };
+  /** Where the time went (what `npm run bench import` prints per image). */
+  profile: ImportProfile;
+}
+
+/**
+ * Milliseconds summed over the items (or batches) of one import. The prepare stages run in the decoders, in
+ * parallel, so their sums can exceed the import's wall time; the three waits are the engine's own.
+ */
+export interface ImportProfile {
+  /** Items prepared (stored, duplicate or rejected). */
+  items: number;
+  /** Prepare stages inside a decoder (`import.prepare.ts`). */
+  readMs: number;
+  decodeMs: number;
+  maskMs: number;
+  thumbnailMs: number;
+  thumbnailPngMs: number;
+  hashMs: number;
+  /** From handing an item to a decoder until the decoder started it: the structured clone there, and the
+   * time it queued behind the decoder's other items (the engine keeps a batch ahead, so this one is large). */
+  toDecoderMs: number;
+  /** From the decoder finishing an item until the engine had its result: the structured clone back. */
+  fromDecoderMs: number;
+  /** The engine waiting for the next result in plan order (decoders are the bottleneck when this grows). */
+  resultWaitMs: number;
+  /** The engine waiting for the previous batch's transaction (IndexedDB is the bottleneck when this grows). */
+  writerWaitMs: number;
+  /** The transactions themselves (one per batch), from the call until it committed. */
+  writeMs: number;
+  batches: number;
+}
+
+/** `Progress.detail` of an import: which dataset it writes to (known once planned) and what is stored so far. */
+export interface ImportProgressDetail {
+  datasetId: string;
+  /** Images stored so far (batches committed). */
+  stored: number;
+}
+
+function emptyProfile(): ImportProfile {
+  return {
+    items: 0,
+    readMs: 0,
+    decodeMs: 0,
+    maskMs: 0,
+    thumbnailMs: 0,
+    thumbnailPngMs: 0,
+    hashMs: 0,
+    toDecoderMs: 0,
+    fromDecoderMs: 0,
+    resultWaitMs: 0,
+    writerWaitMs: 0,
+    writeMs: 0,
+    batches: 0,
+  };
+}
+
+function addTimings(p: ImportProfile, r: PrepareResult & { sentAt: number; receivedAt: number }): void {
+  const t = r.timings;
+  p.items++;
+  p.readMs += t.readMs;
+  p.decodeMs += t.decodeMs;
+  p.maskMs += t.maskMs;
+  p.thumbnailMs += t.thumbnailMs;
+  p.thumbnailPngMs += t.thumbnailPngMs;
+  p.hashMs += t.hashMs;
+  p.toDecoderMs += Math.max(0, t.startedAt - r.sentAt);
+  p.fromDecoderMs += Math.max(0, r.receivedAt - t.finishedAt);
 }
 
 export interface ImportApi extends Cancellable {
@@ -195,6 +265,7 @@ export class ImportEngine implements ImportApi {
       bytes: 0,
       seconds: 0,
       message: '',
+      profile: emptyProfile(),
     };
     try {
       // 1. Expand archives (guarded) and collect the entries.
@@ -238,31 +309,16 @@ export class ImportEngine implements ImportApi {
       );
 
       // 3. Prepare (decode, hash, thumbnail) in the pool, take the results back in plan order, and store them
-      // in batches; each batch is one transaction. One write runs while the pool prepares the next batch.
+      // in batches; each batch is one transaction. One write runs while the pool prepares what follows: up to a
+      // batch plus two items per decoder ahead of the writer, so the decoders never wait for a transaction (with
+      // only two items per decoder ahead, they sat idle for most of every write).
       const pool = opts.serial ? inThreadPool() : this.pool();
-      const window = opts.serial ? 1 : Math.max(2, pool.size * 2);
+      const ahead = opts.serial ? 1 : pool.size * 2 + batchSize;
       let pending: NewImage[] = [];
       let processed = 0;
       let writing: Promise<void> = Promise.resolve();
       let writeError: unknown = null;
-      const write = async (batch: NewImage[]) => {
-        try {
-          const r = await store.addImages(datasetId, batch);
-          report.added += r.added.length;
-          report.addedIds.push(...r.added.map((x) => x.id));
-          report.duplicates.push(...r.duplicates);
-        } catch (e) {
-          writeError ??= e;
-        }
-      };
-      const flush = async () => {
-        // At most one write in flight: wait for the previous batch, then start this one without waiting.
-        await writing;
-        if (writeError !== null || pending.length === 0) return;
-        const batch = pending;
-        pending = [];
-        writing = write(batch);
-      };
+      const profile = report.profile;
       const progress = () =>
         opts.onProgress?.({
           stage: 'import',
@@ -272,7 +328,34 @@ export class ImportEngine implements ImportApi {
           bytes: report.bytes,
           etaSeconds: etaSeconds(t0, performance.now(), report.bytes, totalBytes),
           message: `${processed} / ${plan.items.length} images`,
+          detail: { datasetId, stored: report.added } satisfies ImportProgressDetail,
         });
+      const write = async (batch: NewImage[]) => {
+        const tw = performance.now();
+        try {
+          const r = await store.addImages(datasetId, batch);
+          report.added += r.added.length;
+          report.addedIds.push(...r.added.map((x) => x.id));
+          report.duplicates.push(...r.duplicates);
+          // A batch landed: the Data tab's grid refreshes its listing from this (throttled there).
+          progress();
+        } catch (e) {
+          writeError ??= e;
+        } finally {
+          profile.writeMs += performance.now() - tw;
+          profile.batches++;
+        }
+      };
+      const flush = async () => {
+        // At most one write in flight: wait for the previous batch, then start this one without waiting.
+        const tw = performance.now();
+        await writing;
+        profile.writerWaitMs += performance.now() - tw;
+        if (writeError !== null || pending.length === 0) return;
+        const batch = pending;
+        pending = [];
+        writing = write(batch);
+      };
       progress();
       const thumbSize = opts.thumbnailSize ?? 128;
       const task = (item: PlannedItem): PrepareTask => {
@@ -280,14 +363,21 @@ export class ImportEngine implements ImportApi {
         if (item.maskFile) t.mask = byPath.get(item.maskFile)!.data;
         return t;
       };
-      const inFlight: Promise<PrepareResult>[] = [];
+      const inFlight: Promise<PrepareResult & { sentAt: number; receivedAt: number }>[] = [];
+      const dispatch = (item: PlannedItem) => {
+        const sentAt = epochMs();
+        return pool.prepare(task(item)).then((r) => ({ ...r, sentAt, receivedAt: epochMs() }));
+      };
       let next = 0;
       for (;;) {
-        while (!job.signal.aborted && next < plan.items.length && inFlight.length < window)
-          inFlight.push(pool.prepare(task(plan.items[next++])));
+        while (!job.signal.aborted && next < plan.items.length && inFlight.length < ahead)
+          inFlight.push(dispatch(plan.items[next++]));
         const head = inFlight.shift();
         if (!head || job.signal.aborted) break;
+        const tr = performance.now();
         const r = await head;
+        profile.resultWaitMs += performance.now() - tr;
+        addTimings(profile, r);
         processed++;
         report.bytes += r.bytes;
         if (r.ok) pending.push(r.image);

@@ -22,9 +22,23 @@ export interface DecodeWireApi {
   prepare(task: PrepareTask): Promise<PrepareResult>;
 }
 
+/**
+ * `prepareItem`, one item at a time: a call waits for the previous one to finish. Items otherwise interleave at
+ * every await (the native inflate, the digest), so several decoded images would be held at once and each
+ * stage's time would include the others' work.
+ */
+export function oneAtATime(): (task: PrepareTask) => Promise<PrepareResult> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const r = last.then(() => prepareItem(task));
+    last = r.catch(() => undefined);
+    return r;
+  };
+}
+
 /** Prepares in the calling thread (Node, tests, browsers without nested workers). */
 export function inThreadPool(): PreparePool {
-  return { size: 1, prepare: prepareItem, close: () => undefined };
+  return { size: 1, prepare: oneAtATime(), close: () => undefined };
 }
 
 /** Decode workers a browser gets: `min(hardwareConcurrency, 4)`; decoding is CPU-bound, more would only queue. */
@@ -104,13 +118,19 @@ export function workerPool(size: number, create: () => Worker): PreparePool {
 }
 
 /**
- * Bytes in a view of a larger buffer would clone the whole buffer: send a copy of just the view. Blobs and
- * whole-buffer arrays are cloned as they are (a Blob crosses as a reference, not its bytes).
+ * Bytes in a view of a larger buffer (a zip entry) would clone the whole buffer: send a copy of just the view,
+ * transferred, so it crosses without a second copy. Blobs cross as references; whole-buffer arrays are cloned
+ * (transferring them would leave the caller's fallback, which prepares the same task in-thread, nothing to read).
  */
 function transferable(task: PrepareTask): PrepareTask {
-  const own = (d: Uint8Array | Blob) =>
-    d instanceof Uint8Array && (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) ? d.slice() : d;
+  const moved: ArrayBuffer[] = [];
+  const own = (d: Uint8Array | Blob) => {
+    if (!(d instanceof Uint8Array) || (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength)) return d;
+    const copy = d.slice();
+    moved.push(copy.buffer);
+    return copy;
+  };
   const out: PrepareTask = { ...task, image: own(task.image) };
   if (task.mask) out.mask = own(task.mask);
-  return out;
+  return moved.length ? Comlink.transfer(out, moved) : out;
 }

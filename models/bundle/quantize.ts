@@ -14,7 +14,8 @@
  * - `dequantizeInt8`: an int8 QLinear model (the ONNX zoo's MobileNetV2-12-int8) → float: every QLinear op
  *   becomes its float op on dequantized weights, followed by a `Clip` to the range its uint8/int8 output could
  *   represent — the quantized model saturates there (a zero point of 0 with uint8 *is* its ReLU), so dropping
- *   the Clip would change the network, not just its rounding.
+ *   the Clip would change the network, not just its rounding. The rewrite is the app's float path
+ *   (`src/runtime/dequantize.ts`), given this tool's lazy tensors.
  *
  * Weights are produced lazily (one tensor at a time, when the writer reaches them).
  */
@@ -31,7 +32,6 @@ import {
   intValues,
   mkNode,
   num,
-  onnx,
   opsetOf,
   pruneInitializers,
   type LoadedModel,
@@ -40,6 +40,14 @@ import {
   type TensorProtoT,
 } from './onnx.ts';
 import { BundleError } from './errors.ts';
+import {
+  FloatPathError,
+  QUANTIZED_OP_TYPES,
+  REWRITTEN_OP_TYPES,
+  dequantizeModel,
+  type FloatPathReport,
+  type RewriteTensors,
+} from '../../src/runtime/dequantize.ts';
 
 /** Ops that mean a graph is quantized already (weights or activations). */
 export const QUANTIZED_OPS = new Set([
@@ -325,219 +333,71 @@ export function quantizeInt8(lm: LoadedModel): QuantReport {
   return report;
 }
 
-/** The representable float range of a quantized tensor: `[(qmin − zp)·s, (qmax − zp)·s]`. */
-function qRange(lm: LoadedModel, scale: string, zp: string | undefined): [number, number] {
-  const s = initOf(lm, scale);
-  const z = zp ? initOf(lm, zp) : null;
-  if (!s)
-    throw new UnsupportedOpError(
-      lm.file,
-      `the scale ${scale} is not a constant`,
-      'dequantize only graphs with constant quantization parameters (static QLinear / QDQ models)',
-    );
-  const sv = floatValues(s.t, s.d)[0];
-  const zt = z ? num(z.t.dataType) : T.UINT8;
-  const zv = z ? intValues(z.t, z.d)[0] : 0;
-  const [qmin, qmax] = zt === T.INT8 ? [-128, 127] : [0, 255];
-  return [(qmin - zv) * sv, (qmax - zv) * sv];
-}
-
-/** Float values of a quantized constant: `(q − zp) · scale`, per-channel along `axis` when the scale is a vector. */
-function dequantConst(
-  lm: LoadedModel,
-  q: string,
-  scale: string,
-  zp: string | undefined,
-  axis = 0,
-): { dims: number[]; values: () => Float32Array } {
-  const qi = initOf(lm, q)!;
-  const si = initOf(lm, scale)!;
-  const zi = zp ? initOf(lm, zp) : null;
-  const dims = dimsOf(qi.t);
-  return {
-    dims,
-    values: () => {
-      const qv = intValues(qi.t, qi.d);
-      const sv = floatValues(si.t, si.d);
-      const zv = zi ? intValues(zi.t, zi.d) : [0];
-      const inner = sv.length > 1 ? elementCount(dims.slice(axis + 1)) : qv.length;
-      const out = new Float32Array(qv.length);
-      for (let i = 0; i < qv.length; i++) {
-        const c = sv.length > 1 ? Math.floor(i / inner) % sv.length : 0;
-        out[i] = (qv[i] - (zv[zv.length > 1 ? c : 0] ?? 0)) * sv[c];
-      }
-      return out;
-    },
-  };
-}
-
-const HANDLED = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'QLinearConv',
-  'QLinearMatMul',
-  'QLinearAdd',
-  'QLinearMul',
-  'QLinearGlobalAveragePool',
-]);
-
-/** An int8 QLinear/QDQ graph → float32 (see the header). Returns counts of rewritten ops. */
+/**
+ * An int8 QLinear/QDQ graph → float32 (see the header), by the app's own float-path rewrite
+ * (`src/runtime/dequantize.ts`): one op rewrite for the app and the bundle tool. The bundle's tensors are given
+ * to it lazily — weights read from their bytes or external-data range when the rewrite needs them, float weights
+ * produced when the writer reaches them — so memory still follows the largest tensor. Returns counts of
+ * rewritten ops.
+ */
 export function dequantizeInt8(lm: LoadedModel): QuantReport {
   const g = lm.model.graph!;
-  const report: QuantReport = { quantized: {}, skipped: {} };
   const unknown = (g.node ?? [])
     .map((n) => n.opType ?? '')
-    .filter((op) => QUANTIZED_OPS.has(op) && !HANDLED.has(op));
+    .filter((op) => (QUANTIZED_OPS.has(op) || QUANTIZED_OP_TYPES.has(op)) && !REWRITTEN_OP_TYPES.has(op));
   if (unknown.length)
     throw new UnsupportedOpError(
       lm.file,
-      `dequantizing cannot handle ${[...new Set(unknown)].join(', ')} (it rewrites ${[...HANDLED].join(', ')})`,
+      `dequantizing cannot handle ${[...new Set(unknown)].join(', ')} (it rewrites ${[...REWRITTEN_OP_TYPES].join(', ')})`,
       'dequantize this model with onnxruntime tools in Python, or use the float export instead',
     );
-  /** Quantized value → its float twin. */
-  const shadow = new Map<string, string>();
-  const opset = opsetOf(lm.model);
-  const out: NodeProtoT[] = [];
-  let counter = 0;
-  const floatConst = (name: string, dims: number[], values: () => Float32Array) =>
-    addInit(lm, name, T.FLOAT, dims, {
-      kind: 'lazy',
-      length: elementCount(dims) * 4,
-      produce: () => new Uint8Array(values().buffer),
-    });
-  const scalar = (v: number) => floatConst(`dq_const_${counter++}`, [], () => Float32Array.of(v));
-  const clip = (x: string, scale: string, zp: string | undefined, y: string) => {
-    const [lo, hi] = qRange(lm, scale, zp);
-    if (opset >= 11) out.push(mkNode('Clip', [x, scalar(lo), scalar(hi)], [y]));
-    else
-      out.push(
-        mkNode(
-          'Clip',
-          [x],
-          [y],
-          [
-            onnx.AttributeProto.create({ name: 'min', type: 1, f: lo }),
-            onnx.AttributeProto.create({ name: 'max', type: 1, f: hi }),
-          ],
-        ),
-      );
-  };
-  /** The float form of a quantized input: its shadow, or a dequantized constant. */
-  const fl = (q: string, scale: string, zp: string | undefined, axis = 0): string => {
-    const s = shadow.get(q);
-    if (s) return s;
-    if (!initOf(lm, q))
-      throw new UnsupportedOpError(
-        lm.file,
-        `${q} is quantized but neither a constant nor produced by a quantized op`,
-        'dequantize only static QLinear / QDQ models',
-      );
-    const c = dequantConst(lm, q, scale, zp, axis);
-    const name = `${q}__float`;
-    if (!initOf(lm, name)) floatConst(name, c.dims, c.values);
-    return name;
-  };
-  for (const n of g.node ?? []) {
-    const op = n.opType ?? '';
-    const i = n.input ?? [];
-    const y = n.output?.[0] ?? '';
-    const yf = `${y}__float`;
-    switch (op) {
-      case 'QuantizeLinear':
-        clip(shadow.get(i[0]) ?? i[0], i[1], i[2], yf);
-        shadow.set(y, yf);
-        break;
-      case 'DequantizeLinear': {
-        const axis = attrInt(n, 'axis', 1);
-        if (shadow.has(i[0])) out.push(mkNode('Identity', [shadow.get(i[0])!], [y]));
-        else {
-          const c = dequantConst(lm, i[0], i[1], i[2], axis);
-          floatConst(y, c.dims, c.values);
-        }
-        break;
-      }
-      case 'QLinearConv': {
-        const x = fl(i[0], i[1], i[2]);
-        const w = fl(i[3], i[4], i[5], 0);
-        const ins = [x, w];
-        if (i[8]) {
-          // int32 bias with scale x_scale · w_scale (per output channel).
-          const b = initOf(lm, i[8])!;
-          const xs = initOf(lm, i[1])!;
-          const ws = initOf(lm, i[4])!;
-          const dims = dimsOf(b.t);
-          ins.push(
-            floatConst(`${i[8]}__float`, dims, () => {
-              const bv = intValues(b.t, b.d);
-              const x0 = floatValues(xs.t, xs.d)[0];
-              const wv = floatValues(ws.t, ws.d);
-              return Float32Array.from(bv, (v, c) => v * x0 * wv[wv.length > 1 ? c : 0]);
-            }),
-          );
-        }
-        const tmp = `${y}__conv`;
-        const conv = mkNode('Conv', ins, [tmp]);
-        conv.attribute = n.attribute ?? [];
-        out.push(conv);
-        clip(tmp, i[6], i[7], yf);
-        shadow.set(y, yf);
-        break;
-      }
-      case 'QLinearMatMul': {
-        const a = fl(i[0], i[1], i[2]);
-        const b = fl(i[3], i[4], i[5], 1);
-        out.push(mkNode('MatMul', [a, b], [`${y}__mm`]));
-        clip(`${y}__mm`, i[6], i[7], yf);
-        shadow.set(y, yf);
-        break;
-      }
-      case 'QLinearAdd':
-      case 'QLinearMul': {
-        const a = fl(i[0], i[1], i[2]);
-        const b = fl(i[3], i[4], i[5]);
-        out.push(mkNode(op === 'QLinearAdd' ? 'Add' : 'Mul', [a, b], [`${y}__op`]));
-        clip(`${y}__op`, i[6], i[7], yf);
-        shadow.set(y, yf);
-        break;
-      }
-      case 'QLinearGlobalAveragePool': {
-        if (attrInt(n, 'channels_last', 0))
-          throw new UnsupportedOpError(
-            lm.file,
-            'QLinearGlobalAveragePool with channels_last=1',
-            'export the model NCHW',
-          );
-        out.push(mkNode('GlobalAveragePool', [fl(i[0], i[1], i[2])], [`${y}__pool`]));
-        clip(`${y}__pool`, i[3], i[4], yf);
-        shadow.set(y, yf);
-        break;
-      }
-      default: {
-        // A float op on quantized values (Reshape of a uint8 tensor): it runs on the float twins instead.
-        const mapped = i.map((v) => shadow.get(v) ?? v);
-        if (mapped.some((v, k) => v !== i[k])) {
-          n.input = mapped;
-          n.output = (n.output ?? []).map((o) => {
-            shadow.set(o, `${o}__float`);
-            return `${o}__float`;
-          });
-        }
-        out.push(n);
-        continue;
-      }
+  // The float weights are produced when the writer reaches them, after `finish` pruned the int8 codes from the
+  // graph: every constant the rewrite looked at is kept here, with where its bytes are.
+  const seen = new Map<string, { t: TensorProtoT; d: TensorData }>();
+  const constant = (name: string) => {
+    let i = seen.get(name);
+    if (!i) {
+      const found = initOf(lm, name);
+      if (!found) throw new Error(`${name} is not an initializer of ${lm.file}`);
+      seen.set(name, (i = found));
     }
-    bump(report.quantized, op);
+    return i;
+  };
+  const tensors: RewriteTensors = {
+    info(name) {
+      const i = seen.get(name) ?? initOf(lm, name);
+      if (!i) return null;
+      seen.set(name, i);
+      return { dataType: num(i.t.dataType), dims: dimsOf(i.t) };
+    },
+    ints: (name) => {
+      const i = constant(name);
+      return intValues(i.t, i.d);
+    },
+    floats: (name) => {
+      const i = constant(name);
+      return floatValues(i.t, i.d);
+    },
+    addFloat(name, dims, values) {
+      addInit(lm, name, T.FLOAT, dims, {
+        kind: 'lazy',
+        length: elementCount(dims) * 4,
+        produce: () => {
+          const v = values();
+          return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+        },
+      });
+    },
+    finish: () => pruneInitializers(lm),
+  };
+  let r: FloatPathReport;
+  try {
+    // A short name: it prefixes the constants the rewrite adds (a path there would make bundles differ by where
+    // they were prepared); errors are reworded with the file below.
+    r = dequantizeModel(lm.model, 'dq', { tensors });
+  } catch (e) {
+    if (e instanceof FloatPathError) throw new UnsupportedOpError(lm.file, e.problem, e.fix);
+    throw e;
   }
-  // A graph output that was quantized is now its float twin.
-  for (const o of g.output ?? []) {
-    const s = shadow.get(o.name ?? '');
-    if (s) {
-      out.push(mkNode('Identity', [s], [o.name ?? '']));
-      o.type!.tensorType!.elemType = T.FLOAT;
-    }
-  }
-  g.node = out;
-  g.valueInfo = [];
-  pruneInitializers(lm);
-  return report;
+  return { quantized: { ...r.rewritten }, skipped: {} };
 }

@@ -24,9 +24,10 @@
  * `toFloat16` then stores every float tensor as fp16 with float32 graph inputs/outputs (Casts at the edge), for
  * WebGPU adapters with `shader-f16` (`chooseFloatPrecision`: never on WASM, never without the feature).
  *
- * The bundle tool (`models/bundle/quantize.ts`) has its own streaming dequantizer for writing fp32 bundles to
- * disk; this one works on a graph already in memory (a backbone of a few MB) and lives here because product code
- * may not import `models/`.
+ * One rewrite serves both users: the app rewrites a graph already in memory (a backbone of a few MB: the default
+ * `RewriteTensors`), and the bundle tool (`models/bundle/quantize.ts`, which may import `src/` where product code
+ * may not import `models/`) passes its own `RewriteTensors`, which reads weights from external data and makes
+ * the float ones lazily, one tensor at a time, when it writes the bundle.
  */
 import onnxProto from 'onnx-proto';
 import { DefectLabError } from '../core/errors.ts';
@@ -71,13 +72,79 @@ export const QUANTIZED_OP_TYPES: ReadonlySet<string> = new Set([
   'DynamicQuantizeLinear',
 ]);
 
-const REWRITTEN = new Set([...QUANTIZED_OP_TYPES].filter((op) => !/Integer|Dynamic/.test(op)));
+/** The quantized ops the rewrite turns into float ones (the dynamic ones it refuses). */
+export const REWRITTEN_OP_TYPES: ReadonlySet<string> = new Set(
+  [...QUANTIZED_OP_TYPES].filter((op) => !/Integer|Dynamic/.test(op)),
+);
+const REWRITTEN = REWRITTEN_OP_TYPES;
 
 /** A graph the float path cannot rewrite (dynamic quantization, quantization parameters computed at run time). */
 export class FloatPathError extends DefectLabError {
+  /** The problem without the model's name (callers with their own error class reword it). */
+  readonly problem: string;
   constructor(name: string, problem: string, fix: string) {
     super('FloatPathError', `${name}: ${problem}`, fix);
+    this.problem = problem;
   }
+}
+
+/**
+ * Where the rewrite reads constants and puts the float ones it makes (element types are ONNX `TensorProto`
+ * codes: 1 float, 2 uint8, 3 int8, 6 int32).
+ */
+export interface RewriteTensors {
+  /** Element type and dims of the constant initializer `name`; null when `name` is not a constant. */
+  info(name: string): { dataType: number; dims: number[] } | null;
+  /** Values of an integer constant (int8, uint8, int32). */
+  ints(name: string): ArrayLike<number>;
+  /** Values of a float constant. */
+  floats(name: string): Float32Array;
+  /** Adds a float32 initializer; `values` may run now or later (the bundle tool runs it when writing). */
+  addFloat(name: string, dims: number[], values: () => Float32Array): void;
+  /** Called once the nodes are rewritten: drop the initializers no node reads any more. */
+  finish(): void;
+}
+
+/** The rewrite's tensors for a decoded model whose initializers hold their bytes (what the app loads). */
+function memoryTensors(model: ModelProtoT, name: string): RewriteTensors {
+  const g = model.graph!;
+  const inits = new Map<string, TensorProtoT>((g.initializer ?? []).map((t) => [t.name ?? '', t]));
+  for (const t of inits.values())
+    if (t.externalData?.length && numOf(t.dataType) !== FLOAT)
+      throw new FloatPathError(
+        name,
+        `the quantized initializer ${t.name} lives in external data`,
+        'run this model as it is (float path off), or prepare a float bundle with npm run models -- prepare',
+      );
+  const added: TensorProtoT[] = [];
+  const get = (v: string) => {
+    const t = inits.get(v);
+    if (!t) throw new Error(`${v} is not an initializer`);
+    return t;
+  };
+  return {
+    info: (v) => {
+      const t = inits.get(v);
+      return t ? { dataType: numOf(t.dataType), dims: dimsOf(t) } : null;
+    },
+    ints: (v) => intValues(get(v)),
+    floats: (v) => floatValues(get(v)),
+    addFloat(tname, dims, values) {
+      const f = values();
+      const t = onnx.TensorProto.create({
+        name: tname,
+        dataType: FLOAT,
+        dims,
+        rawData: new Uint8Array(f.buffer, f.byteOffset, f.byteLength),
+      });
+      inits.set(tname, t);
+      added.push(t);
+    },
+    finish() {
+      g.initializer = [...(g.initializer ?? []), ...added];
+      pruneUnused(model);
+    },
+  };
 }
 
 /** Whether the op list (`inspectOnnx(...).ops` or the graph's) has any quantized op. */
@@ -155,7 +222,7 @@ function opsetOf(model: ModelProtoT): number {
 export function dequantizeModel(
   model: ModelProtoT,
   name = 'model',
-  o: { rounding?: FloatRounding } = {},
+  o: { rounding?: FloatRounding; tensors?: RewriteTensors } = {},
 ): FloatPathReport {
   const rounding = o.rounding ?? 'none';
   const report: FloatPathReport = {
@@ -176,16 +243,9 @@ export function dequantizeModel(
       `the float path cannot rewrite ${refused.join(', ')} (dynamic quantization); it rewrites ${[...REWRITTEN].join(', ')}`,
       'run this model as it is (float path off), or pick its float export',
     );
-  const inits = new Map<string, TensorProtoT>((g.initializer ?? []).map((t) => [t.name ?? '', t]));
-  for (const t of inits.values())
-    if (t.externalData?.length && numOf(t.dataType) !== FLOAT)
-      throw new FloatPathError(
-        name,
-        `the quantized initializer ${t.name} lives in external data`,
-        'run this model as it is (float path off), or prepare a float bundle with npm run models -- prepare',
-      );
-  const constOf = (v: string, what: string): TensorProtoT => {
-    const t = inits.get(v);
+  const tensors = o.tensors ?? memoryTensors(model, name);
+  const constOf = (v: string, what: string): { dataType: number; dims: number[] } => {
+    const t = tensors.info(v);
     if (!t)
       throw new FloatPathError(
         name,
@@ -194,46 +254,46 @@ export function dequantizeModel(
       );
     return t;
   };
-  const scalarF = (v: string) => floatValues(constOf(v, 'the scale'))[0];
+  const scalarF = (v: string) => {
+    constOf(v, 'the scale');
+    return tensors.floats(v)[0];
+  };
   const qRange = (scale: string, zp: string | undefined): [number, number] => {
     const s = scalarF(scale);
     const z = zp ? constOf(zp, 'the zero point') : undefined;
-    const zv = z ? (intValues(z)[0] ?? 0) : 0;
-    const [lo, hi] = z && numOf(z.dataType) === INT8 ? [-128, 127] : [0, 255];
+    const zv = z && zp ? (tensors.ints(zp)[0] ?? 0) : 0;
+    const [lo, hi] = z && z.dataType === INT8 ? [-128, 127] : [0, 255];
     return [(lo - zv) * s, (hi - zv) * s];
   };
-  const added: TensorProtoT[] = [];
-  const floatInit = (tname: string, dims: number[], values: Float32Array): string => {
-    const t = onnx.TensorProto.create({
-      name: tname,
-      dataType: FLOAT,
-      dims,
-      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-    });
-    inits.set(tname, t);
-    added.push(t);
+  const madeFloat = new Set<string>();
+  const floatInit = (tname: string, dims: number[], values: () => Float32Array): string => {
+    tensors.addFloat(tname, dims, values);
+    madeFloat.add(tname);
     return tname;
   };
   let counter = 0;
   const scalar = (v: number) =>
-    floatInit(`${name}__fp_const_${counter++}`.replace(/\W/g, '_'), [], Float32Array.of(v));
+    floatInit(`${name}__fp_const_${counter++}`.replace(/\W/g, '_'), [], () => Float32Array.of(v));
   /** `(q − zp) · scale` of a constant, per channel along `axis` when the scale is a vector. */
   const dequantConst = (q: string, scale: string, zp: string | undefined, axis: number): string => {
     const out = `${q}__float`;
-    if (inits.has(out)) return out;
-    const qt = constOf(q, 'the quantized input');
-    const dims = dimsOf(qt);
-    const qv = intValues(qt);
-    const sv = floatValues(constOf(scale, 'the scale'));
-    const zv = zp ? intValues(constOf(zp, 'the zero point')) : [0];
-    const ax = axis < 0 ? axis + dims.length : axis;
-    const inner = sv.length > 1 ? count(dims.slice(ax + 1)) : qv.length;
-    const values = new Float32Array(qv.length);
-    for (let i = 0; i < qv.length; i++) {
-      const c = sv.length > 1 ? Math.floor(i / inner) % sv.length : 0;
-      values[i] = (qv[i] - (zv[zv.length > 1 ? c : 0] ?? 0)) * sv[c];
-    }
-    return floatInit(out, dims, values);
+    if (madeFloat.has(out)) return out;
+    const dims = constOf(q, 'the quantized input').dims;
+    constOf(scale, 'the scale');
+    if (zp) constOf(zp, 'the zero point');
+    return floatInit(out, dims, () => {
+      const qv = tensors.ints(q);
+      const sv = tensors.floats(scale);
+      const zv = zp ? tensors.ints(zp) : [0];
+      const ax = axis < 0 ? axis + dims.length : axis;
+      const inner = sv.length > 1 ? count(dims.slice(ax + 1)) : qv.length;
+      const values = new Float32Array(qv.length);
+      for (let i = 0; i < qv.length; i++) {
+        const c = sv.length > 1 ? Math.floor(i / inner) % sv.length : 0;
+        values[i] = (qv[i] - (zv[zv.length > 1 ? c : 0] ?? 0)) * sv[c];
+      }
+      return values;
+    });
   };
   const opset = opsetOf(model);
   const out: NodeProtoT[] = [];
@@ -303,16 +363,17 @@ export function dequantizeModel(
       case 'QLinearConv': {
         const ins = [fl(i[0], i[1], i[2]), fl(i[3], i[4], i[5], 0)];
         if (i[8]) {
-          const bt = constOf(i[8], 'the bias');
-          const bv = intValues(bt);
+          // An int32 bias on the scale x_scale · w_scale (per output channel).
+          const bias = i[8];
+          const dims = constOf(bias, 'the bias').dims;
           const x0 = scalarF(i[1]);
-          const ws = floatValues(constOf(i[4], 'the weight scale'));
+          constOf(i[4], 'the weight scale');
+          const wScale = i[4];
           ins.push(
-            floatInit(
-              `${i[8]}__float`,
-              dimsOf(bt),
-              Float32Array.from(bv, (v, c) => v * x0 * ws[ws.length > 1 ? c : 0]),
-            ),
+            floatInit(`${bias}__float`, dims, () => {
+              const ws = tensors.floats(wScale);
+              return Float32Array.from(tensors.ints(bias), (v, c) => v * x0 * ws[ws.length > 1 ? c : 0]);
+            }),
           );
         }
         floatOp('Conv', ins, y, i[6], i[7], keepAttrs(n));
@@ -386,8 +447,7 @@ export function dequantizeModel(
   g.node = out;
   // Stored shapes/types of quantized intermediates are stale; onnxruntime infers them again.
   g.valueInfo = [];
-  g.initializer = [...(g.initializer ?? []), ...added];
-  pruneUnused(model);
+  tensors.finish();
   report.floatOf = Object.fromEntries(shadow);
   return report;
 }

@@ -27,6 +27,7 @@ import { parseManifestText, type ModelManifest } from '../../src/runtime/models/
 import { sha256Hex } from '../../src/runtime/models/sha256.ts';
 import { MemoryFileStore } from '../../src/runtime/models/store.ts';
 import { ImportEngine, type ImportReport } from '../../workers/import.engine.ts';
+import { decodePngFast } from '../../workers/import.png.ts';
 import { buildServer } from '../../server/app.ts';
 import { diffusionHandler, localModels, nodeDiffusionEngine } from '../../server/diffusion.ts';
 import { halfRecords } from '../unit/db-integrity.ts';
@@ -218,6 +219,23 @@ async function runImage(c: FuzzCase<{ name: string; bytes: Uint8Array }>): Promi
     const { width, height, channels, data } = got.raster;
     if (data.length !== width * height * channels || width < 1 || height < 1)
       return { kind: 'crash', detail: `decoded ${width}×${height}×${channels} with ${data.length} samples` };
+  }
+  // The import's PNG fast path never throws, and where it answers for a file decodeImage takes, it answers the
+  // same raster (it may take a file whose broken ancillary chunk fast-png refuses: its pixels are intact).
+  let fast: Awaited<ReturnType<typeof decodePngFast>>;
+  try {
+    fast = await decodePngFast(c.input.bytes);
+  } catch (e) {
+    return { kind: 'crash', detail: `decodePngFast threw ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (fast && got.raster) {
+    const r = got.raster;
+    const same =
+      fast.width === r.width &&
+      fast.height === r.height &&
+      fast.channels === r.channels &&
+      Buffer.from(fast.data).equals(Buffer.from(r.data));
+    if (!same) return { kind: 'crash', detail: 'decodePngFast and decodeImage decoded different rasters' };
   }
   return o;
 }

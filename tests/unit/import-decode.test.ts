@@ -270,3 +270,49 @@ describe('thumbnails and PNG encoding', () => {
     expect(Array.from(makeThumbnail(exact, 2).data)).toEqual([100, 40, 0, 1]);
   });
 });
+
+describe('thumbnails against a plain box filter', () => {
+  /** The box filter written the obvious way: every output pixel averages its source box, Math.round. */
+  function reference(
+    r: { width: number; height: number; channels: number; data: ArrayLike<number> },
+    max: number,
+  ) {
+    const { width: W, height: H, channels: C } = r;
+    const s = Math.min(1, max / Math.max(W, H));
+    const w = Math.max(1, Math.round(W * s));
+    const h = Math.max(1, Math.round(H * s));
+    const out: number[] = [];
+    for (let y = 0; y < h; y++) {
+      const y0 = Math.floor((y * H) / h);
+      const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * H) / h));
+      for (let x = 0; x < w; x++) {
+        const x0 = Math.floor((x * W) / w);
+        const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * W) / w));
+        for (let k = 0; k < C; k++) {
+          let sum = 0;
+          for (let yy = y0; yy < y1; yy++)
+            for (let xx = x0; xx < x1; xx++) sum += r.data[(yy * W + xx) * C + k];
+          out.push(Math.round(sum / ((x1 - x0) * (y1 - y0))));
+        }
+      }
+    }
+    return { w, h, out };
+  }
+
+  it('equals it for gray, RGB and RGBA at several sizes', () => {
+    const rng = new Rng('thumb-ref');
+    for (const [W, H, C, max] of [
+      [632, 224, 3, 128],
+      [200, 256, 1, 128],
+      [97, 301, 4, 64],
+      [1000, 7, 3, 5],
+    ] as const) {
+      const r = createRaster(W, H, C);
+      for (let i = 0; i < r.data.length; i++) r.data[i] = rng.int(0, 256);
+      const t = makeThumbnail(r, max);
+      const ref = reference(r, max);
+      expect([t.width, t.height, t.channels]).toEqual([ref.w, ref.h, C]);
+      expect(Array.from(t.data)).toEqual(ref.out);
+    }
+  });
+});

@@ -11,7 +11,12 @@ import { createRaster } from '../../src/core/image.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { planImport } from '../../src/core/import/plan.ts';
 import { unzipArchive } from '../../src/core/import/zip.ts';
-import { ImportEngine, type ImportReport, type ImportSource } from '../../workers/import.engine.ts';
+import {
+  ImportEngine,
+  type ImportProgressDetail,
+  type ImportReport,
+  type ImportSource,
+} from '../../workers/import.engine.ts';
 import { halfRecords } from './db-integrity.ts';
 
 const MAGNETIC = join(import.meta.dirname, '../../../shared/data/magnetic-tile-compact');
@@ -526,6 +531,41 @@ describe('engine: batches, progress, cancel, quota', () => {
     expect(seen.at(-1)!.bytes).toBe(entries.reduce((s, e) => s + e.data.length, 0));
     expect(seen.some((s) => s.eta !== undefined && s.eta > 0)).toBe(true);
     expect((await store.countImages(datasetId)).total).toBe(10);
+  });
+
+  it('progress names the dataset and, after each committed batch, the images stored so far (the live grid)', async () => {
+    const { store, engine } = await setup();
+    const entries = Array.from({ length: 10 }, (_, i) => ({ path: `g${i}.png`, data: png(700 + i) }));
+    const seen: { done: number; detail: ImportProgressDetail; inStore: Promise<number> }[] = [];
+    const { dataset, report } = await engine.importIntoNewDataset(
+      'Live',
+      { entries },
+      {
+        batchSize: 4,
+        onProgress: (p) => {
+          const detail = p.detail as ImportProgressDetail;
+          seen.push({
+            done: p.done,
+            detail,
+            inStore: store.countImages(detail.datasetId).then((c) => c.total),
+          });
+        },
+      },
+    );
+    expect(report.added).toBe(10);
+    // The new dataset is named from the first message on, before anything is stored.
+    expect(seen[0].detail).toEqual({ datasetId: dataset.id, stored: 0 });
+    expect(seen.every((s) => s.detail.datasetId === dataset.id)).toBe(true);
+    const stored = seen.map((s) => s.detail.stored);
+    expect([...new Set(stored)]).toEqual([0, 4, 8, 10]);
+    // Batches are reported as they commit, while later items are still being prepared.
+    expect(seen.find((s) => s.detail.stored === 4)!.done).toBeLessThan(10);
+    // A count is never ahead of the store.
+    for (const s of seen) expect(await s.inStore).toBeGreaterThanOrEqual(s.detail.stored);
+    // The profile accounts for every item and batch.
+    expect(report.profile.items).toBe(10);
+    expect(report.profile.batches).toBe(3);
+    expect(report.profile.decodeMs).toBeGreaterThan(0);
   });
 
   it('cancel keeps the batches already stored and says so', async () => {
