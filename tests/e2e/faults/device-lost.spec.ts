@@ -9,7 +9,15 @@
  */
 import { expect, test, type Page } from '../fixtures.ts';
 import { waitForApp } from '../helpers.ts';
-import { halfRecords, recordWorkers, storeCounts, workersMade } from './faults.ts';
+import {
+  halfRecords,
+  memsegGrid,
+  paintStroke,
+  recordWorkers,
+  storeCounts,
+  trainTabWithTinyBackbone,
+  workersMade,
+} from './faults.ts';
 
 type PwWorker = ReturnType<Page['workers']>[number];
 
@@ -44,22 +52,6 @@ function destroyDevices(w: PwWorker): Promise<number> {
     for (const d of devices) d.destroy();
     return devices.length;
   });
-}
-
-async function paintStroke(page: Page): Promise<void> {
-  const canvas = page.getByTestId('painter-canvas');
-  await expect(canvas).toBeVisible({ timeout: 60_000 });
-  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
-  await page.keyboard.press(']');
-  await page.keyboard.press(']');
-  const box = (await canvas.boundingBox())!;
-  const cx = box.x + box.width / 2;
-  const cy = box.y + box.height / 2;
-  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++)
-    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
-  await page.mouse.up();
 }
 
 test('the WebGPU device lost mid-generation: GpuDeviceLostError with a fix, the next batch runs on WASM', async ({
@@ -159,14 +151,7 @@ test('the WebGPU device lost mid-training: GpuDeviceLostError with a fix, no hea
   const trainWorkers = recordWorkerDevices(page, 'train');
   await page.goto('/');
   await waitForApp(page);
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByTestId('tf-backend').selectOption('webgpu');
-  await page.getByTestId('head-kind').selectOption('cse');
-  await page.getByTestId('hp-epochs').fill('400');
+  await trainTabWithTinyBackbone(page, 'webgpu', 400);
   const before = await storeCounts(page);
   await page.getByTestId('train-start').click();
   await expect(page.getByTestId('train-progress')).toContainText(/^train \d+\/400/, { timeout: 180_000 });
@@ -202,28 +187,13 @@ test('the WebGPU device lost mid-grid: GpuDeviceLostError with a fix, the next g
   const gridWorkers = recordWorkerDevices(page, 'experiments');
   await page.goto('/');
   await waitForApp(page);
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByTestId('tf-backend').selectOption('webgpu');
-  await page.getByText('Experiment runner (generators').click();
-  const panel = page.getByRole('region', { name: 'Experiments' });
-  const runButton = panel.getByRole('button', { name: 'Run', exact: true });
-  await expect(runButton).toBeEnabled({ timeout: 120_000 });
-  for (const [label, v] of Object.entries({
-    none: false,
-    memseg: true,
-    BCE: true,
-    Spatial: false,
-    CSE: false,
-  }))
-    await panel.getByLabel(label, { exact: true }).setChecked(v);
-  await panel.getByLabel('N_aug list').fill('4');
-  await panel.getByLabel('seeds', { exact: true }).fill('0,1,2');
-  await panel.getByLabel('epochs', { exact: true }).fill('300');
-  await panel.getByLabel('experiment id').fill('faults-gpu-lost');
+  await trainTabWithTinyBackbone(page, 'webgpu');
+  const { panel, runButton } = await memsegGrid(page, {
+    nAug: 4,
+    seeds: '0,1,2',
+    epochs: 300,
+    id: 'faults-gpu-lost',
+  });
   const before = await storeCounts(page);
   await runButton.click();
   await expect(panel.getByText(/\d+ \/ [1-9]\d* cells/)).toBeVisible({ timeout: 120_000 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encode } from 'fast-png';
 import { Rng } from '../../../src/core/rng.ts';
-import type { Page } from '../fixtures.ts';
+import { expect, type Locator, type Page } from '../fixtures.ts';
 
 /** Records the page's workers in `window.__faultWorkers` (test-only: installed by the test, not the app). */
 export async function recordWorkers(page: Page): Promise<void> {
@@ -143,4 +143,70 @@ export function syntheticPngs(n: number, size = 32, seed = 1): string[] {
     out.push(file);
   }
   return out;
+}
+
+/** Paints one stroke across the middle of the Generate tab's canvas (a brush two sizes up). */
+export async function paintStroke(page: Page): Promise<void> {
+  const canvas = page.getByTestId('painter-canvas');
+  await expect(canvas).toBeVisible({ timeout: 60_000 });
+  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
+  await page.keyboard.press(']');
+  await page.keyboard.press(']');
+  const box = (await canvas.boundingBox())!;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++)
+    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
+  await page.mouse.up();
+}
+
+/**
+ * Opens the Train tab and loads the tiny ResNet on WASM (each step stays short), then sets the heads' tfjs
+ * backend; with `cseEpochs`, a CSE head of that many epochs (CSE makes its own defects, so the sample dataset
+ * with no defective train image will do).
+ */
+export async function trainTabWithTinyBackbone(
+  page: Page,
+  tfBackend?: 'wasm' | 'webgpu',
+  cseEpochs?: number,
+): Promise<void> {
+  await page.locator('[data-tab="train"]').click();
+  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
+  await page.getByTestId('backbone-device').selectOption('wasm');
+  await page.getByTestId('backbone-load').click();
+  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
+  if (tfBackend) await page.getByTestId('tf-backend').selectOption(tfBackend);
+  if (cseEpochs !== undefined) {
+    await page.getByTestId('head-kind').selectOption('cse');
+    await page.getByTestId('hp-epochs').fill(String(cseEpochs));
+  }
+}
+
+/**
+ * Opens the Train tab's experiment runner (if closed) and sets up a MemSeg × BCE grid; returns the panel and its
+ * Run button (enabled), not yet clicked.
+ */
+export async function memsegGrid(
+  page: Page,
+  o: { nAug: number; seeds: string; epochs: number; id: string },
+): Promise<{ panel: Locator; runButton: Locator }> {
+  const panel = page.getByRole('region', { name: 'Experiments' });
+  const runButton = panel.getByRole('button', { name: 'Run', exact: true });
+  if (!(await runButton.isVisible())) await page.getByText('Experiment runner (generators').click();
+  await expect(runButton).toBeEnabled({ timeout: 120_000 });
+  for (const [label, v] of Object.entries({
+    none: false,
+    memseg: true,
+    BCE: true,
+    Spatial: false,
+    CSE: false,
+  }))
+    await panel.getByLabel(label, { exact: true }).setChecked(v);
+  await panel.getByLabel('N_aug list').fill(String(o.nAug));
+  await panel.getByLabel('seeds', { exact: true }).fill(o.seeds);
+  await panel.getByLabel('epochs', { exact: true }).fill(String(o.epochs));
+  await panel.getByLabel('experiment id').fill(o.id);
+  return { panel, runButton };
 }

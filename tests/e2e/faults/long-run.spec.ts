@@ -22,7 +22,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromiumArgs } from '../../../playwright.config.ts';
 import { expect, test, type Page } from '../fixtures.ts';
 import { waitForApp } from '../helpers.ts';
-import { halfRecords, storeCounts, syntheticPngs } from './faults.ts';
+import { halfRecords, memsegGrid, storeCounts, syntheticPngs, trainTabWithTinyBackbone } from './faults.ts';
 
 test.use({
   launchOptions: {
@@ -107,14 +107,7 @@ function appWorkers(page: Page): number {
 
 /** Opens the Train tab (its form starts afresh on each visit) with the tiny ResNet and a one-epoch CSE head on WASM. */
 async function setUpTraining(page: Page) {
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByTestId('tf-backend').selectOption('wasm');
-  await page.getByTestId('head-kind').selectOption('cse');
-  await page.getByTestId('hp-epochs').fill('1');
+  await trainTabWithTinyBackbone(page, 'wasm', 1);
 }
 
 async function trainOnce(page: Page) {
@@ -125,22 +118,7 @@ async function trainOnce(page: Page) {
 }
 
 async function gridOnce(page: Page, id: string) {
-  const panel = page.getByRole('region', { name: 'Experiments' });
-  const runButton = panel.getByRole('button', { name: 'Run', exact: true });
-  if (!(await runButton.isVisible())) await page.getByText('Experiment runner (generators').click();
-  await expect(runButton).toBeEnabled({ timeout: 120_000 });
-  for (const [label, v] of Object.entries({
-    none: false,
-    memseg: true,
-    BCE: true,
-    Spatial: false,
-    CSE: false,
-  }))
-    await panel.getByLabel(label, { exact: true }).setChecked(v);
-  await panel.getByLabel('N_aug list').fill('4');
-  await panel.getByLabel('seeds', { exact: true }).fill('0');
-  await panel.getByLabel('epochs', { exact: true }).fill('1');
-  await panel.getByLabel('experiment id').fill(id);
+  const { panel, runButton } = await memsegGrid(page, { nAug: 4, seeds: '0', epochs: 1, id });
   await runButton.click();
   const alert = panel.getByRole('alert');
   await expect(panel.getByTestId('experiment-table').or(alert).first()).toBeVisible({ timeout: 120_000 });

@@ -5,7 +5,15 @@
 import { chromiumArgs } from '../../../playwright.config.ts';
 import { expect, test } from '../fixtures.ts';
 import { waitForApp } from '../helpers.ts';
-import { halfRecords, recordWorkers, storeCounts, terminateWorker, workersMade } from './faults.ts';
+import {
+  halfRecords,
+  memsegGrid,
+  recordWorkers,
+  storeCounts,
+  terminateWorker,
+  trainTabWithTinyBackbone,
+  workersMade,
+} from './faults.ts';
 test.use({
   launchOptions: {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -19,27 +27,13 @@ test('terminated mid-grid: the grid fails with the worker named, the panel recov
   await recordWorkers(page);
   await page.goto('/');
   await waitForApp(page);
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByText('Experiment runner (generators').click();
-  const panel = page.getByRole('region', { name: 'Experiments' });
-  const runButton = panel.getByRole('button', { name: 'Run', exact: true });
-  await expect(runButton).toBeEnabled({ timeout: 120_000 });
-  for (const [label, v] of Object.entries({
-    none: false,
-    memseg: true,
-    BCE: true,
-    Spatial: false,
-    CSE: false,
-  }))
-    await panel.getByLabel(label, { exact: true }).setChecked(v);
-  await panel.getByLabel('N_aug list').fill('8');
-  await panel.getByLabel('seeds', { exact: true }).fill('0,1,2');
-  await panel.getByLabel('epochs', { exact: true }).fill('300');
-  await panel.getByLabel('experiment id').fill('faults-killed');
+  await trainTabWithTinyBackbone(page);
+  const { panel, runButton } = await memsegGrid(page, {
+    nAug: 8,
+    seeds: '0,1,2',
+    epochs: 300,
+    id: 'faults-killed',
+  });
   const before = await storeCounts(page);
   await runButton.click();
   await expect(panel.getByText(/\d+ \/ [1-9]\d* cells/)).toBeVisible({ timeout: 60_000 });

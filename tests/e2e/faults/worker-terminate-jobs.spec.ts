@@ -8,10 +8,12 @@ import { expect, test, type Page } from '../fixtures.ts';
 import { waitForApp } from '../helpers.ts';
 import {
   halfRecords,
+  paintStroke,
   recordWorkers,
   storeCounts,
   syntheticPngs,
   terminateWorker,
+  trainTabWithTinyBackbone,
   workersMade,
 } from './faults.ts';
 
@@ -27,23 +29,6 @@ async function loadTinyDiffusion(page: Page): Promise<void> {
   await page.getByTestId('models-backend').selectOption('wasm');
   await page.getByTestId(`model-load-${MODEL}`).click();
   await expect(page.getByTestId('models-loaded')).toContainText(MODEL, { timeout: 120_000 });
-}
-
-/** Paints one stroke across the middle of the Generate tab's canvas. */
-async function paintStroke(page: Page): Promise<void> {
-  const canvas = page.getByTestId('painter-canvas');
-  await expect(canvas).toBeVisible({ timeout: 60_000 });
-  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
-  await page.keyboard.press(']');
-  await page.keyboard.press(']');
-  const box = (await canvas.boundingBox())!;
-  const cx = box.x + box.width / 2;
-  const cy = box.y + box.height / 2;
-  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++)
-    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
-  await page.mouse.up();
 }
 
 test('the diffusion worker terminated mid-generation: the batch fails with a fix, the next batch runs', async ({
@@ -105,14 +90,7 @@ test('the worker extracting features terminated mid-extraction: the run fails wi
   await expect(report.getByTestId('report-added')).toHaveText(String(files.length), { timeout: 120_000 });
   await report.getByTestId('report-close').click();
 
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByTestId('tf-backend').selectOption('wasm');
-  await page.getByTestId('head-kind').selectOption('cse');
-  await page.getByTestId('hp-epochs').fill('2');
+  await trainTabWithTinyBackbone(page, 'wasm', 2);
   const before = await storeCounts(page);
   expect(before.features).toBe(0);
   await page.getByTestId('train-start').click();

@@ -13,6 +13,7 @@ import {
   storeCounts,
   syntheticPngs,
   terminateWorker,
+  trainTabWithTinyBackbone,
   workersMade,
 } from './faults.ts';
 
@@ -102,15 +103,7 @@ test('the train worker terminated mid-training: the run fails with a fix, nothin
   await page.goto('/');
   await waitForApp(page);
   // The sample dataset opened at first start; the tiny ResNet on WASM keeps each step short.
-  await page.locator('[data-tab="train"]').click();
-  await page.getByTestId('backbone-select').selectOption('tiny-resnet');
-  await page.getByTestId('backbone-device').selectOption('wasm');
-  await page.getByTestId('backbone-load').click();
-  await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout: 120_000 });
-  await page.getByTestId('tf-backend').selectOption('wasm');
-  // CSE makes its own defects (the sample dataset has none in its train split).
-  await page.getByTestId('head-kind').selectOption('cse');
-  await page.getByTestId('hp-epochs').fill('400');
+  await trainTabWithTinyBackbone(page, 'wasm', 400);
   const before = await storeCounts(page);
   await page.getByTestId('train-start').click();
   await expect(page.getByTestId('train-progress')).toContainText(/^train \d+\/400/, { timeout: 120_000 });
