@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect, test } from './fixtures.ts';
-import { waitForApp } from './helpers.ts';
+import { paintStroke, waitForApp } from './helpers.ts';
 
 const ID = 'tiny-sdxl-inpaint';
 
@@ -52,19 +52,7 @@ test('download → reload from cache → paint → generate 2 → accept → sto
 
   // Paint a region on the first image of the built-in sample dataset.
   await page.locator('[data-tab="generate"]').click();
-  const canvas = page.getByTestId('painter-canvas');
-  await expect(canvas).toBeVisible({ timeout: 60_000 });
-  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
-  await page.keyboard.press(']');
-  await page.keyboard.press(']');
-  const box = (await canvas.boundingBox())!;
-  const cx = box.x + box.width / 2;
-  const cy = box.y + box.height / 2;
-  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++)
-    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
-  await page.mouse.up();
+  await paintStroke(page);
   expect(Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0])).toBeGreaterThan(0);
 
   await page.getByTestId('gen-generator').selectOption('diffusion');

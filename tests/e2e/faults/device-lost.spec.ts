@@ -8,11 +8,10 @@
  * (and the Models tab then shows the model on WASM with the reason), a training, and an experiment grid.
  */
 import { expect, test, type Page } from '../fixtures.ts';
-import { waitForApp } from '../helpers.ts';
+import { paintStroke, waitForApp } from '../helpers.ts';
 import {
   halfRecords,
   memsegGrid,
-  paintStroke,
   recordWorkers,
   storeCounts,
   trainTabWithTinyBackbone,

@@ -145,23 +145,6 @@ export function syntheticPngs(n: number, size = 32, seed = 1): string[] {
   return out;
 }
 
-/** Paints one stroke across the middle of the Generate tab's canvas (a brush two sizes up). */
-export async function paintStroke(page: Page): Promise<void> {
-  const canvas = page.getByTestId('painter-canvas');
-  await expect(canvas).toBeVisible({ timeout: 60_000 });
-  await canvas.click({ position: { x: 2, y: 2 }, button: 'middle' });
-  await page.keyboard.press(']');
-  await page.keyboard.press(']');
-  const box = (await canvas.boundingBox())!;
-  const cx = box.x + box.width / 2;
-  const cy = box.y + box.height / 2;
-  await page.mouse.move(cx - box.height * 0.15, cy - box.height * 0.1);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++)
-    await page.mouse.move(cx - box.height * 0.15 + (i * box.height * 0.3) / 10, cy);
-  await page.mouse.up();
-}
-
 /**
  * Opens the Train tab and loads the tiny ResNet on WASM (each step stays short), then sets the heads' tfjs
  * backend; with `cseEpochs`, a CSE head of that many epochs (CSE makes its own defects, so the sample dataset

@@ -5,10 +5,9 @@
  * next job runs on a fresh worker without any setup by hand (the model / backbone is loaded again by itself).
  */
 import { expect, test, type Page } from '../fixtures.ts';
-import { waitForApp } from '../helpers.ts';
+import { paintStroke, waitForApp } from '../helpers.ts';
 import {
   halfRecords,
-  paintStroke,
   recordWorkers,
   storeCounts,
   syntheticPngs,
