@@ -51,6 +51,24 @@ function bce(z: number, y: number): number {
 
 export type MlpKernel = 'wasm-simd' | 'scalar';
 
+/** The best epoch's weights, kept by copy (`fitBinary` snapshots after an improving epoch, restores at the end). */
+function bestKeeper(w1t: Float32Array, small: Float32Array) {
+  let best: { w1t: Float32Array; small: Float32Array } | null = null;
+  return {
+    snapshot() {
+      best = { w1t: w1t.slice(), small: small.slice() };
+    },
+    restore() {
+      if (!best) return;
+      w1t.set(best.w1t);
+      small.set(best.small);
+    },
+    dispose() {
+      best = null;
+    },
+  };
+}
+
 /**
  * The stepper for an MLP problem: on the WebAssembly SIMD kernel when this engine has WebAssembly SIMD (and lets
  * this thread compile it), else on scalar JS. `kernel` forces one ('wasm-simd' throws where it cannot run).
@@ -248,7 +266,7 @@ function simdStepper(p: MlpProblem, mod: WebAssembly.Module): MlpStepper {
   const ms = new Float32Array(2 * H + 1);
   const vs = new Float32Array(2 * H + 1);
   const gSmall = new Float64Array(2 * H + 1);
-  let best: { w1t: Float32Array; small: Float32Array } | null = null;
+  const best = bestKeeper(w1t, small);
   let b1t = 1;
   let b2t = 1;
 
@@ -297,18 +315,8 @@ function simdStepper(p: MlpProblem, mod: WebAssembly.Module): MlpStepper {
       }
       return Promise.resolve({ loss: loss / sumOf(w), logits });
     },
-    snapshot() {
-      best = { w1t: w1t.slice(), small: small.slice() };
-    },
-    restore() {
-      if (!best) return;
-      w1t.set(best.w1t);
-      small.set(best.small);
-    },
+    ...best,
     threads: () => Promise.resolve(1),
-    dispose() {
-      best = null;
-    },
     weights: () => tfjsWeights(w1t, DP, small, D, H),
   };
 }
@@ -325,7 +333,7 @@ function scalarStepper(p: MlpProblem): MlpStepper {
   const vs = new Float32Array(2 * H + 1);
   const gSmall = new Float64Array(2 * H + 1);
   const gRow = new Float64Array(D);
-  let best: { w1t: Float32Array; small: Float32Array } | null = null;
+  const best = bestKeeper(w1t, small);
   let pre = new Float64Array(0);
   let dpre = new Float64Array(0);
   let b1t = 1;
@@ -449,18 +457,8 @@ function scalarStepper(p: MlpProblem): MlpStepper {
       }
       return Promise.resolve({ loss: loss / wsum, logits });
     },
-    snapshot() {
-      best = { w1t: Float32Array.from(w1t), small: Float32Array.from(small) };
-    },
-    restore() {
-      if (!best) return;
-      w1t.set(best.w1t);
-      small.set(best.small);
-    },
+    ...best,
     threads: () => Promise.resolve(1),
-    dispose() {
-      best = null;
-    },
     weights: () => tfjsWeights(w1t, D, small, D, H),
   };
 }
