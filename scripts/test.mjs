@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ensureDeps } from './ensure-deps.mjs';
+import { failedTestLines } from './failed-tests.mjs';
 import { ensureChromium } from './ensure-chromium.mjs';
 
 const tStart = Date.now();
@@ -68,18 +69,22 @@ writeFileSync(
 let passed = 0;
 let failures = 0;
 let skipped = 0;
+let unitReport = null;
+let e2eReport = null;
 if (existsSync('.test-report/unit.json')) {
-  const u = JSON.parse(readFileSync('.test-report/unit.json', 'utf8'));
+  const u = (unitReport = JSON.parse(readFileSync('.test-report/unit.json', 'utf8')));
   passed += u.numPassedTests ?? 0;
   failures += u.numFailedTests ?? 0;
   skipped += (u.numPendingTests ?? 0) + (u.numTodoTests ?? 0);
 }
 if (existsSync('.test-report/e2e.json')) {
-  const e = JSON.parse(readFileSync('.test-report/e2e.json', 'utf8'));
+  const e = (e2eReport = JSON.parse(readFileSync('.test-report/e2e.json', 'utf8')));
   passed += e.stats?.expected ?? 0;
   failures += (e.stats?.unexpected ?? 0) + (e.stats?.flaky ?? 0);
   skipped += e.stats?.skipped ?? 0;
 }
+const failedTests = failedTestLines(unitReport, e2eReport);
+if (failedTests.length) console.log(`\nFailed tests:\n${failedTests.map((t) => `  ${t}`).join('\n')}`);
 if (failed.length) console.log(`\nFailed steps: ${failed.join(', ')}`);
 console.log(
   `\n${passed} passed, ${failures + (failed.length && !failures ? 1 : 0)} failed${skipped ? `, ${skipped} skipped` : ''}`,

@@ -76,6 +76,18 @@ export async function loadBackboneFileOnWasm(page: Page, file: string, timeout: 
 }
 
 /** Paints one stroke across the middle of the Generate tab's canvas (a brush two sizes up). */
+/**
+ * The painted pixel count as the painter shows it once the frame after the last pointer event is drawn. The
+ * painter redraws (and recounts) in requestAnimationFrame, so reading the label straight after `mouse.up()` can
+ * see the frame before the stroke on a loaded machine. A frame requested now runs after the painter's own.
+ */
+export async function paintedPx(page: Page): Promise<number> {
+  await page.evaluate(
+    () => new Promise<void>((done) => requestAnimationFrame(() => requestAnimationFrame(() => done()))),
+  );
+  return Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0]);
+}
+
 export async function paintStroke(page: Page): Promise<void> {
   const canvas = page.getByTestId('painter-canvas');
   await expect(canvas).toBeVisible({ timeout: 60_000 });

@@ -7,14 +7,11 @@
  */
 import path from 'node:path';
 import { expect, test, type Page } from './fixtures.ts';
-import { MT_DATA, importIntoNewDataset, mtManifest, waitForApp } from './helpers.ts';
+import { MT_DATA, importIntoNewDataset, mtManifest, paintedPx, waitForApp } from './helpers.ts';
 
 const manifest = mtManifest();
 const tile = manifest.items.find((i) => i.defect_class === 'MT_Free')!;
 const tileName = path.basename(tile.file);
-
-const painted = async (page: Page) =>
-  Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0]);
 
 interface Check {
   datasetImages: number;
@@ -154,7 +151,7 @@ test('paint a region on a real tile, generate 8 MemSeg defects in it, accept 5, 
       cy - box.height * 0.15 + (i % 2 ? 0.1 : 0.2) * box.height * (i / 6),
     );
   await page.mouse.up();
-  const strokePx = await painted(page);
+  const strokePx = await paintedPx(page);
   expect(strokePx).toBeGreaterThan(500);
   expect(await page.getByTestId('painter-state').textContent()).toBe('brush.idle');
 
