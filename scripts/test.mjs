@@ -69,16 +69,17 @@ writeFileSync(
 let passed = 0;
 let failures = 0;
 let skipped = 0;
-let unitReport = null;
-let e2eReport = null;
-if (existsSync('.test-report/unit.json')) {
-  const u = (unitReport = JSON.parse(readFileSync('.test-report/unit.json', 'utf8')));
+const readReport = (file) => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null);
+const unitReport = readReport('.test-report/unit.json');
+const e2eReport = readReport('.test-report/e2e.json');
+if (unitReport) {
+  const u = unitReport;
   passed += u.numPassedTests ?? 0;
   failures += u.numFailedTests ?? 0;
   skipped += (u.numPendingTests ?? 0) + (u.numTodoTests ?? 0);
 }
-if (existsSync('.test-report/e2e.json')) {
-  const e = (e2eReport = JSON.parse(readFileSync('.test-report/e2e.json', 'utf8')));
+if (e2eReport) {
+  const e = e2eReport;
   passed += e.stats?.expected ?? 0;
   failures += (e.stats?.unexpected ?? 0) + (e.stats?.flaky ?? 0);
   skipped += e.stats?.skipped ?? 0;

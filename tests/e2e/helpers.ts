@@ -75,7 +75,6 @@ export async function loadBackboneFileOnWasm(page: Page, file: string, timeout: 
   await expect(page.getByTestId('backbone-backend')).toHaveText('wasm', { timeout });
 }
 
-/** Paints one stroke across the middle of the Generate tab's canvas (a brush two sizes up). */
 /**
  * The painted pixel count as the painter shows it once the frame after the last pointer event is drawn. The
  * painter redraws (and recounts) in requestAnimationFrame, so reading the label straight after `mouse.up()` can
@@ -88,6 +87,7 @@ export async function paintedPx(page: Page): Promise<number> {
   return Number((await page.getByTestId('painter-count').textContent())!.split(' ')[0]);
 }
 
+/** Paints one stroke across the middle of the Generate tab's canvas (a brush two sizes up). */
 export async function paintStroke(page: Page): Promise<void> {
   const canvas = page.getByTestId('painter-canvas');
   await expect(canvas).toBeVisible({ timeout: 60_000 });
