@@ -13,6 +13,7 @@ import type { CancelSignal, ProgressFn } from '../src/core/progress.ts';
 import {
   BACKBONES,
   Backbone,
+  type FloatExecutor,
   type BackboneManifestEntry,
   CachedFeatures,
   type Features,
@@ -55,6 +56,11 @@ export interface LoadBackboneRequest {
   device?: DevicePreference;
   /** Default 'auto'. Ignored for float models. */
   floatPath?: FloatPathPreference;
+  /**
+   * Who runs an explicit 'fp32' float path: 'onnxruntime' (default) or 'tfjs' (XNNPACK on WASM). With
+   * `floatPath: 'auto'` on WASM both executors are timed and the faster kept.
+   */
+  floatExecutor?: FloatExecutor;
 }
 
 export interface BackboneInfo {
@@ -71,6 +77,8 @@ export interface BackboneInfo {
   preprocessingId: string;
   /** 'fp32' / 'fp16' when the float path of an int8 graph runs, else 'off'. */
   floatPath: 'off' | FloatPrecision;
+  /** Who runs the float path ('onnxruntime', or 'tfjs' for the XNNPACK executor); absent with floatPath 'off'. */
+  floatExecutor?: FloatExecutor;
   /** Why that path ("auto: measured: float path (fp32) 40 ms vs int8 210 ms per image …"); '' for float models. */
   floatPathReason: string;
 }
@@ -210,9 +218,15 @@ export class FeaturesEngine implements FeaturesApi {
       ? manifestLoadOptions(entry)
       : { id: `user:${req.name ?? 'model'}:${bytes.length}`, name: req.name ?? 'picked model' };
     const model = bytes;
-    const load = (floatPath?: FloatPrecision) =>
-      Backbone.load(model, { ...opts, ort: this.deps.ort, device, floatPath });
-    const chosen = await this.withFloatPath(req.floatPath ?? 'auto', device, entry?.sha256 ?? opts.id, load);
+    const load = (floatPath?: FloatPrecision, floatExecutor?: FloatExecutor) =>
+      Backbone.load(model, { ...opts, ort: this.deps.ort, device, floatPath, floatExecutor });
+    const chosen = await this.withFloatPath(
+      req.floatPath ?? 'auto',
+      device,
+      entry?.sha256 ?? opts.id,
+      load,
+      req.floatExecutor,
+    );
     this.backbone = chosen.backbone;
     this.floatPathReason = chosen.reason;
     this.name = opts.name ?? opts.id;
@@ -231,14 +245,15 @@ export class FeaturesEngine implements FeaturesApi {
     pref: FloatPathPreference,
     device: Backend,
     modelId: string,
-    load: (floatPath?: FloatPrecision) => Promise<Backbone>,
+    load: (floatPath?: FloatPrecision, executor?: FloatExecutor) => Promise<Backbone>,
+    executor?: FloatExecutor,
   ): Promise<{ backbone: Backbone; reason: string }> {
     const precision = async () =>
       chooseFloatPrecision(device, !!(await this.deps.ort.adapterFacts?.())?.shaderF16);
     if (pref === 'off') return { backbone: await load(), reason: '' };
     if (pref === 'fp32' || pref === 'fp16') {
       const p = pref === 'fp16' ? await precision() : { precision: 'fp32' as const, reason: '' };
-      const backbone = await load(p.precision);
+      const backbone = await load(p.precision, p.precision === 'fp32' ? executor : undefined);
       return { backbone, reason: p.precision !== pref ? `fp16 asked; ${p.reason}` : '' };
     }
     const int8 = await load();
@@ -252,7 +267,11 @@ export class FeaturesEngine implements FeaturesApi {
     const store = this.deps.floatPathStore ?? sharedFloatPathStore;
     const key = floatPathKey(await currentDeviceKey(), modelId, device);
     let m = await store.load(key).catch(() => undefined);
+    // On WASM the tfjs executor is a candidate too; a measurement from before it existed is taken again.
+    const tfCandidate = device === 'wasm';
+    if (m && tfCandidate && m.floatTfMs === undefined) m = undefined;
     let float: Backbone | null = null;
+    let floatTf: Backbone | null = null;
     if (!m) {
       const p = (await precision()).precision;
       const measured: FloatPathMeasurement = {
@@ -269,13 +288,26 @@ export class FeaturesEngine implements FeaturesApi {
       } catch (e) {
         measured.floatError = e instanceof Error ? e.message : String(e);
       }
+      if (tfCandidate && p === 'fp32') {
+        measured.floatTfMs = null;
+        try {
+          floatTf = await load('fp32', 'tfjs');
+        } catch (e) {
+          measured.floatTfError = e instanceof Error ? e.message : String(e);
+        }
+      }
       try {
-        [measured.int8Ms, measured.floatMs = null] = await timeBackbones(float ? [int8, float] : [int8]);
+        const list = [int8, float, floatTf].filter((b): b is Backbone => !!b);
+        const ms = await timeBackbones(list);
+        measured.int8Ms = ms[0];
+        if (float) measured.floatMs = ms[list.indexOf(float)];
+        if (floatTf) measured.floatTfMs = ms[list.indexOf(floatTf)];
       } catch {
         // Time them one by one to learn which failed.
         for (const [b, k] of [
           [int8, 'int8'],
           [float, 'float'],
+          [floatTf, 'floatTf'],
         ] as const) {
           if (!b) continue;
           try {
@@ -289,12 +321,12 @@ export class FeaturesEngine implements FeaturesApi {
       await store.save(m).catch(() => undefined);
     }
     const d = decideFloatPath(m);
-    if (d.floatPath === 'off') {
-      await float?.release();
-      return { backbone: int8, reason: `auto: ${d.reason}` };
-    }
-    await int8.release();
-    return { backbone: float ?? (await load(d.floatPath)), reason: `auto: ${d.reason}` };
+    const keep = d.floatPath === 'off' ? int8 : d.executor === 'tfjs' ? floatTf : float;
+    for (const b of [int8, float, floatTf]) if (b && b !== keep) await b.release();
+    return {
+      backbone: keep ?? (await load(d.floatPath as FloatPrecision, d.executor)),
+      reason: `auto: ${d.reason}`,
+    };
   }
 
   private async autoDevice(): Promise<{ backend: Backend; reason: string }> {
@@ -318,6 +350,7 @@ export class FeaturesEngine implements FeaturesApi {
       preprocess: b.preprocess,
       preprocessingId: preprocessingId(b.preprocess),
       floatPath: b.info.floatPath ?? 'off',
+      ...(b.info.floatPath && b.info.floatPath !== 'off' ? { floatExecutor: b.info.floatExecutor } : {}),
       floatPathReason: this.floatPathReason,
     };
   }

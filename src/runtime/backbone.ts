@@ -92,6 +92,8 @@ export interface FeatureGraphInfo {
    * runs the graph as it is. Output names (taps, pooled, spatial) are the same either way.
    */
   floatPath?: 'off' | FloatPrecision;
+  /** Who runs the graph when a float path is on (`LoadBackboneOptions.floatExecutor`). */
+  floatExecutor?: FloatExecutor;
   /** With a float path: whether activations are rounded to their int8 grid ('int8') or not ('none'). */
   floatRounding?: FloatRounding;
   /** The graph has quantized ops (QLinear*, QDQ), so a float path is a candidate for it. */
@@ -327,8 +329,16 @@ export interface LoadBackboneOptions {
   floatPath?: FloatPrecision;
   /** With `floatPath`: 'int8' rounds every activation to its int8 grid (features ≈ the int8 graph's). */
   floatRounding?: FloatRounding;
+  /**
+   * Who runs the float path on WASM: onnxruntime-web (default) or tfjs-backend-wasm's XNNPACK kernels
+   * (`onnx-tf.ts`; fp32 only, the op set it lists). Ignored without `floatPath`.
+   */
+  floatExecutor?: FloatExecutor;
   name?: string;
 }
+
+/** Who runs a float path: onnxruntime (the ORT door) or the tfjs executor (`onnx-tf.ts`, XNNPACK on WASM). */
+export type FloatExecutor = 'onnxruntime' | 'tfjs';
 
 export interface TapExtractOptions {
   /** Tap names to return (default: every tap the backbone was loaded with). */
@@ -378,7 +388,18 @@ export class Backbone {
         info.floatRounding = fp.report.rounding;
       }
     }
-    const session = await o.ort.createSession(bytes, { backend: o.device, name: label });
+    const tfjs = o.floatExecutor === 'tfjs' && info.floatPath !== 'off';
+    if (tfjs && info.floatPath !== 'fp32')
+      throw new DefectLabError(
+        'FloatPathError',
+        `${label}: the tfjs executor runs fp32 float paths only, not ${info.floatPath}`,
+        'choose float path fp32, or the onnxruntime executor',
+      );
+    // Loaded on demand: only this path pulls tfjs into the features worker.
+    const session = tfjs
+      ? await (await import('./onnx-tf.ts')).OnnxTfSession.create(bytes, label)
+      : await o.ort.createSession(bytes, { backend: o.device, name: label });
+    info.floatExecutor = tfjs ? 'tfjs' : 'onnxruntime';
     const [, , h, w] = info.inputShape;
     const pre =
       o.preprocess ??

@@ -495,11 +495,19 @@ export interface FloatPathMeasurement {
   floatBackend?: string;
   int8Error?: string;
   floatError?: string;
+  /**
+   * The same fp32 float path run by the tfjs executor (XNNPACK, `onnx-tf.ts`): measured on WASM only; absent in
+   * measurements made before it existed (the engine measures those again).
+   */
+  floatTfMs?: number | null;
+  floatTfError?: string;
   measuredAt: number;
 }
 
 export interface FloatPathDecision {
   floatPath: 'off' | 'fp32' | 'fp16';
+  /** Who runs the float path (meaningless when `floatPath` is 'off'). */
+  executor: 'onnxruntime' | 'tfjs';
   /** Why, in words for the load info ("measured: float path 38 ms vs int8 190 ms per image (5.0× faster)"). */
   reason: string;
 }
@@ -511,16 +519,26 @@ export function floatPathKey(device: string, modelId: string, backend: string): 
 
 /** The pure decision: the faster candidate of the measurement; int8 (the model as it is) on a tie or no data. */
 export function decideFloatPath(m: FloatPathMeasurement): FloatPathDecision {
-  const { int8Ms, floatMs } = m;
-  const name = `float path (${m.precision})`;
+  const { int8Ms } = m;
+  // The float candidate is the faster of its executors: onnxruntime, or tfjs's XNNPACK (fp32 on WASM only).
+  const tf = m.floatTfMs != null && m.precision === 'fp32' && (m.floatMs == null || m.floatTfMs < m.floatMs);
+  const floatMs = tf ? m.floatTfMs! : m.floatMs;
+  const executor = tf ? ('tfjs' as const) : ('onnxruntime' as const);
+  const name = `float path (${m.precision}${tf ? ', tfjs XNNPACK' : ''})`;
+  const other =
+    m.floatTfMs != null && m.floatMs != null
+      ? `; ${tf ? 'onnxruntime' : 'tfjs XNNPACK'} ran it in ${(tf ? m.floatMs : m.floatTfMs).toFixed(1)} ms`
+      : '';
   if (floatMs == null)
     return {
       floatPath: 'off',
+      executor,
       reason: `the ${name} failed here (${m.floatError ?? 'unknown error'}); running the int8 graph`,
     };
   if (int8Ms == null)
     return {
       floatPath: m.precision,
+      executor,
       reason: `the int8 graph failed here (${m.int8Error ?? 'unknown error'}); running the ${name}`,
     };
   const faster = floatMs < int8Ms;
@@ -528,9 +546,10 @@ export function decideFloatPath(m: FloatPathMeasurement): FloatPathDecision {
   const where = (b?: string) => (b ? ` on ${b}` : '');
   return {
     floatPath: faster ? m.precision : 'off',
+    executor,
     reason: `measured: ${name} ${floatMs.toFixed(1)} ms${where(m.floatBackend)} vs int8 ${int8Ms.toFixed(1)} ms${where(
       m.int8Backend,
-    )} per image (${faster ? name : 'int8'} ${ratio.toFixed(1)}× faster)`,
+    )} per image (${faster ? name : 'int8'} ${ratio.toFixed(1)}× faster${other})`,
   };
 }
 
@@ -544,6 +563,7 @@ export function parseFloatPathMeasurement(
     const r = JSON.parse(raw) as FloatPathMeasurement;
     const okNum = (x: unknown) => x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
     if (r.key !== key || !okNum(r.int8Ms) || !okNum(r.floatMs)) return undefined;
+    if (r.floatTfMs !== undefined && !okNum(r.floatTfMs)) return undefined;
     if (r.precision !== 'fp32' && r.precision !== 'fp16') return undefined;
     return r;
   } catch {
