@@ -81,9 +81,9 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, runs, batch 
     return { width, height, channels: 3, data };
   });
   const out = {};
-  for (const { label, device, floatPath, count } of runs) {
+  for (const { label, device, floatPath, floatExecutor, count } of runs) {
     const t0 = performance.now();
-    const info = await api.loadBackbone({ manifestId, url, bytes, device, floatPath });
+    const info = await api.loadBackbone({ manifestId, url, bytes, device, floatPath, floatExecutor });
     const loadMs = performance.now() - t0;
     await api.extractImages(make(batch));
     const imgs = make(count);
@@ -91,10 +91,11 @@ const WORKER_BENCH = `async ({ manifestId, url, b64, width, height, runs, batch 
     const f = await api.extractImages(imgs);
     const seconds = (performance.now() - t1) / 1000;
     out[label] = {
-      backend: 'onnxruntime-web ' + info.backend + ' (features worker)',
+      backend: (info.floatExecutor === 'tfjs' ? 'tfjs-backend-wasm (XNNPACK) ' : 'onnxruntime-web ') + info.backend + ' (features worker)',
       ranOn: info.backend,
-      asked: { device, floatPath },
+      asked: { device, floatPath, ...(floatExecutor ? { floatExecutor } : {}) },
       floatPath: info.floatPath,
+      ...(info.floatExecutor ? { floatExecutor: info.floatExecutor } : {}),
       ...(info.floatPathReason ? { floatPathReason: info.floatPathReason } : {}),
       // Threads need it (threads.ts): without isolation the worker runs onnxruntime on one thread.
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
@@ -119,15 +120,20 @@ type BrowserFigures = Record<string, Record<string, unknown>>;
  * float path or the int8 graph, whichever the features engine measured faster), and for an int8 model also each
  * path forced (`wasmFloat`, `wasmInt8`, `webgpuFloat`), so the ratios of both candidates print side by side.
  */
-function runsFor(id: string): { label: string; device: string; floatPath: string; count: number }[] {
+function runsFor(
+  id: string,
+): { label: string; device: string; floatPath: string; floatExecutor?: string; count: number }[] {
   const c = COUNTS[id];
-  const runs = [
-    { label: 'wasm', device: 'wasm', floatPath: 'auto', count: c.cpu },
-    { label: 'webgpu', device: 'webgpu', floatPath: 'auto', count: c.webgpu },
-  ];
+  const runs: { label: string; device: string; floatPath: string; floatExecutor?: string; count: number }[] =
+    [
+      { label: 'wasm', device: 'wasm', floatPath: 'auto', count: c.cpu },
+      { label: 'webgpu', device: 'webgpu', floatPath: 'auto', count: c.webgpu },
+    ];
   if (id === 'mobilenetv2-12-int8')
     runs.push(
       { label: 'wasmFloat', device: 'wasm', floatPath: 'fp32', count: c.cpu },
+      // The same fp32 float path on the tfjs executor (XNNPACK; src/runtime/onnx-tf.ts).
+      { label: 'wasmFloatTfjs', device: 'wasm', floatPath: 'fp32', floatExecutor: 'tfjs', count: c.cpu },
       { label: 'wasmInt8', device: 'wasm', floatPath: 'off', count: c.cpu },
       // fp16 where the adapter has shader-f16 (the engine decides; SwiftShader: fp32).
       { label: 'webgpuFloat', device: 'webgpu', floatPath: 'fp16', count: c.webgpu },

@@ -20,7 +20,8 @@
 import onnxProto from 'onnx-proto';
 import { DefectLabError } from '../core/errors.ts';
 import type { SessionLike, TensorLike, ValueInfo } from '../core/tensor.ts';
-import { initTf, tf } from './tf.ts';
+import { initTf, tf, tfWasmThreads } from './tf.ts';
+import { withCores } from './threads.ts';
 
 const { onnx } = onnxProto;
 type NodeProtoT = onnxProto.onnx.INodeProto;
@@ -310,7 +311,10 @@ export class OnnxTfSession implements SessionLike {
     feeds: Record<string, TensorLike>,
     outputNames?: readonly string[],
   ): Promise<Record<string, TensorLike>> {
-    const r = this.queue.then(() => this.runNow(feeds, outputNames ?? this.outputNames));
+    // Holds the cores lock like an onnxruntime run (threads.ts): two workers never run two pools at once.
+    const r = this.queue.then(async () =>
+      withCores(await tfWasmThreads(), () => this.runNow(feeds, outputNames ?? this.outputNames)),
+    );
     this.queue = r.catch(() => undefined);
     return r;
   }

@@ -12,18 +12,25 @@ import { MOBILENET_INT8, mtManifest, waitForApp } from './helpers.ts';
  * same graph through three sets of fp32 kernels, so only summation order differs. Tolerances: pooled and
  * spatial cosine ≥ 0.99999 per image, pooled max |Δ| ≤ 1e-4 of the vector's peak, WASM and WebGPU alike
  * (measured: cosine > 0.999999, max |Δ| ≤ 1.4e-6 of the peak).
- * Also "auto" on WASM measures both candidates and says which it took. Six real magnetic tiles (../shared).
+ * The same holds for the fp32 float path on the tfjs executor (XNNPACK, `src/runtime/onnx-tf.ts`). "auto" on
+ * WASM measures the three candidates and says which it took. Six real magnetic tiles (../shared).
  */
 interface Fig {
-  info: { backend: string; floatPath: string; floatPathReason: string; fallbackReason: string };
+  info: {
+    backend: string;
+    floatPath: string;
+    floatExecutor?: string;
+    floatPathReason: string;
+    fallbackReason: string;
+  };
   pooled: number[][];
   spatial: number[][];
 }
 
-const IN_PAGE = `async ({ b64, images, device, floatPath }) => {
+const IN_PAGE = `async ({ b64, images, device, floatPath, floatExecutor }) => {
   const api = globalThis.__bench.features;
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const info = await api.loadBackbone({ manifestId: 'mobilenetv2-12-int8', bytes, device, floatPath });
+  const info = await api.loadBackbone({ manifestId: 'mobilenetv2-12-int8', bytes, device, floatPath, floatExecutor });
   const rasters = images.map((i) => ({ width: i.width, height: i.height, channels: i.channels,
     data: Uint8ClampedArray.from(atob(i.b64), (c) => c.charCodeAt(0)) }));
   const f = await api.extractImages(rasters);
@@ -69,15 +76,23 @@ test('the float path runs on WASM and on SwiftShader WebGPU and agrees with onnx
     b64: Buffer.from(model).toString('base64'),
     images: ref.images,
   };
-  const run = (device: string, floatPath: string) =>
-    page.evaluate(`(${IN_PAGE})(${JSON.stringify({ ...arg, device, floatPath })})`) as Promise<Fig>;
+  const run = (device: string, floatPath: string, floatExecutor?: string) =>
+    page.evaluate(
+      `(${IN_PAGE})(${JSON.stringify({ ...arg, device, floatPath, floatExecutor })})`,
+    ) as Promise<Fig>;
 
   const figures: Record<string, unknown> = {};
-  for (const device of ['wasm', 'webgpu']) {
-    const f = await run(device, 'fp32');
+  for (const [label, device, executor] of [
+    ['wasm', 'wasm', 'onnxruntime'],
+    ['webgpu', 'webgpu', 'onnxruntime'],
+    // The tfjs executor (XNNPACK on tfjs-backend-wasm, src/runtime/onnx-tf.ts) in the same built worker.
+    ['wasm-tfjs', 'wasm', 'tfjs'],
+  ] as const) {
+    const f = await run(device, 'fp32', executor);
     // SwiftShader has no shader-f16, and the float graph has no DequantizeLinear left: it stays on WebGPU.
     expect(f.info.backend, JSON.stringify(f.info)).toBe(device);
     expect(f.info.floatPath).toBe('fp32');
+    expect(f.info.floatExecutor).toBe(executor);
     expect(f.pooled).toHaveLength(items.length);
     const cos = f.pooled.map((p, i) => cosine(p, ref.pooled[i]));
     const spatialCos = f.spatial.map((s, i) => cosine(s, ref.spatial[i]));
@@ -85,7 +100,7 @@ test('the float path runs on WASM and on SwiftShader WebGPU and agrees with onnx
       const peak = Math.max(...ref.pooled[i].map(Math.abs));
       return Math.max(...p.map((v, k) => Math.abs(v - ref.pooled[i][k]))) / peak;
     });
-    figures[device] = {
+    figures[label] = {
       pooledCosineMin: Math.min(...cos),
       spatialCosineMin: Math.min(...spatialCos),
       maxRel,
@@ -97,10 +112,11 @@ test('the float path runs on WASM and on SwiftShader WebGPU and agrees with onnx
   const int8 = await run('webgpu', 'off');
   expect(int8.info.backend).toBe('wasm');
   expect(int8.info.fallbackReason).toMatch(/DequantizeLinear/);
-  // "auto" on WASM times both candidates in this worker and reports the measurement it decided by.
+  // "auto" on WASM times the int8 graph and the float path on both executors in this worker, and reports the
+  // measurement it decided by.
   const auto = await run('wasm', 'auto');
   expect(auto.info.floatPathReason).toMatch(
-    /^auto: measured: float path \(fp32\) [\d.]+ ms on wasm vs int8 [\d.]+ ms/,
+    /^auto: measured: float path \(fp32(, tfjs XNNPACK)?\) [\d.]+ ms on wasm vs int8 [\d.]+ ms.*; (onnxruntime|tfjs XNNPACK) ran it in [\d.]+ ms\)$/,
   );
   expect(['fp32', 'off']).toContain(auto.info.floatPath);
   figures.auto = auto.info;

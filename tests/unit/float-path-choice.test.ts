@@ -34,6 +34,15 @@ describe('float-path choice', () => {
       }),
     ).toBe('runs its float path (fp32): fp16 asked; fp32: wasm has no fp16 arithmetic');
     expect(floatPathOutcome({ floatPath: 'off', floatPathReason: '' })).toBe('runs the graph as it is');
+    expect(
+      floatPathOutcome({
+        floatPath: 'fp32',
+        floatExecutor: 'tfjs',
+        floatPathReason: 'auto: measured: float path (fp32, tfjs XNNPACK) 20 ms vs int8 30 ms per image',
+      }),
+    ).toBe(
+      'auto picked its float path (fp32, tfjs XNNPACK): measured: float path (fp32, tfjs XNNPACK) 20 ms vs int8 30 ms per image',
+    );
   });
 
   it('renders the select with the chosen value and the outcome of the loaded backbone', () => {

@@ -21,9 +21,12 @@ export const FLOAT_PATH_CHOICES: readonly { value: FloatPathPreference; label: s
 ];
 
 /** What the loaded backbone runs, for the line beside the choice; '' before anything is loaded. */
-export function floatPathOutcome(info: Pick<BackboneInfo, 'floatPath' | 'floatPathReason'> | null): string {
+export function floatPathOutcome(
+  info: Pick<BackboneInfo, 'floatPath' | 'floatPathReason' | 'floatExecutor'> | null,
+): string {
   if (!info) return '';
-  const runs = info.floatPath === 'off' ? 'the graph as it is' : `its float path (${info.floatPath})`;
+  const by = info.floatExecutor === 'tfjs' ? ', tfjs XNNPACK' : '';
+  const runs = info.floatPath === 'off' ? 'the graph as it is' : `its float path (${info.floatPath}${by})`;
   const reason = info.floatPathReason;
   if (reason.startsWith('auto: ')) return `auto picked ${runs}: ${reason.slice('auto: '.length)}`;
   return reason ? `runs ${runs}: ${reason}` : `runs ${runs}`;
