@@ -21,6 +21,8 @@ interface WorkerProc {
   active: Set<string>;
   done: string[];
   log: string;
+  /** Called on the line that says a job started (the kill below happens right there, not a poll later). */
+  onStart?: (id: string) => void;
 }
 
 function startWorker(url: string): Promise<WorkerProc> {
@@ -45,7 +47,10 @@ function startWorker(url: string): Promise<WorkerProc> {
         resolve(w);
       }
       const m = /: job (\S+)(?: \(\w+\))? (started|done)/.exec(line);
-      if (m && m[2] === 'started') w.active.add(m[1]);
+      if (m && m[2] === 'started') {
+        w.active.add(m[1]);
+        w.onStart?.(m[1]);
+      }
       if (m && m[2] === 'done') {
         w.active.delete(m[1]);
         w.done.push(m[1]);
@@ -119,11 +124,27 @@ describe.runIf(existsSync('/usr/bin/redis-server'))('BullMQ scale-out', () => {
       const health = (await (await fetch(`${base}/api/health`)).json()) as { queue: { mode: string } };
       expect(health.queue.mode).toBe('redis');
 
-      // Kill the first worker while it holds a job, after it has finished a few.
+      // Kill the first worker while it holds a job, after it has finished a few: at the moment it reports a
+      // start (a poll could see a job it finished meanwhile, which the survivor then never takes over).
       const [victim, survivor] = workers;
-      await until('the first worker to be mid-job', () => victim.done.length >= 3 && victim.active.size > 0);
-      const orphaned = [...victim.active];
-      victim.p.kill('SIGKILL');
+      const exited = new Promise((r) => victim.p.once('close', r));
+      let orphaned: string[] = [];
+      const killed = new Promise<void>((r) => {
+        victim.onStart = () => {
+          if (victim.done.length < 3 || orphaned.length) return;
+          orphaned = [...victim.active];
+          victim.p.kill('SIGKILL');
+          r();
+        };
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        killed,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the first worker never started a fourth job')), 90_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      await exited;
 
       const states = async () =>
         Promise.all(
