@@ -10,8 +10,8 @@
  *   WebGPU figures say nothing about a real GPU, and they use fewer images.
  * Reads ../shared in place; a missing file or build part is `skipped` with the reason.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { type RasterImage, createRaster } from '../src/core/image.ts';
 import { Rng } from '../src/core/rng.ts';
 import { Backbone, findBackbone, manifestLoadOptions } from '../src/runtime/backbone.ts';
@@ -251,9 +251,68 @@ export function featuresTableRows(results: Record<string, unknown>[]): string[] 
   return rows;
 }
 
+export const EXECUTORS_BEGIN = '<!-- features:tfjs:begin -->';
+export const EXECUTORS_END = '<!-- features:tfjs:end -->';
+
+/**
+ * bench/README.md's executor table (MobileNetV2-int8 in the built features worker on WASM: what "auto" picked,
+ * the float path on onnxruntime-web and on the tfjs executor, the int8 graph, each over onnxruntime-node CPU),
+ * from saved `npm run bench features` outputs, so the table is written by code:
+ * `npx tsx bench/features.ts --executors --out bench/README.md bench/runs/features-tfjs-executor-*.json`.
+ */
+export function renderExecutorTable(runs: { name: string; json: Record<string, unknown> }[]): string {
+  const num = (x: unknown, d: number) => (typeof x === 'number' ? x.toFixed(d) : '—');
+  const lines = [
+    '| run | load average (start → end) | onnxruntime-node CPU, features/s | auto picked | auto / Node | onnxruntime-web float / Node | tfjs XNNPACK float / Node | onnxruntime-web int8 / Node | tfjs ÷ onnxruntime-web (float) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const { name, json } of runs) {
+    const machine = json.machine as { loadavgStart?: number[]; loadavgEnd?: number[] } | undefined;
+    const r = ((json.results as Record<string, unknown> | undefined)?.features ?? json) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    const v = r['mobilenetv2-12-int8'];
+    if (!v) continue;
+    const auto = v.browser_wasm as { floatPath?: string; floatExecutor?: string } | undefined;
+    const picked =
+      !auto?.floatPath || auto.floatPath === 'off'
+        ? 'int8 graph'
+        : `float ${auto.floatPath} on ${auto.floatExecutor === 'tfjs' ? 'tfjs' : 'onnxruntime-web'}`;
+    const node = (v.nodeCpu as { featuresPerSecond?: number } | undefined)?.featuresPerSecond;
+    const tf = v.wasmFloatTfjsToNode;
+    const ort = v.wasmFloatToNode;
+    const ratio = typeof tf === 'number' && typeof ort === 'number' ? tf / ort : undefined;
+    lines.push(
+      `| ${name} | ${num(machine?.loadavgStart?.[0], 1)} → ${num(machine?.loadavgEnd?.[0], 1)} | ${num(node, 0)} | ${picked} | ${num(v.wasmToNode, 2)}× | ${num(ort, 2)}× | ${num(tf, 2)}× | ${num(v.wasmInt8ToNode, 2)}× | ${num(ratio, 2)}× |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** `text` with the executor block replaced by `body`; throws naming the fix when the markers are missing. */
+export function rewriteExecutorBlock(text: string, body: string, file: string): string {
+  const i = text.indexOf(EXECUTORS_BEGIN);
+  const j = text.indexOf(EXECUTORS_END);
+  if (i < 0 || j < i)
+    throw new Error(
+      `${file}: no ${EXECUTORS_BEGIN} … ${EXECUTORS_END} block — fix: add the two marker lines`,
+    );
+  return `${text.slice(0, i + EXECUTORS_BEGIN.length)}\n${body}${text.slice(j)}`;
+}
+
 // `npx tsx bench/features.ts` runs it alone; `--table <json>…` prints the README rows of saved runs.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv[2] === '--table')
+  const load = (files: string[]) =>
+    files.map((f) => ({
+      name: basename(f, '.json'),
+      json: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>,
+    }));
+  if (process.argv[2] === '--executors' && process.argv[3] === '--out' && process.argv[4]) {
+    const file = process.argv[4];
+    const body = renderExecutorTable(load(process.argv.slice(5)));
+    writeFileSync(file, rewriteExecutorBlock(readFileSync(file, 'utf8'), body, file));
+  } else if (process.argv[2] === '--table')
     console.log(
       featuresTableRows(
         process.argv.slice(3).map((p) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>),

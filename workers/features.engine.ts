@@ -39,6 +39,12 @@ import { type Cancellable, JobRegistry, type OrtDiagnostics } from './host.ts';
 export type DevicePreference = 'auto' | Backend;
 
 /**
+ * The batch "auto" times the float-path candidates at: the batch extraction runs (`extract`'s default), because
+ * the executors rank differently by batch (tfjs's XNNPACK behind onnxruntime-web at 2, ahead at 8 on the bench host).
+ */
+const AUTO_TIMING_BATCH = 8;
+
+/**
  * How an int8 (QLinear* / QDQ) backbone runs: 'off' = the graph as it is; 'fp32' / 'fp16' = its float path
  * (`src/runtime/dequantize.ts`; 'fp16' only where WebGPU has shader-f16, else fp32 with the reason); 'auto' =
  * whichever this device measured faster (browser; stored per device, model and backend), int8 in Node.
@@ -298,7 +304,7 @@ export class FeaturesEngine implements FeaturesApi {
       }
       try {
         const list = [int8, float, floatTf].filter((b): b is Backbone => !!b);
-        const ms = await timeBackbones(list);
+        const ms = await timeBackbones(list, AUTO_TIMING_BATCH);
         measured.int8Ms = ms[0];
         if (float) measured.floatMs = ms[list.indexOf(float)];
         if (floatTf) measured.floatTfMs = ms[list.indexOf(floatTf)];
@@ -311,7 +317,7 @@ export class FeaturesEngine implements FeaturesApi {
         ] as const) {
           if (!b) continue;
           try {
-            measured[`${k}Ms`] = (await timeBackbones([b]))[0];
+            measured[`${k}Ms`] = (await timeBackbones([b], AUTO_TIMING_BATCH))[0];
           } catch (err) {
             measured[`${k}Error`] = err instanceof Error ? err.message : String(err);
           }

@@ -14,10 +14,35 @@ import {
   TARGETS,
   type BenchRun,
 } from '../../bench/_targets.ts';
+import { EXECUTORS_BEGIN, EXECUTORS_END, renderExecutorTable } from '../../bench/features.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
 describe('bench target table', () => {
+  it('bench/README.md holds the render of bench/runs/features-tfjs-executor-*.json (the executor table) unchanged', () => {
+    const dir = join(ROOT, 'bench/runs');
+    const files = readdirSync(dir)
+      .filter((f) => /^features-tfjs-executor-\d+\.json$/.test(f))
+      .sort();
+    expect(files.length).toBeGreaterThanOrEqual(1);
+    const runs = files.map((f) => ({
+      name: f.replace(/\.json$/, ''),
+      json: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>,
+    }));
+    const readme = readFileSync(join(ROOT, 'bench/README.md'), 'utf8');
+    const body = readme.slice(
+      readme.indexOf(EXECUTORS_BEGIN) + EXECUTORS_BEGIN.length + 1,
+      readme.indexOf(EXECUTORS_END),
+    );
+    const table = renderExecutorTable(runs);
+    expect(body).toBe(table);
+    // One row per run, each with the tfjs executor's own ratio measured.
+    expect(table.split('\n').filter((l) => l.startsWith('| features-tfjs-executor-'))).toHaveLength(
+      files.length,
+    );
+    expect(table).not.toMatch(/\| — \|/);
+  });
+
   it('bench/README.md holds the render of bench/runs/quiet-*.json unchanged', () => {
     const dir = join(ROOT, 'bench/runs');
     const files = readdirSync(dir)
