@@ -4,6 +4,7 @@ import path from 'node:path';
 import { startWorker } from '../../bench/_browser.ts';
 import { expect, test } from './fixtures.ts';
 import { MOBILENET_INT8, mtManifest, waitForApp } from './helpers.ts';
+import { cosine } from '../unit/similarity.ts';
 
 /**
  * The float path of the real MobileNetV2-int8 (`src/runtime/dequantize.ts`) runs in the built app's features
@@ -37,18 +38,6 @@ const IN_PAGE = `async ({ b64, images, device, floatPath, floatExecutor }) => {
   await api.releaseBackbone();
   return { info, pooled: f.pooled.map((p) => Array.from(p)), spatial: f.spatial.map((s) => Array.from(s.data)) };
 }`;
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let k = 0; k < a.length; k++) {
-    d += a[k] * b[k];
-    na += a[k] ** 2;
-    nb += b[k] ** 2;
-  }
-  return d / Math.sqrt(na * nb);
-}
 
 test('the float path runs on WASM and on SwiftShader WebGPU and agrees with onnxruntime-node', async ({
   page,

@@ -49,24 +49,13 @@ import { trainBceHead } from '../../src/runtime/heads/bce.ts';
 import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
 import { initTf } from '../../src/runtime/tf.ts';
 import { FeaturesEngine } from '../../workers/features.engine.ts';
+import { cosine } from './similarity.ts';
 
 const { onnx } = onnxProto;
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const DATA = resolve(SHARED, 'data/magnetic-tile-compact');
 const MOBILENET = new Uint8Array(readFileSync(resolve(SHARED, 'models/mobilenetv2-12-int8.onnx')));
 const MS = { 'com.microsoft': 1 };
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let k = 0; k < a.length; k++) {
-    d += a[k] * b[k];
-    na += a[k] ** 2;
-    nb += b[k] ** 2;
-  }
-  return d / Math.sqrt(na * nb);
-}
 
 async function runModel(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
   const s = await createSession(bytes, { backend: 'cpu' });

@@ -22,6 +22,7 @@ import { decodeImage } from '../../src/runtime/decode.ts';
 import { OnnxTfSession, OnnxTfUnsupportedError } from '../../src/runtime/onnx-tf.ts';
 import { createSession, nodeBackend } from '../../src/runtime/ort-node.ts';
 import { FeaturesEngine } from '../../workers/features.engine.ts';
+import { cosine } from './similarity.ts';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const DATA = resolve(SHARED, 'data/magnetic-tile-compact');
@@ -29,18 +30,6 @@ const MOBILENET = new Uint8Array(readFileSync(resolve(SHARED, 'models/mobilenetv
 const TINY = new Uint8Array(
   readFileSync(resolve(import.meta.dirname, '../../models/tiny/tiny-resnet/model.onnx')),
 );
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let k = 0; k < a.length; k++) {
-    d += a[k] * b[k];
-    na += a[k] ** 2;
-    nb += b[k] ** 2;
-  }
-  return d / Math.sqrt(na * nb);
-}
 
 /** Largest |a − b| relative to `1 + max |b|`. */
 function relMax(a: ArrayLike<number>, b: ArrayLike<number>): number {
