@@ -99,6 +99,11 @@ export class FeaturesClientBase<T extends FeaturesApi> implements FeaturesApi {
   ortSessions(): Promise<number | null> {
     return this.conn.guard(this.api.ortSessions());
   }
+  /** Ends the worker for good (a view left): later calls reject with `WorkerClosedError`, none starts a worker. */
+  close(): void {
+    this.conn.close();
+  }
+
   terminate(): void {
     this.conn.terminate();
   }

@@ -86,6 +86,31 @@ export class WorkerCrashedError extends DefectLabError {
   }
 }
 
+/** A call reached a connection its owner closed for good (the view that held it is gone). */
+export class WorkerClosedError extends DefectLabError {
+  constructor(worker: string) {
+    super(
+      'WorkerClosedError',
+      `the ${worker} worker was closed (the view that used it was left)`,
+      'open that view again; its work starts afresh there',
+    );
+  }
+}
+
+/**
+ * Stands in for the remote after `close()`: every method rejects with `WorkerClosedError`. The rejection is
+ * marked handled, so a fire-and-forget `void api.cancel(id)` after close is no unhandled rejection, while an
+ * awaiting caller still gets the error.
+ */
+function closedRemote<T extends object>(worker: string): Comlink.Remote<T> {
+  const call = () => {
+    const p = Promise.reject(new WorkerClosedError(worker));
+    p.catch(() => undefined);
+    return p;
+  };
+  return new Proxy({}, { get: (_t, key) => (key === 'then' ? undefined : call) }) as Comlink.Remote<T>;
+}
+
 /**
  * Wraps a worker on the main thread. A worker that dies rejects every pending `guard`ed call with a
  * `WorkerCrashedError` (instead of hanging forever) and is restarted by the next call.
@@ -100,6 +125,7 @@ export class WorkerConnection<T extends object> {
   private remote: Comlink.Remote<T> | null = null;
   private pending: ((e: Error) => void)[] = [];
   private started = 0;
+  private closed = false;
 
   /**
    * @param name shown in the crash message ("the import worker stopped …")
@@ -112,6 +138,9 @@ export class WorkerConnection<T extends object> {
   ) {}
 
   get api(): Comlink.Remote<T> {
+    // Without this, a call that was awaiting (a restore, a store read) when the owner closed the connection would
+    // start a fresh worker nobody terminates: a leak of one worker (and its backbone) per view left mid-call.
+    if (this.closed) return closedRemote<T>(this.name);
     if (!this.remote) {
       const w = this.create();
       this.started++;
@@ -167,6 +196,20 @@ export class WorkerConnection<T extends object> {
   static split<O extends JobOptions>(opts: O | undefined): [Omit<O, 'onProgress'>, ProgressFn | undefined] {
     const { onProgress, ...plain } = opts ?? ({} as O);
     return [plain, proxied(onProgress)];
+  }
+
+  /**
+   * Ends the worker for good: unlike `terminate()` (after which the next call starts a fresh worker), every later
+   * call rejects with `WorkerClosedError` and no worker is started again. Calls still pending reject with it too
+   * (their worker is gone), so nothing waits on them forever.
+   */
+  close(): void {
+    this.closed = true;
+    this.terminate();
+    const rejects = this.pending;
+    this.pending = [];
+    const err = new WorkerClosedError(this.name);
+    for (const reject of rejects) reject(err);
   }
 
   terminate(): void {

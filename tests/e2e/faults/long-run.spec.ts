@@ -16,7 +16,9 @@
  * sizes); tfjs tensors per worker ≤ baseline + 4 (a model's weights are those of the head kept for the viewer);
  * onnxruntime sessions per worker ≤ baseline, no margin (sessions are whole: loading the backbone again releases
  * the session it replaces, so one more is a leak; a worker started after the baseline holds at most its
- * backbone's one); live workers ≤ baseline + 1 (the features worker may start lazily).
+ * backbone's one); live app workers: each script at most once (a leaked worker is a second copy: a call still
+ * awaiting when the Train tab was left used to start one), and only the baseline's scripts plus import and synth,
+ * which the session's own steps start and keep for the next import or generation.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromiumArgs } from '../../../playwright.config.ts';
@@ -145,6 +147,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
     tensors: await workerTensors(page),
     ortSessions: await workerOrtSessions(page),
     workers: appWorkers(page),
+    scripts: appWorkerNames(page),
   };
 
   // 1. The large import (a new dataset) and generated samples accepted into it.
@@ -192,6 +195,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
     tensors: await workerTensors(page),
     ortSessions: await workerOrtSessions(page),
     workers: appWorkers(page),
+    scripts: appWorkerNames(page),
   };
   const counts = await storeCounts(page);
   const figures = {
@@ -209,13 +213,14 @@ test('long session: import, generate, train and grids without a reload; heap, te
     ortSessionsAfter: after.ortSessions,
     workersBefore: baseline.workers,
     workersAfter: after.workers,
-    workerScripts: appWorkerNames(page),
+    workerScriptsBefore: baseline.scripts,
+    workerScriptsAfter: after.scripts,
     images: counts.images,
     margins: {
       heap: 'after ≤ before × 1.25 + 8 MiB',
       tensors: 'after ≤ before + 4 per worker',
       ortSessions: 'after ≤ before per worker (≤ 1 in a worker started later)',
-      workers: '≤ before + 1',
+      workers: 'each script once; scripts ⊆ before ∪ {import, synth}',
     },
   };
   mkdirSync('test-results', { recursive: true });
@@ -235,7 +240,16 @@ test('long session: import, generate, train and grids without a reload; heap, te
   expect(Object.keys(after.ortSessions)).toEqual(expect.arrayContaining(Object.keys(baseline.ortSessions)));
   for (const [w, n] of Object.entries(after.ortSessions))
     expect(n, `onnxruntime sessions in the ${w} worker`).toBeLessThanOrEqual(baseline.ortSessions[w] ?? 1);
-  expect(after.workers).toBeLessThanOrEqual(baseline.workers + 1);
+  const workersSeen = `app workers before: ${baseline.scripts.join(', ')}; after: ${after.scripts.join(', ')}`;
+  expect(baseline.scripts, workersSeen).toContain('train');
+  expect(
+    after.scripts.filter((n, i, all) => all.indexOf(n) !== i),
+    `app workers alive twice (${workersSeen})`,
+  ).toEqual([]);
+  expect(
+    after.scripts.filter((n) => !baseline.scripts.includes(n) && n !== 'import' && n !== 'synth'),
+    `app workers the session had no reason to start (${workersSeen})`,
+  ).toEqual([]);
   expect(counts.images).toBeGreaterThanOrEqual(SIZES.images + SIZES.samples);
   expect(await halfRecords(page)).toEqual([]);
 });
