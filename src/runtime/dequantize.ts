@@ -42,7 +42,9 @@ const FLOAT = 1;
 const UINT8 = 2;
 const INT8 = 3;
 const INT32 = 6;
+const INT64 = 7;
 const FLOAT16 = 10;
+const DOUBLE = 11;
 
 /** Precision of a float path: fp32 everywhere, fp16 where WebGPU has `shader-f16`. */
 export type FloatPrecision = 'fp32' | 'fp16';
@@ -177,27 +179,42 @@ function count(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/** An initializer's values, as its element type reads them. */
+export type InitializerValues = Float32Array | Float64Array | Int32Array | Int8Array | Uint8Array | number[];
+
+/**
+ * The one reader of ONNX initializers (the float path here, the tfjs executor in `onnx-tf.ts`): float32, float64,
+ * int8, uint8, int32 and int64 (as numbers), from `rawData` or the typed field. Raw bytes are copied first:
+ * aligned, and never a view of the Buffer protobufjs hands out in Node. Null for any other element type, so each
+ * caller names the refusal in its own terms.
+ */
+export function initializerValues(t: TensorProtoT): InitializerValues | null {
+  const dt = numOf(t.dataType);
+  const raw = t.rawData && t.rawData.length ? Uint8Array.from(t.rawData) : null;
+  const ints = () => (t.int32Data ?? []).map(numOf);
+  if (dt === FLOAT) return raw ? new Float32Array(raw.buffer) : Float32Array.from(t.floatData ?? []);
+  if (dt === UINT8) return raw ?? Uint8Array.from(ints());
+  if (dt === INT8) return raw ? new Int8Array(raw.buffer) : Int8Array.from(ints());
+  if (dt === INT32) return raw ? new Int32Array(raw.buffer) : Int32Array.from(ints());
+  if (dt === INT64)
+    return raw ? Array.from(new BigInt64Array(raw.buffer), Number) : (t.int64Data ?? []).map(numOf);
+  if (dt === DOUBLE) return raw ? new Float64Array(raw.buffer) : Float64Array.from(t.doubleData ?? []);
+  return null;
+}
+
 /** Integer values of an int8 / uint8 / int32 initializer. */
 function intValues(t: TensorProtoT): ArrayLike<number> {
-  const raw = t.rawData;
   const dt = numOf(t.dataType);
-  if (raw && raw.length) {
-    const copy = Uint8Array.from(raw); // aligned, and a copy even where protobufjs hands out a Node Buffer view
-    if (dt === INT8) return new Int8Array(copy.buffer, copy.byteOffset, copy.byteLength);
-    if (dt === UINT8) return copy;
-    if (dt === INT32) return new Int32Array(copy.buffer, copy.byteOffset, copy.byteLength / 4);
-    throw new Error(`element type ${dt} is not an integer type the float path reads`);
-  }
-  return (t.int32Data ?? []).map(numOf);
+  const v = dt === INT8 || dt === UINT8 || dt === INT32 ? initializerValues(t) : null;
+  if (!v) throw new Error(`element type ${dt} is not an integer type the float path reads`);
+  return v;
 }
 
 function floatValues(t: TensorProtoT): Float32Array {
-  const raw = t.rawData;
-  if (raw && raw.length) {
-    const copy = Uint8Array.from(raw); // aligned, and a copy even where protobufjs hands out a Node Buffer view
-    return new Float32Array(copy.buffer, copy.byteOffset, copy.byteLength / 4);
-  }
-  return Float32Array.from(t.floatData ?? []);
+  const v = initializerValues(t);
+  if (!(v instanceof Float32Array))
+    throw new Error(`element type ${numOf(t.dataType)} is not the float32 the float path reads`);
+  return v;
 }
 
 function attrInt(n: NodeProtoT, name: string, dflt: number): number {

@@ -20,6 +20,7 @@
 import onnxProto from 'onnx-proto';
 import { DefectLabError } from '../core/errors.ts';
 import type { SessionLike, TensorLike, ValueInfo } from '../core/tensor.ts';
+import { initializerValues } from './dequantize.ts';
 import { initTf, tf, tfWasmThreads } from './tf.ts';
 import { withCores } from './threads.ts';
 
@@ -83,29 +84,18 @@ function attrString(n: NodeProtoT, name: string): string | undefined {
   return a?.s?.length ? new TextDecoder().decode(a.s) : undefined;
 }
 
-/** A constant's values as numbers (float32, int64, int32, int8, uint8, double). */
+/** A constant's values (float32 as it is, other types as numbers), read by the float path's one reader. */
 function constValues(t: TensorProtoT, model: string): { values: Float32Array | number[]; dims: number[] } {
-  const dims = (t.dims ?? []).map(num);
-  const dt = num(t.dataType);
-  const raw = t.rawData && t.rawData.length ? Uint8Array.from(t.rawData) : null;
   if (t.externalData?.length)
     throw new OnnxTfUnsupportedError(model, `the initializer ${t.name} in external data`);
-  if (dt === 1) {
-    const values = raw ? new Float32Array(raw.buffer) : Float32Array.from(t.floatData ?? []);
-    return { values, dims };
-  }
-  if (dt === 7) {
-    const values = raw
-      ? Array.from(new BigInt64Array(raw.buffer), (v) => Number(v))
-      : (t.int64Data ?? []).map(num);
-    return { values, dims };
-  }
-  if (dt === 6)
-    return { values: raw ? Array.from(new Int32Array(raw.buffer)) : (t.int32Data ?? []).map(num), dims };
-  if (dt === 11)
-    return { values: raw ? Array.from(new Float64Array(raw.buffer)) : (t.doubleData ?? []).map(num), dims };
-  throw new OnnxTfUnsupportedError(model, `the initializer ${t.name} of element type ${dt}`);
+  const v = initializerValues(t);
+  if (!v)
+    throw new OnnxTfUnsupportedError(model, `the initializer ${t.name} of element type ${num(t.dataType)}`);
+  return { values: v instanceof Float32Array ? v : Array.from(v), dims: (t.dims ?? []).map(num) };
 }
+
+/** Float constants at most this long also keep host values (Clip bounds, scalars read while planning). */
+const HOST_FLOATS_MAX = 64;
 
 /** A value during a run: a tfjs tensor (NHWC when 4-D) or a host array (shape arithmetic, constants). */
 type Val =
@@ -186,12 +176,16 @@ export class OnnxTfSession implements SessionLike {
     for (const [k, t] of inits) {
       if (convWeights.has(k)) continue;
       const c = constValues(t, name);
-      if (num(t.dataType) === 1 && c.values instanceof Float32Array) {
+      const isFloat = c.values instanceof Float32Array;
+      if (isFloat) {
         const ct = tf.tensor(c.values, c.dims.length ? c.dims : []);
         this.consts.set(k, ct);
         this.constSet.add(ct);
       }
-      this.host.set(k, { values: Array.from(c.values), dims: c.dims });
+      // Host values serve shape arithmetic and Clip bounds: integers, or a few floats. A large float weight (the
+      // classifier's 1280×1000) lives only as its tensor; a host copy would double its memory in the worker.
+      if (!isFloat || c.values.length <= HOST_FLOATS_MAX)
+        this.host.set(k, { values: Array.from(c.values), dims: c.dims });
     }
   }
 

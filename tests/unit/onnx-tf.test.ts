@@ -189,6 +189,24 @@ describe('tfjs executor: every op against onnxruntime-node', () => {
     }
   });
 
+  it('keeps a float weight only as its tensor: host copies are for integers and floats of ≤ 64 values', async () => {
+    const s = await OnnxTfSession.create(TINY, 'tiny');
+    try {
+      // Private fields, read on purpose: memory held twice is invisible through the session's API.
+      const inner = s as unknown as {
+        host: Map<string, { values: number[] }>;
+        consts: Map<string, { size: number }>;
+      };
+      const bigFloats = [...inner.consts].filter(([, t]) => t.size > 64).map(([k]) => k);
+      expect(bigFloats.length, 'the tiny ResNet has float constants over 64 values').toBeGreaterThan(0);
+      for (const k of bigFloats) expect(inner.host.has(k), k).toBe(false);
+      for (const [k, h] of inner.host)
+        expect(h.values.length <= 64 || h.values.every(Number.isInteger), k).toBe(true);
+    } finally {
+      await s.release();
+    }
+  });
+
   it('refuses an op outside its set by name, and says what to use instead', async () => {
     const bytes = model(
       graph({
