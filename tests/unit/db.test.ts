@@ -54,6 +54,19 @@ async function blobBytes(b: Blob): Promise<number[]> {
 }
 
 describe('store: datasets', () => {
+  it('datasets made within one millisecond list in the order they were made', async () => {
+    const { store } = await freshStore();
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000);
+    try {
+      const names = ['first', 'second', 'third', 'fourth', 'fifth', 'sixth'];
+      for (const name of names) await store.createDataset({ name, source: 'files' });
+      // Random ids would put a tie in any order: 6 in a row by chance is 1 in 720.
+      expect((await store.listDatasets()).map((d) => d.name)).toEqual(names);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('creates, lists, gets, renames and deletes datasets with everything in them', async () => {
     const { store } = await freshStore();
     const a = await store.createDataset({ name: 'A', source: 'files' });

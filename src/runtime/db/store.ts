@@ -241,7 +241,12 @@ class IdbStore implements DefectLabStore {
   async createDataset(d: Omit<DatasetRecord, 'id' | 'createdAt'>): Promise<DatasetRecord> {
     const rec: DatasetRecord = { ...d, id: newId(), createdAt: Date.now() };
     await this.write(['datasets'], `creating dataset "${d.name}"`, async (tx) => {
-      await tx.objectStore('datasets').add(rec);
+      const store = tx.objectStore('datasets');
+      // Later than every dataset already stored, so two made within one millisecond (or by two tabs) still
+      // list in the order they were made: the ids are random and would order a tie by chance.
+      for (const other of (await store.getAll()) as DatasetRecord[])
+        rec.createdAt = Math.max(rec.createdAt, other.createdAt + 1);
+      await store.add(rec);
     });
     return rec;
   }
