@@ -54,7 +54,7 @@ async function blobBytes(b: Blob): Promise<number[]> {
 }
 
 describe('store: datasets', () => {
-  it('datasets made within one millisecond list in the order they were made', async () => {
+  it('datasets and masks made within one millisecond list in the order they were made', async () => {
     const { store } = await freshStore();
     const now = vi.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000);
     try {
@@ -62,6 +62,17 @@ describe('store: datasets', () => {
       for (const name of names) await store.createDataset({ name, source: 'files' });
       // Random ids would put a tie in any order: 6 in a row by chance is 1 in 720.
       expect((await store.listDatasets()).map((d) => d.name)).toEqual(names);
+      const [ds] = await store.listDatasets();
+      for (const name of names)
+        await store.putMask({
+          datasetId: ds.id,
+          name,
+          blob: maskOf().blob,
+          width: 4,
+          height: 3,
+          kind: 'library',
+        });
+      expect((await store.listMasks(ds.id, 'library')).map((m) => m.name)).toEqual(names);
     } finally {
       now.mockRestore();
     }

@@ -157,6 +157,16 @@ function newId(): string {
   return crypto.randomUUID();
 }
 
+let lastStamp = 0;
+/**
+ * `Date.now()`, but later than the last stamp this page gave: records listed by `createdAt` (masks saved in a
+ * loop, a share link's four) keep the order they were made in, where random ids would order a tie by chance.
+ */
+function stamp(): number {
+  lastStamp = Math.max(Date.now(), lastStamp + 1);
+  return lastStamp;
+}
+
 function emptyCounts(): Counts {
   const byLabel = Object.fromEntries(LABELS.map((l) => [l, 0])) as Record<Label, number>;
   const bySplit = Object.fromEntries(SPLITS.map((s) => [s, 0])) as Record<Split, number>;
@@ -239,11 +249,10 @@ class IdbStore implements DefectLabStore {
   // ---- datasets
 
   async createDataset(d: Omit<DatasetRecord, 'id' | 'createdAt'>): Promise<DatasetRecord> {
-    const rec: DatasetRecord = { ...d, id: newId(), createdAt: Date.now() };
+    const rec: DatasetRecord = { ...d, id: newId(), createdAt: stamp() };
     await this.write(['datasets'], `creating dataset "${d.name}"`, async (tx) => {
       const store = tx.objectStore('datasets');
-      // Later than every dataset already stored, so two made within one millisecond (or by two tabs) still
-      // list in the order they were made: the ids are random and would order a tie by chance.
+      // Later than every dataset already stored, also one another tab made in the same millisecond.
       for (const other of (await store.getAll()) as DatasetRecord[])
         rec.createdAt = Math.max(rec.createdAt, other.createdAt + 1);
       await store.add(rec);
@@ -415,7 +424,7 @@ class IdbStore implements DefectLabStore {
   // ---- masks
 
   async putMask(mask: Omit<MaskRecord, 'id' | 'createdAt'> & { id?: string }): Promise<MaskRecord> {
-    const rec: MaskRecord = { ...mask, id: mask.id ?? newId(), createdAt: Date.now() };
+    const rec: MaskRecord = { ...mask, id: mask.id ?? newId(), createdAt: stamp() };
     await this.write(['masks'], `saving mask ${rec.name ?? rec.id}`, async (tx) => {
       await tx.objectStore('masks').put(rec);
     });
