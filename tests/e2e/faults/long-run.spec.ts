@@ -16,7 +16,7 @@
  * sizes); tfjs tensors per worker ≤ baseline + 4 (a model's weights are those of the head kept for the viewer);
  * onnxruntime sessions per worker ≤ baseline, no margin (sessions are whole: loading the backbone again releases
  * the session it replaces, so one more is a leak; a worker started after the baseline holds at most its
- * backbone's one); live app workers: each script at most once (a leaked worker is a second copy: a call still
+ * backbone's one); live app workers (those that answer a call): each script at most once (a leaked worker is a second copy: a call still
  * awaiting when the Train tab was left used to start one), and only the baseline's scripts plus import and synth,
  * which the session's own steps start and keep for the next import or generation.
  */
@@ -93,18 +93,30 @@ async function workerOrtSessions(page: Page): Promise<Record<string, number>> {
   });
 }
 
-/** The app's workers alive now, by script (for the figures). */
-function appWorkerNames(page: Page): string[] {
-  return page
-    .workers()
-    .map((w) => /([a-z]+)\.worker/.exec(w.url())?.[1] ?? '')
-    .filter((n) => n && APP_WORKER.test(`${n}.worker`))
-    .sort();
+/** A worker's script name (`train` for `train.worker-abc123.js`), or '' for pthread and other workers. */
+function scriptOf(url: string): string {
+  const n = /([a-z]+)\.worker/.exec(url)?.[1] ?? '';
+  return n && APP_WORKER.test(`${n}.worker`) ? n : '';
 }
 
-/** The app's workers alive now. */
-function appWorkers(page: Page): number {
-  return page.workers().filter((x) => APP_WORKER.test(x.url())).length;
+/**
+ * The app's workers alive now, by script. Alive means it answers: a worker the page ended but whose end the
+ * browser has not reported yet still stands in `page.workers()`, while a leaked one sits idle and answers.
+ */
+async function liveAppWorkers(page: Page): Promise<{ scripts: string[]; unanswered: string[] }> {
+  const scripts: string[] = [];
+  const unanswered: string[] = [];
+  for (const w of page.workers()) {
+    const n = scriptOf(w.url());
+    if (!n) continue;
+    const r = await Promise.race([
+      w.evaluate(() => true).catch(() => false),
+      new Promise<null>((res) => setTimeout(() => res(null), 5000)),
+    ]);
+    if (r === true) scripts.push(n);
+    else unanswered.push(`${n} (${r === null ? 'no answer in 5 s' : 'ended'})`);
+  }
+  return { scripts: scripts.sort(), unanswered };
 }
 
 /** Opens the Train tab (its form starts afresh on each visit) with the tiny ResNet and a one-epoch CSE head on WASM. */
@@ -146,8 +158,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
     heap: await heapUsed(page),
     tensors: await workerTensors(page),
     ortSessions: await workerOrtSessions(page),
-    workers: appWorkers(page),
-    scripts: appWorkerNames(page),
+    workers: await liveAppWorkers(page),
   };
 
   // 1. The large import (a new dataset) and generated samples accepted into it.
@@ -194,8 +205,7 @@ test('long session: import, generate, train and grids without a reload; heap, te
     heap: await heapUsed(page),
     tensors: await workerTensors(page),
     ortSessions: await workerOrtSessions(page),
-    workers: appWorkers(page),
-    scripts: appWorkerNames(page),
+    workers: await liveAppWorkers(page),
   };
   const counts = await storeCounts(page);
   const figures = {
@@ -211,10 +221,9 @@ test('long session: import, generate, train and grids without a reload; heap, te
     tensorsPerTraining: series,
     ortSessionsBefore: baseline.ortSessions,
     ortSessionsAfter: after.ortSessions,
-    workersBefore: baseline.workers,
-    workersAfter: after.workers,
-    workerScriptsBefore: baseline.scripts,
-    workerScriptsAfter: after.scripts,
+    workersBefore: baseline.workers.scripts,
+    workersAfter: after.workers.scripts,
+    workersUnanswered: [...baseline.workers.unanswered, ...after.workers.unanswered],
     images: counts.images,
     margins: {
       heap: 'after ≤ before × 1.25 + 8 MiB',
@@ -240,14 +249,15 @@ test('long session: import, generate, train and grids without a reload; heap, te
   expect(Object.keys(after.ortSessions)).toEqual(expect.arrayContaining(Object.keys(baseline.ortSessions)));
   for (const [w, n] of Object.entries(after.ortSessions))
     expect(n, `onnxruntime sessions in the ${w} worker`).toBeLessThanOrEqual(baseline.ortSessions[w] ?? 1);
-  const workersSeen = `app workers before: ${baseline.scripts.join(', ')}; after: ${after.scripts.join(', ')}`;
-  expect(baseline.scripts, workersSeen).toContain('train');
+  const [before, now] = [baseline.workers.scripts, after.workers.scripts];
+  const workersSeen = `app workers before: ${before.join(', ')}; after: ${now.join(', ')}; not answering: ${figures.workersUnanswered.join(', ') || 'none'}`;
+  expect(before, workersSeen).toContain('train');
   expect(
-    after.scripts.filter((n, i, all) => all.indexOf(n) !== i),
+    now.filter((n, i, all) => all.indexOf(n) !== i),
     `app workers alive twice (${workersSeen})`,
   ).toEqual([]);
   expect(
-    after.scripts.filter((n) => !baseline.scripts.includes(n) && n !== 'import' && n !== 'synth'),
+    now.filter((n) => !before.includes(n) && n !== 'import' && n !== 'synth'),
     `app workers the session had no reason to start (${workersSeen})`,
   ).toEqual([]);
   expect(counts.images).toBeGreaterThanOrEqual(SIZES.images + SIZES.samples);
